@@ -1,0 +1,117 @@
+/* binding.h: what the binding files (the ones that include Python.h) share.
+ *
+ * Hooks run with the GIL held (rule 3 of cw.h: Python calls happen outside
+ * engine calls). Each hook sets the thread's busy flag while it works so
+ * nothing it calls (repr, stack capture, GC) is observed. */
+#ifndef CW_BINDING_H
+#define CW_BINDING_H
+
+#include "compat.h"
+
+#include "cw.h"
+#include "depot.h"
+#include "flags.h"
+#include "lockset.h"
+#include "shadow.h"
+#include "thread.h"
+
+/* Runtime state. cw_active is read without the GIL by hooks (atomic). */
+extern int cw_active;
+extern cw_flags cw_options; /* guarded by the GIL; set before activation */
+
+/* Per-thread binding state. */
+typedef struct cw_tls {
+    cw_thread *thread; /* registered engine thread, or NULL */
+    int busy;          /* inside a hook: observe nothing */
+} cw_tls;
+
+extern __thread cw_tls cw_tls_state;
+
+/* The hook may record something: active and not re-entered. */
+static inline int cw_hook_ready(void)
+{
+    return __atomic_load_n(&cw_active, __ATOMIC_RELAXED) && !cw_tls_state.busy;
+}
+
+/* The calling thread's engine record, registering it on first use. NULL
+ * (and the checker disabled) without memory. */
+cw_thread *cw_current_thread(void);
+/* Register the calling thread as a child (trampoline of a started thread). */
+cw_thread *cw_register_child(cw_tid parent, cw_vc *inherited, const char *name,
+                             cw_stack_id created_at);
+
+/* Something inside cachewatch failed: warn once, stop checking, carry on. */
+void cw_internal_failure(const char *what);
+/* React to an engine status code; returns 0 when it was fine. */
+int cw_check_status(int rc, const char *what);
+
+/* Stacks (stack.c). */
+int cw_stack_init(void);
+void cw_stack_fini(void);
+/* Capture the current stack (innermost first), interned; 0 on failure. */
+cw_stack_id cw_capture_stack(void);
+/* The current innermost Python frame (borrowed) and site; frame NULL when the
+ * thread runs no Python code. */
+PyFrameObject *cw_current_site(cw_site *site);
+/* Capture or reuse the cached stack of the given frame and site. */
+cw_stack_id cw_stack_for(cw_thread *t, PyFrameObject *frame, cw_site site);
+/* A stack like `stack` with its innermost Python frame moved to site. */
+cw_stack_id cw_stack_with_site(cw_stack_id stack, cw_site site);
+/* One-frame stack of a site, for lock roles. */
+cw_stack_id cw_stack_of_site(cw_site site);
+/* Is this code object part of cachewatch's own Python layer? */
+int cw_code_is_ours(PyCodeObject *code);
+
+/* Native frames (unwind.c). */
+int cw_unwind_available(void);
+/* Native pcs of the caller, innermost first; returns how many. */
+int cw_unwind_capture(uintptr_t *pcs, int max);
+/* Symbolise a native pc into the depot's frame form. */
+void cw_unwind_symbolize(uintptr_t pc, cw_frame *out);
+/* Does pc lie in CPython's evaluation loop (where Python frames belong)? */
+int cw_unwind_is_eval_frame(uintptr_t pc);
+/* Does pc lie in cachewatch's own extension? */
+int cw_unwind_is_ours(uintptr_t pc);
+
+/* Call callable(self, *args) with vectorcall arguments (runtime.c). */
+PyObject *cw_call_with_self(PyObject *callable, PyObject *self, PyObject *const *args,
+                            Py_ssize_t nargs, PyObject *kwnames);
+
+/* Lock-like objects (hooks_lock.c), also used by the semaphore hooks. */
+void cw_lock_acquired(PyObject *lock, cw_lock_kind kind, bool is_mutex, uint32_t count);
+void cw_lock_releasing(PyObject *lock, bool all);
+
+/* Reports (runtime.c): finish new reports (key text), print them. */
+void cw_emit_reports(const uint32_t *ids, uint32_t n, PyObject *key);
+
+/* Record an access through the engine: captures stacks on demand. */
+int cw_record_access(cw_thread *t, cw_access *a, PyFrameObject *frame);
+
+/* Death notices (runtime.c): call cw_sync_forget(addr) when obj dies. */
+int cw_attach_death_notice(PyObject *obj);
+void cw_drop_cookie(void *cookie);
+
+/* Hook modules. */
+int cw_dict_hooks_init(PyObject *module);
+int cw_lock_hooks_install(void);
+void cw_lock_hooks_uninstall(void);
+int cw_sync_hooks_init(PyObject *module);
+int cw_thread_hooks_init(PyObject *module);
+int cw_thread_hooks_install(void);
+void cw_thread_hooks_uninstall(void);
+int cw_frame_hook_install(void);
+void cw_frame_hook_uninstall(void);
+/* Swap every watched dict back (at stop). */
+void cw_dict_unwatch_all(void);
+
+/* Module-level functions implemented in hook files. */
+PyObject *cw_py_watch_dict(PyObject *self, PyObject *args);
+PyObject *cw_py_unwatch_dict(PyObject *self, PyObject *arg);
+PyObject *cw_py_is_watched(PyObject *self, PyObject *arg);
+PyObject *cw_py_publish(PyObject *self, PyObject *arg);
+PyObject *cw_py_consume(PyObject *self, PyObject *arg);
+PyObject *cw_py_set_type_attr(PyObject *self, PyObject *args);
+
+extern PyTypeObject CwHook_Type;
+
+#endif

@@ -1,0 +1,126 @@
+/* compat.h: the only file with PY_VERSION_HEX checks. */
+#ifndef CW_COMPAT_H
+#define CW_COMPAT_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <frameobject.h>
+#include <structmember.h>
+
+#if PY_VERSION_HEX < 0x03090000
+#error "cachewatch needs CPython 3.9 or newer"
+#endif
+
+/* Frame accessors: public since 3.9 (GetCode) and 3.11 (GetLasti). */
+static inline PyCodeObject *cw_frame_code(PyFrameObject *f) /* new ref */
+{
+    return PyFrame_GetCode(f);
+}
+
+static inline int cw_frame_lasti(PyFrameObject *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return PyFrame_GetLasti(f);
+#else
+    return f->f_lasti * (int)sizeof(_Py_CODEUNIT);
+#endif
+}
+
+/* The (deoptimised) opcode at a byte offset of a code object, -1 if out of
+ * range. co_code is cached by CPython from 3.11 on. */
+static inline int cw_code_opcode(PyCodeObject *code, int offset)
+{
+    if (offset < 0)
+        return -1;
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *bytes = PyCode_GetCode(code);
+#else
+    PyObject *bytes = code->co_code;
+    Py_XINCREF(bytes);
+#endif
+    if (bytes == NULL) {
+        PyErr_Clear();
+        return -1;
+    }
+    int op = offset < PyBytes_GET_SIZE(bytes)
+                 ? (unsigned char)PyBytes_AS_STRING(bytes)[offset]
+                 : -1;
+    Py_DECREF(bytes);
+    return op;
+}
+
+static inline PyObject *cw_code_qualname(PyCodeObject *code) /* borrowed */
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return code->co_qualname;
+#else
+    return code->co_name;
+#endif
+}
+
+/* Saving and restoring the error indicator around hook work. */
+typedef struct cw_saved_error {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *exc;
+#else
+    PyObject *type, *value, *tb;
+#endif
+} cw_saved_error;
+
+static inline void cw_error_save(cw_saved_error *s)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    s->exc = PyErr_GetRaisedException();
+#else
+    PyErr_Fetch(&s->type, &s->value, &s->tb);
+#endif
+}
+
+static inline void cw_error_restore(cw_saved_error *s)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(s->exc);
+#else
+    PyErr_Restore(s->type, s->value, s->tb);
+#endif
+}
+
+static inline int cw_error_is_set(const cw_saved_error *s)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return s->exc != NULL;
+#else
+    return s->type != NULL;
+#endif
+}
+
+/* A type's dict, as a new reference (static builtin types keep theirs per
+ * interpreter from 3.12 on). */
+static inline PyObject *PyType_GetDict_compat(PyTypeObject *type)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyType_GetDict(type);
+#else
+    Py_XINCREF(type->tp_dict);
+    return type->tp_dict;
+#endif
+}
+
+static inline int cw_module_add(PyObject *module, const char *name, PyObject *value)
+{
+#if PY_VERSION_HEX >= 0x030A0000
+    return PyModule_AddObjectRef(module, name, value);
+#else
+    Py_INCREF(value);
+    if (PyModule_AddObject(module, name, value) < 0) {
+        Py_DECREF(value);
+        return -1;
+    }
+    return 0;
+#endif
+}
+
+/* Py_SET_TYPE exists from 3.9 on. */
+#define cw_set_type(obj, type) Py_SET_TYPE((obj), (type))
+
+#endif

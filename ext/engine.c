@@ -1,0 +1,46 @@
+/* engine.c: engine lifecycle and the few engine-wide helpers. */
+#include "engine.h"
+
+#include "depot.h"
+#include "lockset.h"
+#include "report.h"
+#include "shadow.h"
+#include "sync.h"
+#include "thread.h"
+
+static uint64_t seq; /* atomic */
+
+uint64_t cw_next_seq(void) { return __atomic_add_fetch(&seq, 1, __ATOMIC_ACQ_REL); }
+
+const char *cw_op_name(cw_op op)
+{
+    switch (op) {
+#define CW_OP_CASE(name, text) \
+    case CW_OP_##name:         \
+        return text;
+        CW_OPS(CW_OP_CASE)
+#undef CW_OP_CASE
+    case CW_OP_COUNT:
+        break;
+    }
+    return "?";
+}
+
+int cw_engine_init(const cw_flags *flags)
+{
+    if (cw_depot_init() < 0 || cw_lockset_init() < 0 || cw_sync_init() < 0 ||
+        cw_shadow_init((uint32_t)flags->history_size) < 0 ||
+        cw_report_init((uint32_t)flags->max_reports, flags->dedup != 0) < 0)
+        return CW_ERR_NOMEM;
+    return CW_OK;
+}
+
+void cw_engine_fini(void (*drop_cookie)(void *cookie))
+{
+    cw_shadow_fini();
+    cw_sync_fini(drop_cookie);
+    cw_report_fini();
+    cw_threads_fini();
+    cw_lockset_fini();
+    cw_depot_fini();
+}

@@ -1,0 +1,12 @@
+/* engine.h: bring the whole engine up and down. */
+#ifndef CW_ENGINE_H
+#define CW_ENGINE_H
+
+#include "flags.h"
+
+/* Initialise every engine module from the options; 0 or CW_ERR_NOMEM. */
+int cw_engine_init(const cw_flags *flags);
+/* Tear everything down. Only when no thread can be inside the engine. */
+void cw_engine_fini(void (*drop_cookie)(void *cookie));
+
+#endif

@@ -1,0 +1,159 @@
+/* flags.c: defaults, parsing and validation of the options in flags.inc. */
+#include "flags.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CW_STRINGIFY(x) #x
+
+const cw_flag_desc cw_flag_table[] = {
+#define CW_FLAG(type, name, def, help) {#name, CW_FLAG_TYPE_OF_##type, CW_STRINGIFY(def), help},
+#define CW_FLAG_TYPE_OF_bool CW_FLAG_BOOL
+#define CW_FLAG_TYPE_OF_int CW_FLAG_INT
+#define CW_FLAG_TYPE_OF_str CW_FLAG_STR
+#include "flags.inc"
+#undef CW_FLAG
+};
+const size_t cw_flag_count = sizeof(cw_flag_table) / sizeof(cw_flag_table[0]);
+
+static int set_str(char **slot, const char *value)
+{
+    char *copy = strdup(value ? value : "");
+    if (copy == NULL)
+        return -1;
+    free(*slot);
+    *slot = copy;
+    return 0;
+}
+
+int cw_flags_set_defaults(cw_flags *f)
+{
+    memset(f, 0, sizeof(*f));
+#define CW_FLAG_DEFAULT_bool(name, def) f->name = (def);
+#define CW_FLAG_DEFAULT_int(name, def) f->name = (def);
+#define CW_FLAG_DEFAULT_str(name, def) if (set_str(&f->name, def) < 0) return -1;
+#define CW_FLAG(type, name, def, help) CW_FLAG_DEFAULT_##type(name, def)
+#include "flags.inc"
+#undef CW_FLAG
+    return 0;
+}
+
+void cw_flags_free(cw_flags *f)
+{
+#define CW_FLAG_FREE_bool(name)
+#define CW_FLAG_FREE_int(name)
+#define CW_FLAG_FREE_str(name) free(f->name); f->name = NULL;
+#define CW_FLAG(type, name, def, help) CW_FLAG_FREE_##type(name)
+#include "flags.inc"
+#undef CW_FLAG
+}
+
+static int parse_bool(const char *v, int *out)
+{
+    if (!strcmp(v, "1") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "on"))
+        *out = 1;
+    else if (!strcmp(v, "0") || !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "off"))
+        *out = 0;
+    else
+        return -1;
+    return 0;
+}
+
+static int parse_int(const char *v, long *out)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end != '\0')
+        return -1;
+    *out = x;
+    return 0;
+}
+
+int cw_flags_set(cw_flags *f, const char *name, const char *value, char *err,
+                 size_t err_size)
+{
+#define CW_FLAG_SET_bool(fname)                                                     \
+    if (parse_bool(value, &f->fname) < 0) {                                         \
+        snprintf(err, err_size, "option '%s' wants 0 or 1, got '%s'", name, value); \
+        return -1;                                                                  \
+    }
+#define CW_FLAG_SET_int(fname)                                                      \
+    if (parse_int(value, &f->fname) < 0) {                                          \
+        snprintf(err, err_size, "option '%s' wants a number, got '%s'", name, value); \
+        return -1;                                                                  \
+    }
+#define CW_FLAG_SET_str(fname)                                                      \
+    if (set_str(&f->fname, value) < 0) {                                            \
+        snprintf(err, err_size, "out of memory setting option '%s'", name);         \
+        return -1;                                                                  \
+    }
+#define CW_FLAG(type, fname, def, help)   \
+    if (strcmp(name, #fname) == 0) {      \
+        CW_FLAG_SET_##type(fname) return 0; \
+    }
+#include "flags.inc"
+#undef CW_FLAG
+    snprintf(err, err_size, "unknown option '%s'", name);
+    return -1;
+}
+
+int cw_flags_parse(cw_flags *f, const char *text, char *err, size_t err_size)
+{
+    const char *p = text ? text : "";
+    char name[128], value[CW_FLAG_STR_MAX];
+    for (;;) {
+        while (isspace((unsigned char)*p))
+            p++;
+        if (*p == '\0')
+            return 0;
+        const char *start = p;
+        while (*p && !isspace((unsigned char)*p))
+            p++;
+        size_t len = (size_t)(p - start);
+        const char *eq = memchr(start, '=', len);
+        if (eq == NULL || eq == start) {
+            snprintf(err, err_size, "malformed option '%.*s' (want name=value)", (int)len, start);
+            return -1;
+        }
+        size_t nlen = (size_t)(eq - start), vlen = len - nlen - 1;
+        if (nlen >= sizeof(name) || vlen >= sizeof(value)) {
+            snprintf(err, err_size, "option '%.*s' is too long", (int)(nlen < 64 ? nlen : 64), start);
+            return -1;
+        }
+        memcpy(name, start, nlen);
+        name[nlen] = '\0';
+        memcpy(value, eq + 1, vlen);
+        value[vlen] = '\0';
+        if (cw_flags_set(f, name, value, err, err_size) < 0)
+            return -1;
+    }
+}
+
+int cw_flags_validate(const cw_flags *f, char *err, size_t err_size)
+{
+    if (f->exitcode < 0 || f->exitcode > 255) {
+        snprintf(err, err_size, "option 'exitcode' must be 0-255, got %ld", f->exitcode);
+        return -1;
+    }
+    if (f->max_frames < 1 || f->max_frames > 256) {
+        snprintf(err, err_size, "option 'max_frames' must be 1-256, got %ld", f->max_frames);
+        return -1;
+    }
+    if (f->history_size < 2 || f->history_size > 16) {
+        snprintf(err, err_size, "option 'history_size' must be 2-16, got %ld", f->history_size);
+        return -1;
+    }
+    if (f->max_reports < 1) {
+        snprintf(err, err_size, "option 'max_reports' must be at least 1, got %ld", f->max_reports);
+        return -1;
+    }
+    if (f->key_repr_max < 16 || f->key_repr_max > 4096) {
+        snprintf(err, err_size, "option 'key_repr_max' must be 16-4096, got %ld", f->key_repr_max);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,746 @@
+/* hooks_dict.c: watched dicts.
+ *
+ * Watching a dict changes its type in place to CwDict_Type, a static C
+ * subclass of dict with the same layout, so every alias sees the watched
+ * object. Each operation calls dict's own implementation and then tells the
+ * engine what it did: a pop or setdefault that changed nothing is a read.
+ * The type goes back to dict before the object is freed and at unwatch.
+ *
+ * Operations that bypass subclass slots in CPython (popitem, |=, update,
+ * clear, views) get methods of their own. Iteration is seen through tp_iter
+ * and the views' iterators; a loop counts as Python-level when its first step
+ * comes from a FOR_ITER instruction, while list(d), dict(d), sorted(d) and
+ * the like are atomic snapshots and never race.
+ *
+ * Guarded by the GIL: the watched set below. */
+#include "binding.h"
+
+#include <string.h>
+
+#include "hashtable.h"
+
+static PyTypeObject CwDict_Type;
+static PyTypeObject CwIter_Type;
+static PyTypeObject CwKeys_Type, CwValues_Type, CwItems_Type;
+
+static cw_hashtable watched; /* dict address -> the dict (borrowed) */
+static int watched_ready;
+
+/* dict's own methods, looked up once (borrowed from dict's type dict). */
+static PyObject *dict_get, *dict_setdefault, *dict_pop, *dict_popitem, *dict_update,
+    *dict_clear, *dict_keys, *dict_values, *dict_items, *dict_reversed;
+
+/* Opcode numbers of this interpreter, from dis.opmap. */
+static int op_binary_subscr = -1, op_binary_op = -1, op_contains = -1, op_for_iter = -1;
+
+/* ---- recording --------------------------------------------------------- */
+
+static int current_opcode(const cw_site *site)
+{
+    if (cw_site_is_null(*site))
+        return -1;
+    return cw_code_opcode((PyCodeObject *)site->code, site->offset);
+}
+
+/* Tell the engine about one access to key (hash known) of self. */
+static void record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, bool write,
+                   bool structural, int check_opcode)
+{
+    cw_saved_error saved;
+    cw_error_save(&saved);
+    cw_tls_state.busy++;
+    cw_thread *t = cw_current_thread();
+    cw_access a;
+    memset(&a, 0, sizeof(a));
+    if (t != NULL) {
+        cw_site site;
+        PyFrameObject *frame = cw_current_site(&site);
+        a.container = (uintptr_t)self;
+        a.key_hash = (int64_t)hash;
+        a.op = op;
+        a.write = write;
+        a.structural = structural;
+        a.frame = (uintptr_t)frame;
+        a.site = site;
+        /* A single-key read can be the check a later write acts on when the
+         * program asked for it directly (not dict(d), not C code). */
+        if (!write && frame != NULL) {
+            if (check_opcode == -2)
+                a.check = true; /* an explicit method call */
+            else if (check_opcode >= 0) {
+                int opcode = current_opcode(&site);
+                a.check = opcode == check_opcode ||
+                          (check_opcode == op_binary_subscr && opcode == op_binary_op &&
+                           opcode >= 0);
+            }
+        }
+        if (write || a.check || structural)
+            cw_record_access(t, &a, frame);
+    }
+    cw_tls_state.busy--;
+    cw_emit_reports(a.reports, a.nreports, key);
+    cw_error_restore(&saved);
+}
+
+static void record_key(PyObject *self, PyObject *key, cw_op op, bool write, bool structural,
+                       int check_opcode)
+{
+    cw_tls_state.busy++;
+    Py_hash_t hash = PyObject_Hash(key);
+    cw_tls_state.busy--;
+    if (hash == -1) {
+        PyErr_Clear();
+        return;
+    }
+    record(self, key, hash, op, write, structural, check_opcode);
+}
+
+#define call_dict_method cw_call_with_self
+
+/* ---- slots ----------------------------------------------------------- */
+
+static PyObject *cwdict_subscript(PyObject *self, PyObject *key)
+{
+    PyObject *res = PyDict_Type.tp_as_mapping->mp_subscript(self, key);
+    if (cw_hook_ready() && (res != NULL || PyErr_ExceptionMatches(PyExc_KeyError)))
+        record_key(self, key, CW_OP_GETITEM, false, false, op_binary_subscr);
+    return res;
+}
+
+static int cwdict_ass_subscript(PyObject *self, PyObject *key, PyObject *value)
+{
+    Py_ssize_t before = PyDict_GET_SIZE(self);
+    int rc = PyDict_Type.tp_as_mapping->mp_ass_subscript(self, key, value);
+    if (rc == 0 && cw_hook_ready())
+        record_key(self, key, value ? CW_OP_SETITEM : CW_OP_DELITEM, true,
+                   PyDict_GET_SIZE(self) != before, -1);
+    return rc;
+}
+
+static int cwdict_contains(PyObject *self, PyObject *key)
+{
+    int rc = PyDict_Type.tp_as_sequence->sq_contains(self, key);
+    if (rc >= 0 && cw_hook_ready())
+        record_key(self, key, CW_OP_CONTAINS, false, false, op_contains);
+    return rc;
+}
+
+/* ---- methods --------------------------------------------------------- */
+
+static PyObject *cwdict_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames)
+{
+    PyObject *res = call_dict_method(dict_get, self, args, nargs, kwnames);
+    if (res != NULL && nargs >= 1 && cw_hook_ready())
+        record_key(self, args[0], CW_OP_GET, false, false, -2);
+    return res;
+}
+
+/* setdefault and pop: a write if they changed the size, else a read. */
+static PyObject *size_sensitive(PyObject *method, cw_op op, PyObject *self,
+                                PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t before = PyDict_GET_SIZE(self);
+    PyObject *res = call_dict_method(method, self, args, nargs, kwnames);
+    if (nargs >= 1 && cw_hook_ready() &&
+        (res != NULL || PyErr_ExceptionMatches(PyExc_KeyError))) {
+        bool changed = PyDict_GET_SIZE(self) != before;
+        record_key(self, args[0], op, changed, changed, -2);
+    }
+    return res;
+}
+
+static PyObject *cwdict_setdefault(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames)
+{
+    return size_sensitive(dict_setdefault, CW_OP_SETDEFAULT, self, args, nargs, kwnames);
+}
+
+static PyObject *cwdict_pop(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                            PyObject *kwnames)
+{
+    return size_sensitive(dict_pop, CW_OP_POP, self, args, nargs, kwnames);
+}
+
+static PyObject *cwdict_popitem(PyObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    PyObject *res = call_dict_method(dict_popitem, self, NULL, 0, NULL);
+    if (res != NULL && PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 2 && cw_hook_ready())
+        record_key(self, PyTuple_GET_ITEM(res, 0), CW_OP_POPITEM, true, true, -1);
+    return res;
+}
+
+/* Apply the pairs of a plain dict to self one by one, recording each. */
+static int apply_pairs(PyObject *self, PyObject *pairs, cw_op op)
+{
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    int ready = cw_hook_ready();
+    while (PyDict_Next(pairs, &pos, &k, &v)) {
+        Py_ssize_t before = PyDict_GET_SIZE(self);
+        Py_INCREF(k);
+        Py_INCREF(v);
+        int rc = PyDict_SetItem(self, k, v);
+        if (rc == 0 && ready)
+            record_key(self, k, op, true, PyDict_GET_SIZE(self) != before, -1);
+        Py_DECREF(k);
+        Py_DECREF(v);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* dict.update semantics, seen key by key: gather into a plain dict exactly
+ * as update would (same errors, same consumption of the argument), then
+ * apply. On an error part-way, what was gathered is applied first, as
+ * update itself would have done. */
+static PyObject *update_recorded(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                 PyObject *kwnames, cw_op op)
+{
+    if (!cw_hook_ready())
+        return call_dict_method(dict_update, self, args, nargs, kwnames);
+    PyObject *pairs = PyDict_New();
+    if (pairs == NULL)
+        return NULL;
+    PyObject *res = call_dict_method(dict_update, pairs, args, nargs, kwnames);
+    cw_saved_error gathering;
+    cw_error_save(&gathering); /* set exactly when res is NULL */
+    int rc = apply_pairs(self, pairs, op);
+    Py_DECREF(pairs);
+    if (rc < 0) {
+        Py_XDECREF(res);
+        if (cw_error_is_set(&gathering)) {
+            PyErr_Clear();
+            cw_error_restore(&gathering);
+        }
+        return NULL;
+    }
+    cw_error_restore(&gathering);
+    return res;
+}
+
+static PyObject *cwdict_update(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames)
+{
+    return update_recorded(self, args, nargs, kwnames, CW_OP_UPDATE);
+}
+
+static PyObject *cwdict_ior(PyObject *self, PyObject *other)
+{
+    PyObject *args[1] = {other};
+    /* dict |= needs a mapping or an iterable of pairs, like update. */
+    PyObject *res = update_recorded(self, args, 1, NULL, CW_OP_UPDATE);
+    if (res == NULL)
+        return NULL;
+    Py_DECREF(res);
+    Py_INCREF(self);
+    return self;
+}
+
+static PyObject *cwdict_clear(PyObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    PyObject *keys = NULL;
+    if (cw_hook_ready() && PyDict_GET_SIZE(self) > 0)
+        keys = PyDict_Keys(self);
+    PyObject *res = call_dict_method(dict_clear, self, NULL, 0, NULL);
+    if (res != NULL && keys != NULL && cw_hook_ready()) {
+        /* Only keys with a history can race; the rest have nothing to say. */
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
+            PyObject *k = PyList_GET_ITEM(keys, i);
+            Py_hash_t h = PyObject_Hash(k);
+            if (h == -1) {
+                PyErr_Clear();
+                continue;
+            }
+            if (cw_shadow_has_cell((uintptr_t)self, (int64_t)h))
+                record(self, k, h, CW_OP_CLEAR, true, false, -1);
+        }
+        record(self, NULL, 0, CW_OP_CLEAR, false, true, -1);
+    }
+    Py_XDECREF(keys);
+    if (PyErr_Occurred() && res != NULL)
+        PyErr_Clear();
+    return res;
+}
+
+/* ---- iteration ------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *inner;     /* Owned: the real iterator */
+    PyObject *container; /* Owned: the watched dict */
+    int state;           /* 0: first step not taken; 1: live loop; 2: not tracked */
+    cw_iteration it;
+} CwIter;
+
+static PyObject *wrap_iter(PyObject *inner, PyObject *container)
+{
+    if (inner == NULL)
+        return NULL;
+    CwIter *w = PyObject_GC_New(CwIter, &CwIter_Type);
+    if (w == NULL) {
+        Py_DECREF(inner);
+        return NULL;
+    }
+    w->inner = inner;
+    Py_INCREF(container);
+    w->container = container;
+    w->state = 0;
+    memset(&w->it, 0, sizeof(w->it));
+    PyObject_GC_Track(w);
+    return (PyObject *)w;
+}
+
+static void end_loop(CwIter *w)
+{
+    if (w->state != 1 || !w->it.open)
+        return;
+    w->state = 2;
+    cw_saved_error saved;
+    cw_error_save(&saved);
+    cw_tls_state.busy++;
+    uint32_t reports[CW_MAX_NEW_REPORTS], n = 0;
+    cw_thread *t = cw_tls_state.thread;
+    cw_check_status(cw_shadow_iter_end(t, &w->it, reports, &n), "no memory ending a loop");
+    cw_tls_state.busy--;
+    cw_emit_reports(reports, n, NULL);
+    cw_error_restore(&saved);
+}
+
+/* Is the first step taken by a Python for-loop? */
+static void classify(CwIter *w)
+{
+    w->state = 2;
+    if (!cw_hook_ready() || Py_TYPE(w->container) != &CwDict_Type)
+        return;
+    cw_site site;
+    PyFrameObject *frame = cw_current_site(&site);
+    if (frame == NULL || current_opcode(&site) != op_for_iter)
+        return;
+    cw_tls_state.busy++;
+    cw_thread *t = cw_current_thread();
+    if (t != NULL) {
+        cw_stack_id stack = cw_stack_for(t, frame, site);
+        if (cw_check_status(cw_shadow_iter_begin(t, (uintptr_t)w->container, stack, &w->it),
+                            "no memory starting a loop") == 0 &&
+            w->it.open)
+            w->state = 1;
+    }
+    cw_tls_state.busy--;
+}
+
+static PyObject *cwiter_next(CwIter *w)
+{
+    if (w->state == 0)
+        classify(w);
+    PyObject *item = Py_TYPE(w->inner)->tp_iternext(w->inner);
+    if (item == NULL && w->state == 1)
+        end_loop(w);
+    return item;
+}
+
+static void cwiter_dealloc(CwIter *w)
+{
+    PyObject_GC_UnTrack(w);
+    end_loop(w);
+    if (w->it.start) {
+        cw_vc_unref(w->it.start);
+        w->it.start = NULL;
+    }
+    Py_XDECREF(w->inner);
+    Py_XDECREF(w->container);
+    PyObject_GC_Del(w);
+}
+
+static int cwiter_traverse(CwIter *w, visitproc visit, void *arg)
+{
+    Py_VISIT(w->inner);
+    Py_VISIT(w->container);
+    return 0;
+}
+
+static PyObject *cwiter_repr(CwIter *w) { return PyObject_Repr(w->inner); }
+
+static PyObject *cwiter_length_hint(CwIter *w, PyObject *noargs)
+{
+    (void)noargs;
+    return PyObject_CallMethod(w->inner, "__length_hint__", NULL);
+}
+
+static PyObject *cwiter_reduce(CwIter *w, PyObject *noargs)
+{
+    (void)noargs;
+    return PyObject_CallMethod(w->inner, "__reduce__", NULL);
+}
+
+static PyMethodDef cwiter_methods[] = {
+    {"__length_hint__", (PyCFunction)cwiter_length_hint, METH_NOARGS, NULL},
+    {"__reduce__", (PyCFunction)cwiter_reduce, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject CwIter_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "dict_iterator",
+    .tp_basicsize = sizeof(CwIter),
+    .tp_dealloc = (destructor)cwiter_dealloc,
+    .tp_repr = (reprfunc)cwiter_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)cwiter_traverse,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)cwiter_next,
+    .tp_methods = cwiter_methods,
+};
+
+static PyObject *cwdict_iter(PyObject *self)
+{
+    return wrap_iter(PyDict_Type.tp_iter(self), self);
+}
+
+static PyObject *cwdict_reversed(PyObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    return wrap_iter(call_dict_method(dict_reversed, self, NULL, 0, NULL), self);
+}
+
+/* ---- views: the real view, with iteration seen ------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *view;      /* Owned: the real dict view */
+    PyObject *container; /* Owned */
+} CwView;
+
+static int is_view(PyObject *o)
+{
+    PyTypeObject *t = Py_TYPE(o);
+    return t == &CwKeys_Type || t == &CwValues_Type || t == &CwItems_Type;
+}
+
+static PyObject *unwrap(PyObject *o) { return is_view(o) ? ((CwView *)o)->view : o; }
+
+static PyObject *make_view(PyTypeObject *type, PyObject *method, PyObject *self)
+{
+    PyObject *real = call_dict_method(method, self, NULL, 0, NULL);
+    if (real == NULL)
+        return NULL;
+    CwView *v = PyObject_GC_New(CwView, type);
+    if (v == NULL) {
+        Py_DECREF(real);
+        return NULL;
+    }
+    v->view = real;
+    Py_INCREF(self);
+    v->container = self;
+    PyObject_GC_Track(v);
+    return (PyObject *)v;
+}
+
+static PyObject *cwdict_keys(PyObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    return make_view(&CwKeys_Type, dict_keys, self);
+}
+
+static PyObject *cwdict_values(PyObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    return make_view(&CwValues_Type, dict_values, self);
+}
+
+static PyObject *cwdict_items(PyObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    return make_view(&CwItems_Type, dict_items, self);
+}
+
+static void cwview_dealloc(CwView *v)
+{
+    PyObject_GC_UnTrack(v);
+    Py_XDECREF(v->view);
+    Py_XDECREF(v->container);
+    PyObject_GC_Del(v);
+}
+
+static int cwview_traverse(CwView *v, visitproc visit, void *arg)
+{
+    Py_VISIT(v->view);
+    Py_VISIT(v->container);
+    return 0;
+}
+
+static PyObject *cwview_iter(CwView *v) { return wrap_iter(PyObject_GetIter(v->view), v->container); }
+
+static PyObject *cwview_reversed(CwView *v, PyObject *noargs)
+{
+    (void)noargs;
+    PyObject *r = PyObject_CallMethod(v->view, "__reversed__", NULL);
+    return wrap_iter(r, v->container);
+}
+
+static Py_ssize_t cwview_len(CwView *v) { return PyObject_Size(v->view); }
+
+static int cwview_contains(CwView *v, PyObject *x) { return PySequence_Contains(v->view, x); }
+
+static PyObject *cwview_repr(CwView *v) { return PyObject_Repr(v->view); }
+
+static PyObject *cwview_richcompare(PyObject *a, PyObject *b, int op)
+{
+    return PyObject_RichCompare(unwrap(a), unwrap(b), op);
+}
+
+#define CW_VIEW_BINOP(name, fn)                                         \
+    static PyObject *name(PyObject *a, PyObject *b)                     \
+    {                                                                   \
+        return fn(unwrap(a), unwrap(b));                                \
+    }
+CW_VIEW_BINOP(cwview_and, PyNumber_And)
+CW_VIEW_BINOP(cwview_or, PyNumber_Or)
+CW_VIEW_BINOP(cwview_xor, PyNumber_Xor)
+CW_VIEW_BINOP(cwview_sub, PyNumber_Subtract)
+
+static PyObject *cwview_isdisjoint(CwView *v, PyObject *other)
+{
+    return PyObject_CallMethod(v->view, "isdisjoint", "O", unwrap(other));
+}
+
+static PyObject *cwview_getattro(PyObject *self, PyObject *name)
+{
+    PyObject *res = PyObject_GenericGetAttr(self, name);
+    if (res != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError))
+        return res;
+    PyErr_Clear();
+    return PyObject_GetAttr(((CwView *)self)->view, name); /* e.g. .mapping */
+}
+
+static PyMethodDef cwview_methods[] = {
+    {"isdisjoint", (PyCFunction)cwview_isdisjoint, METH_O, NULL},
+    {"__reversed__", (PyCFunction)cwview_reversed, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods cwview_as_sequence = {
+    .sq_length = (lenfunc)cwview_len,
+    .sq_contains = (objobjproc)cwview_contains,
+};
+
+static PyNumberMethods cwview_as_number = {
+    .nb_subtract = cwview_sub,
+    .nb_and = cwview_and,
+    .nb_xor = cwview_xor,
+    .nb_or = cwview_or,
+};
+
+#define CW_VIEW_TYPE(cname, pyname)                                      \
+    static PyTypeObject cname = {                                        \
+        PyVarObject_HEAD_INIT(NULL, 0)                                   \
+        .tp_name = pyname,                                               \
+        .tp_basicsize = sizeof(CwView),                                  \
+        .tp_dealloc = (destructor)cwview_dealloc,                        \
+        .tp_repr = (reprfunc)cwview_repr,                                \
+        .tp_as_number = &cwview_as_number,                               \
+        .tp_as_sequence = &cwview_as_sequence,                           \
+        .tp_hash = PyObject_HashNotImplemented,                          \
+        .tp_getattro = cwview_getattro,                                  \
+        .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,             \
+        .tp_traverse = (traverseproc)cwview_traverse,                    \
+        .tp_richcompare = cwview_richcompare,                            \
+        .tp_iter = (getiterfunc)cwview_iter,                             \
+        .tp_methods = cwview_methods,                                    \
+    };
+CW_VIEW_TYPE(CwKeys_Type, "dict_keys")
+CW_VIEW_TYPE(CwValues_Type, "dict_values")
+CW_VIEW_TYPE(CwItems_Type, "dict_items")
+
+/* ---- the type ---------------------------------------------------------- */
+
+static PyObject *cwdict_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    (void)type;
+    /* type(d)() makes a plain dict: nothing is watched by accident. */
+    return PyObject_Call((PyObject *)&PyDict_Type, args, kwds);
+}
+
+static void cwdict_dealloc(PyObject *self)
+{
+    if (watched_ready)
+        cw_ht_remove(&watched, (uintptr_t)self);
+    cw_shadow_unwatch((uintptr_t)self);
+    cw_set_type(self, &PyDict_Type);
+    PyDict_Type.tp_dealloc(self);
+}
+
+static PyMappingMethods cwdict_as_mapping = {
+    .mp_subscript = cwdict_subscript,
+    .mp_ass_subscript = cwdict_ass_subscript,
+};
+
+static PySequenceMethods cwdict_as_sequence = {
+    .sq_contains = cwdict_contains,
+};
+
+static PyNumberMethods cwdict_as_number = {
+    .nb_inplace_or = cwdict_ior,
+};
+
+#define FASTKW (METH_FASTCALL | METH_KEYWORDS)
+static PyMethodDef cwdict_methods[] = {
+    {"get", (PyCFunction)(void (*)(void))cwdict_get, FASTKW, NULL},
+    {"setdefault", (PyCFunction)(void (*)(void))cwdict_setdefault, FASTKW, NULL},
+    {"pop", (PyCFunction)(void (*)(void))cwdict_pop, FASTKW, NULL},
+    {"popitem", (PyCFunction)cwdict_popitem, METH_NOARGS, NULL},
+    {"update", (PyCFunction)(void (*)(void))cwdict_update, FASTKW, NULL},
+    {"clear", (PyCFunction)cwdict_clear, METH_NOARGS, NULL},
+    {"keys", (PyCFunction)cwdict_keys, METH_NOARGS, NULL},
+    {"values", (PyCFunction)cwdict_values, METH_NOARGS, NULL},
+    {"items", (PyCFunction)cwdict_items, METH_NOARGS, NULL},
+    {"__reversed__", (PyCFunction)cwdict_reversed, METH_NOARGS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject CwDict_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "dict",
+    .tp_basicsize = sizeof(PyDictObject),
+    .tp_dealloc = cwdict_dealloc,
+    .tp_as_number = &cwdict_as_number,
+    .tp_as_sequence = &cwdict_as_sequence,
+    .tp_as_mapping = &cwdict_as_mapping,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "A dict watched by cachewatch.",
+    .tp_iter = cwdict_iter,
+    .tp_methods = cwdict_methods,
+    .tp_new = cwdict_new,
+};
+
+/* ---- watch / unwatch ---------------------------------------------------- */
+
+PyObject *cw_py_watch_dict(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *d;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "Os", &d, &name))
+        return NULL;
+    if (!watched_ready) {
+        PyErr_SetString(PyExc_RuntimeError, "cachewatch is not started");
+        return NULL;
+    }
+    if (Py_TYPE(d) != &CwDict_Type && !PyDict_CheckExact(d)) {
+        PyErr_Format(PyExc_TypeError, "cachewatch watches plain dicts, not %.100s",
+                     Py_TYPE(d)->tp_name);
+        return NULL;
+    }
+    if (cw_shadow_watch((uintptr_t)d, name) != CW_OK)
+        return PyErr_NoMemory();
+    if (cw_ht_put(&watched, (uintptr_t)d, d) < 0) {
+        cw_shadow_unwatch((uintptr_t)d);
+        return PyErr_NoMemory();
+    }
+    cw_set_type(d, &CwDict_Type);
+    Py_RETURN_NONE;
+}
+
+static void unwatch_one(PyObject *d)
+{
+    cw_shadow_unwatch((uintptr_t)d);
+    cw_ht_remove(&watched, (uintptr_t)d);
+    if (Py_TYPE(d) == &CwDict_Type)
+        cw_set_type(d, &PyDict_Type);
+}
+
+PyObject *cw_py_unwatch_dict(PyObject *self, PyObject *d)
+{
+    (void)self;
+    if (Py_TYPE(d) == &CwDict_Type)
+        unwatch_one(d);
+    Py_RETURN_NONE;
+}
+
+PyObject *cw_py_is_watched(PyObject *self, PyObject *d)
+{
+    (void)self;
+    return PyBool_FromLong(Py_TYPE(d) == &CwDict_Type);
+}
+
+void cw_dict_unwatch_all(void)
+{
+    if (!watched_ready)
+        return;
+    size_t pos = 0;
+    void *v;
+    while (cw_ht_next(&watched, &pos, NULL, &v)) {
+        PyObject *d = v;
+        cw_shadow_unwatch((uintptr_t)d);
+        if (Py_TYPE(d) == &CwDict_Type)
+            cw_set_type(d, &PyDict_Type);
+    }
+    cw_ht_fini(&watched);
+    cw_ht_init(&watched, 64, NULL, NULL);
+}
+
+static int opcode_of(PyObject *opmap, const char *name)
+{
+    PyObject *v = PyDict_GetItemString(opmap, name);
+    return v ? (int)PyLong_AsLong(v) : -1;
+}
+
+static int lookup_dict_methods(void)
+{
+    PyObject *dict = PyType_GetDict_compat(&PyDict_Type);
+    struct {
+        PyObject **slot;
+        const char *name;
+    } wanted[] = {
+        {&dict_get, "get"},       {&dict_setdefault, "setdefault"}, {&dict_pop, "pop"},
+        {&dict_popitem, "popitem"}, {&dict_update, "update"},     {&dict_clear, "clear"},
+        {&dict_keys, "keys"},     {&dict_values, "values"},         {&dict_items, "items"},
+        {&dict_reversed, "__reversed__"},
+    };
+    for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
+        *wanted[i].slot = PyDict_GetItemString(dict, wanted[i].name);
+        if (*wanted[i].slot == NULL) {
+            PyErr_Format(PyExc_RuntimeError, "dict has no method %s", wanted[i].name);
+            Py_DECREF(dict);
+            return -1;
+        }
+        Py_INCREF(*wanted[i].slot);
+    }
+    Py_DECREF(dict);
+    return 0;
+}
+
+int cw_dict_hooks_init(PyObject *module)
+{
+    CwDict_Type.tp_base = &PyDict_Type;
+    CwDict_Type.tp_traverse = PyDict_Type.tp_traverse;
+    CwDict_Type.tp_clear = PyDict_Type.tp_clear;
+    if (PyType_Ready(&CwDict_Type) < 0 || PyType_Ready(&CwIter_Type) < 0 ||
+        PyType_Ready(&CwKeys_Type) < 0 || PyType_Ready(&CwValues_Type) < 0 ||
+        PyType_Ready(&CwItems_Type) < 0)
+        return -1;
+    if (lookup_dict_methods() < 0)
+        return -1;
+    PyObject *dis = PyImport_ImportModule("dis");
+    PyObject *opmap = dis ? PyObject_GetAttrString(dis, "opmap") : NULL;
+    Py_XDECREF(dis);
+    if (opmap == NULL)
+        return -1;
+    op_binary_subscr = opcode_of(opmap, "BINARY_SUBSCR");
+    op_binary_op = opcode_of(opmap, "BINARY_OP");
+    op_contains = opcode_of(opmap, "CONTAINS_OP");
+    op_for_iter = opcode_of(opmap, "FOR_ITER");
+    Py_DECREF(opmap);
+    if (cw_ht_init(&watched, 64, NULL, NULL) < 0)
+        return -1;
+    watched_ready = 1;
+    if (cw_module_add(module, "WatchedDict", (PyObject *)&CwDict_Type) < 0 ||
+        cw_module_add(module, "WatchedKeys", (PyObject *)&CwKeys_Type) < 0 ||
+        cw_module_add(module, "WatchedValues", (PyObject *)&CwValues_Type) < 0 ||
+        cw_module_add(module, "WatchedItems", (PyObject *)&CwItems_Type) < 0)
+        return -1;
+    return 0;
+}

@@ -1,0 +1,317 @@
+/* hooks_sync.c: hand-offs through Python-level synchronisation classes.
+ *
+ * A Hook wraps one method of a class (threading.Event.set, queue.Queue.get,
+ * concurrent.futures.Future.result, ...) and tells the engine what the call
+ * means for ordering. The Python layer decides which methods get which kind
+ * (cachewatch/_hooks.py); this file only runs them. Hooks behave as methods
+ * (descriptor binding, __wrapped__, __name__ from the original). */
+#include "binding.h"
+
+#include <stddef.h>
+
+#include "sync.h"
+
+enum hook_kind {
+    HOOK_PUBLISH,          /* publish, then call (set, notify, put, set_result) */
+    HOOK_CONSUME,          /* call, then consume whatever happened (get, result) */
+    HOOK_CONSUME_IF_TRUE,  /* call; consume when it returned true (wait, is_set, done) */
+    HOOK_CONSUME_IF_FALSE, /* call; consume when it returned false (is_alive) */
+    HOOK_CONSUME_BEFORE,   /* consume, then call (add_done_callback) */
+    HOOK_PUBLISH_CONSUME,  /* publish, call, consume (Barrier.wait) */
+    HOOK_JOIN,             /* call; consume when the thread is no longer alive */
+    HOOK_SEM_INIT,         /* call; declare a mutex when the initial value is 1 */
+    HOOK_SEM_ACQUIRE,      /* call; a lock-like acquire when it returned true */
+    HOOK_SEM_RELEASE,      /* release n times, then call */
+    HOOK_KIND_COUNT,
+};
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *orig; /* Owned */
+    int kind;
+    vectorcallfunc vectorcall;
+} CwHook;
+
+static void publish(PyObject *obj)
+{
+    cw_tls_state.busy++;
+    cw_thread *t = cw_current_thread();
+    if (t != NULL) {
+        bool is_new = false;
+        if (cw_check_status(cw_sync_publish(t, (uintptr_t)obj, &is_new), "no memory publishing") == 0 &&
+            is_new)
+            cw_attach_death_notice(obj);
+    }
+    cw_tls_state.busy--;
+}
+
+static void consume(PyObject *obj)
+{
+    cw_tls_state.busy++;
+    cw_thread *t = cw_current_thread();
+    if (t != NULL)
+        cw_check_status(cw_sync_consume(t, (uintptr_t)obj), "no memory consuming");
+    cw_tls_state.busy--;
+}
+
+static int truth(PyObject *res)
+{
+    if (res == Py_True)
+        return 1;
+    if (res == Py_False || res == Py_None)
+        return 0;
+    cw_tls_state.busy++;
+    int v = PyObject_IsTrue(res);
+    cw_tls_state.busy--;
+    if (v < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    return v;
+}
+
+static long int_attr(PyObject *obj, const char *name, long fallback)
+{
+    cw_tls_state.busy++;
+    PyObject *v = PyObject_GetAttrString(obj, name);
+    cw_tls_state.busy--;
+    long x = v && PyLong_Check(v) ? PyLong_AsLong(v) : fallback;
+    Py_XDECREF(v);
+    if (PyErr_Occurred())
+        PyErr_Clear();
+    return x;
+}
+
+static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames)
+{
+    int ready = cw_hook_ready();
+    PyObject *res;
+    cw_saved_error saved;
+    switch (h->kind) {
+    case HOOK_PUBLISH:
+        if (ready)
+            publish(self);
+        return cw_call_with_self(h->orig, self, args, nargs, kwnames);
+    case HOOK_CONSUME:
+        res = cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        if (ready && cw_hook_ready()) {
+            cw_error_save(&saved);
+            consume(self);
+            cw_error_restore(&saved);
+        }
+        return res;
+    case HOOK_CONSUME_IF_TRUE:
+    case HOOK_CONSUME_IF_FALSE:
+        res = cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        if (res != NULL && ready && cw_hook_ready() &&
+            truth(res) == (h->kind == HOOK_CONSUME_IF_TRUE))
+            consume(self);
+        return res;
+    case HOOK_CONSUME_BEFORE:
+        if (ready)
+            consume(self);
+        return cw_call_with_self(h->orig, self, args, nargs, kwnames);
+    case HOOK_PUBLISH_CONSUME:
+        if (ready)
+            publish(self);
+        res = cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        if (res != NULL && ready && cw_hook_ready())
+            consume(self);
+        return res;
+    case HOOK_JOIN:
+        res = cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        if (res != NULL && ready && cw_hook_ready()) {
+            cw_tls_state.busy++;
+            PyObject *alive = PyObject_CallMethod(self, "is_alive", NULL);
+            cw_tls_state.busy--;
+            if (alive == NULL)
+                PyErr_Clear();
+            else if (alive == Py_False)
+                consume(self);
+            Py_XDECREF(alive);
+        }
+        return res;
+    case HOOK_SEM_INIT:
+        res = cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        if (res != NULL && ready && cw_hook_ready()) {
+            bool is_new = false;
+            long value = int_attr(self, "_value", -1);
+            if (cw_check_status(cw_sync_declare((uintptr_t)self, CW_LOCK_SEMAPHORE, value == 1, &is_new),
+                                "no memory for a semaphore") == 0 &&
+                is_new)
+                cw_attach_death_notice(self);
+        }
+        return res;
+    case HOOK_SEM_ACQUIRE:
+        res = cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        if (res != NULL && ready && cw_hook_ready() && truth(res)) {
+            /* Undeclared (made before we started): a mutex if now empty. */
+            long left = int_attr(self, "_value", -1);
+            cw_lock_acquired(self, CW_LOCK_SEMAPHORE, left == 0, 1);
+        }
+        return res;
+    case HOOK_SEM_RELEASE:
+        if (ready) {
+            long n = 1;
+            if (nargs >= 1 && PyLong_Check(args[0]))
+                n = PyLong_AsLong(args[0]);
+            if (n < 1 || n > 1024) {
+                PyErr_Clear();
+                n = 1;
+            }
+            for (long i = 0; i < n; i++)
+                cw_lock_releasing(self, false);
+        }
+        return cw_call_with_self(h->orig, self, args, nargs, kwnames);
+    }
+    return cw_call_with_self(h->orig, self, args, nargs, kwnames);
+}
+
+static PyObject *hook_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                                 PyObject *kwnames)
+{
+    CwHook *h = (CwHook *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs < 1) {
+        PyErr_Format(PyExc_TypeError, "%R needs its instance", h->orig);
+        return NULL;
+    }
+    return run_hook(h, args[0], args + 1, nargs - 1, kwnames);
+}
+
+static PyObject *hook_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    int kind;
+    PyObject *orig;
+    static char *names[] = {"kind", "original", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iO:Hook", names, &kind, &orig))
+        return NULL;
+    if (kind < 0 || kind >= HOOK_KIND_COUNT) {
+        PyErr_Format(PyExc_ValueError, "unknown hook kind %d", kind);
+        return NULL;
+    }
+    if (!PyCallable_Check(orig)) {
+        PyErr_SetString(PyExc_TypeError, "original must be callable");
+        return NULL;
+    }
+    CwHook *h = (CwHook *)type->tp_alloc(type, 0);
+    if (h == NULL)
+        return NULL;
+    Py_INCREF(orig);
+    h->orig = orig;
+    h->kind = kind;
+    h->vectorcall = hook_vectorcall;
+    return (PyObject *)h;
+}
+
+static void hook_dealloc(CwHook *h)
+{
+    PyObject_GC_UnTrack(h);
+    Py_XDECREF(h->orig);
+    Py_TYPE(h)->tp_free((PyObject *)h);
+}
+
+static int hook_traverse(CwHook *h, visitproc visit, void *arg)
+{
+    Py_VISIT(h->orig);
+    return 0;
+}
+
+static PyObject *hook_descr_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    (void)type;
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    return PyMethod_New(self, obj);
+}
+
+static PyObject *hook_getattro(PyObject *self, PyObject *name)
+{
+    PyObject *res = PyObject_GenericGetAttr(self, name);
+    if (res != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError))
+        return res;
+    PyErr_Clear();
+    return PyObject_GetAttr(((CwHook *)self)->orig, name); /* __name__, __doc__ ... */
+}
+
+static PyObject *hook_repr(CwHook *h) { return PyUnicode_FromFormat("<cachewatch hook of %R>", h->orig); }
+
+static PyMemberDef hook_members[] = {
+    {"__wrapped__", T_OBJECT, offsetof(CwHook, orig), READONLY, NULL},
+    {"kind", T_INT, offsetof(CwHook, kind), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+PyTypeObject CwHook_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "cachewatch.Hook",
+    .tp_basicsize = sizeof(CwHook),
+    .tp_dealloc = (destructor)hook_dealloc,
+    .tp_vectorcall_offset = offsetof(CwHook, vectorcall),
+    .tp_repr = (reprfunc)hook_repr,
+    .tp_call = PyVectorcall_Call,
+    .tp_getattro = hook_getattro,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
+                Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "Hook(kind, original): a method wrapper that records a hand-off.",
+    .tp_traverse = (traverseproc)hook_traverse,
+    .tp_members = hook_members,
+    .tp_descr_get = hook_descr_get,
+    .tp_new = hook_new,
+};
+
+PyObject *cw_py_publish(PyObject *self, PyObject *obj)
+{
+    (void)self;
+    if (cw_hook_ready())
+        publish(obj);
+    Py_RETURN_NONE;
+}
+
+PyObject *cw_py_consume(PyObject *self, PyObject *obj)
+{
+    (void)self;
+    if (cw_hook_ready())
+        consume(obj);
+    Py_RETURN_NONE;
+}
+
+/* set_type_attr(type, name, value): put a method on a C type whose
+ * attributes Python may not set (SimpleQueue is immutable). */
+PyObject *cw_py_set_type_attr(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyTypeObject *type;
+    PyObject *name, *value;
+    if (!PyArg_ParseTuple(args, "O!UO", &PyType_Type, &type, &name, &value))
+        return NULL;
+    PyObject *dict = PyType_GetDict_compat(type);
+    if (dict == NULL)
+        return NULL;
+    int rc = PyDict_SetItem(dict, name, value);
+    Py_DECREF(dict);
+    if (rc < 0)
+        return NULL;
+    PyType_Modified(type);
+    Py_RETURN_NONE;
+}
+
+int cw_sync_hooks_init(PyObject *module)
+{
+    if (PyType_Ready(&CwHook_Type) < 0)
+        return -1;
+    if (cw_module_add(module, "Hook", (PyObject *)&CwHook_Type) < 0)
+        return -1;
+    static const char *names[] = {
+        "HOOK_PUBLISH",         "HOOK_CONSUME",   "HOOK_CONSUME_IF_TRUE", "HOOK_CONSUME_IF_FALSE",
+        "HOOK_CONSUME_BEFORE",  "HOOK_PUBLISH_CONSUME", "HOOK_JOIN",    "HOOK_SEM_INIT",
+        "HOOK_SEM_ACQUIRE",     "HOOK_SEM_RELEASE",
+    };
+    for (int i = 0; i < HOOK_KIND_COUNT; i++)
+        if (PyModule_AddIntConstant(module, names[i], i) < 0)
+            return -1;
+    return 0;
+}

@@ -1,0 +1,255 @@
+/* hooks_thread.c: thread start and exit, and the death of frames.
+ *
+ * The low-level thread starter (_thread.start_new_thread, or
+ * start_joinable_thread from 3.13) is wrapped: the new thread runs a
+ * Trampoline that registers it with its creator's clock and creation stack,
+ * runs the real function, and at the end publishes its clock on the
+ * threading.Thread object, which Thread.join then consumes.
+ *
+ * Frame objects are the identity of a call (see thread.h): when one dies,
+ * the thread forgets what it noted for it. Guarded by the GIL. */
+#include "binding.h"
+
+#include <string.h>
+
+#include "sync.h"
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *func;       /* Owned: what the thread runs */
+    PyObject *thread_obj; /* Owned: the threading.Thread, or NULL */
+    cw_vc *inherited;     /* Owned: the creator's clock at start */
+    cw_tid parent;
+    cw_stack_id created_at;
+    char name[CW_NAME_MAX];
+} Trampoline;
+
+static PyTypeObject Trampoline_Type;
+
+static void finish_thread(Trampoline *tr, cw_thread *t)
+{
+    if (t == NULL)
+        return;
+    cw_saved_error saved;
+    cw_error_save(&saved);
+    cw_tls_state.busy++;
+    if (tr->thread_obj != NULL && __atomic_load_n(&cw_active, __ATOMIC_ACQUIRE)) {
+        bool is_new = false;
+        if (cw_check_status(cw_sync_publish_clock((uintptr_t)tr->thread_obj, t->vc, &is_new),
+                            "no memory at thread exit") == 0 &&
+            is_new)
+            cw_attach_death_notice(tr->thread_obj);
+    }
+    cw_thread_exit(t);
+    cw_tls_state.thread = NULL;
+    cw_tls_state.busy--;
+    cw_error_restore(&saved);
+}
+
+static PyObject *trampoline_call(Trampoline *tr, PyObject *args, PyObject *kwargs)
+{
+    cw_thread *t = NULL;
+    if (__atomic_load_n(&cw_active, __ATOMIC_ACQUIRE) && cw_tls_state.thread == NULL)
+        t = cw_register_child(tr->parent, tr->inherited, tr->name, tr->created_at);
+    PyObject *res = PyObject_Call(tr->func, args, kwargs);
+    finish_thread(tr, t);
+    return res;
+}
+
+static void trampoline_dealloc(Trampoline *tr)
+{
+    PyObject_GC_UnTrack(tr);
+    Py_XDECREF(tr->func);
+    Py_XDECREF(tr->thread_obj);
+    cw_vc_unref(tr->inherited);
+    PyObject_GC_Del(tr);
+}
+
+static int trampoline_traverse(Trampoline *tr, visitproc visit, void *arg)
+{
+    Py_VISIT(tr->func);
+    Py_VISIT(tr->thread_obj);
+    return 0;
+}
+
+static PyTypeObject Trampoline_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "cachewatch._Trampoline",
+    .tp_basicsize = sizeof(Trampoline),
+    .tp_dealloc = (destructor)trampoline_dealloc,
+    .tp_call = (ternaryfunc)trampoline_call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)trampoline_traverse,
+};
+
+/* The Thread object whose _bootstrap the new thread runs, if any. */
+static PyObject *thread_object_of(PyObject *func)
+{
+    if (!PyMethod_Check(func))
+        return NULL;
+    PyObject *self = PyMethod_GET_SELF(func);
+    static PyObject *thread_type;
+    if (thread_type == NULL) {
+        PyObject *threading = PyImport_ImportModule("threading");
+        thread_type = threading ? PyObject_GetAttrString(threading, "Thread") : NULL;
+        Py_XDECREF(threading);
+        if (thread_type == NULL) {
+            PyErr_Clear();
+            return NULL;
+        }
+    }
+    int is = PyObject_IsInstance(self, thread_type);
+    if (is < 0)
+        PyErr_Clear();
+    return is > 0 ? self : NULL;
+}
+
+static PyObject *make_trampoline(PyObject *func)
+{
+    cw_thread *parent = cw_current_thread();
+    if (parent == NULL)
+        return NULL;
+    Trampoline *tr = PyObject_GC_New(Trampoline, &Trampoline_Type);
+    if (tr == NULL)
+        return NULL;
+    Py_INCREF(func);
+    tr->func = func;
+    tr->thread_obj = thread_object_of(func);
+    Py_XINCREF(tr->thread_obj);
+    tr->parent = parent->tid;
+    tr->created_at = cw_capture_stack();
+    tr->name[0] = '\0';
+    if (tr->thread_obj != NULL) {
+        PyObject *name = PyObject_GetAttrString(tr->thread_obj, "name");
+        const char *s = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+        if (s)
+            snprintf(tr->name, sizeof(tr->name), "%s", s);
+        Py_XDECREF(name);
+        PyErr_Clear();
+    }
+    tr->inherited = cw_thread_fork_snapshot(parent);
+    PyObject_GC_Track(tr);
+    if (tr->inherited == NULL) {
+        Py_DECREF(tr);
+        cw_internal_failure("no memory starting a thread");
+        return NULL;
+    }
+    return (PyObject *)tr;
+}
+
+/* The wrapped starter: start(function, *rest, **kw) -> orig(trampoline, *rest, **kw). */
+typedef struct {
+    PyObject_HEAD
+    PyObject *orig;
+    vectorcallfunc vectorcall;
+} Starter;
+
+static PyObject *starter_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                                    PyObject *kwnames)
+{
+    Starter *st = (Starter *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs < 1 || !cw_hook_ready())
+        return PyObject_Vectorcall(st->orig, args, nargsf, kwnames);
+    cw_tls_state.busy++;
+    PyObject *tr = make_trampoline(args[0]);
+    cw_tls_state.busy--;
+    if (tr == NULL) {
+        PyErr_Clear();
+        return PyObject_Vectorcall(st->orig, args, nargsf, kwnames);
+    }
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    PyObject *small[8];
+    PyObject **stack = nargs + nkw <= 8 ? small : PyMem_Malloc((nargs + nkw) * sizeof(PyObject *));
+    if (stack == NULL) {
+        Py_DECREF(tr);
+        return PyErr_NoMemory();
+    }
+    memcpy(stack, args, (nargs + nkw) * sizeof(PyObject *));
+    stack[0] = tr;
+    PyObject *res = PyObject_Vectorcall(st->orig, stack, nargs, kwnames);
+    if (stack != small)
+        PyMem_Free(stack);
+    Py_DECREF(tr);
+    return res;
+}
+
+static PyObject *starter_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *orig;
+    if (!PyArg_ParseTuple(args, "O:Starter", &orig) || (kwds && PyDict_GET_SIZE(kwds))) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_TypeError, "Starter(original)");
+        return NULL;
+    }
+    Starter *st = (Starter *)type->tp_alloc(type, 0);
+    if (st == NULL)
+        return NULL;
+    Py_INCREF(orig);
+    st->orig = orig;
+    st->vectorcall = starter_vectorcall;
+    return (PyObject *)st;
+}
+
+static void starter_dealloc(Starter *st)
+{
+    Py_XDECREF(st->orig);
+    Py_TYPE(st)->tp_free((PyObject *)st);
+}
+
+static PyMemberDef starter_members[] = {
+    {"__wrapped__", T_OBJECT, offsetof(Starter, orig), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject Starter_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "cachewatch.Starter",
+    .tp_basicsize = sizeof(Starter),
+    .tp_dealloc = (destructor)starter_dealloc,
+    .tp_vectorcall_offset = offsetof(Starter, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "Starter(original): a thread starter that records thread creation.",
+    .tp_members = starter_members,
+    .tp_new = starter_new,
+};
+
+/* ---- frames ---------------------------------------------------------- */
+
+static destructor orig_frame_dealloc;
+
+static void frame_dealloc_hook(PyObject *frame)
+{
+    cw_thread *t = cw_tls_state.thread;
+    if (t != NULL)
+        cw_thread_forget_frame(t, (uintptr_t)frame);
+    orig_frame_dealloc(frame);
+}
+
+int cw_frame_hook_install(void)
+{
+    if (orig_frame_dealloc == NULL) {
+        orig_frame_dealloc = PyFrame_Type.tp_dealloc;
+        PyFrame_Type.tp_dealloc = frame_dealloc_hook;
+    }
+    return 0;
+}
+
+void cw_frame_hook_uninstall(void)
+{
+    if (orig_frame_dealloc != NULL) {
+        PyFrame_Type.tp_dealloc = orig_frame_dealloc;
+        orig_frame_dealloc = NULL;
+    }
+}
+
+int cw_thread_hooks_install(void) { return 0; }
+void cw_thread_hooks_uninstall(void) {}
+
+int cw_thread_hooks_init(PyObject *module)
+{
+    if (PyType_Ready(&Trampoline_Type) < 0 || PyType_Ready(&Starter_Type) < 0)
+        return -1;
+    return cw_module_add(module, "Starter", (PyObject *)&Starter_Type);
+}

@@ -1,0 +1,61 @@
+/* idvec.h: an append-only vector from small ids to pointers whose slots never
+ * move, so readers resolve an id without a lock once it was published.
+ * Writers append under their owner's guard. */
+#ifndef CW_IDVEC_H
+#define CW_IDVEC_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#define CW_IDVEC_CHUNK_BITS 12
+#define CW_IDVEC_CHUNKS 4096 /* up to 16M ids */
+
+typedef struct cw_idvec {
+    void **chunks[CW_IDVEC_CHUNKS];
+    uint32_t count; /* atomic: ids 1..count are published */
+} cw_idvec;
+
+/* Append under the owner's guard; returns the new id (1-based) or 0. */
+static inline uint32_t cw_idvec_push(cw_idvec *v, void *p)
+{
+    uint32_t id = v->count + 1;
+    uint32_t chunk = id >> CW_IDVEC_CHUNK_BITS;
+    if (chunk >= CW_IDVEC_CHUNKS)
+        return 0;
+    if (v->chunks[chunk] == NULL) {
+        v->chunks[chunk] = calloc((size_t)1 << CW_IDVEC_CHUNK_BITS, sizeof(void *));
+        if (v->chunks[chunk] == NULL)
+            return 0;
+    }
+    v->chunks[chunk][id & ((1u << CW_IDVEC_CHUNK_BITS) - 1)] = p;
+    __atomic_store_n(&v->count, id, __ATOMIC_RELEASE);
+    return id;
+}
+
+static inline void *cw_idvec_get(const cw_idvec *v, uint32_t id)
+{
+    if (id == 0 || id > __atomic_load_n(&v->count, __ATOMIC_ACQUIRE))
+        return NULL;
+    return v->chunks[id >> CW_IDVEC_CHUNK_BITS][id & ((1u << CW_IDVEC_CHUNK_BITS) - 1)];
+}
+
+static inline uint32_t cw_idvec_count(const cw_idvec *v)
+{
+    return __atomic_load_n(&v->count, __ATOMIC_ACQUIRE);
+}
+
+/* Free every element with free() and every chunk; not concurrent-safe. */
+static inline void cw_idvec_free_all(cw_idvec *v)
+{
+    for (uint32_t c = 0; c < CW_IDVEC_CHUNKS; c++) {
+        if (v->chunks[c] == NULL)
+            continue;
+        for (uint32_t i = 0; i < (1u << CW_IDVEC_CHUNK_BITS); i++)
+            free(v->chunks[c][i]);
+        free(v->chunks[c]);
+        v->chunks[c] = NULL;
+    }
+    v->count = 0;
+}
+
+#endif

@@ -1,0 +1,37 @@
+/* module.c: builds cachewatch._cachewatch and registers its types and
+ * functions; nothing else. */
+#include "binding.h"
+
+extern PyMethodDef cw_runtime_methods[];
+int cw_runtime_init(PyObject *module);
+
+static PyMethodDef hook_methods[] = {
+    {"watch_dict", cw_py_watch_dict, METH_VARARGS, "watch_dict(d, target): watch a plain dict."},
+    {"unwatch_dict", cw_py_unwatch_dict, METH_O, "Stop watching a dict."},
+    {"is_watched", cw_py_is_watched, METH_O, "Is this dict watched?"},
+    {"publish", cw_py_publish, METH_O, "Record a hand-off from the calling thread through obj."},
+    {"consume", cw_py_consume, METH_O, "Record that the calling thread received obj's hand-offs."},
+    {"set_type_attr", cw_py_set_type_attr, METH_VARARGS, "Set an attribute of a C type."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "cachewatch._cachewatch",
+    .m_doc = "The C core of cachewatch: engine, hooks and reports.",
+    .m_size = -1,
+    .m_methods = hook_methods,
+};
+
+PyMODINIT_FUNC PyInit__cachewatch(void)
+{
+    PyObject *m = PyModule_Create(&module_def);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddFunctions(m, cw_runtime_methods) < 0 || cw_runtime_init(m) < 0 ||
+        cw_dict_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 || cw_thread_hooks_init(m) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -1,0 +1,186 @@
+/* report.c: report storage and de-duplication. */
+#include "report.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "depot.h"
+#include "hashtable.h"
+#include "idvec.h"
+
+/* report_lock guards everything below. */
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+static cw_idvec reports;      /* id -> cw_report* */
+static cw_hashtable seen;     /* dedup signature -> (uintptr_t)id */
+static uint32_t max_reports = 1000;
+static uint32_t dropped;
+static bool dedup = true;
+static bool initialised;
+
+const char *cw_report_kind_name(cw_report_kind kind)
+{
+    switch (kind) {
+    case CW_REPORT_CHECK_THEN_ACT:
+        return "check-then-act";
+    case CW_REPORT_WRITE_WRITE:
+        return "write-write";
+    case CW_REPORT_ITERATION:
+        return "iteration";
+    }
+    return "?";
+}
+
+int cw_report_init(uint32_t max, bool dedup_on)
+{
+    pthread_mutex_lock(&report_lock);
+    int rc = 0;
+    max_reports = max;
+    dedup = dedup_on;
+    if (!initialised) {
+        if (cw_ht_init(&seen, 64, NULL, NULL) < 0)
+            rc = -1;
+        else
+            initialised = true;
+    }
+    pthread_mutex_unlock(&report_lock);
+    return rc;
+}
+
+static void clear_unlocked(void)
+{
+    uint32_t n = cw_idvec_count(&reports);
+    for (uint32_t id = 1; id <= n; id++) {
+        cw_report *r = cw_idvec_get(&reports, id);
+        if (r)
+            free(r->key_repr);
+    }
+    cw_idvec_free_all(&reports);
+    if (initialised) {
+        cw_ht_fini(&seen);
+        cw_ht_init(&seen, 64, NULL, NULL);
+    }
+    dropped = 0;
+}
+
+void cw_report_fini(void)
+{
+    pthread_mutex_lock(&report_lock);
+    clear_unlocked();
+    if (initialised)
+        cw_ht_fini(&seen);
+    initialised = false;
+    pthread_mutex_unlock(&report_lock);
+}
+
+void cw_report_clear(void)
+{
+    pthread_mutex_lock(&report_lock);
+    clear_unlocked();
+    pthread_mutex_unlock(&report_lock);
+}
+
+/* The innermost frame's key, which names the line of code. */
+static uint64_t top_frame_key(cw_stack_id id)
+{
+    uint32_t n;
+    const cw_frame *f = cw_depot_get(id, &n);
+    if (n == 0)
+        return 0;
+    return cw_hash_word((uint64_t)f[0].pc ^ ((uint64_t)(uint32_t)f[0].offset << 1));
+}
+
+static uint64_t side_key(const cw_report_access *a)
+{
+    return cw_hash_word(top_frame_key(a->stack) * 31 + top_frame_key(a->check_stack));
+}
+
+static uint64_t signature(const cw_report *r)
+{
+    uint64_t a = side_key(&r->cur), b = side_key(&r->prev);
+    if (a > b) { /* either side may find the race */
+        uint64_t t = a;
+        a = b;
+        b = t;
+    }
+    uint64_t h = cw_hash_word((uint64_t)r->kind + 1);
+    h = cw_hash_word(h ^ r->target);
+    h = cw_hash_word(h ^ a);
+    h = cw_hash_word(h ^ b);
+    return h | 1; /* never 0 */
+}
+
+uint32_t cw_report_add(const cw_report *r)
+{
+    uint32_t id = 0;
+    uint64_t sig = signature(r);
+    pthread_mutex_lock(&report_lock);
+    if (!initialised)
+        goto out;
+    if (dedup) {
+        uint32_t old = (uint32_t)(uintptr_t)cw_ht_get(&seen, (uintptr_t)sig);
+        if (old != 0) {
+            cw_report *o = cw_idvec_get(&reports, old);
+            if (o)
+                o->hits++;
+            goto out;
+        }
+    }
+    if (cw_idvec_count(&reports) >= max_reports) {
+        dropped++;
+        goto out;
+    }
+    cw_report *copy = malloc(sizeof(*copy));
+    if (copy == NULL) {
+        dropped++;
+        goto out;
+    }
+    *copy = *r;
+    copy->key_repr = NULL;
+    copy->hits = 1;
+    id = cw_idvec_push(&reports, copy);
+    if (id == 0) {
+        free(copy);
+        dropped++;
+        goto out;
+    }
+    copy->id = id;
+    if (dedup)
+        cw_ht_put(&seen, (uintptr_t)sig, (void *)(uintptr_t)id);
+out:
+    pthread_mutex_unlock(&report_lock);
+    return id;
+}
+
+void cw_report_set_key(uint32_t id, const char *key_repr)
+{
+    char *copy = key_repr ? strdup(key_repr) : NULL;
+    pthread_mutex_lock(&report_lock);
+    cw_report *r = cw_idvec_get(&reports, id);
+    if (r && r->key_repr == NULL) {
+        r->key_repr = copy;
+        copy = NULL;
+    }
+    pthread_mutex_unlock(&report_lock);
+    free(copy);
+}
+
+bool cw_report_get(uint32_t id, cw_report *out)
+{
+    pthread_mutex_lock(&report_lock);
+    cw_report *r = cw_idvec_get(&reports, id);
+    if (r)
+        *out = *r;
+    pthread_mutex_unlock(&report_lock);
+    return r != NULL;
+}
+
+uint32_t cw_report_count(void) { return cw_idvec_count(&reports); }
+
+uint32_t cw_report_dropped(void)
+{
+    pthread_mutex_lock(&report_lock);
+    uint32_t d = dropped;
+    pthread_mutex_unlock(&report_lock);
+    return d;
+}

@@ -1,0 +1,194 @@
+/* report_print.c: render a report the way ThreadSanitizer does. */
+#include "report_print.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "depot.h"
+#include "lockset.h"
+#include "thread.h"
+
+typedef struct out {
+    char *buf;
+    size_t size, len;
+} out;
+
+static void put(out *o, const char *fmt, ...)
+{
+    if (o->len + 1 >= o->size)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->buf + o->len, o->size - o->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        o->len += (size_t)n < o->size - o->len ? (size_t)n : o->size - o->len - 1;
+}
+
+static void put_frame(out *o, uint32_t i, const cw_frame *f)
+{
+    const char *fn = cw_str_get(f->function);
+    const char *file = cw_str_get(f->file);
+    if (f->offset == CW_FRAME_NATIVE)
+        put(o, "    #%u %s (%s+0x%lx) [native]\n", i, *fn ? fn : "??", *file ? file : "??",
+            (unsigned long)f->line);
+    else
+        put(o, "    #%u %s %s:%d\n", i, *fn ? fn : "<module>", file, f->line);
+}
+
+static void put_stack(out *o, cw_stack_id id, uint32_t limit)
+{
+    uint32_t n;
+    const cw_frame *f = cw_depot_get(id, &n);
+    if (n == 0) {
+        put(o, "    <no stack>\n");
+        return;
+    }
+    for (uint32_t i = 0; i < n && i < limit; i++)
+        put_frame(o, i, &f[i]);
+}
+
+static const char *lock_kind_name(cw_lock_kind k)
+{
+    switch (k) {
+    case CW_LOCK_LOCK:
+        return "Lock";
+    case CW_LOCK_RLOCK:
+        return "RLock";
+    case CW_LOCK_SEMAPHORE:
+        return "Semaphore";
+    case CW_LOCK_OTHER:
+        return "lock";
+    }
+    return "lock";
+}
+
+static void put_locks(out *o, cw_lockset_id locks)
+{
+    uint32_t n;
+    const cw_lock_id *ids = cw_lockset_get(locks, &n);
+    if (n == 0) {
+        put(o, "    Locks held: none\n");
+        return;
+    }
+    put(o, "    Locks held:\n");
+    for (uint32_t i = 0; i < n; i++) {
+        cw_lockinfo li;
+        if (!cw_lockinfo_get(ids[i], &li)) {
+            put(o, "      lock L%llu\n", (unsigned long long)ids[i]);
+            continue;
+        }
+        uint32_t nf;
+        const cw_frame *f = cw_depot_get(li.role_stack, &nf);
+        if (nf)
+            put(o, "      L%llu %s, first acquired in %s %s:%d\n", (unsigned long long)li.id,
+                lock_kind_name(li.kind), cw_str_get(f[0].function), cw_str_get(f[0].file),
+                f[0].line);
+        else
+            put(o, "      L%llu %s\n", (unsigned long long)li.id, lock_kind_name(li.kind));
+    }
+}
+
+static const char *verb(const cw_report_access *a)
+{
+    if (a->op == CW_OP_ITER)
+        return "Iteration";
+    return a->write ? "Write" : "Read";
+}
+
+static void put_thread_ref(out *o, const cw_report_access *a)
+{
+    if (a->thread_name[0])
+        put(o, "thread T%u '%s'", a->tid, a->thread_name);
+    else
+        put(o, "thread T%u", a->tid);
+}
+
+static void put_access(out *o, const char *prefix, const cw_report_access *a)
+{
+    put(o, "  %s%s (%s) by ", prefix, verb(a), cw_op_name(a->op));
+    put_thread_ref(o, a);
+    put(o, ":\n");
+    put_stack(o, a->stack, 64);
+    put_locks(o, a->locks);
+    if (a->check_stack) {
+        uint32_t n;
+        const cw_frame *f = cw_depot_get(a->check_stack, &n);
+        put(o, "    acting on the check (%s) earlier in the same call:\n", cw_op_name(a->check_op));
+        if (n)
+            put_frame(o, 0, &f[0]);
+    }
+}
+
+static void put_thread(out *o, cw_tid tid, const char *name)
+{
+    cw_thread *t = cw_thread_get(tid);
+    if (t == NULL)
+        return;
+    put(o, "  Thread T%u", tid);
+    if (name[0])
+        put(o, " '%s'", name);
+    if (t->created_at == 0) {
+        put(o, t->parent ? " (created where no stack was seen)\n" : " (not started under cachewatch)\n");
+        return;
+    }
+    put(o, " created by T%u at:\n", t->parent);
+    put_stack(o, t->created_at, 64);
+}
+
+size_t cw_report_format(const cw_report *r, int pid, char *buf, size_t size)
+{
+    out o = {buf, size, 0};
+    if (size)
+        buf[0] = '\0';
+    const char *target = cw_str_get(r->target);
+    const char *kind = cw_report_kind_name(r->kind);
+    put(&o, "==================\n");
+    put(&o, "WARNING: cachewatch: %s race on %s (pid=%d)\n", kind, target, pid);
+    if (r->has_key)
+        put(&o, "  Key: %s\n", r->key_repr ? r->key_repr : "<unknown>");
+    else
+        put(&o, "  Location: the set of keys of %s\n", target);
+    put_access(&o, "", &r->cur);
+    put_access(&o, "Previous ", &r->prev);
+    put_thread(&o, r->cur.tid, r->cur.thread_name);
+    if (r->prev.tid != r->cur.tid)
+        put_thread(&o, r->prev.tid, r->prev.thread_name);
+    uint32_t n;
+    const cw_frame *f = cw_depot_get(r->cur.stack, &n);
+    put(&o, "SUMMARY: cachewatch: %s race on %s", kind, target);
+    if (n)
+        put(&o, " %s:%d in %s", cw_str_get(f[0].file), f[0].line, cw_str_get(f[0].function));
+    put(&o, "\n==================\n");
+    return o.len;
+}
+
+int cw_report_print(uint32_t id, int fd, int pid)
+{
+    cw_report r;
+    if (!cw_report_get(id, &r))
+        return -1;
+    size_t size = 64 * 1024;
+    char *buf = malloc(size);
+    if (buf == NULL)
+        return -1;
+    size_t len = cw_report_format(&r, pid, buf, size);
+    size_t done = 0;
+    int rc = 0;
+    while (done < len) {
+        ssize_t w = write(fd, buf + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            rc = -1;
+            break;
+        }
+        done += (size_t)w;
+    }
+    free(buf);
+    return rc;
+}

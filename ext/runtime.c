@@ -1,0 +1,584 @@
+/* runtime.c: the checker's global state: options, activation, the calling
+ * thread's record, internal failures, death notices and report output. */
+#include "binding.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "depot.h"
+#include "engine.h"
+#include "report.h"
+#include "report_print.h"
+#include "sync.h"
+
+int cw_active;        /* atomic: hooks record only while set */
+cw_flags cw_options;  /* guarded by the GIL */
+__thread cw_tls cw_tls_state;
+
+static int engine_ready;  /* guarded by the GIL */
+static int failed;        /* atomic: an internal failure disabled us */
+static int log_fd = 2;    /* guarded by the GIL; 2 or a file we opened */
+static PyObject *threading_active; /* Owned: threading._active, for names */
+
+/* ---- internal failure ------------------------------------------------ */
+
+void cw_internal_failure(const char *what)
+{
+    __atomic_store_n(&cw_active, 0, __ATOMIC_RELEASE);
+    if (__atomic_exchange_n(&failed, 1, __ATOMIC_ACQ_REL))
+        return;
+    char msg[256];
+    int n = snprintf(msg, sizeof(msg),
+                     "cachewatch: internal error (%s); checking is disabled, the program goes on\n",
+                     what);
+    if (n > 0 && write(2, msg, (size_t)n) < 0) {
+        /* nowhere left to say it */
+    }
+}
+
+int cw_check_status(int rc, const char *what)
+{
+    if (rc == CW_ERR_NOMEM) {
+        cw_internal_failure(what);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- threads --------------------------------------------------------- */
+
+static void thread_name_of(unsigned long ident, char *buf, size_t size)
+{
+    buf[0] = '\0';
+    if (threading_active != NULL) {
+        PyObject *key = PyLong_FromUnsignedLong(ident);
+        PyObject *thread = key ? PyDict_GetItemWithError(threading_active, key) : NULL;
+        Py_XDECREF(key);
+        if (thread != NULL) {
+            PyObject *name = PyObject_GetAttrString(thread, "name");
+            const char *s = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+            if (s)
+                snprintf(buf, size, "%s", s);
+            Py_XDECREF(name);
+        }
+    }
+    if (PyErr_Occurred())
+        PyErr_Clear();
+    if (buf[0] == '\0')
+        snprintf(buf, size, "Thread-%lu", ident);
+}
+
+cw_thread *cw_current_thread(void)
+{
+    cw_thread *t = cw_tls_state.thread;
+    if (t != NULL)
+        return t;
+    char name[CW_NAME_MAX];
+    unsigned long ident = PyThread_get_thread_ident();
+    cw_tls_state.busy++;
+    thread_name_of(ident, name, sizeof(name));
+    cw_tls_state.busy--;
+    t = cw_thread_register(0, NULL, ident, name, 0);
+    if (t == NULL) {
+        cw_internal_failure("no memory to register a thread");
+        return NULL;
+    }
+    cw_tls_state.thread = t;
+    return t;
+}
+
+cw_thread *cw_register_child(cw_tid parent, cw_vc *inherited, const char *name,
+                             cw_stack_id created_at)
+{
+    cw_thread *t = cw_thread_register(parent, inherited, PyThread_get_thread_ident(),
+                                      name, created_at);
+    if (t == NULL) {
+        cw_internal_failure("no memory to register a thread");
+        return NULL;
+    }
+    cw_tls_state.thread = t;
+    return t;
+}
+
+/* ---- death notices: a weakref that tells the engine an object died ---- */
+
+typedef struct {
+    PyWeakReference base;
+    uintptr_t addr;
+} DeathNotice;
+
+static PyTypeObject DeathNotice_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "cachewatch._DeathNotice",
+    .tp_basicsize = sizeof(DeathNotice),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "Tells cachewatch that a synchronisation object died.",
+};
+
+static PyObject *on_death(PyObject *self, PyObject *notice)
+{
+    (void)self;
+    if (Py_IS_TYPE(notice, &DeathNotice_Type) && engine_ready) {
+        void *cookie = cw_sync_forget(((DeathNotice *)notice)->addr);
+        if (cookie != NULL)
+            Py_DECREF((PyObject *)cookie); /* the engine's reference */
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef on_death_def = {"_on_death", on_death, METH_O, NULL};
+static PyObject *on_death_callback; /* Owned */
+
+int cw_attach_death_notice(PyObject *obj)
+{
+    if (on_death_callback == NULL || !PyType_SUPPORTS_WEAKREFS(Py_TYPE(obj)))
+        return 0; /* it lives in the table until stop; harmless */
+    cw_tls_state.busy++;
+    PyObject *notice = PyObject_CallFunctionObjArgs((PyObject *)&DeathNotice_Type, obj,
+                                                    on_death_callback, NULL);
+    cw_tls_state.busy--;
+    if (notice == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    ((DeathNotice *)notice)->addr = (uintptr_t)obj;
+    void *back = cw_sync_set_cookie((uintptr_t)obj, notice);
+    if (back != NULL)
+        Py_DECREF(notice);
+    return 0;
+}
+
+void cw_drop_cookie(void *cookie)
+{
+    Py_XDECREF((PyObject *)cookie);
+}
+
+/* ---- reports ---------------------------------------------------------- */
+
+void cw_emit_reports(const uint32_t *ids, uint32_t n, PyObject *key)
+{
+    if (n == 0)
+        return;
+    cw_saved_error saved;
+    cw_error_save(&saved);
+    cw_tls_state.busy++;
+    const char *text = NULL;
+    PyObject *repr = NULL;
+    if (key != NULL) {
+        repr = PyObject_Repr(key);
+        if (repr == NULL)
+            PyErr_Clear();
+        else if ((text = PyUnicode_AsUTF8(repr)) == NULL)
+            PyErr_Clear();
+    }
+    char buf[4200];
+    if (text != NULL) {
+        size_t max = (size_t)cw_options.key_repr_max;
+        size_t len = strlen(text);
+        if (len > max) {
+            snprintf(buf, sizeof(buf), "%.*s... (%zu characters)", (int)max, text, len);
+            text = buf;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        cw_report_set_key(ids[i], text ? text : "<unprintable key>");
+        if (cw_options.print_reports)
+            cw_report_print(ids[i], log_fd, (int)getpid());
+    }
+    Py_XDECREF(repr);
+    cw_tls_state.busy--;
+    cw_error_restore(&saved);
+}
+
+PyObject *cw_call_with_self(PyObject *callable, PyObject *self, PyObject *const *args,
+                            Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *small[8];
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    Py_ssize_t total = nargs + nkw + 1;
+    PyObject **stack = total <= 8 ? small : PyMem_Malloc(total * sizeof(PyObject *));
+    if (stack == NULL)
+        return PyErr_NoMemory();
+    stack[0] = self;
+    if (nargs + nkw)
+        memcpy(stack + 1, args, (nargs + nkw) * sizeof(PyObject *));
+    PyObject *res = PyObject_Vectorcall(callable, stack, nargs + 1, kwnames);
+    if (stack != small)
+        PyMem_Free(stack);
+    return res;
+}
+
+/* ---- recording an access --------------------------------------------- */
+
+int cw_record_access(cw_thread *t, cw_access *a, PyFrameObject *frame)
+{
+    if (a->stack == 0 && frame != NULL)
+        a->stack = cw_thread_cached_stack(t, (uintptr_t)frame, a->site);
+    for (int attempt = 0; attempt < 4; attempt++) {
+        int rc = cw_shadow_access(t, a);
+        if (rc != CW_NEED_STACK)
+            return cw_check_status(rc, "no memory for shadow state");
+        if (a->stack == 0) {
+            a->stack = frame ? cw_stack_for(t, frame, a->site) : cw_capture_stack();
+            if (a->stack == 0)
+                return 0; /* could not capture: record nothing this time */
+        } else if (a->need_check_stack) {
+            a->check_stack = cw_stack_with_site(a->stack, a->check_site);
+            if (a->check_stack == 0)
+                a->check_stack = a->stack;
+        }
+    }
+    return 0;
+}
+
+/* ---- activation -------------------------------------------------------- */
+
+static int open_log(const char *path)
+{
+    if (path == NULL || path[0] == '\0')
+        return 2;
+    char expanded[1100];
+    size_t o = 0;
+    for (const char *p = path; *p && o + 24 < sizeof(expanded); p++) {
+        if (p[0] == '%' && p[1] == 'p') {
+            o += (size_t)snprintf(expanded + o, sizeof(expanded) - o, "%d", (int)getpid());
+            p++;
+        } else {
+            expanded[o++] = *p;
+        }
+    }
+    expanded[o] = '\0';
+    int fd = open(expanded, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        PyErr_Format(PyExc_OSError, "cachewatch: cannot open log_path '%s'", expanded);
+        return -1;
+    }
+    return fd;
+}
+
+static PyObject *py_configure(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "options must be a str");
+        return NULL;
+    }
+    if (__atomic_load_n(&cw_active, __ATOMIC_ACQUIRE)) {
+        PyErr_SetString(PyExc_RuntimeError, "cachewatch is running; stop it before configuring");
+        return NULL;
+    }
+    cw_flags f;
+    char err[256] = "";
+    if (cw_flags_set_defaults(&f) < 0)
+        return PyErr_NoMemory();
+    if (cw_flags_parse(&f, PyUnicode_AsUTF8(arg), err, sizeof(err)) < 0 ||
+        cw_flags_validate(&f, err, sizeof(err)) < 0) {
+        cw_flags_free(&f);
+        PyErr_Format(PyExc_ValueError, "%s", err);
+        return NULL;
+    }
+    cw_flags_free(&cw_options);
+    cw_options = f;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_start(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    if (__atomic_load_n(&cw_active, __ATOMIC_ACQUIRE))
+        Py_RETURN_NONE;
+    if (__atomic_load_n(&failed, __ATOMIC_ACQUIRE)) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "cachewatch was disabled by an internal error in this process");
+        return NULL;
+    }
+    if (cw_options.log_path == NULL && cw_flags_set_defaults(&cw_options) < 0)
+        return PyErr_NoMemory();
+    if (!engine_ready) {
+        if (cw_engine_init(&cw_options) != CW_OK || cw_stack_init() < 0)
+            return PyErr_NoMemory();
+        engine_ready = 1;
+    }
+    int fd = open_log(cw_options.log_path);
+    if (fd < 0)
+        return NULL;
+    if (log_fd > 2)
+        close(log_fd);
+    log_fd = fd;
+    if (threading_active == NULL) {
+        PyObject *threading = PyImport_ImportModule("threading");
+        if (threading == NULL)
+            return NULL;
+        threading_active = PyObject_GetAttrString(threading, "_active");
+        Py_DECREF(threading);
+        if (threading_active == NULL)
+            return NULL;
+    }
+    if (on_death_callback == NULL &&
+        (on_death_callback = PyCFunction_New(&on_death_def, NULL)) == NULL)
+        return NULL;
+    if (cw_current_thread() == NULL)
+        return PyErr_NoMemory();
+    if (cw_frame_hook_install() < 0 || cw_lock_hooks_install() < 0 ||
+        cw_thread_hooks_install() < 0)
+        return NULL;
+    __atomic_store_n(&cw_active, 1, __ATOMIC_RELEASE);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_stop(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    __atomic_store_n(&cw_active, 0, __ATOMIC_RELEASE);
+    cw_thread_hooks_uninstall();
+    cw_lock_hooks_uninstall();
+    cw_dict_unwatch_all();
+    /* The frame hook stays: it only forgets state and costs nothing idle. */
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_is_active(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return PyBool_FromLong(__atomic_load_n(&cw_active, __ATOMIC_ACQUIRE));
+}
+
+static PyObject *py_has_failed(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return PyBool_FromLong(__atomic_load_n(&failed, __ATOMIC_ACQUIRE));
+}
+
+static PyObject *py_options(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    if (cw_options.log_path == NULL && cw_flags_set_defaults(&cw_options) < 0)
+        return PyErr_NoMemory();
+    PyObject *d = PyDict_New();
+    if (d == NULL)
+        return NULL;
+#define CW_OPT_bool(name) PyBool_FromLong(cw_options.name)
+#define CW_OPT_int(name) PyLong_FromLong(cw_options.name)
+#define CW_OPT_str(name) PyUnicode_FromString(cw_options.name ? cw_options.name : "")
+#define CW_FLAG(type, name, def, help)                                \
+    {                                                                 \
+        PyObject *v = CW_OPT_##type(name);                            \
+        if (v == NULL || PyDict_SetItemString(d, #name, v) < 0) {     \
+            Py_XDECREF(v);                                            \
+            Py_DECREF(d);                                             \
+            return NULL;                                              \
+        }                                                             \
+        Py_DECREF(v);                                                 \
+    }
+#include "flags.inc"
+#undef CW_FLAG
+    return d;
+}
+
+static PyObject *py_flag_table(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    PyObject *list = PyList_New(0);
+    for (size_t i = 0; list && i < cw_flag_count; i++) {
+        const cw_flag_desc *d = &cw_flag_table[i];
+        const char *type = d->type == CW_FLAG_BOOL ? "bool" : d->type == CW_FLAG_INT ? "int" : "str";
+        PyObject *row = Py_BuildValue("(ssss)", d->name, type, d->default_text, d->help);
+        if (row == NULL || PyList_Append(list, row) < 0) {
+            Py_XDECREF(row);
+            Py_CLEAR(list);
+            break;
+        }
+        Py_DECREF(row);
+    }
+    return list;
+}
+
+static PyObject *py_print_report(PyObject *self, PyObject *args)
+{
+    (void)self;
+    unsigned int id;
+    int fd;
+    if (!PyArg_ParseTuple(args, "Ii", &id, &fd))
+        return NULL;
+    char *buf = PyMem_Malloc(64 * 1024);
+    if (buf == NULL)
+        return PyErr_NoMemory();
+    cw_report r;
+    PyObject *res = NULL;
+    if (!cw_report_get(id, &r)) {
+        PyErr_Format(PyExc_KeyError, "no report %u", id);
+    } else {
+        size_t len = cw_report_format(&r, (int)getpid(), buf, 64 * 1024);
+        res = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)len, "replace");
+        (void)fd;
+    }
+    PyMem_Free(buf);
+    return res;
+}
+
+/* ---- findings as Python data ------------------------------------------- */
+
+static PyObject *stack_to_list(cw_stack_id id)
+{
+    uint32_t n;
+    const cw_frame *f = cw_depot_get(id, &n);
+    PyObject *list = PyList_New(0);
+    for (uint32_t i = 0; list && i < n; i++) {
+        PyObject *fr = Py_BuildValue("{s:s,s:i,s:s,s:O}", "file", cw_str_get(f[i].file), "line",
+                                     f[i].line, "function", cw_str_get(f[i].function), "native",
+                                     f[i].offset == CW_FRAME_NATIVE ? Py_True : Py_False);
+        if (fr == NULL || PyList_Append(list, fr) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(fr);
+    }
+    return list;
+}
+
+static PyObject *locks_to_list(cw_lockset_id locks)
+{
+    uint32_t n;
+    const cw_lock_id *ids = cw_lockset_get(locks, &n);
+    PyObject *list = PyList_New(0);
+    for (uint32_t i = 0; list && i < n; i++) {
+        cw_lockinfo li;
+        PyObject *item;
+        if (cw_lockinfo_get(ids[i], &li)) {
+            static const char *kinds[] = {"Lock", "RLock", "Semaphore", "lock"};
+            uint32_t nf;
+            const cw_frame *f = cw_depot_get(li.role_stack, &nf);
+            char where[512] = "";
+            if (nf)
+                snprintf(where, sizeof(where), "%s:%d in %s", cw_str_get(f[0].file), f[0].line,
+                         cw_str_get(f[0].function));
+            item = PyUnicode_FromFormat("L%llu %s%s%s", (unsigned long long)li.id, kinds[li.kind],
+                                        nf ? " first acquired at " : "", where);
+        } else {
+            item = PyUnicode_FromFormat("L%llu", (unsigned long long)ids[i]);
+        }
+        if (item == NULL || PyList_Append(list, item) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(item);
+    }
+    return list;
+}
+
+static PyObject *access_to_dict(const cw_report_access *a)
+{
+    PyObject *stack = stack_to_list(a->stack);
+    PyObject *locks = locks_to_list(a->locks);
+    cw_thread *t = cw_thread_get(a->tid);
+    PyObject *created = t && t->created_at ? stack_to_list(t->created_at) : (Py_INCREF(Py_None), Py_None);
+    PyObject *check = Py_None;
+    Py_INCREF(check);
+    if (a->check_stack) {
+        Py_DECREF(check);
+        check = Py_BuildValue("{s:s,s:N}", "op", cw_op_name(a->check_op), "stack",
+                              stack_to_list(a->check_stack));
+    }
+    PyObject *d = NULL;
+    if (stack && locks && created && check)
+        d = Py_BuildValue("{s:s,s:I,s:s,s:s,s:O,s:O,s:O,s:O}", "thread", a->thread_name, "tid",
+                          a->tid, "op", cw_op_name(a->op), "access", a->write ? "write" : "read",
+                          "locks", locks, "stack", stack, "thread_created_at", created, "check",
+                          check);
+    Py_XDECREF(stack);
+    Py_XDECREF(locks);
+    Py_XDECREF(created);
+    Py_XDECREF(check);
+    return d;
+}
+
+static PyObject *py_findings(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    PyObject *list = PyList_New(0);
+    uint32_t n = engine_ready ? cw_report_count() : 0;
+    for (uint32_t id = 1; list && id <= n; id++) {
+        cw_report r;
+        if (!cw_report_get(id, &r))
+            continue;
+        PyObject *cur = access_to_dict(&r.cur);
+        PyObject *prev = access_to_dict(&r.prev);
+        PyObject *d = NULL;
+        if (cur && prev)
+            d = Py_BuildValue("{s:I,s:s,s:s,s:s,s:s,s:[OO],s:I}", "id", id, "kind", "race",
+                              "category", cw_report_kind_name(r.kind), "target",
+                              cw_str_get(r.target), "key",
+                              r.has_key ? (r.key_repr ? r.key_repr : "<unknown>") : "", "accesses",
+                              cur, prev, "hits", r.hits);
+        if (d != NULL && !r.has_key)
+            PyDict_SetItemString(d, "key", Py_None);
+        Py_XDECREF(cur);
+        Py_XDECREF(prev);
+        if (d == NULL || PyList_Append(list, d) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(d);
+    }
+    return list;
+}
+
+static PyObject *py_stats(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    if (!engine_ready)
+        return PyDict_New();
+    return Py_BuildValue("{s:I,s:I,s:I,s:n,s:n,s:n,s:I}", "reports", cw_report_count(),
+                         "reports_dropped", cw_report_dropped(), "threads", cw_thread_count(),
+                         "watched", (Py_ssize_t)cw_shadow_watched_count(), "locations",
+                         (Py_ssize_t)cw_shadow_location_count(), "sync_objects",
+                         (Py_ssize_t)cw_sync_count(), "stacks", cw_depot_count());
+}
+
+static PyObject *py_clear_findings(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    if (engine_ready)
+        cw_report_clear();
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_native_stacks_available(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return PyBool_FromLong(cw_unwind_available());
+}
+
+PyMethodDef cw_runtime_methods[] = {
+    {"configure", py_configure, METH_O, "Set options from 'name=value ...' text."},
+    {"start", py_start, METH_NOARGS, "Install the C hooks and start checking."},
+    {"stop", py_stop, METH_NOARGS, "Stop checking and undo the C hooks."},
+    {"is_active", py_is_active, METH_NOARGS, "True while checking."},
+    {"has_failed", py_has_failed, METH_NOARGS, "True after an internal failure."},
+    {"options", py_options, METH_NOARGS, "The current options as a dict."},
+    {"flag_table", py_flag_table, METH_NOARGS, "Rows (name, type, default, help)."},
+    {"findings", py_findings, METH_NOARGS, "Every report as a dict."},
+    {"format_report", py_print_report, METH_VARARGS, "Text of one report."},
+    {"stats", py_stats, METH_NOARGS, "Engine counters."},
+    {"clear_findings", py_clear_findings, METH_NOARGS, "Forget every report."},
+    {"native_stacks_available", py_native_stacks_available, METH_NOARGS,
+     "True when built with libunwind."},
+    {NULL, NULL, 0, NULL},
+};
+
+int cw_runtime_init(PyObject *module)
+{
+    DeathNotice_Type.tp_base = &_PyWeakref_RefType;
+    DeathNotice_Type.tp_traverse = _PyWeakref_RefType.tp_traverse;
+    DeathNotice_Type.tp_clear = _PyWeakref_RefType.tp_clear;
+    if (PyType_Ready(&DeathNotice_Type) < 0)
+        return -1;
+    (void)module;
+    return 0;
+}

@@ -1,0 +1,602 @@
+/* shadow.c: shadow state and race checks. */
+#include "shadow.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "depot.h"
+#include "hashtable.h"
+#include "lockset.h"
+#include "report.h"
+#include "sync.h"
+
+#define SHARDS 64
+
+typedef enum rec_kind {
+    REC_READ,         /* a check-eligible read */
+    REC_WRITE,        /* a write not preceded by a check in its call */
+    REC_REGION,       /* a check and the write that acted on it */
+    REC_STRUCT_WRITE, /* an insertion or deletion (structure location) */
+    REC_ITER,         /* a Python-level loop (structure location) */
+} rec_kind;
+
+typedef struct rec {
+    uint8_t kind;
+    uint8_t op;
+    uint8_t check_op;
+    bool open;             /* REC_ITER still running */
+    cw_tid tid;
+    cw_clock clock;        /* the access; REGION: its write; ITER: its start */
+    cw_clock end_clock;    /* REC_ITER once closed */
+    cw_lockset_id locks;   /* held at the access; REGION/ITER: held across */
+    cw_stack_id stack;
+    cw_stack_id check_stack;
+    cw_site site;          /* READ: where; REGION: where the check was */
+    uint64_t seq;
+} rec;
+
+typedef struct cell {
+    uint32_t nrecs;
+    uint64_t next_seq;
+    rec recs[CW_HISTORY_MAX];
+} cell;
+
+typedef struct container {
+    uintptr_t addr;
+    cw_str_id target;
+    cw_hashtable cells;  /* key hash -> cell* */
+    cell structure;
+    cw_site *check_sites;
+    uint32_t ncheck, capcheck;
+} container;
+
+/* Each shard's lock guards its table, the containers in it and all their
+ * cells. Lock order: shard lock, then lockset/report/depot locks. */
+static struct shard {
+    pthread_mutex_t lock;
+    cw_hashtable table; /* container address -> container* */
+} shards[SHARDS];
+static uint32_t history_size = 12;
+static int initialised; /* atomic */
+
+static struct shard *shard_of(uintptr_t addr)
+{
+    return &shards[cw_hash_word(addr) % SHARDS];
+}
+
+int cw_shadow_init(uint32_t history)
+{
+    if (history < 2)
+        history = 2;
+    if (history > CW_HISTORY_MAX)
+        history = CW_HISTORY_MAX;
+    history_size = history;
+    if (__atomic_load_n(&initialised, __ATOMIC_ACQUIRE))
+        return 0;
+    for (int i = 0; i < SHARDS; i++) {
+        pthread_mutex_init(&shards[i].lock, NULL);
+        if (cw_ht_init(&shards[i].table, 16, NULL, NULL) < 0)
+            return -1;
+    }
+    __atomic_store_n(&initialised, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static void free_container(container *c)
+{
+    size_t pos = 0;
+    void *v;
+    while (cw_ht_next(&c->cells, &pos, NULL, &v))
+        free(v);
+    cw_ht_fini(&c->cells);
+    free(c->check_sites);
+    free(c);
+}
+
+void cw_shadow_fini(void)
+{
+    if (!__atomic_load_n(&initialised, __ATOMIC_ACQUIRE))
+        return;
+    for (int i = 0; i < SHARDS; i++) {
+        pthread_mutex_lock(&shards[i].lock);
+        size_t pos = 0;
+        void *v;
+        while (cw_ht_next(&shards[i].table, &pos, NULL, &v))
+            free_container(v);
+        cw_ht_fini(&shards[i].table);
+        pthread_mutex_unlock(&shards[i].lock);
+        pthread_mutex_destroy(&shards[i].lock);
+    }
+    __atomic_store_n(&initialised, 0, __ATOMIC_RELEASE);
+}
+
+int cw_shadow_watch(uintptr_t addr, const char *target)
+{
+    cw_str_id name = cw_str_intern(target);
+    struct shard *sh = shard_of(addr);
+    int rc = CW_OK;
+    pthread_mutex_lock(&sh->lock);
+    container *c = cw_ht_get(&sh->table, addr);
+    if (c != NULL) {
+        c->target = name; /* re-watching renames */
+        goto out;
+    }
+    c = calloc(1, sizeof(*c));
+    if (c == NULL || cw_ht_init(&c->cells, 16, NULL, NULL) < 0) {
+        free(c);
+        rc = CW_ERR_NOMEM;
+        goto out;
+    }
+    c->addr = addr;
+    c->target = name;
+    if (cw_ht_put(&sh->table, addr, c) < 0) {
+        free_container(c);
+        rc = CW_ERR_NOMEM;
+    }
+out:
+    pthread_mutex_unlock(&sh->lock);
+    return rc;
+}
+
+void cw_shadow_unwatch(uintptr_t addr)
+{
+    struct shard *sh = shard_of(addr);
+    pthread_mutex_lock(&sh->lock);
+    container *c = cw_ht_remove(&sh->table, addr);
+    pthread_mutex_unlock(&sh->lock);
+    if (c)
+        free_container(c);
+}
+
+bool cw_shadow_is_watched(uintptr_t addr)
+{
+    struct shard *sh = shard_of(addr);
+    pthread_mutex_lock(&sh->lock);
+    bool yes = cw_ht_get(&sh->table, addr) != NULL;
+    pthread_mutex_unlock(&sh->lock);
+    return yes;
+}
+
+bool cw_shadow_has_cell(uintptr_t addr, int64_t key_hash)
+{
+    struct shard *sh = shard_of(addr);
+    pthread_mutex_lock(&sh->lock);
+    container *c = cw_ht_get(&sh->table, addr);
+    bool yes = c != NULL && cw_ht_get(&c->cells, (uintptr_t)key_hash) != NULL;
+    pthread_mutex_unlock(&sh->lock);
+    return yes;
+}
+
+size_t cw_shadow_watched_count(void)
+{
+    size_t n = 0;
+    for (int i = 0; i < SHARDS; i++) {
+        pthread_mutex_lock(&shards[i].lock);
+        n += cw_ht_size(&shards[i].table);
+        pthread_mutex_unlock(&shards[i].lock);
+    }
+    return n;
+}
+
+size_t cw_shadow_location_count(void)
+{
+    size_t n = 0;
+    for (int i = 0; i < SHARDS; i++) {
+        pthread_mutex_lock(&shards[i].lock);
+        size_t pos = 0;
+        void *v;
+        while (cw_ht_next(&shards[i].table, &pos, NULL, &v))
+            n += cw_ht_size(&((container *)v)->cells) + 1;
+        pthread_mutex_unlock(&shards[i].lock);
+    }
+    return n;
+}
+
+static cell *cell_of_unlocked(container *c, int64_t key_hash)
+{
+    cell *k = cw_ht_get(&c->cells, (uintptr_t)key_hash);
+    if (k != NULL)
+        return k;
+    k = calloc(1, sizeof(*k));
+    if (k == NULL)
+        return NULL;
+    if (cw_ht_put(&c->cells, (uintptr_t)key_hash, k) < 0) {
+        free(k);
+        return NULL;
+    }
+    return k;
+}
+
+static bool is_check_site_unlocked(const container *c, cw_site site)
+{
+    for (uint32_t i = 0; i < c->ncheck; i++)
+        if (cw_site_eq(c->check_sites[i], site))
+            return true;
+    return false;
+}
+
+static int add_check_site_unlocked(container *c, cw_site site)
+{
+    if (cw_site_is_null(site) || is_check_site_unlocked(c, site))
+        return CW_OK;
+    if (c->ncheck == c->capcheck) {
+        uint32_t cap = c->capcheck ? c->capcheck * 2 : 8;
+        cw_site *s = realloc(c->check_sites, cap * sizeof(cw_site));
+        if (s == NULL)
+            return CW_ERR_NOMEM;
+        c->check_sites = s;
+        c->capcheck = cap;
+    }
+    c->check_sites[c->ncheck++] = site;
+    return CW_OK;
+}
+
+/* x happened before the point where a thread's clock was vc. */
+static bool hb(cw_tid tid, cw_clock clock, const cw_vc *vc)
+{
+    return clock <= cw_vc_get(vc, tid);
+}
+
+/* Find a record this access would only repeat: same thread, kind, site,
+ * locks and epoch. */
+static rec *find_own_unlocked(cell *k, rec_kind kind, cw_tid tid, cw_site site,
+                              cw_lockset_id locks)
+{
+    for (uint32_t i = 0; i < k->nrecs; i++) {
+        rec *r = &k->recs[i];
+        if (r->kind == kind && r->tid == tid && r->locks == locks &&
+            cw_site_eq(r->site, site) && !r->open)
+            return r;
+    }
+    return NULL;
+}
+
+/* Slot for a new record, evicting the oldest closed one when full. */
+static rec *new_rec_unlocked(cell *k)
+{
+    if (k->nrecs < history_size)
+        return &k->recs[k->nrecs++];
+    rec *victim = NULL;
+    for (uint32_t i = 0; i < k->nrecs; i++) {
+        rec *r = &k->recs[i];
+        if (r->open)
+            continue;
+        if (victim == NULL || r->seq < victim->seq)
+            victim = r;
+    }
+    return victim ? victim : &k->recs[0];
+}
+
+static void store_rec_unlocked(cell *k, const rec *tmpl, rec *existing)
+{
+    rec *r = existing ? existing : new_rec_unlocked(k);
+    *r = *tmpl;
+    r->seq = ++k->next_seq;
+}
+
+/* A report under construction: filled under the shard lock, added after. */
+typedef struct candidate {
+    cw_report_kind kind;
+    bool has_key;
+    cw_report_access cur, prev;
+} candidate;
+
+typedef struct batch {
+    candidate c[CW_MAX_NEW_REPORTS];
+    uint32_t n;
+    cw_tid tids[CW_MAX_NEW_REPORTS]; /* one report per other thread */
+} batch;
+
+static bool batch_has_tid(const batch *b, cw_tid tid)
+{
+    for (uint32_t i = 0; i < b->n; i++)
+        if (b->tids[i] == tid)
+            return true;
+    return false;
+}
+
+static void batch_add(batch *b, cw_report_kind kind, bool has_key, cw_tid other,
+                      const cw_report_access *cur, const cw_report_access *prev)
+{
+    if (b->n == CW_MAX_NEW_REPORTS || batch_has_tid(b, other))
+        return;
+    b->tids[b->n] = other;
+    b->c[b->n++] = (candidate){kind, has_key, *cur, *prev};
+}
+
+static cw_report_access side_of_rec(const rec *r)
+{
+    cw_report_access s = {0};
+    s.tid = r->tid;
+    s.op = (cw_op)r->op;
+    s.write = r->kind == REC_WRITE || r->kind == REC_REGION || r->kind == REC_STRUCT_WRITE;
+    s.locks = r->locks;
+    s.stack = r->stack;
+    if (r->kind == REC_REGION) {
+        s.check_stack = r->check_stack;
+        s.check_op = (cw_op)r->check_op;
+    }
+    return s;
+}
+
+static void publish_batch(const batch *b, cw_str_id target, uintptr_t container,
+                          uint32_t *out, uint32_t *nout)
+{
+    for (uint32_t i = 0; i < b->n; i++) {
+        const candidate *cd = &b->c[i];
+        cw_report r = {0};
+        r.kind = cd->kind;
+        r.target = target;
+        r.container = container;
+        r.has_key = cd->has_key;
+        r.cur = cd->cur;
+        r.prev = cd->prev;
+        cw_thread_name(r.cur.tid, r.cur.thread_name, sizeof(r.cur.thread_name));
+        cw_thread_name(r.prev.tid, r.prev.thread_name, sizeof(r.prev.thread_name));
+        uint32_t id = cw_report_add(&r);
+        if (id != 0 && *nout < CW_MAX_NEW_REPORTS)
+            out[(*nout)++] = id;
+    }
+}
+
+/* Structure checks for an insertion or deletion by t. */
+static void check_structure_unlocked(container *c, cw_thread *t, const cw_access *a,
+                                     cw_lockset_id L, batch *b)
+{
+    cell *s = &c->structure;
+    for (uint32_t i = 0; i < s->nrecs; i++) {
+        const rec *r = &s->recs[i];
+        if (r->tid == t->tid || r->kind != REC_ITER)
+            continue;
+        bool unordered = r->open || !hb(r->tid, r->end_clock, t->vc);
+        if (unordered && cw_lockset_disjoint(r->locks, L)) {
+            cw_report_access cur = {t->tid, a->op, true, L, a->stack, 0, 0, {0}};
+            cw_report_access prev = side_of_rec(r);
+            batch_add(b, CW_REPORT_ITERATION, false, r->tid, &cur, &prev);
+        }
+    }
+}
+
+int cw_shadow_access(cw_thread *t, cw_access *a)
+{
+    int err = 0;
+    a->nreports = 0;
+    a->need_check_stack = false;
+    cw_lockset_id L = cw_sync_thread_lockset(t, &err);
+    if (err)
+        return err;
+
+    /* A write in the same call as an earlier read of the key acts on it. */
+    cw_recent_read rr;
+    memset(&rr, 0, sizeof(rr));
+    bool region = false;
+    cw_lockset_id H = 0;
+    if (a->write && a->frame) {
+        for (uint32_t i = 0; i < t->nrecent; i++) {
+            const cw_recent_read *r = &t->recent[i];
+            if (r->frame == a->frame && r->container == a->container &&
+                r->key_hash == a->key_hash) {
+                rr = *r;
+                region = true;
+                break;
+            }
+        }
+        if (region && t->nheld && (H = cw_sync_held_since(t, rr.serial, &err), err))
+            return err;
+    }
+
+    struct shard *sh = shard_of(a->container);
+    pthread_mutex_lock(&sh->lock);
+    container *c = cw_ht_get(&sh->table, a->container);
+    if (c == NULL) {
+        pthread_mutex_unlock(&sh->lock);
+        return CW_OK; /* unwatched meanwhile */
+    }
+    cell *k = NULL;
+    if (a->check || a->write) {
+        k = cell_of_unlocked(c, a->key_hash);
+        if (k == NULL) {
+            pthread_mutex_unlock(&sh->lock);
+            return CW_ERR_NOMEM;
+        }
+    }
+    batch b = {0};
+    cw_clock now = cw_thread_now(t);
+    rec mine = {0};
+    rec *existing = NULL;
+    bool store = false;
+
+    cw_report_access cur = {t->tid, a->op, a->write, L, a->stack, 0, 0, {0}};
+    if (a->check) {
+        if (is_check_site_unlocked(c, a->site)) {
+            for (uint32_t i = 0; i < k->nrecs; i++) {
+                const rec *r = &k->recs[i];
+                if (r->tid == t->tid || r->kind != REC_REGION)
+                    continue;
+                if (!hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L)) {
+                    cw_report_access prev = side_of_rec(r);
+                    batch_add(&b, CW_REPORT_CHECK_THEN_ACT, true, r->tid, &cur, &prev);
+                }
+            }
+        }
+        existing = find_own_unlocked(k, REC_READ, t->tid, a->site, L);
+        store = existing == NULL || existing->clock != now;
+        mine = (rec){.kind = REC_READ, .op = a->op, .tid = t->tid, .clock = now,
+                     .locks = L, .stack = a->stack, .site = a->site};
+    } else if (a->write) {
+        if (region) {
+            if (add_check_site_unlocked(c, rr.site) < 0) {
+                pthread_mutex_unlock(&sh->lock);
+                return CW_ERR_NOMEM;
+            }
+            cur.check_stack = a->check_stack;
+            cur.check_op = rr.op;
+        }
+        for (uint32_t i = 0; i < k->nrecs; i++) {
+            const rec *r = &k->recs[i];
+            if (r->tid == t->tid)
+                continue;
+            cw_report_access prev = side_of_rec(r);
+            switch ((rec_kind)r->kind) {
+            case REC_REGION:
+                /* Our write may have fallen between its check and its write. */
+                if (!hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L))
+                    batch_add(&b, CW_REPORT_CHECK_THEN_ACT, true, r->tid, &cur, &prev);
+                break;
+            case REC_WRITE:
+                if (region) {
+                    if (!hb(r->tid, r->clock, rr.snap) && cw_lockset_disjoint(r->locks, H))
+                        batch_add(&b, CW_REPORT_CHECK_THEN_ACT, true, r->tid, &cur, &prev);
+                } else if (!hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L)) {
+                    batch_add(&b, CW_REPORT_WRITE_WRITE, true, r->tid, &cur, &prev);
+                }
+                break;
+            case REC_READ:
+                /* Another thread checked the key concurrently: it would act
+                 * on what it saw as we did. */
+                if (region && is_check_site_unlocked(c, r->site) &&
+                    !hb(r->tid, r->clock, rr.snap) && cw_lockset_disjoint(r->locks, H))
+                    batch_add(&b, CW_REPORT_CHECK_THEN_ACT, true, r->tid, &cur, &prev);
+                break;
+            case REC_STRUCT_WRITE:
+            case REC_ITER:
+                break;
+            }
+        }
+        if (region) {
+            existing = find_own_unlocked(k, REC_REGION, t->tid, rr.site, H);
+            mine = (rec){.kind = REC_REGION, .op = a->op, .check_op = rr.op,
+                         .tid = t->tid, .clock = now, .locks = H, .stack = a->stack,
+                         .check_stack = a->check_stack, .site = rr.site};
+        } else {
+            existing = find_own_unlocked(k, REC_WRITE, t->tid, (cw_site){0, 0}, L);
+            mine = (rec){.kind = REC_WRITE, .op = a->op, .tid = t->tid, .clock = now,
+                         .locks = L, .stack = a->stack};
+        }
+        store = existing == NULL || existing->clock != now;
+    }
+
+    rec *existing_struct = NULL;
+    bool store_struct = false;
+    if (a->structural) {
+        check_structure_unlocked(c, t, a, L, &b);
+        existing_struct = find_own_unlocked(&c->structure, REC_STRUCT_WRITE, t->tid,
+                                            (cw_site){0, 0}, L);
+        store_struct = existing_struct == NULL || existing_struct->clock != now;
+    }
+
+    bool need = b.n > 0 || store || store_struct;
+    if (need && a->stack == 0) {
+        pthread_mutex_unlock(&sh->lock);
+        return CW_NEED_STACK;
+    }
+    if (need && region && a->check_stack == 0) {
+        a->need_check_stack = true;
+        a->check_site = rr.site;
+        pthread_mutex_unlock(&sh->lock);
+        return CW_NEED_STACK;
+    }
+    /* Commit. Stacks were zero while checking; fill them in. */
+    for (uint32_t i = 0; i < b.n; i++) {
+        b.c[i].cur.stack = a->stack;
+        if (region)
+            b.c[i].cur.check_stack = a->check_stack;
+    }
+    mine.stack = a->stack;
+    if (region)
+        mine.check_stack = a->check_stack;
+    if (store && (a->check || a->write))
+        store_rec_unlocked(k, &mine, existing);
+    if (store_struct) {
+        rec sw = {.kind = REC_STRUCT_WRITE, .op = a->op, .tid = t->tid, .clock = now,
+                  .locks = L, .stack = a->stack};
+        store_rec_unlocked(&c->structure, &sw, existing_struct);
+    }
+    cw_str_id target = c->target;
+    uintptr_t addr = c->addr;
+    publish_batch(&b, target, addr, a->reports, &a->nreports);
+    pthread_mutex_unlock(&sh->lock);
+
+    if (a->check && a->frame)
+        cw_thread_note_read(t, a->frame, a->container, a->key_hash, a->site, a->op);
+    if (region) {
+        cw_recent_read taken;
+        if (cw_thread_take_read(t, a->frame, a->container, a->key_hash, &taken))
+            cw_vc_unref(taken.snap);
+    }
+    return CW_OK;
+}
+
+int cw_shadow_iter_begin(cw_thread *t, uintptr_t addr, cw_stack_id stack,
+                         cw_iteration *it)
+{
+    int err = 0;
+    memset(it, 0, sizeof(*it));
+    cw_lockset_id L = cw_sync_thread_lockset(t, &err);
+    if (err)
+        return err;
+    struct shard *sh = shard_of(addr);
+    pthread_mutex_lock(&sh->lock);
+    container *c = cw_ht_get(&sh->table, addr);
+    if (c != NULL) {
+        cell *s = &c->structure;
+        rec r = {.kind = REC_ITER, .op = CW_OP_ITER, .open = true, .tid = t->tid,
+                 .clock = cw_thread_now(t), .locks = L, .stack = stack};
+        store_rec_unlocked(s, &r, NULL);
+        it->seq = s->next_seq;
+        it->container = addr;
+        it->tid = t->tid;
+        it->start = cw_vc_ref(t->vc);
+        it->serial = t->acquire_serial;
+        it->open = true;
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return CW_OK;
+}
+
+int cw_shadow_iter_end(cw_thread *t, cw_iteration *it, uint32_t *reports,
+                       uint32_t *nreports)
+{
+    int err = 0;
+    *nreports = 0;
+    if (!it->open)
+        return CW_OK;
+    it->open = false;
+    cw_lockset_id H = 0;
+    bool same_thread = t != NULL && t->tid == it->tid;
+    if (same_thread && t->nheld && (H = cw_sync_held_since(t, it->serial, &err), err))
+        goto out;
+    struct shard *sh = shard_of(it->container);
+    pthread_mutex_lock(&sh->lock);
+    container *c = cw_ht_get(&sh->table, it->container);
+    if (c != NULL) {
+        cell *s = &c->structure;
+        rec *mine = NULL;
+        for (uint32_t i = 0; i < s->nrecs; i++)
+            if (s->recs[i].kind == REC_ITER && s->recs[i].open && s->recs[i].seq == it->seq)
+                mine = &s->recs[i];
+        batch b = {0};
+        if (mine != NULL) {
+            mine->open = false;
+            mine->end_clock = same_thread ? cw_thread_now(t) : mine->clock;
+            mine->locks = same_thread ? H : 0;
+            for (uint32_t i = 0; i < s->nrecs; i++) {
+                const rec *r = &s->recs[i];
+                if (r->tid == it->tid || r->kind != REC_STRUCT_WRITE)
+                    continue;
+                if (!hb(r->tid, r->clock, it->start) && cw_lockset_disjoint(r->locks, mine->locks)) {
+                    cw_report_access cur = side_of_rec(mine);
+                    cw_report_access prev = side_of_rec(r);
+                    batch_add(&b, CW_REPORT_ITERATION, false, r->tid, &cur, &prev);
+                }
+            }
+        }
+        publish_batch(&b, c->target, c->addr, reports, nreports);
+    }
+    pthread_mutex_unlock(&sh->lock);
+out:
+    cw_vc_unref(it->start);
+    it->start = NULL;
+    return err;
+}

@@ -1,0 +1,87 @@
+/* shadow.h: shadow state of watched containers and the race checks.
+ *
+ * A location is a container plus a key (by hash), plus one "structure"
+ * location per container standing for its set of keys. Each location keeps
+ * a short history of access records; a new access is checked against the
+ * records of other threads:
+ *
+ * - check-then-act: a single-key read followed by a write of that key in the
+ *   same call (a "region", with the locks held across it) races another
+ *   thread's write of the key, or its region, or its read at a check site (a
+ *   code location where some thread once read the key and then wrote it),
+ *   when the two are unordered and share no lock;
+ * - write-write: two unordered writes with no common lock;
+ * - iteration: a Python-level loop over the container (from first step to
+ *   exhaustion) races an insertion or deletion by another thread.
+ *
+ * Single operations against each other, where at most one writes, are never
+ * a race: each is atomic in CPython.
+ *
+ * Guard: each container and its locations belong to one shard lock. */
+#ifndef CW_SHADOW_H
+#define CW_SHADOW_H
+
+#include "cw.h"
+#include "thread.h"
+#include "vclock.h"
+
+#define CW_HISTORY_MAX 16
+#define CW_MAX_NEW_REPORTS 8
+
+int cw_shadow_init(uint32_t history_size);
+void cw_shadow_fini(void);
+
+/* Start watching a container under a target name ("module.NAME"). */
+int cw_shadow_watch(uintptr_t container, const char *target);
+/* Stop watching (also when the container dies); forgets its history. */
+void cw_shadow_unwatch(uintptr_t container);
+bool cw_shadow_is_watched(uintptr_t container);
+/* Has this key any history (so a write to it could race)? */
+bool cw_shadow_has_cell(uintptr_t container, int64_t key_hash);
+size_t cw_shadow_watched_count(void);
+size_t cw_shadow_location_count(void);
+
+typedef struct cw_access {
+    /* In */
+    uintptr_t container;
+    int64_t key_hash;
+    cw_op op;
+    bool write;       /* changed the key's binding (insert, replace, delete) */
+    bool structural;  /* changed the set of keys */
+    bool check;       /* a single-key read a later write in this call may act on */
+    uintptr_t frame;  /* the call; 0 when unknown (no Python frame) */
+    cw_site site;     /* where in the call */
+    cw_stack_id stack;/* 0 until captured: see CW_NEED_STACK */
+    cw_stack_id check_stack; /* the checked read's stack, when asked for */
+    /* Out */
+    bool need_check_stack; /* with CW_NEED_STACK: also build check_stack, the
+                              stack with its innermost frame at check_site */
+    cw_site check_site;
+    uint32_t reports[CW_MAX_NEW_REPORTS];
+    uint32_t nreports;
+} cw_access;
+
+/* Record an access and check it. Returns CW_OK, CW_NEED_STACK when it must
+ * store a record or a report and a->stack is 0 (nothing was changed: capture
+ * the stack and call again), or CW_ERR_NOMEM. */
+int cw_shadow_access(cw_thread *t, cw_access *a);
+
+/* A Python-level loop over a container. The binding keeps the token in its
+ * iterator and ends it at exhaustion or when the iterator dies. */
+typedef struct cw_iteration {
+    uintptr_t container;
+    cw_tid tid;
+    cw_vc *start;      /* Owned: the thread's clock at the first step */
+    uint64_t serial;   /* its acquire serial then */
+    uint64_t seq;      /* the open record */
+    bool open;
+} cw_iteration;
+
+int cw_shadow_iter_begin(cw_thread *t, uintptr_t container, cw_stack_id stack,
+                         cw_iteration *it);
+/* stack: where the loop ended (may be 0). New reports are returned like
+ * cw_shadow_access's. */
+int cw_shadow_iter_end(cw_thread *t, cw_iteration *it, uint32_t *reports,
+                       uint32_t *nreports);
+
+#endif

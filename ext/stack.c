@@ -1,0 +1,249 @@
+/* stack.c: capture the current Python stack (and native frames when asked)
+ * into a scratch buffer, intern it in the depot, and symbolise on a miss.
+ *
+ * Frame keys are code object addresses; every code object that appears in a
+ * depot entry is kept alive (code_refs) so an address never names two
+ * different code objects. Guarded by the GIL. */
+#include "binding.h"
+
+#include <string.h>
+
+#include "depot.h"
+#include "hashtable.h"
+
+#define MAX_CAPTURE 256
+#define MAX_NATIVE 256
+
+static PyObject *code_refs;  /* Owned: set of code objects named by the depot */
+static cw_hashtable ours;    /* code address -> 1 (ours) / 2 (not ours) */
+static int ours_ready;
+static PyObject *our_dir;    /* Owned: str, the package directory */
+
+int cw_stack_init(void)
+{
+    if (code_refs == NULL && (code_refs = PySet_New(NULL)) == NULL)
+        return -1;
+    if (!ours_ready) {
+        if (cw_ht_init(&ours, 256, NULL, NULL) < 0)
+            return -1;
+        ours_ready = 1;
+    }
+    if (our_dir == NULL) {
+        PyObject *mod = PyImport_ImportModule("cachewatch");
+        PyObject *file = mod ? PyObject_GetAttrString(mod, "__file__") : NULL;
+        Py_XDECREF(mod);
+        if (file && PyUnicode_Check(file)) {
+            Py_ssize_t len = PyUnicode_GetLength(file);
+            Py_ssize_t slash = PyUnicode_FindChar(file, '/', 0, len, -1);
+            our_dir = slash > 0 ? PyUnicode_Substring(file, 0, slash + 1) : NULL;
+        }
+        Py_XDECREF(file);
+        PyErr_Clear();
+    }
+    return 0;
+}
+
+void cw_stack_fini(void)
+{
+    Py_CLEAR(code_refs);
+    Py_CLEAR(our_dir);
+    if (ours_ready)
+        cw_ht_fini(&ours);
+    ours_ready = 0;
+}
+
+/* Frames of cachewatch's own Python code and of runpy are left out of
+ * stacks. The answer is cached per code object. */
+int cw_code_is_ours(PyCodeObject *code)
+{
+    if (!ours_ready)
+        return 0;
+    uintptr_t v = (uintptr_t)cw_ht_get(&ours, (uintptr_t)code);
+    if (v)
+        return v == 1;
+    int mine = 0;
+    PyObject *file = code->co_filename;
+    if (file && PyUnicode_Check(file)) {
+        if (our_dir && PyUnicode_Tailmatch(file, our_dir, 0, PY_SSIZE_T_MAX, -1) == 1)
+            mine = 1;
+        else {
+            /* runpy.py, or "<frozen runpy>" when frozen (3.11+) */
+            PyObject *runpy = PyUnicode_FromString("runpy.py");
+            PyObject *frozen = PyUnicode_FromString("<frozen runpy>");
+            if ((runpy && PyUnicode_Tailmatch(file, runpy, 0, PY_SSIZE_T_MAX, 1) == 1) ||
+                (frozen && PyUnicode_Compare(file, frozen) == 0))
+                mine = 1;
+            Py_XDECREF(runpy);
+            Py_XDECREF(frozen);
+        }
+    }
+    PyErr_Clear();
+    /* Keep the code alive so the address keeps meaning this code object. */
+    if (PySet_Add(code_refs, (PyObject *)code) < 0)
+        PyErr_Clear();
+    cw_ht_put(&ours, (uintptr_t)code, (void *)(uintptr_t)(mine ? 1 : 2));
+    return mine;
+}
+
+static cw_str_id intern_pystr(PyObject *s)
+{
+    const char *u = (s && PyUnicode_Check(s)) ? PyUnicode_AsUTF8(s) : NULL;
+    if (u == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    return cw_str_intern(u);
+}
+
+static void symbolize_python(cw_frame *f)
+{
+    PyCodeObject *code = (PyCodeObject *)f->pc;
+    f->line = PyCode_Addr2Line(code, f->offset);
+    f->file = intern_pystr(code->co_filename);
+    f->function = intern_pystr(cw_code_qualname(code));
+}
+
+/* Walk Python frames from `frame` outward into out (at most max). */
+static uint32_t walk_python(PyFrameObject *frame, cw_frame *out, uint32_t max)
+{
+    uint32_t n = 0;
+    PyFrameObject *f = frame;
+    Py_XINCREF(f);
+    while (f != NULL && n < max) {
+        PyCodeObject *code = cw_frame_code(f);
+        /* Omit cachewatch's own frames (wrappers, the CLI runner) and
+         * runpy's: they are how the program was started, not the program. */
+        if (!cw_code_is_ours(code))
+            out[n++] = (cw_frame){(uintptr_t)code, cw_frame_lasti(f), 0, 0, 0};
+        Py_DECREF(code); /* kept alive by code_refs via cw_code_is_ours */
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    Py_XDECREF(f);
+    return n;
+}
+
+/* Native frames interleaved with Python ones: each evaluation-loop frame
+ * stands for the Python frames it ran. Without a way to split Python frames
+ * between nested evaluation loops, all of them go at the innermost one. */
+static uint32_t walk_mixed(PyFrameObject *frame, cw_frame *out, uint32_t max)
+{
+    uintptr_t pcs[MAX_NATIVE];
+    int np = cw_unwind_capture(pcs, MAX_NATIVE);
+    cw_frame py[MAX_CAPTURE];
+    uint32_t npy = frame ? walk_python(frame, py, MAX_CAPTURE) : 0;
+    uint32_t n = 0, ip = 0;
+    int i = 0;
+    while (i < np && cw_unwind_is_ours(pcs[i]))
+        i++; /* cachewatch's own frames */
+    for (; i < np && n < max; i++) {
+        if (cw_unwind_is_eval_frame(pcs[i])) {
+            if (ip < npy) {
+                while (ip < npy && n < max)
+                    out[n++] = py[ip++];
+            }
+            continue;
+        }
+        out[n] = (cw_frame){pcs[i], CW_FRAME_NATIVE, 0, 0, 0};
+        n++;
+    }
+    while (ip < npy && n < max)
+        out[n++] = py[ip++];
+    return n;
+}
+
+static cw_stack_id intern(cw_frame *frames, uint32_t n)
+{
+    cw_stack_id id = cw_depot_find(frames, n);
+    if (id != 0)
+        return id;
+    for (uint32_t i = 0; i < n; i++) {
+        if (frames[i].offset == CW_FRAME_NATIVE)
+            cw_unwind_symbolize(frames[i].pc, &frames[i]);
+        else
+            symbolize_python(&frames[i]);
+    }
+    return cw_depot_put(frames, n);
+}
+
+static cw_stack_id capture_from(PyFrameObject *frame)
+{
+    cw_saved_error saved;
+    cw_error_save(&saved);
+    cw_tls_state.busy++;
+    cw_frame frames[MAX_CAPTURE];
+    uint32_t max = (uint32_t)cw_options.max_frames;
+    if (max > MAX_CAPTURE)
+        max = MAX_CAPTURE;
+    uint32_t n = (cw_options.native_stacks && cw_unwind_available())
+                     ? walk_mixed(frame, frames, max)
+                     : walk_python(frame, frames, max);
+    cw_stack_id id = intern(frames, n);
+    cw_tls_state.busy--;
+    cw_error_restore(&saved);
+    return id;
+}
+
+cw_stack_id cw_capture_stack(void)
+{
+    return capture_from(PyEval_GetFrame());
+}
+
+PyFrameObject *cw_current_site(cw_site *site)
+{
+    PyFrameObject *frame = PyEval_GetFrame();
+    if (frame == NULL) {
+        *site = (cw_site){0, 0};
+        return NULL;
+    }
+    PyCodeObject *code = cw_frame_code(frame);
+    *site = (cw_site){(uintptr_t)code, cw_frame_lasti(frame)};
+    Py_DECREF(code); /* alive as long as the frame runs */
+    return frame;
+}
+
+cw_stack_id cw_stack_for(cw_thread *t, PyFrameObject *frame, cw_site site)
+{
+    cw_stack_id id = cw_thread_cached_stack(t, (uintptr_t)frame, site);
+    if (id != 0)
+        return id;
+    id = capture_from(frame);
+    /* A generator's callers change between resumptions: never cache them. */
+    PyCodeObject *code = cw_frame_code(frame);
+    int resumable = code->co_flags & (CO_GENERATOR | CO_COROUTINE | CO_ASYNC_GENERATOR);
+    Py_DECREF(code);
+    if (id != 0 && !resumable)
+        cw_thread_cache_stack(t, (uintptr_t)frame, site, id);
+    return id;
+}
+
+cw_stack_id cw_stack_with_site(cw_stack_id stack, cw_site site)
+{
+    uint32_t n;
+    const cw_frame *src = cw_depot_get(stack, &n);
+    if (n == 0 || n > MAX_CAPTURE)
+        return 0;
+    cw_frame frames[MAX_CAPTURE];
+    memcpy(frames, src, n * sizeof(cw_frame));
+    for (uint32_t i = 0; i < n; i++) {
+        if (frames[i].offset != CW_FRAME_NATIVE && frames[i].pc == site.code) {
+            frames[i].offset = site.offset;
+            frames[i].line = PyCode_Addr2Line((PyCodeObject *)site.code, site.offset);
+            break;
+        }
+    }
+    return cw_depot_put(frames, n);
+}
+
+cw_stack_id cw_stack_of_site(cw_site site)
+{
+    if (cw_site_is_null(site))
+        return 0;
+    cw_frame f = {site.code, site.offset, 0, 0, 0};
+    cw_tls_state.busy++;
+    cw_code_is_ours((PyCodeObject *)site.code); /* keeps the code alive */
+    cw_stack_id id = intern(&f, 1);
+    cw_tls_state.busy--;
+    return id;
+}

@@ -1,0 +1,274 @@
+/* thread.c: thread registry and per-thread state. */
+#include "thread.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "idvec.h"
+
+/* registry_lock guards threads (appends) and every name. */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static cw_idvec threads; /* tid -> cw_thread* */
+
+cw_thread *cw_thread_register(cw_tid parent, const cw_vc *inherited,
+                              uint64_t ident, const char *name,
+                              cw_stack_id created_at)
+{
+    cw_thread *t = calloc(1, sizeof(*t));
+    if (t == NULL)
+        return NULL;
+    t->parent = parent;
+    t->ident = ident;
+    t->created_at = created_at;
+    t->alive = 1;
+    pthread_mutex_lock(&registry_lock);
+    t->tid = cw_idvec_push(&threads, t);
+    if (name)
+        strncpy(t->name, name, CW_NAME_MAX - 1);
+    pthread_mutex_unlock(&registry_lock);
+    if (t->tid == 0)
+        goto fail;
+    t->vc = cw_vc_new(t->tid + 1);
+    if (t->vc == NULL)
+        goto fail;
+    if (inherited && (t->vc = cw_vc_join(t->vc, inherited)) == NULL)
+        goto fail;
+    /* Start at 1 so that "clock 0" always means "never heard of". */
+    if ((t->vc = cw_vc_set(t->vc, t->tid, cw_vc_get(t->vc, t->tid) + 1)) == NULL)
+        goto fail;
+    return t;
+fail:
+    /* A registered tid keeps its (dead) record so ids stay dense. */
+    if (t->tid != 0) {
+        __atomic_store_n(&t->alive, 0, __ATOMIC_RELEASE);
+        return NULL;
+    }
+    free(t);
+    return NULL;
+}
+
+void cw_thread_exit(cw_thread *t)
+{
+    for (uint32_t i = 0; i < t->nrecent; i++)
+        cw_vc_unref(t->recent[i].snap);
+    t->nrecent = 0;
+    t->nheld = 0;
+    __atomic_store_n(&t->alive, 0, __ATOMIC_RELEASE);
+}
+
+cw_thread *cw_thread_get(cw_tid tid) { return cw_idvec_get(&threads, tid); }
+
+uint32_t cw_thread_count(void) { return cw_idvec_count(&threads); }
+
+void cw_thread_set_name(cw_thread *t, const char *name)
+{
+    pthread_mutex_lock(&registry_lock);
+    memset(t->name, 0, sizeof(t->name));
+    if (name)
+        strncpy(t->name, name, CW_NAME_MAX - 1);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void cw_thread_name(cw_tid tid, char *buf, size_t size)
+{
+    if (size == 0)
+        return;
+    buf[0] = '\0';
+    cw_thread *t = cw_thread_get(tid);
+    if (t == NULL)
+        return;
+    pthread_mutex_lock(&registry_lock);
+    strncpy(buf, t->name, size - 1);
+    buf[size - 1] = '\0';
+    pthread_mutex_unlock(&registry_lock);
+}
+
+void cw_threads_fini(void)
+{
+    pthread_mutex_lock(&registry_lock);
+    uint32_t n = cw_idvec_count(&threads);
+    for (uint32_t tid = 1; tid <= n; tid++) {
+        cw_thread *t = cw_idvec_get(&threads, tid);
+        if (t == NULL)
+            continue;
+        for (uint32_t i = 0; i < t->nrecent; i++)
+            cw_vc_unref(t->recent[i].snap);
+        cw_vc_unref(t->vc);
+    }
+    cw_idvec_free_all(&threads);
+    pthread_mutex_unlock(&registry_lock);
+}
+
+int cw_thread_release_into(cw_thread *t, cw_vc **dst)
+{
+    cw_vc *joined = cw_vc_join(*dst, t->vc);
+    if (joined == NULL)
+        return CW_ERR_NOMEM;
+    *dst = joined;
+    cw_vc *ticked = cw_vc_tick(t->vc, t->tid);
+    if (ticked == NULL)
+        return CW_ERR_NOMEM;
+    t->vc = ticked;
+    return CW_OK;
+}
+
+cw_vc *cw_thread_fork_snapshot(cw_thread *t)
+{
+    cw_vc *snap = cw_vc_ref(t->vc);
+    cw_vc *ticked = cw_vc_tick(t->vc, t->tid); /* copies: snap is shared */
+    if (ticked == NULL) {
+        cw_vc_unref(snap);
+        return NULL;
+    }
+    t->vc = ticked;
+    return snap;
+}
+
+int cw_thread_acquire(cw_thread *t, const cw_vc *src)
+{
+    cw_vc *joined = cw_vc_join(t->vc, src);
+    if (joined == NULL)
+        return CW_ERR_NOMEM;
+    t->vc = joined;
+    return CW_OK;
+}
+
+cw_held *cw_thread_find_held(cw_thread *t, uintptr_t addr)
+{
+    for (uint32_t i = 0; i < t->nheld; i++)
+        if (t->held[i].addr == addr)
+            return &t->held[i];
+    return NULL;
+}
+
+int cw_thread_hold(cw_thread *t, uintptr_t addr, cw_lock_id id, bool is_mutex)
+{
+    cw_held *h = cw_thread_find_held(t, addr);
+    if (h != NULL && h->id == id) {
+        h->count++;
+        return CW_OK;
+    }
+    t->lockset_dirty = true;
+    if (h != NULL) {
+        /* Same address, new incarnation: the old entry is stale. */
+        *h = (cw_held){addr, id, 1, ++t->acquire_serial, is_mutex};
+        return CW_OK;
+    }
+    if (t->nheld == CW_MAX_HELD) {
+        t->held_overflow = true;
+        return CW_OK;
+    }
+    t->held[t->nheld++] = (cw_held){addr, id, 1, ++t->acquire_serial, is_mutex};
+    return CW_OK;
+}
+
+uint32_t cw_thread_unhold(cw_thread *t, uintptr_t addr, bool all)
+{
+    for (uint32_t i = 0; i < t->nheld; i++) {
+        cw_held *h = &t->held[i];
+        if (h->addr != addr)
+            continue;
+        uint32_t dropped = all ? h->count : 1;
+        h->count -= dropped;
+        if (h->count == 0) {
+            t->held[i] = t->held[--t->nheld];
+            t->lockset_dirty = true;
+        }
+        return dropped;
+    }
+    return 0;
+}
+
+void cw_thread_note_read(cw_thread *t, uintptr_t frame, uintptr_t container,
+                         int64_t key_hash, cw_site site, cw_op op)
+{
+    cw_recent_read *slot = NULL;
+    for (uint32_t i = 0; i < t->nrecent; i++) {
+        cw_recent_read *r = &t->recent[i];
+        if (r->frame == frame && r->container == container && r->key_hash == key_hash) {
+            slot = r; /* a later check replaces the earlier one */
+            break;
+        }
+    }
+    if (slot == NULL) {
+        if (t->nrecent < CW_RECENT_READS) {
+            slot = &t->recent[t->nrecent++];
+        } else {
+            slot = &t->recent[0];
+            for (uint32_t i = 1; i < t->nrecent; i++)
+                if (t->recent[i].stamp < slot->stamp)
+                    slot = &t->recent[i];
+        }
+        cw_vc_unref(slot->snap);
+        slot->snap = NULL;
+    }
+    cw_vc *snap = cw_vc_ref(t->vc);
+    cw_vc_unref(slot->snap);
+    *slot = (cw_recent_read){frame, container, key_hash, snap, t->acquire_serial,
+                             site, op, ++t->recent_stamp};
+}
+
+/* Remove entry i (its snapshot already released or handed over). */
+static void drop_recent(cw_thread *t, uint32_t i)
+{
+    t->recent[i] = t->recent[--t->nrecent];
+    memset(&t->recent[t->nrecent], 0, sizeof(t->recent[0]));
+}
+
+bool cw_thread_take_read(cw_thread *t, uintptr_t frame, uintptr_t container,
+                         int64_t key_hash, cw_recent_read *out)
+{
+    for (uint32_t i = 0; i < t->nrecent; i++) {
+        cw_recent_read *r = &t->recent[i];
+        if (r->frame == frame && r->container == container && r->key_hash == key_hash) {
+            *out = *r;
+            drop_recent(t, i);
+            return true;
+        }
+    }
+    return false;
+}
+
+void cw_thread_forget_frame(cw_thread *t, uintptr_t frame)
+{
+    for (uint32_t i = 0; i < t->nrecent;) {
+        if (t->recent[i].frame == frame) {
+            cw_vc_unref(t->recent[i].snap);
+            drop_recent(t, i);
+        } else {
+            i++;
+        }
+    }
+    for (uint32_t i = 0; i < CW_STACK_CACHE; i++)
+        if (t->scache[i].frame == frame)
+            t->scache[i].frame = 0;
+}
+
+void cw_thread_forget_container(cw_thread *t, uintptr_t container)
+{
+    for (uint32_t i = 0; i < t->nrecent;) {
+        if (t->recent[i].container == container) {
+            cw_vc_unref(t->recent[i].snap);
+            drop_recent(t, i);
+        } else {
+            i++;
+        }
+    }
+}
+
+cw_stack_id cw_thread_cached_stack(const cw_thread *t, uintptr_t frame, cw_site site)
+{
+    for (uint32_t i = 0; i < CW_STACK_CACHE; i++) {
+        const cw_stack_cache_entry *e = &t->scache[i];
+        if (e->frame == frame && cw_site_eq(e->site, site))
+            return e->stack;
+    }
+    return 0;
+}
+
+void cw_thread_cache_stack(cw_thread *t, uintptr_t frame, cw_site site, cw_stack_id id)
+{
+    t->scache[t->scache_next] = (cw_stack_cache_entry){frame, site, id};
+    t->scache_next = (t->scache_next + 1) % CW_STACK_CACHE;
+}

@@ -1,0 +1,121 @@
+/* thread.h: the thread registry and per-thread state.
+ *
+ * A cw_thread is owned by its thread: only that thread touches the fields
+ * under "Owned by the thread". Identity fields are written once at
+ * registration (the name also under registry_lock) and read by anyone. Records
+ * outlive their threads so reports can name them. */
+#ifndef CW_THREAD_H
+#define CW_THREAD_H
+
+#include "cw.h"
+#include "vclock.h"
+
+#define CW_MAX_HELD 16
+#define CW_RECENT_READS 32
+#define CW_STACK_CACHE 16
+#define CW_NAME_MAX 64
+
+/* A lock (or value-1 semaphore) this thread holds. */
+typedef struct cw_held {
+    uintptr_t addr;   /* the sync object */
+    cw_lock_id id;    /* its incarnation */
+    uint32_t count;   /* recursion depth (RLock) */
+    uint64_t serial;  /* thread's acquire serial when first taken */
+    bool is_mutex;    /* counts for locksets */
+} cw_held;
+
+/* A single-key read that a later write in the same call may have acted on. */
+typedef struct cw_recent_read {
+    uintptr_t frame;     /* the call: a frame object, never reused while live */
+    uintptr_t container;
+    int64_t key_hash;
+    cw_vc *snap;         /* Owned: this thread's clock at the read */
+    uint64_t serial;     /* acquire serial at the read */
+    cw_site site;
+    cw_op op;
+    uint64_t stamp;      /* age, for eviction */
+} cw_recent_read;
+
+typedef struct cw_stack_cache_entry {
+    uintptr_t frame;
+    cw_site site;
+    cw_stack_id stack;
+} cw_stack_cache_entry;
+
+typedef struct cw_thread {
+    /* Identity. */
+    cw_tid tid;
+    cw_tid parent;
+    uint64_t ident;
+    cw_stack_id created_at;
+    char name[CW_NAME_MAX]; /* guarded by registry_lock */
+    int alive;              /* atomic */
+
+    /* Owned by the thread. */
+    cw_vc *vc;
+    cw_held held[CW_MAX_HELD];
+    uint32_t nheld;
+    bool held_overflow;     /* more locks than slots: locksets are partial */
+    uint64_t acquire_serial;
+    cw_lockset_id lockset;  /* cache of the current lockset */
+    bool lockset_dirty;
+    uint64_t lockset_gen;   /* cw_lockinfo_generation() it was computed at */
+    cw_recent_read recent[CW_RECENT_READS];
+    uint32_t nrecent;
+    uint64_t recent_stamp;
+    cw_stack_cache_entry scache[CW_STACK_CACHE];
+    uint32_t scache_next;
+} cw_thread;
+
+/* Register a thread. inherited (Borrowed, may be NULL) is the creator's
+ * clock at start; the new thread knows everything it knew. Returns NULL
+ * without memory. */
+cw_thread *cw_thread_register(cw_tid parent, const cw_vc *inherited,
+                              uint64_t ident, const char *name,
+                              cw_stack_id created_at);
+/* The thread is gone: drop its heavy state, keep its identity. */
+void cw_thread_exit(cw_thread *t);
+cw_thread *cw_thread_get(cw_tid tid);
+uint32_t cw_thread_count(void);
+void cw_thread_set_name(cw_thread *t, const char *name);
+/* Copy the name under registry_lock. */
+void cw_thread_name(cw_tid tid, char *buf, size_t size);
+void cw_threads_fini(void);
+
+static inline cw_clock cw_thread_now(const cw_thread *t)
+{
+    return cw_vc_get(t->vc, t->tid);
+}
+
+/* Release side of a hand-off: join this thread's clock into *dst (a clock
+ * owned by a sync object, under its guard) and start a new epoch so later
+ * accesses are not covered by it. */
+int cw_thread_release_into(cw_thread *t, cw_vc **dst);
+/* A snapshot of the clock for a child thread; also starts a new epoch. */
+cw_vc *cw_thread_fork_snapshot(cw_thread *t);
+/* Acquire side: learn everything src knew. */
+int cw_thread_acquire(cw_thread *t, const cw_vc *src);
+
+/* Held locks. */
+int cw_thread_hold(cw_thread *t, uintptr_t addr, cw_lock_id id, bool is_mutex);
+/* Drop one level (all levels when all is true); returns the levels dropped,
+ * 0 when the thread did not hold it. */
+uint32_t cw_thread_unhold(cw_thread *t, uintptr_t addr, bool all);
+cw_held *cw_thread_find_held(cw_thread *t, uintptr_t addr);
+
+/* Recent reads for check-then-act regions. */
+void cw_thread_note_read(cw_thread *t, uintptr_t frame, uintptr_t container,
+                         int64_t key_hash, cw_site site, cw_op op);
+/* Find the read a write in this call acted on; the caller owns out->snap. */
+bool cw_thread_take_read(cw_thread *t, uintptr_t frame, uintptr_t container,
+                         int64_t key_hash, cw_recent_read *out);
+/* A frame died: forget what was noted for it (reads, cached stacks). */
+void cw_thread_forget_frame(cw_thread *t, uintptr_t frame);
+/* Drop every noted read of a container (it was unwatched). */
+void cw_thread_forget_container(cw_thread *t, uintptr_t container);
+
+/* Per-frame stack cache: while a frame runs its callers are fixed. */
+cw_stack_id cw_thread_cached_stack(const cw_thread *t, uintptr_t frame, cw_site site);
+void cw_thread_cache_stack(cw_thread *t, uintptr_t frame, cw_site site, cw_stack_id id);
+
+#endif

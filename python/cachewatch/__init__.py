@@ -1,0 +1,111 @@
+"""cachewatch: a runtime concurrency checker for Python.
+
+    import cachewatch
+    cachewatch.start()
+    cachewatch.watch("myapp.cache:CACHE")   # or watch(some_dict, name="...")
+    ...
+    for finding in cachewatch.findings(): ...
+
+It reports unsynchronised check-then-act, conflicting writes and iteration
+racing a resize on watched dicts, with both threads' stacks, the locks they
+held and where they were created, and stays silent about code ordered by
+locks, queues, events, joins and futures."""
+import contextlib
+import sys
+
+from . import _cachewatch, _hooks, _options, _targets, report
+from ._targets import TargetError
+
+__all__ = ["start", "stop", "watch", "unwatch", "findings", "clear", "checking",
+           "is_active", "write_json", "TargetError"]
+
+
+def start(options=None, *, watch=()):
+    """Start checking. options: 'name=value ...' text or a dict, over
+    CACHEWATCH_OPTIONS. Installs the synchronisation hooks before returning,
+    so start before the code under test creates its threads."""
+    text = _options.combined(options)
+    if _cachewatch.is_active():
+        for target in watch:
+            globals()["watch"](target)
+        return
+    _cachewatch.configure(text)
+    _cachewatch.start()
+    try:
+        _hooks.install()
+        configured = _cachewatch.options().get("watch", "")
+        for target in [t for t in configured.split(",") if t] + list(watch):
+            globals()["watch"](target)
+    except BaseException:
+        stop()
+        raise
+
+
+def stop():
+    """Stop checking: hooks are removed and watched dicts become plain again.
+    Findings stay available."""
+    _targets.clear()
+    _hooks.uninstall()
+    _cachewatch.stop()
+
+
+def is_active():
+    return _cachewatch.is_active()
+
+
+def watch(target, name=None):
+    """Watch a dict (the object itself; every alias sees it) or a target
+    'module:NAME' (applied when the module is imported)."""
+    if not _cachewatch.is_active():
+        raise RuntimeError("cachewatch is not started (call cachewatch.start() first)")
+    if isinstance(target, str):
+        _targets.add(target)
+        return
+    if type(target) is not dict and not _cachewatch.is_watched(target):
+        raise TypeError(f"cachewatch watches dicts, not {type(target).__name__}")
+    _cachewatch.watch_dict(target, name or _guess_name(target))
+
+
+def unwatch(target):
+    """Stop watching a dict (it becomes a plain dict again)."""
+    _cachewatch.unwatch_dict(target)
+
+
+def _guess_name(obj):
+    for mod_name, mod in list(sys.modules.items()):
+        namespace = getattr(mod, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for key, value in list(namespace.items()):
+            if value is obj:
+                return f"{mod_name}.{key}"
+    return f"dict@{id(obj):#x}"
+
+
+def findings():
+    """Every finding so far as dicts (see README: JSON report)."""
+    return report.findings()
+
+
+def clear():
+    """Forget every finding."""
+    _cachewatch.clear_findings()
+
+
+def write_json(path):
+    """Write the findings as JSON (atomically, mode 0600); returns the path."""
+    return report.write_json(path)
+
+
+@contextlib.contextmanager
+def checking(options=None, *, watch=()):
+    """with cachewatch.checking(watch=[...]) as found: ... ; found() lists the
+    findings made inside the block."""
+    started = not _cachewatch.is_active()
+    before = len(findings())
+    start(options, watch=watch)
+    try:
+        yield lambda: findings()[before:]
+    finally:
+        if started:
+            stop()

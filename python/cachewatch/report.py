@@ -1,0 +1,54 @@
+"""Findings as Python data and JSON. The text form is printed by the C core
+as each race is found (ThreadSanitizer's layout); this module adds the JSON
+file and the closing summary line."""
+import json
+import os
+import tempfile
+
+from . import _cachewatch as _c
+
+
+def findings():
+    """Every finding so far, innermost frame first in each stack."""
+    return _c.findings()
+
+
+def as_json(items=None):
+    items = findings() if items is None else items
+    return {"findings": items, "stats": _c.stats()}
+
+
+def expand_path(path):
+    return path.replace("%p", str(os.getpid()))
+
+
+def write_json(path, items=None):
+    """Write findings atomically (temp file + rename), mode 0600."""
+    path = expand_path(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".cachewatch-", dir=directory)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(as_json(items), f, indent=2)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def summary_line(items=None):
+    items = findings() if items is None else items
+    if not items:
+        return "cachewatch: no races found"
+    by = {}
+    for f in items:
+        by[f["category"]] = by.get(f["category"], 0) + 1
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(by.items()))
+    dropped = _c.stats().get("reports_dropped", 0)
+    extra = f" ({dropped} more not kept)" if dropped else ""
+    return f"cachewatch: {len(items)} race report(s): {kinds}{extra}"
