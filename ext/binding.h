@@ -111,6 +111,7 @@ PyObject *cw_py_is_watched(PyObject *self, PyObject *arg);
 PyObject *cw_py_publish(PyObject *self, PyObject *arg);
 PyObject *cw_py_consume(PyObject *self, PyObject *arg);
 PyObject *cw_py_set_type_attr(PyObject *self, PyObject *args);
+PyObject *cw_py_ignore(PyObject *self, PyObject *obj);
 
 extern PyTypeObject CwHook_Type;
 

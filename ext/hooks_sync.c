@@ -29,8 +29,21 @@ typedef struct {
     PyObject_HEAD
     PyObject *orig; /* Owned */
     int kind;
+    int opaque;     /* the original runs unobserved: its inner locks and
+                       conditions are its own business */
     vectorcallfunc vectorcall;
 } CwHook;
+
+static PyObject *call_orig(CwHook *h, PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
+{
+    if (!h->opaque)
+        return cw_call_with_self(h->orig, self, args, nargs, kwnames);
+    cw_tls_state.busy++;
+    PyObject *res = cw_call_with_self(h->orig, self, args, nargs, kwnames);
+    cw_tls_state.busy--;
+    return res;
+}
 
 static void publish(PyObject *obj)
 {
@@ -92,9 +105,9 @@ static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_s
     case HOOK_PUBLISH:
         if (ready)
             publish(self);
-        return cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        return call_orig(h, self, args, nargs, kwnames);
     case HOOK_CONSUME:
-        res = cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        res = call_orig(h, self, args, nargs, kwnames);
         if (ready && cw_hook_ready()) {
             cw_error_save(&saved);
             consume(self);
@@ -103,7 +116,7 @@ static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_s
         return res;
     case HOOK_CONSUME_IF_TRUE:
     case HOOK_CONSUME_IF_FALSE:
-        res = cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        res = call_orig(h, self, args, nargs, kwnames);
         if (res != NULL && ready && cw_hook_ready() &&
             truth(res) == (h->kind == HOOK_CONSUME_IF_TRUE))
             consume(self);
@@ -111,16 +124,16 @@ static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_s
     case HOOK_CONSUME_BEFORE:
         if (ready)
             consume(self);
-        return cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        return call_orig(h, self, args, nargs, kwnames);
     case HOOK_PUBLISH_CONSUME:
         if (ready)
             publish(self);
-        res = cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        res = call_orig(h, self, args, nargs, kwnames);
         if (res != NULL && ready && cw_hook_ready())
             consume(self);
         return res;
     case HOOK_JOIN:
-        res = cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        res = call_orig(h, self, args, nargs, kwnames);
         if (res != NULL && ready && cw_hook_ready()) {
             cw_tls_state.busy++;
             PyObject *alive = PyObject_CallMethod(self, "is_alive", NULL);
@@ -133,7 +146,7 @@ static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_s
         }
         return res;
     case HOOK_SEM_INIT:
-        res = cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        res = call_orig(h, self, args, nargs, kwnames);
         if (res != NULL && ready && cw_hook_ready()) {
             bool is_new = false;
             long value = int_attr(self, "_value", -1);
@@ -144,7 +157,7 @@ static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_s
         }
         return res;
     case HOOK_SEM_ACQUIRE:
-        res = cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        res = call_orig(h, self, args, nargs, kwnames);
         if (res != NULL && ready && cw_hook_ready() && truth(res)) {
             /* Undeclared (made before we started): a mutex if now empty. */
             long left = int_attr(self, "_value", -1);
@@ -163,9 +176,9 @@ static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_s
             for (long i = 0; i < n; i++)
                 cw_lock_releasing(self, false);
         }
-        return cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        return call_orig(h, self, args, nargs, kwnames);
     }
-    return cw_call_with_self(h->orig, self, args, nargs, kwnames);
+    return call_orig(h, self, args, nargs, kwnames);
 }
 
 static PyObject *hook_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
@@ -182,10 +195,10 @@ static PyObject *hook_vectorcall(PyObject *callable, PyObject *const *args, size
 
 static PyObject *hook_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
-    int kind;
+    int kind, opaque = 0;
     PyObject *orig;
-    static char *names[] = {"kind", "original", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iO:Hook", names, &kind, &orig))
+    static char *names[] = {"kind", "original", "opaque", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iO|p:Hook", names, &kind, &orig, &opaque))
         return NULL;
     if (kind < 0 || kind >= HOOK_KIND_COUNT) {
         PyErr_Format(PyExc_ValueError, "unknown hook kind %d", kind);
@@ -201,6 +214,7 @@ static PyObject *hook_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     Py_INCREF(orig);
     h->orig = orig;
     h->kind = kind;
+    h->opaque = opaque;
     h->vectorcall = hook_vectorcall;
     return (PyObject *)h;
 }
@@ -242,6 +256,7 @@ static PyObject *hook_repr(CwHook *h) { return PyUnicode_FromFormat("<cachewatch
 static PyMemberDef hook_members[] = {
     {"__wrapped__", T_OBJECT, offsetof(CwHook, orig), READONLY, NULL},
     {"kind", T_INT, offsetof(CwHook, kind), READONLY, NULL},
+    {"opaque", T_INT, offsetof(CwHook, opaque), READONLY, NULL},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -256,7 +271,7 @@ PyTypeObject CwHook_Type = {
     .tp_getattro = hook_getattro,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
                 Py_TPFLAGS_METHOD_DESCRIPTOR,
-    .tp_doc = "Hook(kind, original): a method wrapper that records a hand-off.",
+    .tp_doc = "Hook(kind, original, opaque=False): a method wrapper that records a hand-off.",
     .tp_traverse = (traverseproc)hook_traverse,
     .tp_members = hook_members,
     .tp_descr_get = hook_descr_get,
@@ -276,6 +291,16 @@ PyObject *cw_py_consume(PyObject *self, PyObject *obj)
     (void)self;
     if (cw_hook_ready())
         consume(obj);
+    Py_RETURN_NONE;
+}
+
+PyObject *cw_py_ignore(PyObject *self, PyObject *obj)
+{
+    (void)self;
+    bool is_new = false;
+    if (cw_hook_ready() &&
+        cw_check_status(cw_sync_ignore((uintptr_t)obj, &is_new), "no memory") == 0 && is_new)
+        cw_attach_death_notice(obj);
     Py_RETURN_NONE;
 }
 

@@ -11,6 +11,7 @@ static PyMethodDef hook_methods[] = {
     {"is_watched", cw_py_is_watched, METH_O, "Is this dict watched?"},
     {"publish", cw_py_publish, METH_O, "Record a hand-off from the calling thread through obj."},
     {"consume", cw_py_consume, METH_O, "Record that the calling thread received obj's hand-offs."},
+    {"ignore", cw_py_ignore, METH_O, "Never treat obj as a lock (a thread's lifetime sentinel)."},
     {"set_type_attr", cw_py_set_type_attr, METH_VARARGS, "Set an attribute of a C type."},
     {NULL, NULL, 0, NULL},
 };

@@ -90,9 +90,12 @@ static uint64_t top_frame_key(cw_stack_id id)
     return cw_hash_word((uint64_t)f[0].pc ^ ((uint64_t)(uint32_t)f[0].offset << 1));
 }
 
+/* A side is named by the check it acted on when there is one, else by the
+ * access itself: a check-then-act race is one bug whether the other thread
+ * was caught checking, or checking and writing. */
 static uint64_t side_key(const cw_report_access *a)
 {
-    return cw_hash_word(top_frame_key(a->stack) * 31 + top_frame_key(a->check_stack));
+    return top_frame_key(a->check_stack ? a->check_stack : a->stack);
 }
 
 static uint64_t signature(const cw_report *r)

@@ -433,35 +433,41 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
             cur.check_stack = a->check_stack;
             cur.check_op = rr.op;
         }
-        for (uint32_t i = 0; i < k->nrecs; i++) {
-            const rec *r = &k->recs[i];
-            if (r->tid == t->tid)
-                continue;
-            cw_report_access prev = side_of_rec(r);
-            switch ((rec_kind)r->kind) {
-            case REC_REGION:
-                /* Our write may have fallen between its check and its write. */
-                if (!hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L))
-                    batch_add(&b, CW_REPORT_CHECK_THEN_ACT, true, r->tid, &cur, &prev);
-                break;
-            case REC_WRITE:
-                if (region) {
-                    if (!hb(r->tid, r->clock, rr.snap) && cw_lockset_disjoint(r->locks, H))
+        /* Passes in order of how telling a report is, one report per other
+         * thread: its check-then-act regions, then its checks and writes
+         * against ours, then plain conflicting writes. */
+        for (int pass = 0; pass < 3; pass++) {
+            for (uint32_t i = 0; i < k->nrecs; i++) {
+                const rec *r = &k->recs[i];
+                if (r->tid == t->tid)
+                    continue;
+                cw_report_access prev = side_of_rec(r);
+                switch ((rec_kind)r->kind) {
+                case REC_REGION:
+                    /* Our write may have fallen between its check and its write. */
+                    if (pass == 0 && !hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L))
                         batch_add(&b, CW_REPORT_CHECK_THEN_ACT, true, r->tid, &cur, &prev);
-                } else if (!hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L)) {
-                    batch_add(&b, CW_REPORT_WRITE_WRITE, true, r->tid, &cur, &prev);
+                    break;
+                case REC_READ:
+                    /* Another thread checked the key concurrently: it would act
+                     * on what it saw as we did. */
+                    if (pass == 1 && region && is_check_site_unlocked(c, r->site) &&
+                        !hb(r->tid, r->clock, rr.snap) && cw_lockset_disjoint(r->locks, H))
+                        batch_add(&b, CW_REPORT_CHECK_THEN_ACT, true, r->tid, &cur, &prev);
+                    break;
+                case REC_WRITE:
+                    if (region) {
+                        if (pass == 1 && !hb(r->tid, r->clock, rr.snap) && cw_lockset_disjoint(r->locks, H))
+                            batch_add(&b, CW_REPORT_CHECK_THEN_ACT, true, r->tid, &cur, &prev);
+                    } else if (pass == 2 && !hb(r->tid, r->clock, t->vc) &&
+                               cw_lockset_disjoint(r->locks, L)) {
+                        batch_add(&b, CW_REPORT_WRITE_WRITE, true, r->tid, &cur, &prev);
+                    }
+                    break;
+                case REC_STRUCT_WRITE:
+                case REC_ITER:
+                    break;
                 }
-                break;
-            case REC_READ:
-                /* Another thread checked the key concurrently: it would act
-                 * on what it saw as we did. */
-                if (region && is_check_site_unlocked(c, r->site) &&
-                    !hb(r->tid, r->clock, rr.snap) && cw_lockset_disjoint(r->locks, H))
-                    batch_add(&b, CW_REPORT_CHECK_THEN_ACT, true, r->tid, &cur, &prev);
-                break;
-            case REC_STRUCT_WRITE:
-            case REC_ITER:
-                break;
             }
         }
         if (region) {

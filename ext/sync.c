@@ -17,6 +17,7 @@ typedef struct cw_sync {
     bool is_mutex;
     bool holders_unknown;   /* first seen at a release, or too many holders */
     bool has_role;          /* the binding was asked for the first acquire site */
+    bool ignored;           /* not a lock for our purposes */
     uint32_t nholders;
     cw_tid holders[MAX_HOLDERS];
     uint32_t counts[MAX_HOLDERS];
@@ -118,6 +119,17 @@ int cw_sync_declare(uintptr_t addr, cw_lock_kind kind, bool is_mutex, bool *is_n
     return s ? CW_OK : CW_ERR_NOMEM;
 }
 
+int cw_sync_ignore(uintptr_t addr, bool *is_new)
+{
+    struct shard *sh = shard_of(addr);
+    pthread_mutex_lock(&sh->lock);
+    cw_sync *s = get_or_create_unlocked(sh, addr, is_new);
+    if (s != NULL)
+        s->ignored = true;
+    pthread_mutex_unlock(&sh->lock);
+    return s ? CW_OK : CW_ERR_NOMEM;
+}
+
 int cw_sync_lock_acquired(cw_thread *t, uintptr_t addr, cw_lock_kind kind,
                           bool is_mutex, uint32_t count, bool *is_new,
                           cw_lock_id *out_id)
@@ -133,6 +145,8 @@ int cw_sync_lock_acquired(cw_thread *t, uintptr_t addr, cw_lock_kind kind,
         rc = CW_ERR_NOMEM;
         goto out;
     }
+    if (s->ignored)
+        goto out;
     make_lock_unlocked(s, kind, is_mutex);
     if (!s->has_role) {
         s->has_role = true;
@@ -169,8 +183,8 @@ int cw_sync_lock_releasing(cw_thread *t, uintptr_t addr, bool all)
     cw_lock_id signal_id = 0;
     pthread_mutex_lock(&sh->lock);
     cw_sync *s = cw_ht_get(&sh->table, addr);
-    if (s == NULL || s->id == 0)
-        goto out; /* acquired before we watched: history unknown */
+    if (s == NULL || s->id == 0 || s->ignored)
+        goto out; /* acquired before we watched (history unknown), or ignored */
     int i = holder_index(s, t->tid);
     if (i >= 0) {
         uint32_t drop = all ? s->counts[i] : 1;
@@ -185,17 +199,26 @@ int cw_sync_lock_releasing(cw_thread *t, uintptr_t addr, bool all)
         return CW_OK;
     }
     /* An RLock released by a non-owner raises; nothing is handed off. */
-    if (s->holders_unknown || s->nholders == 0 || s->kind == CW_LOCK_RLOCK)
+    if (s->kind == CW_LOCK_RLOCK)
         goto out;
-    /* Released by a thread that did not acquire it: a hand-off. The
-     * acquirer's hold ends here (the oldest holder, for semaphores). */
+    bool known_holders = !s->holders_unknown && s->nholders > 0;
+    /* A lock released by a thread that did not acquire it is a hand-off; a
+     * semaphore's release always is (it adds a permit another thread takes,
+     * as in Semaphore(0) used as a signal). A lock whose holders we never
+     * saw was taken before we started: nothing to say. */
+    if (!known_holders && s->kind != CW_LOCK_SEMAPHORE)
+        goto out;
     rc = cw_thread_release_into(t, &s->vc);
-    if (--s->counts[0] == 0) {
-        s->nholders--;
-        s->holders[0] = s->holders[s->nholders];
-        s->counts[0] = s->counts[s->nholders];
+    if (known_holders) {
+        /* The acquirer's hold ends here (the oldest holder, for semaphores);
+         * from now on the object is a signal, not a lock. */
+        if (--s->counts[0] == 0) {
+            s->nholders--;
+            s->holders[0] = s->holders[s->nholders];
+            s->counts[0] = s->counts[s->nholders];
+        }
+        signal_id = s->id;
     }
-    signal_id = s->id;
 out:
     pthread_mutex_unlock(&sh->lock);
     if (signal_id)

@@ -38,6 +38,9 @@ int cw_sync_consume(cw_thread *t, uintptr_t addr);
 /* Publish a clock snapshot the caller owns (a thread's final clock). */
 int cw_sync_publish_clock(uintptr_t addr, const cw_vc *vc, bool *is_new);
 
+/* Never treat this object as a lock (a thread's own lifetime sentinel). */
+int cw_sync_ignore(uintptr_t addr, bool *is_new);
+
 /* Attach the death notice; returns cookie back when the record is gone. */
 void *cw_sync_set_cookie(uintptr_t addr, void *cookie);
 /* The object died; returns its cookie (or NULL) for the binding to drop. */

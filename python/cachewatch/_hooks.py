@@ -20,37 +20,43 @@ SEM_INIT = _c.HOOK_SEM_INIT
 SEM_ACQUIRE = _c.HOOK_SEM_ACQUIRE
 SEM_RELEASE = _c.HOOK_SEM_RELEASE
 
-# (module, class, method, kind): what each call means for ordering.
+# (module, class, method, kind, opaque): what each call means for ordering.
+# Opaque methods run unobserved inside: the locks and conditions they use
+# internally are theirs, and only the hand-off they stand for counts (so a
+# Semaphore(1) is a lock, not a chain of happens-before edges). Futures are
+# not opaque: set_result runs the user's done-callbacks.
 METHOD_HOOKS = [
-    ("threading", "Event", "set", PUBLISH),
-    ("threading", "Event", "wait", CONSUME_IF_TRUE),
-    ("threading", "Event", "is_set", CONSUME_IF_TRUE),
-    ("threading", "Condition", "notify", PUBLISH),
-    ("threading", "Condition", "notify_all", PUBLISH),
-    ("threading", "Condition", "wait", CONSUME),
-    ("threading", "Condition", "wait_for", CONSUME),
-    ("threading", "Semaphore", "__init__", SEM_INIT),
-    ("threading", "Semaphore", "acquire", SEM_ACQUIRE),
-    ("threading", "Semaphore", "__enter__", SEM_ACQUIRE),
-    ("threading", "Semaphore", "release", SEM_RELEASE),
-    ("threading", "BoundedSemaphore", "release", SEM_RELEASE),
-    ("threading", "Barrier", "wait", PUBLISH_CONSUME),
-    ("threading", "Thread", "join", JOIN),
-    ("threading", "Thread", "is_alive", CONSUME_IF_FALSE),
-    ("queue", "Queue", "put", PUBLISH),
-    ("queue", "Queue", "get", CONSUME),
-    ("queue", "Queue", "task_done", PUBLISH),
-    ("queue", "Queue", "join", CONSUME),
-    ("queue", "SimpleQueue", "put", PUBLISH),
-    ("queue", "SimpleQueue", "put_nowait", PUBLISH),
-    ("queue", "SimpleQueue", "get", CONSUME),
-    ("queue", "SimpleQueue", "get_nowait", CONSUME),
-    ("concurrent.futures", "Future", "set_result", PUBLISH),
-    ("concurrent.futures", "Future", "set_exception", PUBLISH),
-    ("concurrent.futures", "Future", "result", CONSUME),
-    ("concurrent.futures", "Future", "exception", CONSUME),
-    ("concurrent.futures", "Future", "done", CONSUME_IF_TRUE),
-    ("concurrent.futures", "Future", "add_done_callback", CONSUME_BEFORE),
+    ("threading", "Event", "set", PUBLISH, True),
+    ("threading", "Event", "wait", CONSUME_IF_TRUE, True),
+    ("threading", "Event", "is_set", CONSUME_IF_TRUE, True),
+    ("threading", "Condition", "__enter__", CONSUME, False),
+    ("threading", "Condition", "acquire", CONSUME_IF_TRUE, False),
+    ("threading", "Condition", "notify", PUBLISH, True),
+    ("threading", "Condition", "notify_all", PUBLISH, True),
+    ("threading", "Condition", "wait", CONSUME, True),
+    ("threading", "Condition", "wait_for", CONSUME, True),
+    ("threading", "Semaphore", "__init__", SEM_INIT, True),
+    ("threading", "Semaphore", "acquire", SEM_ACQUIRE, True),
+    ("threading", "Semaphore", "__enter__", SEM_ACQUIRE, True),
+    ("threading", "Semaphore", "release", SEM_RELEASE, True),
+    ("threading", "BoundedSemaphore", "release", SEM_RELEASE, True),
+    ("threading", "Barrier", "wait", PUBLISH_CONSUME, True),
+    ("threading", "Thread", "join", JOIN, True),
+    ("threading", "Thread", "is_alive", CONSUME_IF_FALSE, True),
+    ("queue", "Queue", "put", PUBLISH, True),
+    ("queue", "Queue", "get", CONSUME, True),
+    ("queue", "Queue", "task_done", PUBLISH, True),
+    ("queue", "Queue", "join", CONSUME, True),
+    ("queue", "SimpleQueue", "put", PUBLISH, False),
+    ("queue", "SimpleQueue", "put_nowait", PUBLISH, False),
+    ("queue", "SimpleQueue", "get", CONSUME, False),
+    ("queue", "SimpleQueue", "get_nowait", CONSUME, False),
+    ("concurrent.futures", "Future", "set_result", PUBLISH, False),
+    ("concurrent.futures", "Future", "set_exception", PUBLISH, False),
+    ("concurrent.futures", "Future", "result", CONSUME, False),
+    ("concurrent.futures", "Future", "exception", CONSUME, False),
+    ("concurrent.futures", "Future", "done", CONSUME_IF_TRUE, False),
+    ("concurrent.futures", "Future", "add_done_callback", CONSUME_BEFORE, False),
 ]
 
 # Module attributes that start threads, wrapped by the C Starter.
@@ -74,13 +80,13 @@ def _set_type_attr(cls, name, value):
         _c.set_type_attr(cls, name, value)
 
 
-def _install_method(module_name, class_name, method, kind):
+def _install_method(module_name, class_name, method, kind, opaque):
     module = importlib.import_module(module_name)
     cls = getattr(module, class_name)
     original = cls.__dict__.get(method)
     if original is None or isinstance(original, _c.Hook):
         return
-    _set_type_attr(cls, method, _c.Hook(kind, original))
+    _set_type_attr(cls, method, _c.Hook(kind, original, opaque))
     _undo.append(lambda: _set_type_attr(cls, method, original))
 
 
@@ -121,6 +127,25 @@ def _install_futures_functions():
                 _undo.append(lambda mod=mod, name=name, old=old: setattr(mod, name, old))
 
 
+def _install_sentinel_filter():
+    # Each thread holds its own tstate lock from start to end (3.9-3.12): it
+    # never serialises anything and must not count as a held lock.
+    import threading
+
+    original = getattr(threading, "_set_sentinel", None)
+    if original is None or getattr(original, "__wrapped__", None) is not None:
+        return
+
+    def _set_sentinel():
+        lock = original()
+        _c.ignore(lock)
+        return lock
+
+    _set_sentinel.__wrapped__ = original
+    threading._set_sentinel = _set_sentinel
+    _undo.append(lambda: setattr(threading, "_set_sentinel", original))
+
+
 def _reduce_watched(d):
     # pickle, copy and deepcopy give plain dicts.
     return (dict, (), None, None, iter(dict.items(d)))
@@ -150,6 +175,7 @@ def install():
     for row in METHOD_HOOKS:
         _install_method(*row)
     _install_futures_functions()
+    _install_sentinel_filter()
 
 
 def uninstall():
