@@ -25,7 +25,9 @@ typedef struct cw_tls {
     int busy;          /* inside a hook: observe nothing */
 } cw_tls;
 
-extern __thread cw_tls cw_tls_state;
+/* initial-exec: a hook reads it on every access; the general model would
+ * call __tls_get_addr each time. */
+extern __thread cw_tls cw_tls_state __attribute__((tls_model("initial-exec")));
 
 /* The hook may record something: active and not re-entered. */
 static inline int cw_hook_ready(void)

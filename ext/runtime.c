@@ -15,7 +15,7 @@
 
 int cw_active;        /* atomic: hooks record only while set */
 cw_flags cw_options;  /* guarded by the GIL */
-__thread cw_tls cw_tls_state;
+__thread cw_tls cw_tls_state __attribute__((tls_model("initial-exec")));
 
 static int engine_ready;  /* guarded by the GIL */
 static int failed;        /* atomic: an internal failure disabled us */

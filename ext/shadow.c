@@ -372,16 +372,8 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
     memset(&rr, 0, sizeof(rr));
     bool region = false;
     cw_lockset_id H = 0;
-    if (a->write && a->frame) {
-        for (uint32_t i = 0; i < t->nrecent; i++) {
-            const cw_recent_read *r = &t->recent[i];
-            if (r->frame == a->frame && r->container == a->container &&
-                r->key_hash == a->key_hash) {
-                rr = *r;
-                region = true;
-                break;
-            }
-        }
+    if (a->write && a->frame && t->nrecent) {
+        region = cw_thread_peek_read(t, a->frame, a->container, a->key_hash, &rr);
         if (region && t->nheld && (H = cw_sync_held_since(t, rr.serial, &err), err))
             return err;
     }
@@ -401,7 +393,8 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
             return CW_ERR_NOMEM;
         }
     }
-    batch b = {0};
+    batch b;
+    b.n = 0; /* the arrays are filled as used: zeroing them costs more than the check */
     cw_clock now = cw_thread_now(t);
     rec mine = {0};
     rec *existing = NULL;
@@ -582,7 +575,8 @@ int cw_shadow_iter_end(cw_thread *t, cw_iteration *it, uint32_t *reports,
         for (uint32_t i = 0; i < s->nrecs; i++)
             if (s->recs[i].kind == REC_ITER && s->recs[i].open && s->recs[i].seq == it->seq)
                 mine = &s->recs[i];
-        batch b = {0};
+        batch b;
+    b.n = 0; /* the arrays are filled as used: zeroing them costs more than the check */
         if (mine != NULL) {
             mine->open = false;
             mine->end_clock = same_thread ? cw_thread_now(t) : mine->clock;

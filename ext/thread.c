@@ -5,7 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hashtable.h"
 #include "idvec.h"
+
+static void clear_slot(cw_thread *t, cw_frame_slot *fs);
 
 /* registry_lock guards threads (appends) and every name. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -50,8 +53,8 @@ fail:
 
 void cw_thread_exit(cw_thread *t)
 {
-    for (uint32_t i = 0; i < t->nrecent; i++)
-        cw_vc_unref(t->recent[i].snap);
+    for (uint32_t i = 0; i < CW_FRAME_SLOTS; i++)
+        clear_slot(t, &t->frames[i]);
     t->nrecent = 0;
     t->nheld = 0;
     __atomic_store_n(&t->alive, 0, __ATOMIC_RELEASE);
@@ -92,8 +95,8 @@ void cw_threads_fini(void)
         cw_thread *t = cw_idvec_get(&threads, tid);
         if (t == NULL)
             continue;
-        for (uint32_t i = 0; i < t->nrecent; i++)
-            cw_vc_unref(t->recent[i].snap);
+        for (uint32_t i = 0; i < CW_FRAME_SLOTS; i++)
+            clear_slot(t, &t->frames[i]);
         cw_vc_unref(t->vc);
     }
     cw_idvec_free_all(&threads);
@@ -180,95 +183,138 @@ uint32_t cw_thread_unhold(cw_thread *t, uintptr_t addr, bool all)
     return 0;
 }
 
+static cw_frame_slot *slot_of(cw_thread *t, uintptr_t frame)
+{
+    for (uint32_t i = 0; i < CW_FRAME_SLOTS; i++)
+        if (t->frames[i].frame == frame)
+            return &t->frames[i];
+    return NULL;
+}
+
+static void clear_slot(cw_thread *t, cw_frame_slot *fs)
+{
+    for (uint32_t i = 0; i < fs->nreads; i++)
+        cw_vc_unref(fs->reads[i].snap);
+    t->nrecent -= fs->nreads;
+    fs->nreads = 0;
+    fs->frame = 0;
+    for (uint32_t i = 0; i < CW_STACKS_PER_FRAME; i++)
+        fs->stacks[i].stack = 0;
+}
+
+/* The slot of a frame, taking a free or the least recently used one. */
+static cw_frame_slot *slot_for(cw_thread *t, uintptr_t frame)
+{
+    cw_frame_slot *fs = slot_of(t, frame);
+    if (fs == NULL) {
+        fs = &t->frames[0];
+        for (uint32_t i = 0; i < CW_FRAME_SLOTS; i++) {
+            if (t->frames[i].frame == 0) {
+                fs = &t->frames[i];
+                break;
+            }
+            if (t->frames[i].stamp < fs->stamp)
+                fs = &t->frames[i];
+        }
+        clear_slot(t, fs);
+        fs->frame = frame;
+    }
+    fs->stamp = ++t->stamp;
+    return fs;
+}
+
+static cw_recent_read *find_read(cw_frame_slot *fs, uintptr_t container, int64_t key_hash)
+{
+    for (uint32_t i = 0; i < fs->nreads; i++)
+        if (fs->reads[i].container == container && fs->reads[i].key_hash == key_hash)
+            return &fs->reads[i];
+    return NULL;
+}
+
 void cw_thread_note_read(cw_thread *t, uintptr_t frame, uintptr_t container,
                          int64_t key_hash, cw_site site, cw_op op)
 {
-    cw_recent_read *slot = NULL;
-    for (uint32_t i = 0; i < t->nrecent; i++) {
-        cw_recent_read *r = &t->recent[i];
-        if (r->frame == frame && r->container == container && r->key_hash == key_hash) {
-            slot = r; /* a later check replaces the earlier one */
-            break;
-        }
-    }
-    if (slot == NULL) {
-        if (t->nrecent < CW_RECENT_READS) {
-            slot = &t->recent[t->nrecent++];
+    cw_frame_slot *fs = slot_for(t, frame);
+    cw_recent_read *r = find_read(fs, container, key_hash); /* a later check replaces */
+    if (r == NULL) {
+        if (fs->nreads < CW_READS_PER_FRAME) {
+            r = &fs->reads[fs->nreads++];
+            r->snap = NULL; /* a free slot holds nothing */
+            t->nrecent++;
         } else {
-            slot = &t->recent[0];
-            for (uint32_t i = 1; i < t->nrecent; i++)
-                if (t->recent[i].stamp < slot->stamp)
-                    slot = &t->recent[i];
+            /* Evict the oldest: a write acting on it will not be a region. */
+            r = &fs->reads[0];
+            for (uint32_t i = 1; i < fs->nreads; i++)
+                if (fs->reads[i].stamp < r->stamp)
+                    r = &fs->reads[i];
         }
-        cw_vc_unref(slot->snap);
-        slot->snap = NULL;
     }
     cw_vc *snap = cw_vc_ref(t->vc);
-    cw_vc_unref(slot->snap);
-    *slot = (cw_recent_read){frame, container, key_hash, snap, t->acquire_serial,
-                             site, op, ++t->recent_stamp};
+    cw_vc_unref(r->snap);
+    *r = (cw_recent_read){frame, container, key_hash, snap, t->acquire_serial,
+                          site, op, ++t->stamp};
 }
 
-/* Remove entry i (its snapshot already released or handed over). */
-static void drop_recent(cw_thread *t, uint32_t i)
+bool cw_thread_peek_read(cw_thread *t, uintptr_t frame, uintptr_t container,
+                         int64_t key_hash, cw_recent_read *out)
 {
-    t->recent[i] = t->recent[--t->nrecent];
-    memset(&t->recent[t->nrecent], 0, sizeof(t->recent[0]));
+    cw_frame_slot *fs = t->nrecent ? slot_of(t, frame) : NULL;
+    cw_recent_read *r = fs ? find_read(fs, container, key_hash) : NULL;
+    if (r)
+        *out = *r;
+    return r != NULL;
 }
 
 bool cw_thread_take_read(cw_thread *t, uintptr_t frame, uintptr_t container,
                          int64_t key_hash, cw_recent_read *out)
 {
-    for (uint32_t i = 0; i < t->nrecent; i++) {
-        cw_recent_read *r = &t->recent[i];
-        if (r->frame == frame && r->container == container && r->key_hash == key_hash) {
-            *out = *r;
-            drop_recent(t, i);
-            return true;
-        }
-    }
-    return false;
+    cw_frame_slot *fs = t->nrecent ? slot_of(t, frame) : NULL;
+    cw_recent_read *r = fs ? find_read(fs, container, key_hash) : NULL;
+    if (r == NULL)
+        return false;
+    *out = *r; /* the caller owns out->snap now */
+    *r = fs->reads[--fs->nreads];
+    t->nrecent--;
+    return true;
 }
 
 void cw_thread_forget_frame(cw_thread *t, uintptr_t frame)
 {
-    for (uint32_t i = 0; i < t->nrecent;) {
-        if (t->recent[i].frame == frame) {
-            cw_vc_unref(t->recent[i].snap);
-            drop_recent(t, i);
-        } else {
-            i++;
-        }
-    }
-    for (uint32_t i = 0; i < CW_STACK_CACHE; i++)
-        if (t->scache[i].frame == frame)
-            t->scache[i].frame = 0;
+    cw_frame_slot *fs = slot_of(t, frame);
+    if (fs != NULL)
+        clear_slot(t, fs);
 }
 
 void cw_thread_forget_container(cw_thread *t, uintptr_t container)
 {
-    for (uint32_t i = 0; i < t->nrecent;) {
-        if (t->recent[i].container == container) {
-            cw_vc_unref(t->recent[i].snap);
-            drop_recent(t, i);
-        } else {
-            i++;
+    for (uint32_t i = 0; i < CW_FRAME_SLOTS; i++) {
+        cw_frame_slot *fs = &t->frames[i];
+        for (uint32_t j = 0; j < fs->nreads;) {
+            if (fs->reads[j].container == container) {
+                cw_vc_unref(fs->reads[j].snap);
+                fs->reads[j] = fs->reads[--fs->nreads];
+                t->nrecent--;
+            } else {
+                j++;
+            }
         }
     }
 }
 
-cw_stack_id cw_thread_cached_stack(const cw_thread *t, uintptr_t frame, cw_site site)
+cw_stack_id cw_thread_cached_stack(cw_thread *t, uintptr_t frame, cw_site site)
 {
-    for (uint32_t i = 0; i < CW_STACK_CACHE; i++) {
-        const cw_stack_cache_entry *e = &t->scache[i];
-        if (e->frame == frame && cw_site_eq(e->site, site))
-            return e->stack;
-    }
+    cw_frame_slot *fs = slot_of(t, frame);
+    if (fs == NULL)
+        return 0;
+    for (uint32_t i = 0; i < CW_STACKS_PER_FRAME; i++)
+        if (fs->stacks[i].stack && cw_site_eq(fs->stacks[i].site, site))
+            return fs->stacks[i].stack;
     return 0;
 }
 
 void cw_thread_cache_stack(cw_thread *t, uintptr_t frame, cw_site site, cw_stack_id id)
 {
-    t->scache[t->scache_next] = (cw_stack_cache_entry){frame, site, id};
-    t->scache_next = (t->scache_next + 1) % CW_STACK_CACHE;
+    cw_frame_slot *fs = slot_for(t, frame);
+    fs->stacks[fs->next_stack] = (cw_stack_cache_entry){site, id};
+    fs->next_stack = (fs->next_stack + 1) % CW_STACKS_PER_FRAME;
 }

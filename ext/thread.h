@@ -11,8 +11,9 @@
 #include "vclock.h"
 
 #define CW_MAX_HELD 16
-#define CW_RECENT_READS 32
-#define CW_STACK_CACHE 16
+#define CW_FRAME_SLOTS 8      /* calls with pending reads or cached stacks */
+#define CW_READS_PER_FRAME 8
+#define CW_STACKS_PER_FRAME 4
 #define CW_NAME_MAX 64
 
 /* A lock (or value-1 semaphore) this thread holds. */
@@ -37,10 +38,21 @@ typedef struct cw_recent_read {
 } cw_recent_read;
 
 typedef struct cw_stack_cache_entry {
-    uintptr_t frame;
     cw_site site;
     cw_stack_id stack;
 } cw_stack_cache_entry;
+
+/* What a thread noted for one call (frame): its pending checks and the
+ * stacks captured in it. While a call runs its callers are fixed, so a stack
+ * captured at a site of the call stays right until the call ends. */
+typedef struct cw_frame_slot {
+    uintptr_t frame;    /* 0: free */
+    uint64_t stamp;     /* last use, for eviction */
+    uint32_t nreads;
+    cw_recent_read reads[CW_READS_PER_FRAME];
+    cw_stack_cache_entry stacks[CW_STACKS_PER_FRAME];
+    uint32_t next_stack;
+} cw_frame_slot;
 
 typedef struct cw_thread {
     /* Identity. */
@@ -60,11 +72,9 @@ typedef struct cw_thread {
     cw_lockset_id lockset;  /* cache of the current lockset */
     bool lockset_dirty;
     uint64_t lockset_gen;   /* cw_lockinfo_generation() it was computed at */
-    cw_recent_read recent[CW_RECENT_READS];
-    uint32_t nrecent;
-    uint64_t recent_stamp;
-    cw_stack_cache_entry scache[CW_STACK_CACHE];
-    uint32_t scache_next;
+    cw_frame_slot frames[CW_FRAME_SLOTS];
+    uint32_t nrecent;        /* pending reads over all slots */
+    uint64_t stamp;
 } cw_thread;
 
 /* Register a thread. inherited (Borrowed, may be NULL) is the creator's
@@ -106,6 +116,9 @@ cw_held *cw_thread_find_held(cw_thread *t, uintptr_t addr);
 /* Recent reads for check-then-act regions. */
 void cw_thread_note_read(cw_thread *t, uintptr_t frame, uintptr_t container,
                          int64_t key_hash, cw_site site, cw_op op);
+/* The read a write in this call would act on (out->snap is borrowed). */
+bool cw_thread_peek_read(cw_thread *t, uintptr_t frame, uintptr_t container,
+                         int64_t key_hash, cw_recent_read *out);
 /* Find the read a write in this call acted on; the caller owns out->snap. */
 bool cw_thread_take_read(cw_thread *t, uintptr_t frame, uintptr_t container,
                          int64_t key_hash, cw_recent_read *out);
@@ -115,7 +128,7 @@ void cw_thread_forget_frame(cw_thread *t, uintptr_t frame);
 void cw_thread_forget_container(cw_thread *t, uintptr_t container);
 
 /* Per-frame stack cache: while a frame runs its callers are fixed. */
-cw_stack_id cw_thread_cached_stack(const cw_thread *t, uintptr_t frame, cw_site site);
+cw_stack_id cw_thread_cached_stack(cw_thread *t, uintptr_t frame, cw_site site);
 void cw_thread_cache_stack(cw_thread *t, uintptr_t frame, cw_site site, cw_stack_id id);
 
 #endif

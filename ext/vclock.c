@@ -29,7 +29,9 @@ void cw_vc_unref(cw_vc *vc)
         free(vc);
 }
 
-/* Return a clock the caller may write, with at least len entries. */
+/* Return a clock the caller may write, with at least len entries. Sizes
+ * round up to a multiple of 16 entries, never more: clocks exchanged back
+ * and forth must not grow each other. */
 static cw_vc *writable(cw_vc *vc, uint32_t len)
 {
     if (vc != NULL && len <= vc->len &&
@@ -37,10 +39,7 @@ static cw_vc *writable(cw_vc *vc, uint32_t len)
         return vc;
     uint32_t have = vc ? vc->len : 0;
     uint32_t cap = have > len ? have : len;
-    if (cap < 8)
-        cap = 8;
-    else if (cap > have)
-        cap = cap + cap / 2; /* grow geometrically as threads appear */
+    cap = (cap + 15u) & ~15u;
     cw_vc *copy = cw_vc_new(cap);
     if (copy == NULL)
         return NULL;
@@ -48,6 +47,15 @@ static cw_vc *writable(cw_vc *vc, uint32_t len)
         memcpy(copy->c, vc->c, (size_t)have * sizeof(cw_clock));
     cw_vc_unref(vc);
     return copy;
+}
+
+/* Entries of src that can be non-zero. */
+static uint32_t used_len(const cw_vc *src)
+{
+    uint32_t n = src->len;
+    while (n > 0 && src->c[n - 1] == 0)
+        n--;
+    return n;
 }
 
 cw_vc *cw_vc_set(cw_vc *vc, cw_tid t, cw_clock value)
@@ -72,10 +80,11 @@ cw_vc *cw_vc_join(cw_vc *dst, const cw_vc *src)
         return dst;
     if (cw_vc_leq(src, dst) && dst != NULL)
         return dst; /* nothing new: keep sharing */
-    cw_vc *w = writable(dst, src->len);
+    uint32_t n = used_len(src);
+    cw_vc *w = writable(dst, n);
     if (w == NULL)
         return NULL;
-    for (uint32_t i = 0; i < src->len; i++)
+    for (uint32_t i = 0; i < n; i++)
         if (src->c[i] > w->c[i])
             w->c[i] = src->c[i];
     return w;

@@ -98,6 +98,7 @@ def run(args):
 
 
 def finish(status):
+    sys.stdout.flush()
     items = report.findings()
     opts = _cachewatch.options()
     if opts.get("json_path"):

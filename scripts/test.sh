@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The whole test suite: the engine's C unit tests (plain and under
+# ThreadSanitizer, with ctest) and the Python tests (pytest), after setting
+# the machine up. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=$(bash scripts/setup-machine.sh | tail -n 1)
+
+for variant in plain tsan; do
+  dir="build-c-$variant"
+  flags=()
+  [ "$variant" = tsan ] && flags=(-DCW_SANITIZE=thread)
+  cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug "${flags[@]}" >/dev/null
+  cmake --build "$dir" -j2 >/dev/null
+  echo "== ctest ($variant)"
+  (cd "$dir" && ctest --output-on-failure)
+done
+
+echo "== pytest"
+"$PY" -m pytest -q tests/python "$@"
