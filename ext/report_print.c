@@ -93,11 +93,14 @@ static void put_locks(out *o, cw_lockset_id locks)
     }
 }
 
-static const char *verb(const cw_report_access *a)
+static const char *verb(const cw_report *r, const cw_report_access *a)
 {
     if (a->op == CW_OP_ITER)
         return "Iteration";
-    return a->write ? "Write" : "Read";
+    if (a->write)
+        return "Write";
+    /* A read in a check-then-act race is a check some write may act on. */
+    return r->kind == CW_REPORT_CHECK_THEN_ACT ? "Check" : "Read";
 }
 
 static void put_thread_ref(out *o, const cw_report_access *a)
@@ -108,9 +111,9 @@ static void put_thread_ref(out *o, const cw_report_access *a)
         put(o, "thread T%u", a->tid);
 }
 
-static void put_access(out *o, const char *prefix, const cw_report_access *a)
+static void put_access(out *o, const cw_report *r, const char *prefix, const cw_report_access *a)
 {
-    put(o, "  %s%s (%s) by ", prefix, verb(a), cw_op_name(a->op));
+    put(o, "  %s%s (%s) by ", prefix, verb(r, a), cw_op_name(a->op));
     put_thread_ref(o, a);
     put(o, ":\n");
     put_stack(o, a->stack, 64);
@@ -153,8 +156,8 @@ size_t cw_report_format(const cw_report *r, int pid, char *buf, size_t size)
         put(&o, "  Key: %s\n", r->key_repr ? r->key_repr : "<unknown>");
     else
         put(&o, "  Location: the set of keys of %s\n", target);
-    put_access(&o, "", &r->cur);
-    put_access(&o, "Previous ", &r->prev);
+    put_access(&o, r, "", &r->cur);
+    put_access(&o, r, "Previous ", &r->prev);
     put_thread(&o, r->cur.tid, r->cur.thread_name);
     if (r->prev.tid != r->cur.tid)
         put_thread(&o, r->prev.tid, r->prev.thread_name);

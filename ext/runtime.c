@@ -322,6 +322,14 @@ static PyObject *py_start(PyObject *self, PyObject *noargs)
         return NULL;
     if (cw_current_thread() == NULL)
         return PyErr_NoMemory();
+    if (cw_options.native_stacks && !cw_unwind_available()) {
+        static const char msg[] = "cachewatch: native_stacks needs libunwind, and this build has "
+                                  "none (apt-get install libunwind-dev, then reinstall "
+                                  "cachewatch); reporting Python frames only\n";
+        if (write(2, msg, sizeof(msg) - 1) < 0) {
+            /* nowhere to say it */
+        }
+    }
     if (cw_frame_hook_install() < 0 || cw_lock_hooks_install() < 0 ||
         cw_thread_hooks_install() < 0)
         return NULL;

@@ -135,9 +135,9 @@ static uint32_t walk_mixed(PyFrameObject *frame, cw_frame *out, uint32_t max)
     uint32_t npy = frame ? walk_python(frame, py, MAX_CAPTURE) : 0;
     uint32_t n = 0, ip = 0;
     int i = 0;
-    while (i < np && cw_unwind_is_ours(pcs[i]))
-        i++; /* cachewatch's own frames */
     for (; i < np && n < max; i++) {
+        if (cw_unwind_is_ours(pcs[i]))
+            continue; /* cachewatch's own frames (hooks, the thread trampoline) */
         if (cw_unwind_is_eval_frame(pcs[i])) {
             if (ip < npy) {
                 while (ip < npy && n < max)

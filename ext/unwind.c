@@ -10,6 +10,35 @@
 #include <string.h>
 
 #include "depot.h"
+#include "hashtable.h"
+
+/* pc -> (name string id << 32 | offset), filled while unwinding, when a
+ * cursor can name the frame. Guarded by the GIL. */
+static cw_hashtable names;
+static int names_ready;
+
+static void remember_name(uintptr_t pc, const char *name, uintptr_t offset)
+{
+    if (!names_ready) {
+        if (cw_ht_init(&names, 256, NULL, NULL) < 0)
+            return;
+        names_ready = 1;
+    }
+    uint64_t v = ((uint64_t)cw_str_intern(name) << 32) | (uint32_t)offset;
+    cw_ht_put(&names, pc, (void *)(uintptr_t)(v | (1ULL << 63)));
+}
+
+static int known_name(uintptr_t pc, cw_str_id *name, uintptr_t *offset)
+{
+    if (!names_ready)
+        return 0;
+    uint64_t v = (uint64_t)(uintptr_t)cw_ht_get(&names, pc);
+    if (v == 0)
+        return 0;
+    *name = (cw_str_id)((v >> 32) & 0x7fffffff);
+    *offset = (uint32_t)v;
+    return 1;
+}
 
 #ifndef CW_HAVE_LIBUNWIND
 #define CW_HAVE_LIBUNWIND 0
@@ -33,6 +62,16 @@ int cw_unwind_capture(uintptr_t *pcs, int max)
         if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || ip == 0)
             break;
         pcs[n++] = (uintptr_t)ip;
+        cw_str_id id;
+        uintptr_t off;
+        if (!known_name((uintptr_t)ip, &id, &off)) {
+            /* libunwind reads the ELF symbol table: static functions (of
+             * CPython, of a host program) get names, which dladdr cannot give. */
+            char name[256];
+            unw_word_t o = 0;
+            if (unw_get_proc_name(&cursor, name, sizeof(name), &o) == 0)
+                remember_name((uintptr_t)ip, name, (uintptr_t)o);
+        }
     }
     return n;
 }
@@ -57,16 +96,20 @@ void cw_unwind_symbolize(uintptr_t pc, cw_frame *out)
     out->line = 0;
     out->file = 0;
     out->function = 0;
-    if (dladdr((void *)call_site(pc), &info) == 0)
-        return;
-    if (info.dli_fname) {
+    int found = dladdr((void *)call_site(pc), &info) != 0;
+    if (found && info.dli_fname) {
         const char *base = strrchr(info.dli_fname, '/');
         out->file = cw_str_intern(base ? base + 1 : info.dli_fname);
     }
-    if (info.dli_sname) {
+    cw_str_id name;
+    uintptr_t offset = 0;
+    if (known_name(pc, &name, &offset)) {
+        out->function = name;
+        out->line = (int32_t)offset; /* shown as +0x.. */
+    } else if (found && info.dli_sname) {
         out->function = cw_str_intern(info.dli_sname);
-        out->line = (int32_t)(pc - (uintptr_t)info.dli_saddr); /* offset, shown as +0x.. */
-    } else if (info.dli_fbase) {
+        out->line = (int32_t)(pc - (uintptr_t)info.dli_saddr);
+    } else if (found && info.dli_fbase) {
         out->line = (int32_t)(pc - (uintptr_t)info.dli_fbase);
     }
 }

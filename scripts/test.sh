@@ -4,7 +4,7 @@
 # the machine up. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=$(bash scripts/setup-machine.sh | tail -n 1)
+PY=$(bash scripts/setup-machine.sh --with-nova | tail -n 1)
 
 for variant in plain tsan; do
   dir="build-c-$variant"

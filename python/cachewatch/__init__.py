@@ -10,6 +10,7 @@ It reports unsynchronised check-then-act, conflicting writes and iteration
 racing a resize on watched dicts, with both threads' stacks, the locks they
 held and where they were created, and stays silent about code ordered by
 locks, queues, events, joins and futures."""
+import atexit
 import contextlib
 import sys
 
@@ -33,12 +34,31 @@ def start(options=None, *, watch=()):
     _cachewatch.start()
     try:
         _hooks.install()
+        _write_json_at_exit(_cachewatch.options().get("json_path", ""))
         configured = _cachewatch.options().get("watch", "")
         for target in [t for t in configured.split(",") if t] + list(watch):
             globals()["watch"](target)
     except BaseException:
         stop()
         raise
+
+
+_json_at_exit = []
+
+
+def _write_json_at_exit(path):
+    if path and path not in _json_at_exit:
+        if not _json_at_exit:
+            atexit.register(_flush_json)
+        _json_at_exit.append(path)
+
+
+def _flush_json():
+    for path in _json_at_exit:
+        try:
+            report.write_json(path)
+        except OSError as exc:
+            sys.stderr.write(f"cachewatch: cannot write JSON report to {path}: {exc}\n")
 
 
 def stop():

@@ -33,6 +33,7 @@ def build_parser():
             metavar = {"bool": "0|1", "int": "N", "str": "TEXT"}[type_]
             run.add_argument(_flag(name), dest=name, metavar=metavar,
                              help=f"{help_} (default {default})")
+    sub.add_parser("options", help="print the option table (Markdown)")
     run.add_argument("-m", dest="module", metavar="MODULE",
                      help="run a library module as a script, like python -m")
     run.add_argument("program", nargs=argparse.REMAINDER,
@@ -101,15 +102,17 @@ def finish(status):
     sys.stdout.flush()
     items = report.findings()
     opts = _cachewatch.options()
-    if opts.get("json_path"):
-        try:
-            report.write_json(opts["json_path"], items)
-        except OSError as exc:
-            sys.stderr.write(f"cachewatch: cannot write JSON report: {exc}\n")
     sys.stderr.write(report.summary_line(items) + "\n")
     if items and status == 0 and opts.get("exitcode"):
         return int(opts["exitcode"])
     return status
+
+
+def options_markdown():
+    lines = ["| option | type | default | meaning |", "|---|---|---|---|"]
+    for name, type_, default, help_ in _options.table():
+        lines.append(f"| `{name}` | {type_} | `{default.strip(chr(34)) or chr(34) * 2}` | {help_} |")
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -117,6 +120,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args)
+    if args.command == "options":
+        print(options_markdown())
+        return 0
     parser.error(f"unknown command {args.command}")
     return 2
 

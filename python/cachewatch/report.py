@@ -26,7 +26,7 @@ def write_json(path, items=None):
     """Write findings atomically (temp file + rename), mode 0600."""
     path = expand_path(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".cachewatch-", dir=directory)
+    fd, tmp = tempfile.mkstemp(prefix=".cachewatch-", dir=directory)  # mode 0600
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(as_json(items), f, indent=2)

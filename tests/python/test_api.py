@@ -1,0 +1,155 @@
+"""The Python API: start/stop, watch targets, findings as data, the
+context manager. Each test runs its program in a child process so hooks
+and findings never leak between tests."""
+import json
+import textwrap
+
+from helpers import run_code
+
+RACY_BODY = """
+import threading
+def fill(d):
+    for k in range(5):
+        if k not in d:
+            d[k] = threading.current_thread().name
+ts = [threading.Thread(target=fill, args=(CACHE,), name=f"filler-{i}") for i in range(2)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+"""
+
+
+def child(*parts):
+    proc = run_code("\n".join(textwrap.dedent(p) for p in parts))
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_findings_have_the_documented_shape():
+    proc = child("""
+        import json, cachewatch
+        cachewatch.start()
+        CACHE = {}
+        cachewatch.watch(CACHE, name="app.CACHE")
+    """, RACY_BODY, """
+        print(json.dumps(cachewatch.findings()))
+    """)
+    findings = json.loads(proc.stdout)
+    assert len(findings) == 1
+    f = findings[0]
+    assert f["kind"] == "race"
+    assert f["category"] == "check-then-act"
+    assert f["target"] == "app.CACHE"
+    assert f["key"] in ("0", "1", "2", "3", "4")
+    assert len(f["accesses"]) == 2
+    for access in f["accesses"]:
+        assert access["thread"].startswith("filler-")
+        assert access["op"] in ("contains", "setitem")
+        assert access["locks"] == []
+        top = access["stack"][0]
+        assert top["file"] == "<string>" and top["function"] == "fill"
+        assert isinstance(top["line"], int)
+        assert access["thread_created_at"][0]["function"] == "Thread.start"
+    # The text report went to stderr, once.
+    assert proc.stderr.count("WARNING: cachewatch: check-then-act race on app.CACHE") == 1
+
+
+def test_context_manager_scopes_findings_and_restores_plain_dict():
+    body = textwrap.indent(textwrap.dedent(RACY_BODY), "    ")
+    code = ("import cachewatch\nCACHE = {}\n"
+            "with cachewatch.checking(watch=['__main__:CACHE']) as found:\n"
+            + body + "    inside = found()\n"
+            "assert len(inside) == 1, inside\n"
+            "assert type(CACHE) is dict\n"
+            "assert not cachewatch.is_active()\n"
+            "print('ok')\n")
+    proc = run_code(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "ok"
+
+
+def test_target_watched_when_module_is_imported(tmp_path):
+    (tmp_path / "appcache.py").write_text("CACHE = {}\n")
+    proc = child(f"""
+        import sys; sys.path.insert(0, {str(tmp_path)!r})
+        import cachewatch
+        cachewatch.start(watch=["appcache:CACHE"])
+        import appcache
+        assert cachewatch._cachewatch.is_watched(appcache.CACHE)
+        CACHE = appcache.CACHE
+    """, RACY_BODY, """
+        print(cachewatch.findings()[0]["target"])
+    """)
+    assert proc.stdout.strip() == "appcache.CACHE"
+
+
+def test_target_already_imported_is_watched_at_once():
+    proc = child("""
+        import json, cachewatch
+        cachewatch.start()
+        cachewatch.watch("json.decoder:BACKSLASH")
+        print(cachewatch._cachewatch.is_watched(json.decoder.BACKSLASH))
+    """)
+    assert proc.stdout.strip() == "True"
+
+
+def test_non_dict_target_is_refused_with_one_line():
+    proc = child("""
+        import cachewatch
+        cachewatch.start(watch=["os:sep"])
+    """)
+    assert proc.stderr.strip() == "cachewatch: os.sep is a str, not a dict; it is not watched"
+
+
+def test_bad_options_give_one_clear_line():
+    for text, message in [("no_such=1", "unknown option 'no_such'"),
+                          ("exitcode=x", "option 'exitcode' wants a number, got 'x'"),
+                          ("max_frames=0", "option 'max_frames' must be 1-256, got 0"),
+                          ("garbage", "malformed option 'garbage' (want name=value)")]:
+        proc = run_code(f"""
+import cachewatch
+try:
+    cachewatch.start({text!r})
+except ValueError as exc:
+    print(exc)
+print(cachewatch.is_active())
+""")
+        assert proc.stdout.splitlines() == [message, "False"], proc.stdout + proc.stderr
+
+
+def test_environment_options_apply_and_explicit_ones_win():
+    proc = run_code("""
+import cachewatch
+cachewatch.start("max_frames=7")
+o = cachewatch._cachewatch.options()
+print(o["max_frames"], o["history_size"])
+""", env={"CACHEWATCH_OPTIONS": "max_frames=3 history_size=5"})
+    assert proc.stdout.split() == ["7", "5"], proc.stderr
+
+
+def test_start_and_stop_are_idempotent_and_restore_hooks():
+    proc = child("""
+        import threading, queue, _thread, cachewatch
+        before = (threading.Event.set, queue.Queue.get, _thread.start_new_thread,
+                  _thread.LockType.__dict__["acquire"])
+        cachewatch.start(); cachewatch.start()
+        assert threading.Event.__dict__["set"] is not before[0]
+        cachewatch.stop(); cachewatch.stop()
+        after = (threading.Event.set, queue.Queue.get, _thread.start_new_thread,
+                 _thread.LockType.__dict__["acquire"])
+        assert before == after, (before, after)
+        print("ok")
+    """)
+    assert proc.stdout.strip() == "ok"
+
+
+def test_json_path_option_writes_report_at_exit(tmp_path):
+    out = tmp_path / "r.json"
+    child(f"""
+        import cachewatch
+        cachewatch.start("json_path={out}")
+        CACHE = {{}}
+        cachewatch.watch(CACHE, name="app.CACHE")
+    """, RACY_BODY)
+    data = json.loads(out.read_text())
+    assert [f["category"] for f in data["findings"]] == ["check-then-act"]
+    assert oct(out.stat().st_mode & 0o777) == "0o600"

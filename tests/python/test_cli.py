@@ -1,0 +1,110 @@
+"""python -m cachewatch: exit statuses, errors, options, native stacks."""
+import os
+import re
+import shutil
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from helpers import ROOT, SCENARIOS, run_cachewatch, run_python
+
+RACY = os.path.join(SCENARIOS, "dict_check_then_set.py")
+CLEAN = os.path.join(SCENARIOS, "dict_check_then_set_norace.py")
+WATCH = ["--watch", "__main__:CACHE"]
+
+
+def test_exit_66_when_races_and_program_succeeded():
+    proc, findings = run_cachewatch(WATCH + [RACY], cwd=SCENARIOS)
+    assert proc.returncode == 66
+    assert len(findings) == 1
+    assert proc.stderr.rstrip().endswith("cachewatch: 1 race report(s): 1 check-then-act")
+
+
+def test_exit_0_without_races():
+    proc, findings = run_cachewatch(WATCH + [CLEAN], cwd=SCENARIOS)
+    assert proc.returncode == 0 and findings == []
+    assert proc.stderr.strip() == "cachewatch: no races found"
+
+
+def test_program_status_wins_when_it_failed(tmp_path):
+    script = tmp_path / "fails.py"
+    script.write_text(open(RACY).read() + "\nraise SystemExit(3)\n")
+    proc, findings = run_cachewatch(WATCH + [str(script)], cwd=SCENARIOS)
+    assert proc.returncode == 3 and len(findings) == 1
+
+
+def test_exitcode_option(tmp_path):
+    proc, _ = run_cachewatch(["--exitcode", "0"] + WATCH + [RACY], cwd=SCENARIOS)
+    assert proc.returncode == 0
+    proc, _ = run_cachewatch(["--exitcode", "9"] + WATCH + [RACY], cwd=SCENARIOS)
+    assert proc.returncode == 9
+
+
+def test_script_arguments_and_dash_m(tmp_path):
+    pkg = tmp_path / "racer"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "__main__.py").write_text(textwrap.dedent("""
+        import sys, threading
+        CACHE = {}
+        def fill():
+            if "k" not in CACHE:
+                CACHE["k"] = sys.argv[1:]
+        ts = [threading.Thread(target=fill) for _ in range(2)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        print(CACHE["k"])
+    """))
+    proc, findings = run_cachewatch(WATCH + ["-m", "racer", "--", "x", "y"], cwd=tmp_path)
+    assert proc.stdout.strip() == "['x', 'y']", proc.stderr
+    assert proc.returncode == 66 and findings[0]["target"] == "__main__.CACHE"
+
+
+def test_bad_input_gives_one_line():
+    proc = run_python(["-m", "cachewatch", "run", "--max-frames", "0", RACY])
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "cachewatch: option 'max_frames' must be 1-256, got 0"
+    proc = run_python(["-m", "cachewatch", "run", "no_such_script.py"])
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "cachewatch: no such script: no_such_script.py"
+    proc = run_python(["-m", "cachewatch", "run", "--watch", "bad", RACY])
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "cachewatch: bad watch target 'bad' (want module:NAME)"
+
+
+def test_readme_option_table_is_the_flag_table():
+    proc = run_python(["-m", "cachewatch", "options"])
+    table = proc.stdout.strip()
+    assert table.count("\n") >= 10
+    with open(os.path.join(ROOT, "README.md")) as f:
+        assert table in f.read(), "README's option table is stale: paste `python -m cachewatch options`"
+
+
+def test_native_stacks_show_c_frames_below_python():
+    proc, findings = run_cachewatch(["--native-stacks", "1"] + WATCH + [RACY], cwd=SCENARIOS)
+    assert proc.returncode == 66, proc.stderr
+    stack = findings[0]["accesses"][0]["stack"]
+    kinds = [f["native"] for f in stack]
+    assert kinds[0] is False, "innermost frame is the Python code"
+    assert True in kinds, "native frames are present"
+    first_native = kinds.index(True)
+    assert all(kinds[first_native:]), "C frames come below the Python frames they ran"
+    names = {f["function"] for f in stack if f["native"]}
+    assert "thread_run" in names or "pythread_wrapper" in names, names
+    assert not any("cachewatch" in f["file"] for f in stack if f["native"]), stack
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a C compiler")
+def test_build_without_libunwind_works_and_says_so(tmp_path):
+    build = tmp_path / "build"
+    env = dict(os.environ, CACHEWATCH_NO_LIBUNWIND="1")
+    done = subprocess.run([sys.executable, "setup.py", "build", "--build-base", str(build)],
+                          cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "libunwind not found" in done.stderr
+    lib = next(p for p in build.iterdir() if p.name.startswith("lib"))
+    proc = run_python(["-c", "import cachewatch, sys; print(cachewatch._cachewatch.native_stacks_available());"
+                       "cachewatch.start('native_stacks=1')"], env={"PYTHONPATH": str(lib)})
+    assert proc.stdout.strip() == "False", proc.stderr
+    assert re.fullmatch(r"cachewatch: native_stacks needs libunwind.*Python frames only", proc.stderr.strip())

@@ -1,0 +1,63 @@
+"""The seeds' claim about CELL_CACHE, judged on Nova's own code: Debian's
+python3-nova (Zed) run by /usr/bin/python3 under cachewatch. Skipped where
+that interpreter cannot import nova."""
+import json
+import os
+import subprocess
+
+import pytest
+
+import cachewatch
+from helpers import child_env
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+SCRIPT = os.path.join(os.path.dirname(__file__), "nova_set_target_cell.py")
+
+
+def have_nova():
+    if not os.path.exists(SYSTEM_PYTHON):
+        return False
+    done = subprocess.run([SYSTEM_PYTHON, "-c", "import nova.context, oslo_concurrency"],
+                          capture_output=True)
+    return done.returncode == 0
+
+
+pytestmark = pytest.mark.skipif(not have_nova(), reason="python3-nova is not installed")
+
+
+@pytest.fixture
+def cachewatch_path(tmp_path):
+    """A directory holding only this cachewatch, for the system interpreter."""
+    pkg = os.path.dirname(cachewatch.__file__)
+    os.symlink(pkg, tmp_path / "cachewatch")
+    return str(tmp_path)
+
+
+def run_nova(cachewatch_path, tmp_path, *args):
+    out = tmp_path / "nova.json"
+    proc = subprocess.run(
+        [SYSTEM_PYTHON, "-m", "cachewatch", "run", "--watch", "nova.context:CELL_CACHE",
+         "--json", str(out), SCRIPT, *args],
+        capture_output=True, text=True, timeout=300,
+        env=child_env({"PYTHONPATH": cachewatch_path}))
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc, json.loads(out.read_text())["findings"]
+
+
+def test_set_target_cell_under_per_uuid_locks_is_silent(cachewatch_path, tmp_path):
+    proc, findings = run_nova(cachewatch_path, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "cached cells: 3" in proc.stdout
+    assert findings == []
+
+
+def test_set_target_cell_without_its_lock_is_a_race(cachewatch_path, tmp_path):
+    proc, findings = run_nova(cachewatch_path, tmp_path, "--no-lock")
+    assert proc.returncode == 66, proc.stderr
+    assert [f["category"] for f in findings] == ["check-then-act"]
+    finding = findings[0]
+    assert finding["target"] == "nova.context.CELL_CACHE"
+    for access in finding["accesses"]:
+        top = access["stack"][0]
+        assert top["file"].endswith("nova/context.py")
+        assert top["function"].endswith("get_or_set_cached_cell_and_set_connections")
