@@ -14,7 +14,7 @@ from setuptools.command.build_py import build_py
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENGINE = ["hashtable", "vclock", "depot", "thread", "lockset", "sync", "shadow",
           "report", "report_print", "flags", "engine"]
-BINDING = ["runtime", "stack", "unwind", "hooks_dict", "hooks_lock", "hooks_sync",
+BINDING = ["runtime", "stack", "frames_internal", "unwind", "hooks_dict", "hooks_lock", "hooks_sync",
            "hooks_thread", "module"]
 
 

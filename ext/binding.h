@@ -64,6 +64,10 @@ cw_stack_id cw_stack_of_site(cw_site site);
 /* Is this code object part of cachewatch's own Python layer? */
 int cw_code_is_ours(PyCodeObject *code);
 
+/* 1 when the evaluation loop was entered from C at this frame, 0 if not,
+ * -1 when this CPython does not say (frames_internal.c). */
+int cw_frame_is_entry(PyFrameObject *frame);
+
 /* Native frames (unwind.c). */
 int cw_unwind_available(void);
 /* Native pcs of the caller, innermost first; returns how many. */

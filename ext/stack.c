@@ -103,18 +103,29 @@ static void symbolize_python(cw_frame *f)
     f->function = intern_pystr(cw_code_qualname(code));
 }
 
-/* Walk Python frames from `frame` outward into out (at most max). */
-static uint32_t walk_python(PyFrameObject *frame, cw_frame *out, uint32_t max)
+/* Walk Python frames from `frame` outward into out (at most max). With
+ * entries, also note which frames began a run of the evaluation loop
+ * (entries[i] for out[i]; an omitted frame passes its mark outward). */
+static uint32_t walk_python_marked(PyFrameObject *frame, cw_frame *out, int8_t *entries,
+                                   uint32_t max)
 {
     uint32_t n = 0;
+    int pending_entry = 0;
     PyFrameObject *f = frame;
     Py_XINCREF(f);
     while (f != NULL && n < max) {
         PyCodeObject *code = cw_frame_code(f);
+        int entry = entries ? cw_frame_is_entry(f) : 0;
         /* Omit cachewatch's own frames (wrappers, the CLI runner) and
          * runpy's: they are how the program was started, not the program. */
-        if (!cw_code_is_ours(code))
+        if (!cw_code_is_ours(code)) {
+            if (entries)
+                entries[n] = (int8_t)(entry < 0 ? -1 : (entry || pending_entry));
+            pending_entry = 0;
             out[n++] = (cw_frame){(uintptr_t)code, cw_frame_lasti(f), 0, 0, 0};
+        } else if (entry > 0 && n > 0) {
+            entries[n - 1] = 1; /* the run began at or below an omitted frame */
+        }
         Py_DECREF(code); /* kept alive by code_refs via cw_code_is_ours */
         PyFrameObject *back = PyFrame_GetBack(f);
         Py_DECREF(f);
@@ -124,29 +135,36 @@ static uint32_t walk_python(PyFrameObject *frame, cw_frame *out, uint32_t max)
     return n;
 }
 
-/* Native frames interleaved with Python ones: each evaluation-loop frame
- * stands for the Python frames it ran. Without a way to split Python frames
- * between nested evaluation loops, all of them go at the innermost one. */
+static uint32_t walk_python(PyFrameObject *frame, cw_frame *out, uint32_t max)
+{
+    return walk_python_marked(frame, out, NULL, max);
+}
+
+/* Native frames with the Python frames placed where they ran: each frame of
+ * the evaluation loop stands for the Python frames of its run (up to the
+ * frame that began it). Where CPython does not say where runs begin, all
+ * Python frames go at the innermost loop. */
 static uint32_t walk_mixed(PyFrameObject *frame, cw_frame *out, uint32_t max)
 {
     uintptr_t pcs[MAX_NATIVE];
     int np = cw_unwind_capture(pcs, MAX_NATIVE);
     cw_frame py[MAX_CAPTURE];
-    uint32_t npy = frame ? walk_python(frame, py, MAX_CAPTURE) : 0;
+    int8_t entries[MAX_CAPTURE];
+    uint32_t npy = frame ? walk_python_marked(frame, py, entries, MAX_CAPTURE) : 0;
     uint32_t n = 0, ip = 0;
-    int i = 0;
-    for (; i < np && n < max; i++) {
+    for (int i = 0; i < np && n < max; i++) {
         if (cw_unwind_is_ours(pcs[i]))
             continue; /* cachewatch's own frames (hooks, the thread trampoline) */
         if (cw_unwind_is_eval_frame(pcs[i])) {
-            if (ip < npy) {
-                while (ip < npy && n < max)
-                    out[n++] = py[ip++];
+            while (ip < npy && n < max) {
+                int8_t entry = entries[ip];
+                out[n++] = py[ip++];
+                if (entry == 1)
+                    break; /* this run of the loop began here */
             }
             continue;
         }
-        out[n] = (cw_frame){pcs[i], CW_FRAME_NATIVE, 0, 0, 0};
-        n++;
+        out[n++] = (cw_frame){pcs[i], CW_FRAME_NATIVE, 0, 0, 0};
     }
     while (ip < npy && n < max)
         out[n++] = py[ip++];
