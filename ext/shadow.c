@@ -385,13 +385,14 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
         pthread_mutex_unlock(&sh->lock);
         return CW_OK; /* unwatched meanwhile */
     }
+    /* Check against the key's history without creating it: asking for a
+     * stack must leave no trace. An empty history stands in meanwhile. */
+    static const cell empty_cell;
     cell *k = NULL;
     if (a->check || a->write) {
-        k = cell_of_unlocked(c, a->key_hash);
-        if (k == NULL) {
-            pthread_mutex_unlock(&sh->lock);
-            return CW_ERR_NOMEM;
-        }
+        k = cw_ht_get(&c->cells, (uintptr_t)a->key_hash);
+        if (k == NULL)
+            k = (cell *)&empty_cell; /* read only until the commit below */
     }
     batch b;
     b.n = 0; /* the arrays are filled as used: zeroing them costs more than the check */
@@ -505,8 +506,13 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
     mine.stack = a->stack;
     if (region)
         mine.check_stack = a->check_stack;
-    if (store && (a->check || a->write))
+    if (store && (a->check || a->write)) {
+        if (k == &empty_cell && (k = cell_of_unlocked(c, a->key_hash)) == NULL) {
+            pthread_mutex_unlock(&sh->lock);
+            return CW_ERR_NOMEM;
+        }
         store_rec_unlocked(k, &mine, existing);
+    }
     if (store_struct) {
         rec sw = {.kind = REC_STRUCT_WRITE, .op = a->op, .tid = t->tid, .clock = now,
                   .locks = L, .stack = a->stack};
@@ -573,7 +579,8 @@ int cw_shadow_iter_end(cw_thread *t, cw_iteration *it, uint32_t *reports,
         cell *s = &c->structure;
         rec *mine = NULL;
         for (uint32_t i = 0; i < s->nrecs; i++)
-            if (s->recs[i].kind == REC_ITER && s->recs[i].open && s->recs[i].seq == it->seq)
+            if (s->recs[i].kind == REC_ITER && s->recs[i].open && s->recs[i].seq == it->seq &&
+                s->recs[i].tid == it->tid)
                 mine = &s->recs[i];
         batch b;
     b.n = 0; /* the arrays are filled as used: zeroing them costs more than the check */

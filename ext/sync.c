@@ -198,6 +198,14 @@ int cw_sync_lock_releasing(cw_thread *t, uintptr_t addr, bool all)
         cw_thread_unhold(t, addr, all);
         return CW_OK;
     }
+    /* A holder beyond the slots of the record still knows it holds it: its
+     * own release ends its critical section, no hand-off. */
+    const cw_held *h = cw_thread_find_held(t, addr);
+    if (h != NULL && h->id == s->id) {
+        pthread_mutex_unlock(&sh->lock);
+        cw_thread_unhold(t, addr, all);
+        return CW_OK;
+    }
     /* An RLock released by a non-owner raises; nothing is handed off. */
     if (s->kind == CW_LOCK_RLOCK)
         goto out;

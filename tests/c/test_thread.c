@@ -197,25 +197,40 @@ static void test_recent_reads(void **state)
     assert_false(cw_thread_take_read(t, 0xf2, 0xc1, 42, &out)); /* other frame */
     assert_false(cw_thread_take_read(t, 0xf1, 0xc2, 42, &out)); /* other container */
     assert_false(cw_thread_take_read(t, 0xf1, 0xc1, 43, &out)); /* other key */
-    assert_true(cw_thread_take_read(t, 0xf1, 0xc1, 42, &out));
+    /* peek leaves it in place (and the snapshot borrowed). */
+    assert_true(cw_thread_peek_read(t, 0xf1, 0xc1, 42, &out));
     assert_int_equal(out.site.code, 0xa);
+    assert_int_equal(t->nrecent, 1);
+    assert_false(cw_thread_peek_read(t, 0xf1, 0xc1, 43, &out));
+    assert_true(cw_thread_take_read(t, 0xf1, 0xc1, 42, &out));
+    assert_int_equal(out.frame, 0xf1);
+    assert_int_equal(out.container, 0xc1);
+    assert_int_equal(out.key_hash, 42);
+    assert_int_equal(out.site.code, 0xa);
+    assert_int_equal(out.site.offset, 2);
     assert_int_equal(out.op, CW_OP_GET);
     assert_non_null(out.snap);
     assert_int_equal(cw_vc_get(out.snap, t->tid), cw_thread_now(t));
     cw_vc_unref(out.snap);
     assert_int_equal(t->nrecent, 0);
     assert_false(cw_thread_take_read(t, 0xf1, 0xc1, 42, &out)); /* taken once */
+    assert_false(cw_thread_peek_read(t, 0xf1, 0xc1, 42, &out));
 
-    /* The snapshot is the clock at the read, not at the take. */
+    /* The snapshot is the clock at the read, not at the take, and the
+     * acquire serial is the one at the read. */
     cw_thread_note_read(t, 0xf1, 0xc1, 42, site(0xa, 2), CW_OP_GET);
     cw_clock at = cw_thread_now(t);
+    uint64_t serial = t->acquire_serial;
     cw_vc *sink = NULL;
-    cw_thread_release_into(t, &sink); /* ticks the thread */
+    assert_int_equal(cw_thread_release_into(t, &sink), CW_OK); /* ticks the thread */
+    cw_thread_hold(t, 0x500, 5, true);                        /* bumps the serial */
     assert_true(cw_thread_take_read(t, 0xf1, 0xc1, 42, &out));
     assert_int_equal(cw_vc_get(out.snap, t->tid), at);
+    assert_int_equal(out.serial, serial);
     assert_true(cw_thread_now(t) > at);
     cw_vc_unref(out.snap);
     cw_vc_unref(sink);
+    cw_thread_unhold(t, 0x500, true);
 
     /* A later check of the same key in the same call replaces the earlier. */
     cw_thread_note_read(t, 0xf1, 0xc1, 42, site(0xa, 2), CW_OP_GET);
@@ -237,15 +252,20 @@ static void test_recent_reads(void **state)
     assert_false(cw_thread_take_read(t, 0xf1, 0xc1, 2, &out));
     assert_true(cw_thread_take_read(t, 0xf2, 0xc1, 1, &out));
     cw_vc_unref(out.snap);
+    cw_thread_forget_frame(t, 0xf9); /* unknown frame: harmless */
 
-    /* forget_container drops only that container's reads. */
+    /* forget_container drops only that container's reads, in every frame. */
     cw_thread_note_read(t, 0xf1, 0xc1, 1, site(0xa, 2), CW_OP_GET);
     cw_thread_note_read(t, 0xf1, 0xc2, 1, site(0xa, 2), CW_OP_GET);
+    cw_thread_note_read(t, 0xf2, 0xc1, 3, site(0xa, 2), CW_OP_GET);
     cw_thread_forget_container(t, 0xc1);
     assert_int_equal(t->nrecent, 1);
+    assert_false(cw_thread_peek_read(t, 0xf2, 0xc1, 3, &out));
     assert_true(cw_thread_take_read(t, 0xf1, 0xc2, 1, &out));
     cw_vc_unref(out.snap);
     assert_int_equal(t->nrecent, 0);
+    cw_thread_forget_frame(t, 0xf1);
+    cw_thread_forget_frame(t, 0xf2);
 }
 
 static void test_recent_reads_eviction(void **state)
@@ -253,23 +273,42 @@ static void test_recent_reads_eviction(void **state)
     (void)state;
     cw_thread *t = reg("evict");
     cw_recent_read out;
-    for (int64_t k = 0; k < CW_RECENT_READS + 5; k++)
+
+    /* Within one call: at most CW_READS_PER_FRAME pending, oldest evicted. */
+    for (int64_t k = 0; k < CW_READS_PER_FRAME + 3; k++)
         cw_thread_note_read(t, 0xf0, 0xc0, k, site(0xb, (int32_t)k), CW_OP_GET);
-    assert_int_equal(t->nrecent, CW_RECENT_READS);
-    /* The oldest ones were evicted, the newest kept. */
-    for (int64_t k = 0; k < 5; k++)
-        assert_false(cw_thread_take_read(t, 0xf0, 0xc0, k, &out));
-    for (int64_t k = 5; k < CW_RECENT_READS + 5; k++) {
+    assert_int_equal(t->nrecent, CW_READS_PER_FRAME);
+    for (int64_t k = 0; k < 3; k++)
+        assert_false(cw_thread_peek_read(t, 0xf0, 0xc0, k, &out));
+    for (int64_t k = 3; k < CW_READS_PER_FRAME + 3; k++) {
         assert_true(cw_thread_take_read(t, 0xf0, 0xc0, k, &out));
         assert_int_equal(out.site.offset, (int32_t)k);
         cw_vc_unref(out.snap);
     }
     assert_int_equal(t->nrecent, 0);
+    cw_thread_forget_frame(t, 0xf0);
+
+    /* Across calls: at most CW_FRAME_SLOTS calls, the least recently used
+     * one (with its reads) is dropped for a new call. */
+    for (uintptr_t f = 1; f <= CW_FRAME_SLOTS; f++)
+        cw_thread_note_read(t, 0x1000 + f, 0xc0, 1, site(0xb, 1), CW_OP_GET);
+    assert_int_equal(t->nrecent, CW_FRAME_SLOTS);
+    /* Touch call 1 so call 2 is the least recently used. */
+    cw_thread_note_read(t, 0x1001, 0xc0, 2, site(0xb, 1), CW_OP_GET);
+    assert_int_equal(t->nrecent, CW_FRAME_SLOTS + 1);
+    cw_thread_note_read(t, 0x2000, 0xc0, 1, site(0xb, 1), CW_OP_GET);
+    assert_int_equal(t->nrecent, CW_FRAME_SLOTS + 1); /* +1 new, -1 evicted */
+    assert_false(cw_thread_peek_read(t, 0x1002, 0xc0, 1, &out));
+    assert_true(cw_thread_peek_read(t, 0x1001, 0xc0, 1, &out));
+    assert_true(cw_thread_peek_read(t, 0x1001, 0xc0, 2, &out));
+    assert_true(cw_thread_peek_read(t, 0x2000, 0xc0, 1, &out));
+    for (uintptr_t f = 3; f <= CW_FRAME_SLOTS; f++)
+        assert_true(cw_thread_peek_read(t, 0x1000 + f, 0xc0, 1, &out));
 
     /* exit drops every noted read. */
-    cw_thread_note_read(t, 0xf0, 0xc0, 1, site(0xb, 1), CW_OP_GET);
     cw_thread_exit(t);
     assert_int_equal(t->nrecent, 0);
+    assert_false(cw_thread_peek_read(t, 0x2000, 0xc0, 1, &out));
 }
 
 static void test_stack_cache(void **state)
@@ -285,6 +324,7 @@ static void test_stack_cache(void **state)
     assert_int_equal(cw_thread_cached_stack(t, 0xf2, site(0xa, 2)), 57);
     assert_int_equal(cw_thread_cached_stack(t, 0xf2, site(0xa, 4)), 0);
     assert_int_equal(cw_thread_cached_stack(t, 0xf1, site(0xb, 2)), 0);
+    assert_int_equal(cw_thread_cached_stack(t, 0xf3, site(0xa, 2)), 0);
 
     /* A dead frame's entries go away (its address may be reused). */
     cw_thread_forget_frame(t, 0xf1);
@@ -292,15 +332,26 @@ static void test_stack_cache(void **state)
     assert_int_equal(cw_thread_cached_stack(t, 0xf1, site(0xa, 4)), 0);
     assert_int_equal(cw_thread_cached_stack(t, 0xf2, site(0xa, 2)), 57);
 
-    /* A ring of CW_STACK_CACHE entries: the oldest are replaced. */
-    for (uint32_t i = 0; i < CW_STACK_CACHE; i++)
-        cw_thread_cache_stack(t, 0xf3, site(0xc, (int32_t)i), 100 + i);
-    for (uint32_t i = 0; i < CW_STACK_CACHE; i++)
-        assert_int_equal(cw_thread_cached_stack(t, 0xf3, site(0xc, (int32_t)i)), 100 + i);
+    /* Stacks and pending reads share the call's slot. */
+    cw_thread_note_read(t, 0xf2, 0xc0, 1, site(0xa, 2), CW_OP_GET);
+    cw_thread_forget_frame(t, 0xf2);
     assert_int_equal(cw_thread_cached_stack(t, 0xf2, site(0xa, 2)), 0);
+    assert_int_equal(t->nrecent, 0);
+
+    /* Each call keeps its last CW_STACKS_PER_FRAME sites. */
+    for (uint32_t i = 0; i < CW_STACKS_PER_FRAME; i++)
+        cw_thread_cache_stack(t, 0xf3, site(0xc, (int32_t)i), 100 + i);
+    for (uint32_t i = 0; i < CW_STACKS_PER_FRAME; i++)
+        assert_int_equal(cw_thread_cached_stack(t, 0xf3, site(0xc, (int32_t)i)), 100 + i);
     cw_thread_cache_stack(t, 0xf3, site(0xc, 99), 999);
     assert_int_equal(cw_thread_cached_stack(t, 0xf3, site(0xc, 99)), 999);
-    assert_int_equal(cw_thread_cached_stack(t, 0xf3, site(0xc, 0)), 0);
+    assert_int_equal(cw_thread_cached_stack(t, 0xf3, site(0xc, 0)), 0); /* the oldest went */
+    assert_int_equal(cw_thread_cached_stack(t, 0xf3, site(0xc, 1)), 101);
+
+    /* Frame 0 ("no frame") never hits a cached stack of a freed call. */
+    assert_int_equal(cw_thread_cached_stack(t, 0, site(0xa, 2)), 0);
+    assert_int_equal(cw_thread_cached_stack(t, 0, site(0, 0)), 0);
+    cw_thread_forget_frame(t, 0xf3);
 }
 
 /* ---- concurrency ----------------------------------------------------------- */

@@ -188,6 +188,34 @@ static void test_growth_to_large_tids(void **state)
     cw_vc_unref(vc);
 }
 
+/* Joining a long clock whose tail is zero must not grow the destination:
+ * clocks exchanged back and forth would otherwise keep growing each other. */
+static void test_join_does_not_grow_for_zero_tail(void **state)
+{
+    (void)state;
+    cw_vc *a = cw_vc_new(16);
+    a = cw_vc_set(a, 1, 1);
+    uint32_t len = a->len;
+    cw_vc *b = cw_vc_new(5000);
+    b = cw_vc_set(b, 2, 3);
+    a = cw_vc_join(a, b);
+    assert_int_equal(a->len, len);
+    assert_int_equal(cw_vc_get(a, 2), 3);
+    assert_true(cw_vc_leq(b, a));
+    /* Back and forth: neither grows past what it needs. */
+    for (int i = 0; i < 100; i++) {
+        a = cw_vc_tick(a, 1);
+        b = cw_vc_join(b, a);
+        b = cw_vc_tick(b, 2);
+        a = cw_vc_join(a, b);
+    }
+    assert_int_equal(a->len, len);
+    assert_int_equal(cw_vc_get(a, 1), 101);
+    assert_int_equal(cw_vc_get(a, 2), 103);
+    cw_vc_unref(a);
+    cw_vc_unref(b);
+}
+
 /* ---- concurrency ----------------------------------------------------------- */
 
 #define NWORKERS 8
@@ -309,6 +337,7 @@ int main(void)
         cmocka_unit_test(test_join),
         cmocka_unit_test(test_leq),
         cmocka_unit_test(test_growth_to_large_tids),
+        cmocka_unit_test(test_join_does_not_grow_for_zero_tail),
         cmocka_unit_test(test_concurrent_snapshots),
         cmocka_unit_test(test_concurrent_unref_then_in_place),
     };
