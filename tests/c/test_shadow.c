@@ -1,6 +1,6 @@
 /* Unit tests for ext/shadow.c: the race checks.
  *
- * The engine is initialised once (cw_engine_init with default flags); every
+ * The engine is initialised once (cw_engine_init with default fixture_flags); every
  * test uses its own containers, code locations and threads, so state left by
  * one test cannot hide or cause a report in another. Accesses are driven the
  * way the binding drives them (runtime.c: cw_record_access): a stack is
@@ -27,23 +27,7 @@
 #include "sync.h"
 #include "thread.h"
 
-static cw_flags flags;
-
-static int setup(void **state)
-{
-    (void)state;
-    if (cw_flags_set_defaults(&flags) < 0)
-        return -1;
-    return cw_engine_init(&flags) == CW_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cw_engine_fini(NULL);
-    cw_flags_free(&flags);
-    return 0;
-}
+#include "engine_fixture.h"
 
 /* ---- fixtures ---------------------------------------------------------------- */
 

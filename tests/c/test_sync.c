@@ -15,23 +15,7 @@
 #include "sync.h"
 #include "thread.h"
 
-static cw_flags flags;
-
-static int setup(void **state)
-{
-    (void)state;
-    if (cw_flags_set_defaults(&flags) < 0)
-        return -1;
-    return cw_engine_init(&flags) == CW_OK ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    cw_engine_fini(NULL);
-    cw_flags_free(&flags);
-    return 0;
-}
+#include "engine_fixture.h"
 
 static uintptr_t next_addr(void)
 {
