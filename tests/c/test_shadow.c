@@ -1,6 +1,6 @@
 /* Unit tests for ext/shadow.c: the race checks.
  *
- * The engine is initialised once (cw_engine_init with default fixture_flags); every
+ * The engine is initialised once (cw_engine_init with default flags); every
  * test uses its own containers, code locations and threads, so state left by
  * one test cannot hide or cause a report in another. Accesses are driven the
  * way the binding drives them (runtime.c: cw_record_access): a stack is
