@@ -103,8 +103,6 @@ int cw_lock_hooks_install(void);
 void cw_lock_hooks_uninstall(void);
 int cw_sync_hooks_init(PyObject *module);
 int cw_thread_hooks_init(PyObject *module);
-int cw_thread_hooks_install(void);
-void cw_thread_hooks_uninstall(void);
 int cw_frame_hook_install(void);
 void cw_frame_hook_uninstall(void);
 /* Swap every watched dict back (at stop). */

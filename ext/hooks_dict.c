@@ -646,6 +646,8 @@ PyObject *cw_py_watch_dict(PyObject *self, PyObject *args)
 
 static void unwatch_one(PyObject *d)
 {
+    if (cw_tls_state.thread != NULL)
+        cw_thread_forget_container(cw_tls_state.thread, (uintptr_t)d);
     cw_shadow_unwatch((uintptr_t)d);
     cw_ht_remove(&watched, (uintptr_t)d);
     if (Py_TYPE(d) == &CwDict_Type)

@@ -244,9 +244,6 @@ void cw_frame_hook_uninstall(void)
     }
 }
 
-int cw_thread_hooks_install(void) { return 0; }
-void cw_thread_hooks_uninstall(void) {}
-
 int cw_thread_hooks_init(PyObject *module)
 {
     if (PyType_Ready(&Trampoline_Type) < 0 || PyType_Ready(&Starter_Type) < 0)

@@ -234,6 +234,8 @@ static bool same_lock_unlocked(cw_lock_id a, cw_lock_id b)
 
 bool cw_lockset_disjoint(cw_lockset_id a, cw_lockset_id b)
 {
+    if (a == CW_LOCKSET_UNKNOWN || b == CW_LOCKSET_UNKNOWN)
+        return false;
     if (a == 0 || b == 0)
         return true;
     if (a == b)

@@ -32,6 +32,10 @@ typedef struct cw_lockinfo {
     bool signal;           /* released by a thread that did not acquire it */
 } cw_lockinfo;
 
+/* The lockset of a thread holding more locks than it tracks: it is taken to
+ * share a lock with every other lockset, so it never causes a report. */
+#define CW_LOCKSET_UNKNOWN ((cw_lockset_id)UINT32_MAX)
+
 int cw_lockset_init(void);
 void cw_lockset_fini(void);
 

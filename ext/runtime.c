@@ -330,8 +330,7 @@ static PyObject *py_start(PyObject *self, PyObject *noargs)
             /* nowhere to say it */
         }
     }
-    if (cw_frame_hook_install() < 0 || cw_lock_hooks_install() < 0 ||
-        cw_thread_hooks_install() < 0)
+    if (cw_frame_hook_install() < 0 || cw_lock_hooks_install() < 0)
         return NULL;
     __atomic_store_n(&cw_active, 1, __ATOMIC_RELEASE);
     Py_RETURN_NONE;
@@ -342,7 +341,6 @@ static PyObject *py_stop(PyObject *self, PyObject *noargs)
     (void)self;
     (void)noargs;
     __atomic_store_n(&cw_active, 0, __ATOMIC_RELEASE);
-    cw_thread_hooks_uninstall();
     cw_lock_hooks_uninstall();
     cw_dict_unwatch_all();
     /* The frame hook stays: it only forgets state and costs nothing idle. */
@@ -409,12 +407,11 @@ static PyObject *py_flag_table(PyObject *self, PyObject *noargs)
     return list;
 }
 
-static PyObject *py_print_report(PyObject *self, PyObject *args)
+static PyObject *py_format_report(PyObject *self, PyObject *args)
 {
     (void)self;
     unsigned int id;
-    int fd;
-    if (!PyArg_ParseTuple(args, "Ii", &id, &fd))
+    if (!PyArg_ParseTuple(args, "I", &id))
         return NULL;
     char *buf = PyMem_Malloc(64 * 1024);
     if (buf == NULL)
@@ -426,7 +423,6 @@ static PyObject *py_print_report(PyObject *self, PyObject *args)
     } else {
         size_t len = cw_report_format(&r, (int)getpid(), buf, 64 * 1024);
         res = PyUnicode_DecodeUTF8(buf, (Py_ssize_t)len, "replace");
-        (void)fd;
     }
     PyMem_Free(buf);
     return res;
@@ -572,7 +568,7 @@ PyMethodDef cw_runtime_methods[] = {
     {"options", py_options, METH_NOARGS, "The current options as a dict."},
     {"flag_table", py_flag_table, METH_NOARGS, "Rows (name, type, default, help)."},
     {"findings", py_findings, METH_NOARGS, "Every report as a dict."},
-    {"format_report", py_print_report, METH_VARARGS, "Text of one report."},
+    {"format_report", py_format_report, METH_VARARGS, "format_report(id): the text of one report."},
     {"stats", py_stats, METH_NOARGS, "Engine counters."},
     {"clear_findings", py_clear_findings, METH_NOARGS, "Forget every report."},
     {"native_stacks_available", py_native_stacks_available, METH_NOARGS,

@@ -332,6 +332,8 @@ static void prune_held(cw_thread *t)
 
 static cw_lockset_id lockset_where(cw_thread *t, uint64_t serial, int *err)
 {
+    if (t->held_overflow)
+        return CW_LOCKSET_UNKNOWN;
     cw_lock_id ids[CW_MAX_HELD];
     uint32_t n = 0;
     for (uint32_t i = 0; i < t->nheld; i++)

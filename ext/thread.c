@@ -177,6 +177,8 @@ uint32_t cw_thread_unhold(cw_thread *t, uintptr_t addr, bool all)
         if (h->count == 0) {
             t->held[i] = t->held[--t->nheld];
             t->lockset_dirty = true;
+            if (t->nheld == 0)
+                t->held_overflow = false; /* every lock is released again */
         }
         return dropped;
     }
