@@ -1,13 +1,15 @@
 """Cost of a watched dict's get and set against the bare operation, side by
 side in one run (issue: at most 10x).
 
-Each figure is the best of several repeats of a timed loop; the ratio is
-watched / plain for the same loop in the same process. Two shapes:
+Each time is the best of several repeats of a timed loop, less an empty
+loop of the same shape; rounds alternate plain and watched, and the ratio
+(watched / plain, same loop, same process) is the median over rounds. Two shapes:
 - loop: many operations in one function call (the stack cache helps);
 - call: one operation per function call (a new frame every time).
 Usage: python bench/dict_ops.py [--json PATH] [--quick]"""
 import argparse
 import json
+import statistics
 import sys
 import threading
 import time
@@ -100,8 +102,9 @@ def best(fn, d, keys, n, repeats):
 
 
 def measure(quick):
-    n = 200 if quick else 2000
-    repeats = 3 if quick else 7
+    n = 200 if quick else 1000
+    repeats = 3 if quick else 5
+    rounds = 3 if quick else 7
     keys = list(make())
     ops = n * len(keys)
     plain = make()
@@ -114,11 +117,19 @@ def measure(quick):
     t.join()
     rows = []
     for name, fn, baseline in CASES:
-        base = best(baseline, plain, keys, n, repeats)
-        p = best(fn, plain, keys, n, repeats) - base
-        w = best(fn, watched, keys, n, repeats) - base
-        rows.append({"operation": name, "plain_ns": p / ops * 1e9, "watched_ns": w / ops * 1e9,
-                     "ratio": (w / p) if p > 0 else float("inf")})
+        # Rounds interleave plain and watched so drifts of the machine hit
+        # both alike; the ratio is the median over rounds.
+        ratios, plains, watcheds = [], [], []
+        for _ in range(rounds):
+            base = best(baseline, plain, keys, n, repeats)
+            p = best(fn, plain, keys, n, repeats) - base
+            w = best(fn, watched, keys, n, repeats) - base
+            plains.append(p / ops * 1e9)
+            watcheds.append(w / ops * 1e9)
+            ratios.append(w / p if p > 0 else float("inf"))
+        rows.append({"operation": name, "plain_ns": statistics.median(plains),
+                     "watched_ns": statistics.median(watcheds),
+                     "ratio": statistics.median(ratios)})
     cachewatch.stop()
     return rows
 
