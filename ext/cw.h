@@ -74,7 +74,17 @@ enum {
     X(POPITEM, "popitem")               \
     X(UPDATE, "update")                 \
     X(CLEAR, "clear")                   \
-    X(ITER, "iterate")
+    X(ITER, "iterate")                  \
+    X(LOAD, "load")                     \
+    X(STORE, "store")                   \
+    X(DELETE, "delete")                 \
+    X(APPEND, "append")                 \
+    X(EXTEND, "extend")                 \
+    X(INSERT, "insert")                 \
+    X(REMOVE, "remove")                 \
+    X(ADD, "add")                       \
+    X(DISCARD, "discard")               \
+    X(INDEX, "index")
 
 typedef enum cw_op {
 #define CW_OP_ENUM(name, text) CW_OP_##name,

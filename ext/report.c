@@ -27,6 +27,21 @@ const char *cw_report_kind_name(cw_report_kind kind)
         return "write-write";
     case CW_REPORT_ITERATION:
         return "iteration";
+    case CW_REPORT_LOST_UPDATE:
+        return "lost-update";
+    }
+    return "?";
+}
+
+const char *cw_location_kind_name(cw_location_kind loc)
+{
+    switch (loc) {
+    case CW_LOC_KEY:
+        return "key";
+    case CW_LOC_STRUCTURE:
+        return "structure";
+    case CW_LOC_BINDING:
+        return "binding";
     }
     return "?";
 }

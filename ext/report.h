@@ -14,9 +14,18 @@ typedef enum cw_report_kind {
     CW_REPORT_CHECK_THEN_ACT, /* a write acted on a check another thread raced */
     CW_REPORT_WRITE_WRITE,    /* two unordered writes of one key, no common lock */
     CW_REPORT_ITERATION,      /* a loop over the live container raced a resize */
+    CW_REPORT_LOST_UPDATE,    /* a write into a container as its name was rebound */
 } cw_report_kind;
 
+/* What the racing accesses touched. */
+typedef enum cw_location_kind {
+    CW_LOC_KEY,       /* one key (or index, or element) of a container */
+    CW_LOC_STRUCTURE, /* the set of keys of a container */
+    CW_LOC_BINDING,   /* a module-level name */
+} cw_location_kind;
+
 const char *cw_report_kind_name(cw_report_kind kind);
+const char *cw_location_kind_name(cw_location_kind loc);
 
 /* One access in a report. */
 typedef struct cw_report_access {
@@ -35,7 +44,8 @@ typedef struct cw_report {
     cw_report_kind kind;
     cw_str_id target;        /* "module.NAME" or a description */
     uintptr_t container;
-    bool has_key;            /* false for the structure of the container */
+    bool has_key;            /* a key's text is worth showing (CW_LOC_KEY) */
+    cw_location_kind location;
     char *key_repr;          /* Owned; set by the binding, may stay NULL */
     cw_report_access cur;    /* the access that found the race */
     cw_report_access prev;   /* the other side */

@@ -152,10 +152,20 @@ size_t cw_report_format(const cw_report *r, int pid, char *buf, size_t size)
     const char *kind = cw_report_kind_name(r->kind);
     put(&o, "==================\n");
     put(&o, "WARNING: cachewatch: %s race on %s (pid=%d)\n", kind, target, pid);
-    if (r->has_key)
+    switch (r->location) {
+    case CW_LOC_KEY:
         put(&o, "  Key: %s\n", r->key_repr ? r->key_repr : "<unknown>");
-    else
-        put(&o, "  Location: the set of keys of %s\n", target);
+        break;
+    case CW_LOC_STRUCTURE:
+        if (r->kind == CW_REPORT_LOST_UPDATE)
+            put(&o, "  Location: the container %s held when it was rebound\n", target);
+        else
+            put(&o, "  Location: the set of keys of %s\n", target);
+        break;
+    case CW_LOC_BINDING:
+        put(&o, "  Location: the module-level name %s\n", target);
+        break;
+    }
     put_access(&o, r, "", &r->cur);
     put_access(&o, r, "Previous ", &r->prev);
     put_thread(&o, r->cur.tid, r->cur.thread_name);

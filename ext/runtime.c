@@ -514,11 +514,11 @@ static PyObject *py_findings(PyObject *self, PyObject *noargs)
         PyObject *prev = access_to_dict(&r.prev);
         PyObject *d = NULL;
         if (cur && prev)
-            d = Py_BuildValue("{s:I,s:s,s:s,s:s,s:s,s:[OO],s:I}", "id", id, "kind", "race",
+            d = Py_BuildValue("{s:I,s:s,s:s,s:s,s:s,s:s,s:[OO],s:I}", "id", id, "kind", "race",
                               "category", cw_report_kind_name(r.kind), "target",
-                              cw_str_get(r.target), "key",
-                              r.has_key ? (r.key_repr ? r.key_repr : "<unknown>") : "", "accesses",
-                              cur, prev, "hits", r.hits);
+                              cw_str_get(r.target), "location", cw_location_kind_name(r.location),
+                              "key", r.has_key ? (r.key_repr ? r.key_repr : "<unknown>") : "",
+                              "accesses", cur, prev, "hits", r.hits);
         if (d != NULL && !r.has_key)
             PyDict_SetItemString(d, "key", Py_None);
         Py_XDECREF(cur);

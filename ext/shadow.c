@@ -19,6 +19,7 @@ typedef enum rec_kind {
     REC_REGION,       /* a check and the write that acted on it */
     REC_STRUCT_WRITE, /* an insertion or deletion (structure location) */
     REC_ITER,         /* a Python-level loop (structure location) */
+    REC_REPLACE,      /* the name holding the container was rebound (structure) */
 } rec_kind;
 
 typedef struct rec {
@@ -45,6 +46,8 @@ typedef struct cell {
 typedef struct container {
     uintptr_t addr;
     cw_str_id target;
+    bool binding;   /* a module-level name, not a container */
+    bool replaced;  /* its structure history holds REC_REPLACE records */
     cw_hashtable cells;  /* key hash -> cell* */
     cell structure;
     cw_site *check_sites;
@@ -111,7 +114,19 @@ void cw_shadow_fini(void)
     __atomic_store_n(&initialised, 0, __ATOMIC_RELEASE);
 }
 
+static int watch_as(uintptr_t addr, const char *target, bool binding);
+
 int cw_shadow_watch(uintptr_t addr, const char *target)
+{
+    return watch_as(addr, target, false);
+}
+
+int cw_shadow_watch_binding(uintptr_t addr, const char *target)
+{
+    return watch_as(addr, target, true);
+}
+
+static int watch_as(uintptr_t addr, const char *target, bool binding)
 {
     cw_str_id name = cw_str_intern(target);
     struct shard *sh = shard_of(addr);
@@ -120,6 +135,7 @@ int cw_shadow_watch(uintptr_t addr, const char *target)
     container *c = cw_ht_get(&sh->table, addr);
     if (c != NULL) {
         c->target = name; /* re-watching renames */
+        c->binding = binding;
         goto out;
     }
     c = calloc(1, sizeof(*c));
@@ -130,6 +146,7 @@ int cw_shadow_watch(uintptr_t addr, const char *target)
     }
     c->addr = addr;
     c->target = name;
+    c->binding = binding;
     if (cw_ht_put(&sh->table, addr, c) < 0) {
         free_container(c);
         rc = CW_ERR_NOMEM;
@@ -278,7 +295,7 @@ static void store_rec_unlocked(cell *k, const rec *tmpl, rec *existing)
 /* A report under construction: filled under the shard lock, added after. */
 typedef struct candidate {
     cw_report_kind kind;
-    bool has_key;
+    cw_location_kind loc;
     cw_report_access cur, prev;
 } candidate;
 
@@ -296,13 +313,13 @@ static bool batch_has_tid(const batch *b, cw_tid tid)
     return false;
 }
 
-static void batch_add(batch *b, cw_report_kind kind, bool has_key, cw_tid other,
+static void batch_add(batch *b, cw_report_kind kind, cw_location_kind loc, cw_tid other,
                       const cw_report_access *cur, const cw_report_access *prev)
 {
     if (b->n == CW_MAX_NEW_REPORTS || batch_has_tid(b, other))
         return;
     b->tids[b->n] = other;
-    b->c[b->n++] = (candidate){kind, has_key, *cur, *prev};
+    b->c[b->n++] = (candidate){kind, loc, *cur, *prev};
 }
 
 static cw_report_access side_of_rec(const rec *r)
@@ -310,7 +327,8 @@ static cw_report_access side_of_rec(const rec *r)
     cw_report_access s = {0};
     s.tid = r->tid;
     s.op = (cw_op)r->op;
-    s.write = r->kind == REC_WRITE || r->kind == REC_REGION || r->kind == REC_STRUCT_WRITE;
+    s.write = r->kind == REC_WRITE || r->kind == REC_REGION || r->kind == REC_STRUCT_WRITE ||
+              r->kind == REC_REPLACE;
     s.locks = r->locks;
     s.stack = r->stack;
     if (r->kind == REC_REGION) {
@@ -320,16 +338,16 @@ static cw_report_access side_of_rec(const rec *r)
     return s;
 }
 
-static void publish_batch(const batch *b, cw_str_id target, uintptr_t container,
-                          uint32_t *out, uint32_t *nout)
+static void publish_batch(const batch *b, const container *c, uint32_t *out, uint32_t *nout)
 {
     for (uint32_t i = 0; i < b->n; i++) {
         const candidate *cd = &b->c[i];
         cw_report r = {0};
         r.kind = cd->kind;
-        r.target = target;
-        r.container = container;
-        r.has_key = cd->has_key;
+        r.target = c->target;
+        r.container = c->addr;
+        r.location = c->binding ? CW_LOC_BINDING : cd->loc;
+        r.has_key = r.location == CW_LOC_KEY;
         r.cur = cd->cur;
         r.prev = cd->prev;
         cw_thread_name(r.cur.tid, r.cur.thread_name, sizeof(r.cur.thread_name));
@@ -353,7 +371,25 @@ static void check_structure_unlocked(container *c, cw_thread *t, const cw_access
         if (unordered && cw_lockset_disjoint(r->locks, L)) {
             cw_report_access cur = {t->tid, a->op, true, L, a->stack, 0, 0, {0}};
             cw_report_access prev = side_of_rec(r);
-            batch_add(b, CW_REPORT_ITERATION, false, r->tid, &cur, &prev);
+            batch_add(b, CW_REPORT_ITERATION, CW_LOC_STRUCTURE, r->tid, &cur, &prev);
+        }
+    }
+}
+
+/* A write into a container whose name another thread rebound, unordered
+ * with the rebinding and with no common lock: the write went into a
+ * container nobody reads again (or was dropped by the reset). */
+static void check_replaced_unlocked(container *c, cw_thread *t, const cw_report_access *cur,
+                                    cw_lockset_id L, batch *b)
+{
+    cell *s = &c->structure;
+    for (uint32_t i = 0; i < s->nrecs; i++) {
+        const rec *r = &s->recs[i];
+        if (r->tid == t->tid || r->kind != REC_REPLACE)
+            continue;
+        if (!hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L)) {
+            cw_report_access prev = side_of_rec(r);
+            batch_add(b, CW_REPORT_LOST_UPDATE, CW_LOC_KEY, r->tid, cur, &prev);
         }
     }
 }
@@ -410,7 +446,7 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
                     continue;
                 if (!hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L)) {
                     cw_report_access prev = side_of_rec(r);
-                    batch_add(&b, CW_REPORT_CHECK_THEN_ACT, true, r->tid, &cur, &prev);
+                    batch_add(&b, CW_REPORT_CHECK_THEN_ACT, CW_LOC_KEY, r->tid, &cur, &prev);
                 }
             }
         }
@@ -440,26 +476,27 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
                 case REC_REGION:
                     /* Our write may have fallen between its check and its write. */
                     if (pass == 0 && !hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L))
-                        batch_add(&b, CW_REPORT_CHECK_THEN_ACT, true, r->tid, &cur, &prev);
+                        batch_add(&b, CW_REPORT_CHECK_THEN_ACT, CW_LOC_KEY, r->tid, &cur, &prev);
                     break;
                 case REC_READ:
                     /* Another thread checked the key concurrently: it would act
                      * on what it saw as we did. */
                     if (pass == 1 && region && is_check_site_unlocked(c, r->site) &&
                         !hb(r->tid, r->clock, rr.snap) && cw_lockset_disjoint(r->locks, H))
-                        batch_add(&b, CW_REPORT_CHECK_THEN_ACT, true, r->tid, &cur, &prev);
+                        batch_add(&b, CW_REPORT_CHECK_THEN_ACT, CW_LOC_KEY, r->tid, &cur, &prev);
                     break;
                 case REC_WRITE:
                     if (region) {
                         if (pass == 1 && !hb(r->tid, r->clock, rr.snap) && cw_lockset_disjoint(r->locks, H))
-                            batch_add(&b, CW_REPORT_CHECK_THEN_ACT, true, r->tid, &cur, &prev);
+                            batch_add(&b, CW_REPORT_CHECK_THEN_ACT, CW_LOC_KEY, r->tid, &cur, &prev);
                     } else if (pass == 2 && !hb(r->tid, r->clock, t->vc) &&
                                cw_lockset_disjoint(r->locks, L)) {
-                        batch_add(&b, CW_REPORT_WRITE_WRITE, true, r->tid, &cur, &prev);
+                        batch_add(&b, CW_REPORT_WRITE_WRITE, CW_LOC_KEY, r->tid, &cur, &prev);
                     }
                     break;
                 case REC_STRUCT_WRITE:
                 case REC_ITER:
+                case REC_REPLACE:
                     break;
                 }
             }
@@ -476,6 +513,9 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
         }
         store = existing == NULL || existing->clock != now;
     }
+
+    if (a->write && c->replaced)
+        check_replaced_unlocked(c, t, &cur, L, &b);
 
     rec *existing_struct = NULL;
     bool store_struct = false;
@@ -518,9 +558,7 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
                   .locks = L, .stack = a->stack};
         store_rec_unlocked(&c->structure, &sw, existing_struct);
     }
-    cw_str_id target = c->target;
-    uintptr_t addr = c->addr;
-    publish_batch(&b, target, addr, a->reports, &a->nreports);
+    publish_batch(&b, c, a->reports, &a->nreports);
     pthread_mutex_unlock(&sh->lock);
 
     if (a->check && a->frame)
@@ -595,15 +633,58 @@ int cw_shadow_iter_end(cw_thread *t, cw_iteration *it, uint32_t *reports,
                 if (!hb(r->tid, r->clock, it->start) && cw_lockset_disjoint(r->locks, mine->locks)) {
                     cw_report_access cur = side_of_rec(mine);
                     cw_report_access prev = side_of_rec(r);
-                    batch_add(&b, CW_REPORT_ITERATION, false, r->tid, &cur, &prev);
+                    batch_add(&b, CW_REPORT_ITERATION, CW_LOC_STRUCTURE, r->tid, &cur, &prev);
                 }
             }
         }
-        publish_batch(&b, c->target, c->addr, reports, nreports);
+        publish_batch(&b, c, reports, nreports);
     }
     pthread_mutex_unlock(&sh->lock);
 out:
     cw_vc_unref(it->start);
     it->start = NULL;
     return err;
+}
+
+int cw_shadow_replaced(cw_thread *t, uintptr_t addr, cw_op op, cw_stack_id stack,
+                       uint32_t *reports, uint32_t *nreports)
+{
+    int err = 0;
+    *nreports = 0;
+    cw_lockset_id L = cw_sync_thread_lockset(t, &err);
+    if (err)
+        return err;
+    struct shard *sh = shard_of(addr);
+    pthread_mutex_lock(&sh->lock);
+    container *c = cw_ht_get(&sh->table, addr);
+    if (c == NULL) {
+        pthread_mutex_unlock(&sh->lock);
+        return CW_OK;
+    }
+    batch b;
+    b.n = 0;
+    cw_report_access cur = {t->tid, op, true, L, stack, 0, 0, {0}};
+    /* Writes already made into it by other threads, unordered with the
+     * rebinding and sharing no lock with it. */
+    size_t pos = 0;
+    void *v;
+    while (cw_ht_next(&c->cells, &pos, NULL, &v)) {
+        const cell *k = v;
+        for (uint32_t i = 0; i < k->nrecs; i++) {
+            const rec *r = &k->recs[i];
+            if (r->tid == t->tid || (r->kind != REC_WRITE && r->kind != REC_REGION))
+                continue;
+            if (!hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L)) {
+                cw_report_access prev = side_of_rec(r);
+                batch_add(&b, CW_REPORT_LOST_UPDATE, CW_LOC_STRUCTURE, r->tid, &cur, &prev);
+            }
+        }
+    }
+    rec mine = {.kind = REC_REPLACE, .op = op, .tid = t->tid, .clock = cw_thread_now(t),
+                .locks = L, .stack = stack};
+    store_rec_unlocked(&c->structure, &mine, NULL);
+    c->replaced = true;
+    publish_batch(&b, c, reports, nreports);
+    pthread_mutex_unlock(&sh->lock);
+    return CW_OK;
 }

@@ -33,6 +33,9 @@ void cw_shadow_fini(void);
 
 /* Start watching a container under a target name ("module.NAME"). */
 int cw_shadow_watch(uintptr_t container, const char *target);
+/* Watch a module-level name: one location (key 0) whose reads and writes
+ * are the name's loads and stores. Reports say "binding". */
+int cw_shadow_watch_binding(uintptr_t addr, const char *target);
 /* Stop watching (also when the container dies); forgets its history. */
 void cw_shadow_unwatch(uintptr_t container);
 bool cw_shadow_is_watched(uintptr_t container);
@@ -83,5 +86,12 @@ int cw_shadow_iter_begin(cw_thread *t, uintptr_t container, cw_stack_id stack,
  * cw_shadow_access's. */
 int cw_shadow_iter_end(cw_thread *t, cw_iteration *it, uint32_t *reports,
                        uint32_t *nreports);
+
+/* The name holding this container was rebound by t (its contents are
+ * replaced as far as readers of the name go): writes into it by other
+ * threads, before or after, unordered with this and sharing no lock, are
+ * lost updates. Reports are returned like cw_shadow_access's. */
+int cw_shadow_replaced(cw_thread *t, uintptr_t container, cw_op op, cw_stack_id stack,
+                       uint32_t *reports, uint32_t *nreports);
 
 #endif

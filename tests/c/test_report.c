@@ -359,6 +359,7 @@ static void test_format_structure_and_native(void **state)
     r.kind = CW_REPORT_ITERATION;
     r.target = cw_str_intern("loop.ITEMS");
     r.has_key = false;
+    r.location = CW_LOC_STRUCTURE;
     r.cur = (cw_report_access){.tid = 77777, .op = CW_OP_ITER, .stack = s};
     r.prev = (cw_report_access){.tid = 77778, .op = CW_OP_POP, .write = true, .stack = 0};
     char buf[4096];
@@ -375,6 +376,7 @@ static void test_format_structure_and_native(void **state)
 
     /* A key whose text was never filled in. */
     r.has_key = true;
+    r.location = CW_LOC_KEY;
     cw_report_format(&r, 1, buf, sizeof(buf));
     assert_contains(buf, "Key: <unknown>");
 }
