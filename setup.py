@@ -15,7 +15,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ENGINE = ["hashtable", "vclock", "depot", "thread", "lockset", "sync", "shadow",
           "report", "report_print", "flags", "engine"]
 BINDING = ["runtime", "stack", "frames_internal", "unwind", "hooks_dict", "hooks_lock", "hooks_sync",
-           "hooks_thread", "module"]
+           "hooks_thread", "hooks_global", "containers", "module"]
 
 
 def have_libunwind():
@@ -75,6 +75,7 @@ setup(
     packages=["cachewatch"],
     ext_modules=[ext],
     python_requires=">=3.9",
+    install_requires=["bytecode>=0.15"],
     cmdclass={"build_py": BuildPyWithPth},
     entry_points={"console_scripts": ["cachewatch=cachewatch.__main__:main"]},
 )

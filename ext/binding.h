@@ -35,6 +35,17 @@ static inline int cw_hook_ready(void)
     return __atomic_load_n(&cw_active, __ATOMIC_RELAXED) && !cw_tls_state.busy;
 }
 
+/* The engine is up (start() ran at least once). */
+int cw_is_started(void);
+
+/* Containers a name can hold (containers.c): dict, list, set. */
+int cw_container_can_watch(PyObject *obj);
+int cw_container_is_watched(PyObject *obj);
+int cw_container_watch(PyObject *obj, const char *target); /* -1 with an error */
+void cw_container_unwatch(PyObject *obj);
+/* Swap every watched container back (at stop). */
+void cw_containers_unwatch_all(void);
+
 /* The calling thread's engine record, registering it on first use. NULL
  * (and the checker disabled) without memory. */
 cw_thread *cw_current_thread(void);
@@ -99,6 +110,11 @@ void cw_drop_cookie(void *cookie);
 
 /* Hook modules. */
 int cw_dict_hooks_init(PyObject *module);
+int cw_global_hooks_init(PyObject *module);
+int cw_dict_can_watch(PyObject *obj);
+int cw_dict_is_watched(PyObject *obj);
+int cw_dict_watch(PyObject *obj, const char *target);
+void cw_dict_unwatch(PyObject *obj);
 int cw_lock_hooks_install(void);
 void cw_lock_hooks_uninstall(void);
 int cw_sync_hooks_init(PyObject *module);
@@ -116,6 +132,11 @@ PyObject *cw_py_publish(PyObject *self, PyObject *arg);
 PyObject *cw_py_consume(PyObject *self, PyObject *arg);
 PyObject *cw_py_set_type_attr(PyObject *self, PyObject *args);
 PyObject *cw_py_ignore(PyObject *self, PyObject *obj);
+PyObject *cw_py_watch_module(PyObject *self, PyObject *args);
+PyObject *cw_py_unwatch_module(PyObject *self, PyObject *module);
+PyObject *cw_py_watch_module_dict(PyObject *self, PyObject *dict);
+PyObject *cw_py_was_bound(PyObject *self, PyObject *binding);
+PyObject *cw_py_unwatch_module_dict(PyObject *self, PyObject *dict);
 
 extern PyTypeObject CwHook_Type;
 

@@ -618,6 +618,37 @@ static PyTypeObject CwDict_Type = {
 
 /* ---- watch / unwatch ---------------------------------------------------- */
 
+int cw_dict_can_watch(PyObject *d)
+{
+    return PyDict_CheckExact(d) || Py_TYPE(d) == &CwDict_Type;
+}
+
+int cw_dict_is_watched(PyObject *d) { return Py_TYPE(d) == &CwDict_Type; }
+
+int cw_dict_watch(PyObject *d, const char *target)
+{
+    if (!watched_ready) {
+        PyErr_SetString(PyExc_RuntimeError, "cachewatch is not started");
+        return -1;
+    }
+    if (!cw_dict_can_watch(d)) {
+        PyErr_Format(PyExc_TypeError, "cachewatch watches plain dicts, not %.100s",
+                     Py_TYPE(d)->tp_name);
+        return -1;
+    }
+    if (cw_shadow_watch((uintptr_t)d, target) != CW_OK) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (cw_ht_put(&watched, (uintptr_t)d, d) < 0) {
+        cw_shadow_unwatch((uintptr_t)d);
+        PyErr_NoMemory();
+        return -1;
+    }
+    cw_set_type(d, &CwDict_Type);
+    return 0;
+}
+
 PyObject *cw_py_watch_dict(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -625,22 +656,8 @@ PyObject *cw_py_watch_dict(PyObject *self, PyObject *args)
     const char *name;
     if (!PyArg_ParseTuple(args, "Os", &d, &name))
         return NULL;
-    if (!watched_ready) {
-        PyErr_SetString(PyExc_RuntimeError, "cachewatch is not started");
+    if (cw_dict_watch(d, name) < 0)
         return NULL;
-    }
-    if (Py_TYPE(d) != &CwDict_Type && !PyDict_CheckExact(d)) {
-        PyErr_Format(PyExc_TypeError, "cachewatch watches plain dicts, not %.100s",
-                     Py_TYPE(d)->tp_name);
-        return NULL;
-    }
-    if (cw_shadow_watch((uintptr_t)d, name) != CW_OK)
-        return PyErr_NoMemory();
-    if (cw_ht_put(&watched, (uintptr_t)d, d) < 0) {
-        cw_shadow_unwatch((uintptr_t)d);
-        return PyErr_NoMemory();
-    }
-    cw_set_type(d, &CwDict_Type);
     Py_RETURN_NONE;
 }
 
@@ -654,11 +671,16 @@ static void unwatch_one(PyObject *d)
         cw_set_type(d, &PyDict_Type);
 }
 
+void cw_dict_unwatch(PyObject *d)
+{
+    if (Py_TYPE(d) == &CwDict_Type)
+        unwatch_one(d);
+}
+
 PyObject *cw_py_unwatch_dict(PyObject *self, PyObject *d)
 {
     (void)self;
-    if (Py_TYPE(d) == &CwDict_Type)
-        unwatch_one(d);
+    cw_dict_unwatch(d);
     Py_RETURN_NONE;
 }
 

@@ -12,6 +12,13 @@ static PyMethodDef hook_methods[] = {
     {"publish", cw_py_publish, METH_O, "Record a hand-off from the calling thread through obj."},
     {"consume", cw_py_consume, METH_O, "Record that the calling thread received obj's hand-offs."},
     {"ignore", cw_py_ignore, METH_O, "Never treat obj as a lock (a thread's lifetime sentinel)."},
+    {"watch_module", cw_py_watch_module, METH_VARARGS,
+     "watch_module(module, {name: Binding}): route module.NAME through the bindings."},
+    {"unwatch_module", cw_py_unwatch_module, METH_O, "Give a module its own type back."},
+    {"watch_module_dict", cw_py_watch_module_dict, METH_O,
+     "Watch writes through a module's dict (3.12+ dict watchers); False where unavailable."},
+    {"unwatch_module_dict", cw_py_unwatch_module_dict, METH_O, "Stop that."},
+    {"was_bound", cw_py_was_bound, METH_O, "Did the Binding's name ever hold a value?"},
     {"set_type_attr", cw_py_set_type_attr, METH_VARARGS, "Set an attribute of a C type."},
     {NULL, NULL, 0, NULL},
 };
@@ -30,7 +37,7 @@ PyMODINIT_FUNC PyInit__cachewatch(void)
     if (m == NULL)
         return NULL;
     if (PyModule_AddFunctions(m, cw_runtime_methods) < 0 || cw_runtime_init(m) < 0 ||
-        cw_dict_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 || cw_thread_hooks_init(m) < 0) {
+        cw_dict_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 || cw_thread_hooks_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

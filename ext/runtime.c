@@ -22,6 +22,8 @@ static int failed;        /* atomic: an internal failure disabled us */
 static int log_fd = 2;    /* guarded by the GIL; 2 or a file we opened */
 static PyObject *threading_active; /* Owned: threading._active, for names */
 
+int cw_is_started(void) { return engine_ready; }
+
 /* ---- internal failure ------------------------------------------------ */
 
 void cw_internal_failure(const char *what)
@@ -342,7 +344,7 @@ static PyObject *py_stop(PyObject *self, PyObject *noargs)
     (void)noargs;
     __atomic_store_n(&cw_active, 0, __ATOMIC_RELEASE);
     cw_lock_hooks_uninstall();
-    cw_dict_unwatch_all();
+    cw_containers_unwatch_all();
     /* The frame hook stays: it only forgets state and costs nothing idle. */
     Py_RETURN_NONE;
 }

@@ -63,7 +63,10 @@ def _flush_json():
 
 def stop():
     """Stop checking: hooks are removed and watched dicts become plain again.
-    Findings stay available."""
+    Findings stay available. Targets that never named anything are said,
+    one line each, on stderr."""
+    for line in _targets.unused():
+        sys.stderr.write(line + "\n")
     _targets.clear()
     _hooks.uninstall()
     _cachewatch.stop()
@@ -74,8 +77,10 @@ def is_active():
 
 
 def watch(target, name=None):
-    """Watch a dict (the object itself; every alias sees it) or a target
-    'module:NAME' (applied when the module is imported)."""
+    """Watch a dict (the object itself; every alias sees it) or a target:
+    'module:NAME' (the name: its loads, stores and the container it holds),
+    'module:*' or 'package.*' (every module-level container and rebound name
+    of matching modules). Targets apply when their module is imported."""
     if not _cachewatch.is_active():
         raise RuntimeError("cachewatch is not started (call cachewatch.start() first)")
     if isinstance(target, str):

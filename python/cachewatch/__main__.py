@@ -100,6 +100,9 @@ def run(args):
 
 def finish(status):
     sys.stdout.flush()
+    import cachewatch
+
+    cachewatch.stop()
     items = report.findings()
     opts = _cachewatch.options()
     sys.stderr.write(report.summary_line(items) + "\n")

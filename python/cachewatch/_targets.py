@@ -1,68 +1,95 @@
-"""Watch targets: 'module:NAME' names a module-level container.
+"""Watch targets.
+
+- 'module:NAME' watches the name NAME of a module: its loads and stores
+  (from the module's own code and from outside) and the dict, list or set it
+  holds, re-watched after each rebinding.
+- 'module:*' and 'package.*' watch, in each matching module, every
+  module-level dict, list and set and every name the module's code rebinds
+  with `global`, found when the module is imported.
 
 A target is applied when its module finishes importing (at once if it is
-already imported). A name not bound yet (a script's own globals while it
-runs) is tried again whenever a thread starts: state touched before the
-first thread starts cannot race."""
+already imported). A script's own module (__main__) is still running when
+cachewatch starts; its targets are applied when it starts its first thread,
+which is before anything can race."""
 import importlib.abc
 import sys
 import threading
+import types
 
-from . import _cachewatch as _c
+from . import _bindings
 
-_pending = {}   # module name -> set of NAMEs not applied yet
-_applied = {}   # "module.NAME" -> id of the container watched
+_names = {}        # module name -> set of NAMEs to watch when it is ready
+_patterns = []     # (prefix, exact) for 'package.*' and 'module:*'
+_done = set()      # module names whose discovery ran
 _finder = None
-_warned = set()
+_thread_start = None
 
 
 class TargetError(ValueError):
     """A watch target that cannot be understood."""
 
 
+def _is_dotted(name):
+    return bool(name) and all(part.isidentifier() for part in name.split("."))
+
+
 def parse(spec):
+    """('module', 'NAME'), ('module', '*') or ('package', '.*')."""
+    if spec.endswith(".*") and ":" not in spec and _is_dotted(spec[:-2]):
+        return spec[:-2], ".*"
     module, sep, name = spec.partition(":")
-    if not sep or not module or not name or not name.isidentifier() or \
-            not all(part.isidentifier() for part in module.split(".")):
-        raise TargetError(f"cachewatch: bad watch target '{spec}' (want module:NAME)")
-    return module, name
+    if sep and _is_dotted(module) and (name == "*" or name.isidentifier()):
+        return module, name
+    raise TargetError(f"cachewatch: bad watch target '{spec}' "
+                      "(want module:NAME, module:* or package.*)")
 
 
-def _warn_once(key, message):
-    if key not in _warned:
-        _warned.add(key)
-        sys.stderr.write(message + "\n")
+def _matches(module_name):
+    for prefix, exact in _patterns:
+        if module_name == prefix or (not exact and module_name.startswith(prefix + ".")):
+            return True
+    return False
 
 
-def _apply_one(module, name):
-    """True when the target is settled (watched or refused)."""
-    mod = sys.modules.get(module)
-    if mod is None:
-        return False
-    value = getattr(mod, name, _pending)
-    if value is _pending:
-        return False
-    target = f"{module}.{name}"
-    if type(value) is dict or _c.is_watched(value):
-        _c.watch_dict(value, target)
-        _applied[target] = id(value)
-        return True
-    _warn_once(target, f"cachewatch: {target} is a {type(value).__name__}, "
-                       "not a dict; it is not watched")
-    return True
+def _ready(module):
+    """Has the module finished running its body?"""
+    spec = getattr(module, "__spec__", None)
+    return module.__name__ != "__main__" and not getattr(spec, "_initializing", False)
 
 
-def retry(module=None):
-    """Apply pending targets (of one module, or all)."""
-    for mod_name in ([module] if module else list(_pending)):
-        names = _pending.get(mod_name)
-        if not names:
-            continue
-        for name in list(names):
-            if _apply_one(mod_name, name):
-                names.discard(name)
-        if not names:
-            _pending.pop(mod_name, None)
+def _discover(module):
+    """Module-level containers and rebound names worth watching."""
+    found = set()
+    for name, value in list(vars(module).items()):
+        if not name.startswith("__") and type(value) in (dict, list, set):
+            found.add(name)
+    for name in _bindings.rebound_names(module):
+        value = vars(module).get(name)
+        if not name.startswith("__") and not isinstance(
+                value, (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType)):
+            found.add(name)
+    return found
+
+
+def apply(module_name, force=False):
+    """Watch what is asked of this module, if it is imported and ready."""
+    module = sys.modules.get(module_name)
+    if module is None or not isinstance(module, types.ModuleType):
+        return
+    if not force and not _ready(module):
+        return
+    names = set(_names.pop(module_name, ()))
+    if _matches(module_name) and module_name not in _done:
+        _done.add(module_name)
+        names |= _discover(module)
+    if names:
+        _bindings.watch(module, sorted(names))
+
+
+def retry():
+    """Apply every target whose module exists; a running script's too."""
+    for module_name in list(_names) + [m for m in list(sys.modules) if _matches(m)]:
+        apply(module_name, force=True)
 
 
 class _Loader:
@@ -77,7 +104,7 @@ class _Loader:
 
     def exec_module(self, module):
         self._loader.exec_module(module)
-        retry(self._fullname)
+        apply(self._fullname, force=True)
 
     def __getattr__(self, name):
         return getattr(self._loader, name)
@@ -85,7 +112,7 @@ class _Loader:
 
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
-        if fullname not in _pending:
+        if fullname not in _names and not _matches(fullname):
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -100,9 +127,6 @@ class _Finder(importlib.abc.MetaPathFinder):
         return spec
 
 
-_thread_start = None
-
-
 def _install_retry_points():
     global _finder, _thread_start
     if _finder is None:
@@ -112,7 +136,7 @@ def _install_retry_points():
         original = threading.Thread.start
 
         def start(self):
-            if _pending:
+            if _names or (_patterns and "__main__" not in _done and _matches("__main__")):
                 retry()
             return original(self)
 
@@ -123,23 +147,49 @@ def _install_retry_points():
 
 def add(spec):
     module, name = parse(spec)
-    _pending.setdefault(module, set()).add(name)
+    if name == ".*":
+        _patterns.append((module, False))
+    elif name == "*":
+        _patterns.append((module, True))
+    else:
+        _names.setdefault(module, set()).add(name)
     _install_retry_points()
-    retry(module)
+    if name == ".*":
+        for module_name in [m for m in list(sys.modules) if _matches(m)]:
+            apply(module_name)
+    else:
+        apply(module)
 
 
 def clear():
-    """Forget every target and remove the retry points."""
+    """Forget every target, remove the retry points, unwatch every name."""
     global _finder, _thread_start
-    _pending.clear()
-    _applied.clear()
+    _names.clear()
+    _patterns.clear()
+    _done.clear()
     if _finder is not None and _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
     _finder = None
     if _thread_start is not None:
         threading.Thread.start = _thread_start
         _thread_start = None
+    _bindings.unwatch_all()
 
 
 def pending():
-    return {m: sorted(n) for m, n in _pending.items() if n}
+    return {m: sorted(n) for m, n in _names.items() if n}
+
+
+def unused():
+    """One line for each target that never named anything."""
+    lines = []
+    for module_name, names in sorted(_names.items()):
+        for name in sorted(names):
+            lines.append(f"cachewatch: watch target {module_name}:{name} was never applied "
+                         f"(no module {module_name} was imported)")
+    for prefix, exact in _patterns:
+        if not any(m == prefix or (not exact and m.startswith(prefix + ".")) for m in _done):
+            spec = f"{prefix}:*" if exact else f"{prefix}.*"
+            lines.append(f"cachewatch: watch target {spec} matched no imported module")
+    lines += _bindings.never_bound()
+    return lines

@@ -92,12 +92,20 @@ def test_target_already_imported_is_watched_at_once():
     assert proc.stdout.strip() == "True"
 
 
-def test_non_dict_target_is_refused_with_one_line():
+def test_targets_that_name_nothing_give_one_line_each():
     proc = child("""
         import cachewatch
-        cachewatch.start(watch=["os:sep"])
+        cachewatch.start(watch=["os:no_such_name", "no_such_module:X", "no_such_pkg.*"])
+        cachewatch.stop()
+        print("still running")
     """)
-    assert proc.stderr.strip() == "cachewatch: os.sep is a str, not a dict; it is not watched"
+    assert proc.stdout.strip() == "still running"
+    assert proc.stderr.strip().splitlines() == [
+        "cachewatch: watch target no_such_module:X was never applied "
+        "(no module no_such_module was imported)",
+        "cachewatch: watch target no_such_pkg.* matched no imported module",
+        "cachewatch: watch target os:no_such_name names nothing (os has no no_such_name)",
+    ]
 
 
 def test_bad_options_give_one_clear_line():

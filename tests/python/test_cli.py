@@ -70,7 +70,8 @@ def test_bad_input_gives_one_line():
     assert proc.stderr.strip() == "cachewatch: no such script: no_such_script.py"
     proc = run_python(["-m", "cachewatch", "run", "--watch", "bad", RACY])
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "cachewatch: bad watch target 'bad' (want module:NAME)"
+    assert proc.stderr.strip() == ("cachewatch: bad watch target 'bad' "
+                                   "(want module:NAME, module:* or package.*)")
 
 
 def test_readme_option_table_is_the_flag_table():

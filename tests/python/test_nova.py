@@ -27,9 +27,13 @@ pytestmark = pytest.mark.skipif(not have_nova(), reason="python3-nova is not ins
 
 @pytest.fixture
 def cachewatch_path(tmp_path):
-    """A directory holding only this cachewatch, for the system interpreter."""
-    pkg = os.path.dirname(cachewatch.__file__)
-    os.symlink(pkg, tmp_path / "cachewatch")
+    """A directory holding only this cachewatch and what it needs, for the
+    system interpreter."""
+    import bytecode
+
+    for module in (cachewatch, bytecode):
+        pkg = os.path.dirname(module.__file__)
+        os.symlink(pkg, tmp_path / os.path.basename(pkg))
     return str(tmp_path)
 
 

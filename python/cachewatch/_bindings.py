@@ -1,0 +1,80 @@
+"""Watched module-level names: a Binding per (module, name), the module's
+type changed so outside access goes through them, and the module's functions
+rewritten (see _rewrite) so its own loads and stores do too."""
+import gc
+import sys
+import types
+import weakref
+
+from . import _cachewatch as _c
+from . import _rewrite
+
+_by_module = {}                          # module name -> {name: Binding}
+_original = weakref.WeakKeyDictionary()  # function -> its code before rewriting
+_dict_watched = set()                    # module names whose dict is watched
+
+
+def _functions_of(namespaces):
+    """Every function whose globals are one of the given module dicts,
+    closures and methods included (the garbage collector knows them all)."""
+    ids = {id(ns) for ns in namespaces}
+    return [obj for obj in gc.get_objects()
+            if type(obj) is types.FunctionType and id(obj.__globals__) in ids]
+
+
+def bindings_of(module_name):
+    return dict(_by_module.get(module_name, {}))
+
+
+def watch(module, names):
+    """Watch these names of an imported module (adds to what it had)."""
+    module_name = module.__name__
+    bindings = _by_module.setdefault(module_name, {})
+    namespace = module.__dict__
+    for name in names:
+        if name not in bindings:
+            bindings[name] = _c.Binding(namespace, name, f"{module_name}.{name}")
+    _c.watch_module(module, bindings)
+    if module_name not in _dict_watched and _c.watch_module_dict(namespace):
+        _dict_watched.add(module_name)
+    for func in _functions_of([namespace]):
+        code = func.__code__
+        new = _rewrite.rewrite(code, bindings)
+        if new is not code:
+            _original.setdefault(func, code)
+            func.__code__ = new
+
+
+def rebound_names(module):
+    """Names that the module's code stores or deletes with `global`."""
+    found = set()
+    for func in _functions_of([module.__dict__]):
+        found |= _rewrite.stored_names(_original.get(func, func.__code__))
+    return found
+
+
+def never_bound():
+    """One line for each watched name its module never had."""
+    lines = []
+    for module_name, bindings in sorted(_by_module.items()):
+        module = sys.modules.get(module_name)
+        for name, binding in sorted(bindings.items()):
+            if module is not None and not _c.was_bound(binding):
+                lines.append(f"cachewatch: watch target {module_name}:{name} names nothing "
+                             f"({module_name} has no {name})")
+    return lines
+
+
+def unwatch_all():
+    """Give every function its code back and every module its type."""
+    for func, code in list(_original.items()):
+        func.__code__ = code
+    _original.clear()
+    for module_name in list(_by_module):
+        module = sys.modules.get(module_name)
+        if module is not None:
+            _c.unwatch_module(module)
+            if module_name in _dict_watched:
+                _c.unwatch_module_dict(module.__dict__)
+    _by_module.clear()
+    _dict_watched.clear()
