@@ -111,22 +111,19 @@ void cw_drop_cookie(void *cookie);
 /* Hook modules. */
 int cw_dict_hooks_init(PyObject *module);
 int cw_global_hooks_init(PyObject *module);
-int cw_dict_can_watch(PyObject *obj);
-int cw_dict_is_watched(PyObject *obj);
-int cw_dict_watch(PyObject *obj, const char *target);
-void cw_dict_unwatch(PyObject *obj);
+int cw_list_hooks_init(PyObject *module);
+int cw_set_hooks_init(PyObject *module);
 int cw_lock_hooks_install(void);
 void cw_lock_hooks_uninstall(void);
 int cw_sync_hooks_init(PyObject *module);
 int cw_thread_hooks_init(PyObject *module);
 int cw_frame_hook_install(void);
 void cw_frame_hook_uninstall(void);
-/* Swap every watched dict back (at stop). */
-void cw_dict_unwatch_all(void);
+
 
 /* Module-level functions implemented in hook files. */
-PyObject *cw_py_watch_dict(PyObject *self, PyObject *args);
-PyObject *cw_py_unwatch_dict(PyObject *self, PyObject *arg);
+PyObject *cw_py_watch_container(PyObject *self, PyObject *args);
+PyObject *cw_py_unwatch_container(PyObject *self, PyObject *arg);
 PyObject *cw_py_is_watched(PyObject *self, PyObject *arg);
 PyObject *cw_py_publish(PyObject *self, PyObject *arg);
 PyObject *cw_py_consume(PyObject *self, PyObject *arg);

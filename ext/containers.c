@@ -1,20 +1,362 @@
-/* containers.c: the kinds of container a watched name can hold, behind one
- * interface (dict today; list and set join here). */
-#include "binding.h"
+/* containers.c: what the dict, list and set hooks share (see containers.h). */
+#include "containers.h"
 
-int cw_container_can_watch(PyObject *obj) { return cw_dict_can_watch(obj); }
+#include <string.h>
 
-int cw_container_is_watched(PyObject *obj) { return cw_dict_is_watched(obj); }
+#include "hashtable.h"
+
+cw_opcodes cw_opcode = {-1, -1, -1, -1};
+
+typedef struct kind {
+    PyTypeObject *plain;
+    PyTypeObject *watched;
+} kind;
+
+#define MAX_KINDS 4
+static kind kinds[MAX_KINDS];
+static int nkinds;
+
+static cw_hashtable watched; /* address -> the container (borrowed) */
+static int watched_ready;
+
+/* ---- recording --------------------------------------------------------- */
+
+static int current_opcode(const cw_site *site)
+{
+    if (cw_site_is_null(*site))
+        return -1;
+    return cw_code_opcode((PyCodeObject *)site->code, site->offset);
+}
+
+void cw_record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
+               int check_opcode)
+{
+    cw_saved_error saved;
+    cw_error_save(&saved);
+    cw_tls_state.busy++;
+    cw_thread *t = cw_current_thread();
+    cw_access a;
+    memset(&a, 0, sizeof(a));
+    bool write = flags & CW_WRITE, structural = flags & CW_STRUCTURAL;
+    if (t != NULL) {
+        cw_site site;
+        PyFrameObject *frame = cw_current_site(&site);
+        a.container = (uintptr_t)self;
+        a.key_hash = (int64_t)hash;
+        a.op = op;
+        a.write = write;
+        a.structural = structural;
+        a.commutes = flags & CW_COMMUTES;
+        a.frame = (uintptr_t)frame;
+        a.site = site;
+        /* A single-key read can be the check a later write acts on when the
+         * program asked for it directly (not dict(d), not C code). */
+        if (!write && frame != NULL) {
+            if (check_opcode == CW_CHECK_ALWAYS) {
+                a.check = true;
+            } else if (check_opcode == CW_CHECK_SUBSCRIPT) {
+                int opcode = current_opcode(&site);
+                a.check = opcode >= 0 && (opcode == cw_opcode.binary_subscr || opcode == cw_opcode.binary_op);
+            } else if (check_opcode >= 0) {
+                a.check = current_opcode(&site) == check_opcode;
+            }
+        }
+        if (write || a.check || structural)
+            cw_record_access(t, &a, frame);
+    }
+    cw_tls_state.busy--;
+    cw_emit_reports(a.reports, a.nreports, key);
+    cw_error_restore(&saved);
+}
+
+void cw_record_key(PyObject *self, PyObject *key, cw_op op, unsigned flags, int check_opcode)
+{
+    cw_tls_state.busy++;
+    Py_hash_t hash = PyObject_Hash(key);
+    cw_tls_state.busy--;
+    if (hash == -1) {
+        PyErr_Clear();
+        return;
+    }
+    cw_record(self, key, hash, op, flags, check_opcode);
+}
+
+/* ---- iteration --------------------------------------------------------- */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *inner;     /* Owned: the real iterator */
+    PyObject *container; /* Owned: the watched container */
+    int state;           /* 0: first step not taken; 1: live loop; 2: not tracked */
+    cw_iteration it;
+} CwIter;
+
+static PyTypeObject CwIter_Type;
+
+PyObject *cw_wrap_iter(PyObject *inner, PyObject *container)
+{
+    if (inner == NULL)
+        return NULL;
+    CwIter *w = PyObject_GC_New(CwIter, &CwIter_Type);
+    if (w == NULL) {
+        Py_DECREF(inner);
+        return NULL;
+    }
+    w->inner = inner;
+    Py_INCREF(container);
+    w->container = container;
+    w->state = 0;
+    memset(&w->it, 0, sizeof(w->it));
+    PyObject_GC_Track(w);
+    return (PyObject *)w;
+}
+
+static void end_loop(CwIter *w)
+{
+    if (w->state != 1 || !w->it.open)
+        return;
+    w->state = 2;
+    cw_saved_error saved;
+    cw_error_save(&saved);
+    cw_tls_state.busy++;
+    uint32_t reports[CW_MAX_NEW_REPORTS], n = 0;
+    cw_thread *t = cw_tls_state.thread;
+    cw_check_status(cw_shadow_iter_end(t, &w->it, reports, &n), "no memory ending a loop");
+    cw_tls_state.busy--;
+    cw_emit_reports(reports, n, NULL);
+    cw_error_restore(&saved);
+}
+
+/* Is the first step taken by a Python for-loop (or comprehension)? list(d),
+ * sorted(d), dict(d) and the like take all steps inside one C call: an
+ * atomic snapshot, never a race. */
+static void classify(CwIter *w)
+{
+    w->state = 2;
+    if (!cw_hook_ready() || !cw_container_is_watched(w->container))
+        return;
+    cw_site site;
+    PyFrameObject *frame = cw_current_site(&site);
+    if (frame == NULL || current_opcode(&site) != cw_opcode.for_iter)
+        return;
+    cw_tls_state.busy++;
+    cw_thread *t = cw_current_thread();
+    if (t != NULL) {
+        cw_stack_id stack = cw_stack_for(t, frame, site);
+        if (cw_check_status(cw_shadow_iter_begin(t, (uintptr_t)w->container, stack, &w->it),
+                            "no memory starting a loop") == 0 &&
+            w->it.open)
+            w->state = 1;
+    }
+    cw_tls_state.busy--;
+}
+
+static PyObject *cwiter_next(CwIter *w)
+{
+    if (w->state == 0)
+        classify(w);
+    PyObject *item = Py_TYPE(w->inner)->tp_iternext(w->inner);
+    if (item == NULL && w->state == 1)
+        end_loop(w);
+    return item;
+}
+
+static void cwiter_dealloc(CwIter *w)
+{
+    PyObject_GC_UnTrack(w);
+    end_loop(w);
+    if (w->it.start) {
+        cw_vc_unref(w->it.start);
+        w->it.start = NULL;
+    }
+    Py_XDECREF(w->inner);
+    Py_XDECREF(w->container);
+    PyObject_GC_Del(w);
+}
+
+static int cwiter_traverse(CwIter *w, visitproc visit, void *arg)
+{
+    Py_VISIT(w->inner);
+    Py_VISIT(w->container);
+    return 0;
+}
+
+static PyObject *cwiter_repr(CwIter *w) { return PyObject_Repr(w->inner); }
+
+static PyObject *cwiter_length_hint(CwIter *w, PyObject *noargs)
+{
+    (void)noargs;
+    return PyObject_CallMethod(w->inner, "__length_hint__", NULL);
+}
+
+static PyObject *cwiter_reduce(CwIter *w, PyObject *noargs)
+{
+    (void)noargs;
+    return PyObject_CallMethod(w->inner, "__reduce__", NULL);
+}
+
+static PyObject *cwiter_setstate(CwIter *w, PyObject *state)
+{
+    return PyObject_CallMethod(w->inner, "__setstate__", "O", state);
+}
+
+static PyMethodDef cwiter_methods[] = {
+    {"__length_hint__", (PyCFunction)cwiter_length_hint, METH_NOARGS, NULL},
+    {"__reduce__", (PyCFunction)cwiter_reduce, METH_NOARGS, NULL},
+    {"__setstate__", (PyCFunction)cwiter_setstate, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject CwIter_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "iterator",
+    .tp_basicsize = sizeof(CwIter),
+    .tp_dealloc = (destructor)cwiter_dealloc,
+    .tp_repr = (reprfunc)cwiter_repr,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)cwiter_traverse,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)cwiter_next,
+    .tp_methods = cwiter_methods,
+};
+
+/* ---- kinds and the watched registry ------------------------------------ */
+
+int cw_container_kind_register(PyTypeObject *plain, PyTypeObject *watched_type)
+{
+    if (nkinds == MAX_KINDS)
+        return -1;
+    kinds[nkinds++] = (kind){plain, watched_type};
+    return 0;
+}
+
+static const kind *kind_of(PyObject *obj)
+{
+    for (int i = 0; i < nkinds; i++)
+        if (Py_TYPE(obj) == kinds[i].plain || Py_TYPE(obj) == kinds[i].watched)
+            return &kinds[i];
+    return NULL;
+}
+
+int cw_container_can_watch(PyObject *obj) { return kind_of(obj) != NULL; }
+
+int cw_container_is_watched(PyObject *obj)
+{
+    const kind *k = kind_of(obj);
+    return k != NULL && Py_TYPE(obj) == k->watched;
+}
 
 int cw_container_watch(PyObject *obj, const char *target)
 {
-    if (cw_dict_can_watch(obj))
-        return cw_dict_watch(obj, target);
-    PyErr_Format(PyExc_TypeError, "cachewatch watches dicts, lists and sets, not %.100s",
-                 Py_TYPE(obj)->tp_name);
-    return -1;
+    const kind *k = kind_of(obj);
+    if (k == NULL) {
+        PyErr_Format(PyExc_TypeError, "cachewatch watches dicts, lists and sets, not %.100s",
+                     Py_TYPE(obj)->tp_name);
+        return -1;
+    }
+    if (!watched_ready || !cw_is_started()) {
+        PyErr_SetString(PyExc_RuntimeError, "cachewatch is not started");
+        return -1;
+    }
+    if (cw_shadow_watch((uintptr_t)obj, target) != CW_OK ||
+        cw_ht_put(&watched, (uintptr_t)obj, obj) < 0) {
+        cw_shadow_unwatch((uintptr_t)obj);
+        PyErr_NoMemory();
+        return -1;
+    }
+    cw_set_type(obj, k->watched);
+    return 0;
 }
 
-void cw_container_unwatch(PyObject *obj) { cw_dict_unwatch(obj); }
+void cw_container_unwatch(PyObject *obj)
+{
+    const kind *k = kind_of(obj);
+    if (k == NULL || Py_TYPE(obj) != k->watched)
+        return;
+    if (cw_tls_state.thread != NULL)
+        cw_thread_forget_container(cw_tls_state.thread, (uintptr_t)obj);
+    cw_shadow_unwatch((uintptr_t)obj);
+    cw_ht_remove(&watched, (uintptr_t)obj);
+    cw_set_type(obj, k->plain);
+}
 
-void cw_containers_unwatch_all(void) { cw_dict_unwatch_all(); }
+void cw_container_dying(PyObject *obj)
+{
+    const kind *k = kind_of(obj);
+    if (watched_ready)
+        cw_ht_remove(&watched, (uintptr_t)obj);
+    cw_shadow_unwatch((uintptr_t)obj);
+    if (k != NULL)
+        cw_set_type(obj, k->plain);
+}
+
+void cw_containers_unwatch_all(void)
+{
+    if (!watched_ready)
+        return;
+    size_t pos = 0;
+    void *v;
+    while (cw_ht_next(&watched, &pos, NULL, &v)) {
+        PyObject *obj = v;
+        const kind *k = kind_of(obj);
+        cw_shadow_unwatch((uintptr_t)obj);
+        if (k != NULL)
+            cw_set_type(obj, k->plain);
+    }
+    cw_ht_fini(&watched);
+    cw_ht_init(&watched, 64, NULL, NULL);
+}
+
+/* ---- Python-facing ----------------------------------------------------- */
+
+PyObject *cw_py_watch_container(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *obj;
+    const char *target;
+    if (!PyArg_ParseTuple(args, "Os", &obj, &target))
+        return NULL;
+    if (cw_container_watch(obj, target) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+PyObject *cw_py_unwatch_container(PyObject *self, PyObject *obj)
+{
+    (void)self;
+    cw_container_unwatch(obj);
+    Py_RETURN_NONE;
+}
+
+PyObject *cw_py_is_watched(PyObject *self, PyObject *obj)
+{
+    (void)self;
+    return PyBool_FromLong(cw_container_is_watched(obj));
+}
+
+static int opcode_of(PyObject *opmap, const char *name)
+{
+    PyObject *v = PyDict_GetItemString(opmap, name);
+    return v ? (int)PyLong_AsLong(v) : -1;
+}
+
+int cw_containers_init(PyObject *module)
+{
+    (void)module;
+    if (PyType_Ready(&CwIter_Type) < 0)
+        return -1;
+    PyObject *dis = PyImport_ImportModule("dis");
+    PyObject *opmap = dis ? PyObject_GetAttrString(dis, "opmap") : NULL;
+    Py_XDECREF(dis);
+    if (opmap == NULL)
+        return -1;
+    cw_opcode.binary_subscr = opcode_of(opmap, "BINARY_SUBSCR");
+    cw_opcode.binary_op = opcode_of(opmap, "BINARY_OP");
+    cw_opcode.contains = opcode_of(opmap, "CONTAINS_OP");
+    cw_opcode.for_iter = opcode_of(opmap, "FOR_ITER");
+    Py_DECREF(opmap);
+    if (cw_ht_init(&watched, 64, NULL, NULL) < 0)
+        return -1;
+    watched_ready = 1;
+    return 0;
+}

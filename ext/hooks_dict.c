@@ -13,87 +13,16 @@
  * the like are atomic snapshots and never race.
  *
  * Guarded by the GIL: the watched set below. */
-#include "binding.h"
+#include "containers.h"
 
 #include <string.h>
 
-#include "hashtable.h"
-
 static PyTypeObject CwDict_Type;
-static PyTypeObject CwIter_Type;
 static PyTypeObject CwKeys_Type, CwValues_Type, CwItems_Type;
-
-static cw_hashtable watched; /* dict address -> the dict (borrowed) */
-static int watched_ready;
 
 /* dict's own methods, looked up once (borrowed from dict's type dict). */
 static PyObject *dict_get, *dict_setdefault, *dict_pop, *dict_popitem, *dict_update,
     *dict_clear, *dict_keys, *dict_values, *dict_items, *dict_reversed;
-
-/* Opcode numbers of this interpreter, from dis.opmap. */
-static int op_binary_subscr = -1, op_binary_op = -1, op_contains = -1, op_for_iter = -1;
-
-/* ---- recording --------------------------------------------------------- */
-
-static int current_opcode(const cw_site *site)
-{
-    if (cw_site_is_null(*site))
-        return -1;
-    return cw_code_opcode((PyCodeObject *)site->code, site->offset);
-}
-
-/* Tell the engine about one access to key (hash known) of self. */
-static void record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, bool write,
-                   bool structural, int check_opcode)
-{
-    cw_saved_error saved;
-    cw_error_save(&saved);
-    cw_tls_state.busy++;
-    cw_thread *t = cw_current_thread();
-    cw_access a;
-    memset(&a, 0, sizeof(a));
-    if (t != NULL) {
-        cw_site site;
-        PyFrameObject *frame = cw_current_site(&site);
-        a.container = (uintptr_t)self;
-        a.key_hash = (int64_t)hash;
-        a.op = op;
-        a.write = write;
-        a.structural = structural;
-        a.frame = (uintptr_t)frame;
-        a.site = site;
-        /* A single-key read can be the check a later write acts on when the
-         * program asked for it directly (not dict(d), not C code). */
-        if (!write && frame != NULL) {
-            if (check_opcode == -2)
-                a.check = true; /* an explicit method call */
-            else if (check_opcode >= 0) {
-                int opcode = current_opcode(&site);
-                a.check = opcode == check_opcode ||
-                          (check_opcode == op_binary_subscr && opcode == op_binary_op &&
-                           opcode >= 0);
-            }
-        }
-        if (write || a.check || structural)
-            cw_record_access(t, &a, frame);
-    }
-    cw_tls_state.busy--;
-    cw_emit_reports(a.reports, a.nreports, key);
-    cw_error_restore(&saved);
-}
-
-static void record_key(PyObject *self, PyObject *key, cw_op op, bool write, bool structural,
-                       int check_opcode)
-{
-    cw_tls_state.busy++;
-    Py_hash_t hash = PyObject_Hash(key);
-    cw_tls_state.busy--;
-    if (hash == -1) {
-        PyErr_Clear();
-        return;
-    }
-    record(self, key, hash, op, write, structural, check_opcode);
-}
 
 #define call_dict_method cw_call_with_self
 
@@ -103,7 +32,7 @@ static PyObject *cwdict_subscript(PyObject *self, PyObject *key)
 {
     PyObject *res = PyDict_Type.tp_as_mapping->mp_subscript(self, key);
     if (cw_hook_ready() && (res != NULL || PyErr_ExceptionMatches(PyExc_KeyError)))
-        record_key(self, key, CW_OP_GETITEM, false, false, op_binary_subscr);
+        cw_record_key(self, key, CW_OP_GETITEM, 0, CW_CHECK_SUBSCRIPT);
     return res;
 }
 
@@ -112,8 +41,9 @@ static int cwdict_ass_subscript(PyObject *self, PyObject *key, PyObject *value)
     Py_ssize_t before = PyDict_GET_SIZE(self);
     int rc = PyDict_Type.tp_as_mapping->mp_ass_subscript(self, key, value);
     if (rc == 0 && cw_hook_ready())
-        record_key(self, key, value ? CW_OP_SETITEM : CW_OP_DELITEM, true,
-                   PyDict_GET_SIZE(self) != before, -1);
+        cw_record_key(self, key, value ? CW_OP_SETITEM : CW_OP_DELITEM,
+                      CW_WRITE | (PyDict_GET_SIZE(self) != before ? CW_STRUCTURAL : 0),
+                      CW_CHECK_NEVER);
     return rc;
 }
 
@@ -121,7 +51,7 @@ static int cwdict_contains(PyObject *self, PyObject *key)
 {
     int rc = PyDict_Type.tp_as_sequence->sq_contains(self, key);
     if (rc >= 0 && cw_hook_ready())
-        record_key(self, key, CW_OP_CONTAINS, false, false, op_contains);
+        cw_record_key(self, key, CW_OP_CONTAINS, 0, cw_opcode.contains);
     return rc;
 }
 
@@ -132,7 +62,7 @@ static PyObject *cwdict_get(PyObject *self, PyObject *const *args, Py_ssize_t na
 {
     PyObject *res = call_dict_method(dict_get, self, args, nargs, kwnames);
     if (res != NULL && nargs >= 1 && cw_hook_ready())
-        record_key(self, args[0], CW_OP_GET, false, false, -2);
+        cw_record_key(self, args[0], CW_OP_GET, 0, CW_CHECK_ALWAYS);
     return res;
 }
 
@@ -145,7 +75,7 @@ static PyObject *size_sensitive(PyObject *method, cw_op op, PyObject *self,
     if (nargs >= 1 && cw_hook_ready() &&
         (res != NULL || PyErr_ExceptionMatches(PyExc_KeyError))) {
         bool changed = PyDict_GET_SIZE(self) != before;
-        record_key(self, args[0], op, changed, changed, -2);
+        cw_record_key(self, args[0], op, changed ? CW_WRITE | CW_STRUCTURAL : 0, CW_CHECK_ALWAYS);
     }
     return res;
 }
@@ -167,7 +97,8 @@ static PyObject *cwdict_popitem(PyObject *self, PyObject *noargs)
     (void)noargs;
     PyObject *res = call_dict_method(dict_popitem, self, NULL, 0, NULL);
     if (res != NULL && PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 2 && cw_hook_ready())
-        record_key(self, PyTuple_GET_ITEM(res, 0), CW_OP_POPITEM, true, true, -1);
+        cw_record_key(self, PyTuple_GET_ITEM(res, 0), CW_OP_POPITEM, CW_WRITE | CW_STRUCTURAL,
+                      CW_CHECK_NEVER);
     return res;
 }
 
@@ -183,7 +114,8 @@ static int apply_pairs(PyObject *self, PyObject *pairs, cw_op op)
         Py_INCREF(v);
         int rc = PyDict_SetItem(self, k, v);
         if (rc == 0 && ready)
-            record_key(self, k, op, true, PyDict_GET_SIZE(self) != before, -1);
+            cw_record_key(self, k, op, CW_WRITE | (PyDict_GET_SIZE(self) != before ? CW_STRUCTURAL : 0),
+                          CW_CHECK_NEVER);
         Py_DECREF(k);
         Py_DECREF(v);
         if (rc < 0)
@@ -256,9 +188,9 @@ static PyObject *cwdict_clear(PyObject *self, PyObject *noargs)
                 continue;
             }
             if (cw_shadow_has_cell((uintptr_t)self, (int64_t)h))
-                record(self, k, h, CW_OP_CLEAR, true, false, -1);
+                cw_record(self, k, h, CW_OP_CLEAR, CW_WRITE, CW_CHECK_NEVER);
         }
-        record(self, NULL, 0, CW_OP_CLEAR, false, true, -1);
+        cw_record(self, NULL, 0, CW_OP_CLEAR, CW_STRUCTURAL, CW_CHECK_NEVER);
     }
     Py_XDECREF(keys);
     if (PyErr_Occurred() && res != NULL)
@@ -266,144 +198,15 @@ static PyObject *cwdict_clear(PyObject *self, PyObject *noargs)
     return res;
 }
 
-/* ---- iteration ------------------------------------------------------- */
-
-typedef struct {
-    PyObject_HEAD
-    PyObject *inner;     /* Owned: the real iterator */
-    PyObject *container; /* Owned: the watched dict */
-    int state;           /* 0: first step not taken; 1: live loop; 2: not tracked */
-    cw_iteration it;
-} CwIter;
-
-static PyObject *wrap_iter(PyObject *inner, PyObject *container)
-{
-    if (inner == NULL)
-        return NULL;
-    CwIter *w = PyObject_GC_New(CwIter, &CwIter_Type);
-    if (w == NULL) {
-        Py_DECREF(inner);
-        return NULL;
-    }
-    w->inner = inner;
-    Py_INCREF(container);
-    w->container = container;
-    w->state = 0;
-    memset(&w->it, 0, sizeof(w->it));
-    PyObject_GC_Track(w);
-    return (PyObject *)w;
-}
-
-static void end_loop(CwIter *w)
-{
-    if (w->state != 1 || !w->it.open)
-        return;
-    w->state = 2;
-    cw_saved_error saved;
-    cw_error_save(&saved);
-    cw_tls_state.busy++;
-    uint32_t reports[CW_MAX_NEW_REPORTS], n = 0;
-    cw_thread *t = cw_tls_state.thread;
-    cw_check_status(cw_shadow_iter_end(t, &w->it, reports, &n), "no memory ending a loop");
-    cw_tls_state.busy--;
-    cw_emit_reports(reports, n, NULL);
-    cw_error_restore(&saved);
-}
-
-/* Is the first step taken by a Python for-loop? */
-static void classify(CwIter *w)
-{
-    w->state = 2;
-    if (!cw_hook_ready() || Py_TYPE(w->container) != &CwDict_Type)
-        return;
-    cw_site site;
-    PyFrameObject *frame = cw_current_site(&site);
-    if (frame == NULL || current_opcode(&site) != op_for_iter)
-        return;
-    cw_tls_state.busy++;
-    cw_thread *t = cw_current_thread();
-    if (t != NULL) {
-        cw_stack_id stack = cw_stack_for(t, frame, site);
-        if (cw_check_status(cw_shadow_iter_begin(t, (uintptr_t)w->container, stack, &w->it),
-                            "no memory starting a loop") == 0 &&
-            w->it.open)
-            w->state = 1;
-    }
-    cw_tls_state.busy--;
-}
-
-static PyObject *cwiter_next(CwIter *w)
-{
-    if (w->state == 0)
-        classify(w);
-    PyObject *item = Py_TYPE(w->inner)->tp_iternext(w->inner);
-    if (item == NULL && w->state == 1)
-        end_loop(w);
-    return item;
-}
-
-static void cwiter_dealloc(CwIter *w)
-{
-    PyObject_GC_UnTrack(w);
-    end_loop(w);
-    if (w->it.start) {
-        cw_vc_unref(w->it.start);
-        w->it.start = NULL;
-    }
-    Py_XDECREF(w->inner);
-    Py_XDECREF(w->container);
-    PyObject_GC_Del(w);
-}
-
-static int cwiter_traverse(CwIter *w, visitproc visit, void *arg)
-{
-    Py_VISIT(w->inner);
-    Py_VISIT(w->container);
-    return 0;
-}
-
-static PyObject *cwiter_repr(CwIter *w) { return PyObject_Repr(w->inner); }
-
-static PyObject *cwiter_length_hint(CwIter *w, PyObject *noargs)
-{
-    (void)noargs;
-    return PyObject_CallMethod(w->inner, "__length_hint__", NULL);
-}
-
-static PyObject *cwiter_reduce(CwIter *w, PyObject *noargs)
-{
-    (void)noargs;
-    return PyObject_CallMethod(w->inner, "__reduce__", NULL);
-}
-
-static PyMethodDef cwiter_methods[] = {
-    {"__length_hint__", (PyCFunction)cwiter_length_hint, METH_NOARGS, NULL},
-    {"__reduce__", (PyCFunction)cwiter_reduce, METH_NOARGS, NULL},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyTypeObject CwIter_Type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "dict_iterator",
-    .tp_basicsize = sizeof(CwIter),
-    .tp_dealloc = (destructor)cwiter_dealloc,
-    .tp_repr = (reprfunc)cwiter_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_traverse = (traverseproc)cwiter_traverse,
-    .tp_iter = PyObject_SelfIter,
-    .tp_iternext = (iternextfunc)cwiter_next,
-    .tp_methods = cwiter_methods,
-};
-
 static PyObject *cwdict_iter(PyObject *self)
 {
-    return wrap_iter(PyDict_Type.tp_iter(self), self);
+    return cw_wrap_iter(PyDict_Type.tp_iter(self), self);
 }
 
 static PyObject *cwdict_reversed(PyObject *self, PyObject *noargs)
 {
     (void)noargs;
-    return wrap_iter(call_dict_method(dict_reversed, self, NULL, 0, NULL), self);
+    return cw_wrap_iter(call_dict_method(dict_reversed, self, NULL, 0, NULL), self);
 }
 
 /* ---- views: the real view, with iteration seen ------------------------- */
@@ -472,13 +275,13 @@ static int cwview_traverse(CwView *v, visitproc visit, void *arg)
     return 0;
 }
 
-static PyObject *cwview_iter(CwView *v) { return wrap_iter(PyObject_GetIter(v->view), v->container); }
+static PyObject *cwview_iter(CwView *v) { return cw_wrap_iter(PyObject_GetIter(v->view), v->container); }
 
 static PyObject *cwview_reversed(CwView *v, PyObject *noargs)
 {
     (void)noargs;
     PyObject *r = PyObject_CallMethod(v->view, "__reversed__", NULL);
-    return wrap_iter(r, v->container);
+    return cw_wrap_iter(r, v->container);
 }
 
 static Py_ssize_t cwview_len(CwView *v) { return PyObject_Size(v->view); }
@@ -566,10 +369,7 @@ static PyObject *cwdict_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 
 static void cwdict_dealloc(PyObject *self)
 {
-    if (watched_ready)
-        cw_ht_remove(&watched, (uintptr_t)self);
-    cw_shadow_unwatch((uintptr_t)self);
-    cw_set_type(self, &PyDict_Type);
+    cw_container_dying(self);
     PyDict_Type.tp_dealloc(self);
 }
 
@@ -616,102 +416,6 @@ static PyTypeObject CwDict_Type = {
     .tp_new = cwdict_new,
 };
 
-/* ---- watch / unwatch ---------------------------------------------------- */
-
-int cw_dict_can_watch(PyObject *d)
-{
-    return PyDict_CheckExact(d) || Py_TYPE(d) == &CwDict_Type;
-}
-
-int cw_dict_is_watched(PyObject *d) { return Py_TYPE(d) == &CwDict_Type; }
-
-int cw_dict_watch(PyObject *d, const char *target)
-{
-    if (!watched_ready) {
-        PyErr_SetString(PyExc_RuntimeError, "cachewatch is not started");
-        return -1;
-    }
-    if (!cw_dict_can_watch(d)) {
-        PyErr_Format(PyExc_TypeError, "cachewatch watches plain dicts, not %.100s",
-                     Py_TYPE(d)->tp_name);
-        return -1;
-    }
-    if (cw_shadow_watch((uintptr_t)d, target) != CW_OK) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    if (cw_ht_put(&watched, (uintptr_t)d, d) < 0) {
-        cw_shadow_unwatch((uintptr_t)d);
-        PyErr_NoMemory();
-        return -1;
-    }
-    cw_set_type(d, &CwDict_Type);
-    return 0;
-}
-
-PyObject *cw_py_watch_dict(PyObject *self, PyObject *args)
-{
-    (void)self;
-    PyObject *d;
-    const char *name;
-    if (!PyArg_ParseTuple(args, "Os", &d, &name))
-        return NULL;
-    if (cw_dict_watch(d, name) < 0)
-        return NULL;
-    Py_RETURN_NONE;
-}
-
-static void unwatch_one(PyObject *d)
-{
-    if (cw_tls_state.thread != NULL)
-        cw_thread_forget_container(cw_tls_state.thread, (uintptr_t)d);
-    cw_shadow_unwatch((uintptr_t)d);
-    cw_ht_remove(&watched, (uintptr_t)d);
-    if (Py_TYPE(d) == &CwDict_Type)
-        cw_set_type(d, &PyDict_Type);
-}
-
-void cw_dict_unwatch(PyObject *d)
-{
-    if (Py_TYPE(d) == &CwDict_Type)
-        unwatch_one(d);
-}
-
-PyObject *cw_py_unwatch_dict(PyObject *self, PyObject *d)
-{
-    (void)self;
-    cw_dict_unwatch(d);
-    Py_RETURN_NONE;
-}
-
-PyObject *cw_py_is_watched(PyObject *self, PyObject *d)
-{
-    (void)self;
-    return PyBool_FromLong(Py_TYPE(d) == &CwDict_Type);
-}
-
-void cw_dict_unwatch_all(void)
-{
-    if (!watched_ready)
-        return;
-    size_t pos = 0;
-    void *v;
-    while (cw_ht_next(&watched, &pos, NULL, &v)) {
-        PyObject *d = v;
-        cw_shadow_unwatch((uintptr_t)d);
-        if (Py_TYPE(d) == &CwDict_Type)
-            cw_set_type(d, &PyDict_Type);
-    }
-    cw_ht_fini(&watched);
-    cw_ht_init(&watched, 64, NULL, NULL);
-}
-
-static int opcode_of(PyObject *opmap, const char *name)
-{
-    PyObject *v = PyDict_GetItemString(opmap, name);
-    return v ? (int)PyLong_AsLong(v) : -1;
-}
-
 static int lookup_dict_methods(void)
 {
     PyObject *dict = PyType_GetDict_compat(&PyDict_Type);
@@ -742,25 +446,11 @@ int cw_dict_hooks_init(PyObject *module)
     CwDict_Type.tp_base = &PyDict_Type;
     CwDict_Type.tp_traverse = PyDict_Type.tp_traverse;
     CwDict_Type.tp_clear = PyDict_Type.tp_clear;
-    if (PyType_Ready(&CwDict_Type) < 0 || PyType_Ready(&CwIter_Type) < 0 ||
-        PyType_Ready(&CwKeys_Type) < 0 || PyType_Ready(&CwValues_Type) < 0 ||
-        PyType_Ready(&CwItems_Type) < 0)
+    if (PyType_Ready(&CwDict_Type) < 0 || PyType_Ready(&CwKeys_Type) < 0 ||
+        PyType_Ready(&CwValues_Type) < 0 || PyType_Ready(&CwItems_Type) < 0)
         return -1;
-    if (lookup_dict_methods() < 0)
+    if (lookup_dict_methods() < 0 || cw_container_kind_register(&PyDict_Type, &CwDict_Type) < 0)
         return -1;
-    PyObject *dis = PyImport_ImportModule("dis");
-    PyObject *opmap = dis ? PyObject_GetAttrString(dis, "opmap") : NULL;
-    Py_XDECREF(dis);
-    if (opmap == NULL)
-        return -1;
-    op_binary_subscr = opcode_of(opmap, "BINARY_SUBSCR");
-    op_binary_op = opcode_of(opmap, "BINARY_OP");
-    op_contains = opcode_of(opmap, "CONTAINS_OP");
-    op_for_iter = opcode_of(opmap, "FOR_ITER");
-    Py_DECREF(opmap);
-    if (cw_ht_init(&watched, 64, NULL, NULL) < 0)
-        return -1;
-    watched_ready = 1;
     if (cw_module_add(module, "WatchedDict", (PyObject *)&CwDict_Type) < 0 ||
         cw_module_add(module, "WatchedKeys", (PyObject *)&CwKeys_Type) < 0 ||
         cw_module_add(module, "WatchedValues", (PyObject *)&CwValues_Type) < 0 ||

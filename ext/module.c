@@ -1,14 +1,15 @@
 /* module.c: builds cachewatch._cachewatch and registers its types and
  * functions; nothing else. */
-#include "binding.h"
+#include "containers.h"
 
 extern PyMethodDef cw_runtime_methods[];
 int cw_runtime_init(PyObject *module);
 
 static PyMethodDef hook_methods[] = {
-    {"watch_dict", cw_py_watch_dict, METH_VARARGS, "watch_dict(d, target): watch a plain dict."},
-    {"unwatch_dict", cw_py_unwatch_dict, METH_O, "Stop watching a dict."},
-    {"is_watched", cw_py_is_watched, METH_O, "Is this dict watched?"},
+    {"watch_container", cw_py_watch_container, METH_VARARGS,
+     "watch_container(obj, target): watch a plain dict, list or set."},
+    {"unwatch_container", cw_py_unwatch_container, METH_O, "Stop watching a container."},
+    {"is_watched", cw_py_is_watched, METH_O, "Is this container watched?"},
     {"publish", cw_py_publish, METH_O, "Record a hand-off from the calling thread through obj."},
     {"consume", cw_py_consume, METH_O, "Record that the calling thread received obj's hand-offs."},
     {"ignore", cw_py_ignore, METH_O, "Never treat obj as a lock (a thread's lifetime sentinel)."},
@@ -37,7 +38,8 @@ PyMODINIT_FUNC PyInit__cachewatch(void)
     if (m == NULL)
         return NULL;
     if (PyModule_AddFunctions(m, cw_runtime_methods) < 0 || cw_runtime_init(m) < 0 ||
-        cw_dict_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 || cw_thread_hooks_init(m) < 0) {
+        cw_containers_init(m) < 0 || cw_dict_hooks_init(m) < 0 || cw_list_hooks_init(m) < 0 ||
+        cw_set_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 || cw_thread_hooks_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -27,6 +27,7 @@ typedef struct rec {
     uint8_t op;
     uint8_t check_op;
     bool open;             /* REC_ITER still running */
+    bool commutes;         /* REC_WRITE: commutes with other commuting writes */
     cw_tid tid;
     cw_clock clock;        /* the access; REGION: its write; ITER: its start */
     cw_clock end_clock;    /* REC_ITER once closed */
@@ -489,8 +490,8 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
                     if (region) {
                         if (pass == 1 && !hb(r->tid, r->clock, rr.snap) && cw_lockset_disjoint(r->locks, H))
                             batch_add(&b, CW_REPORT_CHECK_THEN_ACT, CW_LOC_KEY, r->tid, &cur, &prev);
-                    } else if (pass == 2 && !hb(r->tid, r->clock, t->vc) &&
-                               cw_lockset_disjoint(r->locks, L)) {
+                    } else if (pass == 2 && !(r->commutes && a->commutes) &&
+                               !hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L)) {
                         batch_add(&b, CW_REPORT_WRITE_WRITE, CW_LOC_KEY, r->tid, &cur, &prev);
                     }
                     break;
@@ -508,8 +509,10 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
                          .check_stack = a->check_stack, .site = rr.site};
         } else {
             existing = find_own_unlocked(k, REC_WRITE, t->tid, (cw_site){0, 0}, L);
-            mine = (rec){.kind = REC_WRITE, .op = a->op, .tid = t->tid, .clock = now,
-                         .locks = L, .stack = a->stack};
+            if (existing != NULL && existing->commutes != a->commutes)
+                existing = NULL; /* keep a non-commuting write apart */
+            mine = (rec){.kind = REC_WRITE, .op = a->op, .commutes = a->commutes,
+                         .tid = t->tid, .clock = now, .locks = L, .stack = a->stack};
         }
         store = existing == NULL || existing->clock != now;
     }

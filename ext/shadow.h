@@ -52,6 +52,8 @@ typedef struct cw_access {
     bool write;       /* changed the key's binding (insert, replace, delete) */
     bool structural;  /* changed the set of keys */
     bool check;       /* a single-key read a later write in this call may act on */
+    bool commutes;    /* a write that commutes with other such writes (list.append,
+                         list.pop): two of them never conflict on their own */
     uintptr_t frame;  /* the call; 0 when unknown (no Python frame) */
     cw_site site;     /* where in the call */
     cw_stack_id stack;/* 0 until captured: see CW_NEED_STACK */

@@ -5,6 +5,7 @@ happens under that uuid's lock, so there is no race, even though the lock
 object for a uuid is not always the same object."""
 # CACHEWATCH-ARGS: --watch __main__:CELL_CACHE
 # EXPECT: none
+# RACY-TWIN: cell_cache_nolock.py
 import threading
 import time
 

@@ -3,6 +3,7 @@ key: setdefault from many threads, pop(k, None), get, and inserts of
 distinct keys. Each is one dict operation and none of them is a race."""
 # CACHEWATCH-ARGS: --watch __main__:SESSIONS --watch __main__:BY_THREAD
 # EXPECT: none
+# RACY-TWIN: dict_write_write.py
 import threading
 
 SESSIONS = {}

@@ -3,6 +3,7 @@ and the insert under one lock. The unlocked read is a single atomic
 operation; the check that the insert acts on is the locked one."""
 # CACHEWATCH-ARGS: --watch __main__:CONNECTIONS
 # EXPECT: none
+# RACY-TWIN: dict_check_then_set.py
 import threading
 
 CONNECTIONS = {}

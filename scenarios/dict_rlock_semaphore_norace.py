@@ -2,6 +2,7 @@
 BoundedSemaphore): each is one lock held across the check and the act."""
 # CACHEWATCH-ARGS: --watch __main__:CACHE
 # EXPECT: none
+# RACY-TWIN: dict_check_then_set.py
 import threading
 
 CACHE = {}

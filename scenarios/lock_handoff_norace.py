@@ -4,6 +4,7 @@ Semaphore(0) released by a producer. A release by a thread that did not
 acquire is a hand-off and orders what came before it."""
 # CACHEWATCH-ARGS: --watch __main__:RESULTS
 # EXPECT: none
+# RACY-TWIN: dict_handoffs.py
 import threading
 
 RESULTS = {}

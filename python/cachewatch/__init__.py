@@ -77,7 +77,8 @@ def is_active():
 
 
 def watch(target, name=None):
-    """Watch a dict (the object itself; every alias sees it) or a target:
+    """Watch a dict, list or set (the object itself; every alias sees it) or
+    a target:
     'module:NAME' (the name: its loads, stores and the container it holds),
     'module:*' or 'package.*' (every module-level container and rebound name
     of matching modules). Targets apply when their module is imported."""
@@ -86,14 +87,14 @@ def watch(target, name=None):
     if isinstance(target, str):
         _targets.add(target)
         return
-    if type(target) is not dict and not _cachewatch.is_watched(target):
-        raise TypeError(f"cachewatch watches dicts, not {type(target).__name__}")
-    _cachewatch.watch_dict(target, name or _guess_name(target))
+    if type(target) not in (dict, list, set) and not _cachewatch.is_watched(target):
+        raise TypeError(f"cachewatch watches dicts, lists and sets, not {type(target).__name__}")
+    _cachewatch.watch_container(target, name or _guess_name(target))
 
 
 def unwatch(target):
-    """Stop watching a dict (it becomes a plain dict again)."""
-    _cachewatch.unwatch_dict(target)
+    """Stop watching a container (it becomes a plain one again)."""
+    _cachewatch.unwatch_container(target)
 
 
 def _guess_name(obj):

@@ -146,9 +146,19 @@ def _install_sentinel_filter():
     _undo.append(lambda: setattr(threading, "_set_sentinel", original))
 
 
-def _reduce_watched(d):
-    # pickle, copy and deepcopy give plain dicts.
+# pickle, copy and deepcopy of a watched container give a plain one. Items go
+# after the empty container is made (and memoised), so one that holds itself
+# comes back holding itself.
+def _reduce_watched_dict(d):
     return (dict, (), None, None, iter(dict.items(d)))
+
+
+def _reduce_watched_list(lst):
+    return (list, (), None, iter(list.copy(lst)))
+
+
+def _reduce_watched_set(s):
+    return (set, (list(set.copy(s)),))
 
 
 _registered = False
@@ -158,7 +168,9 @@ def _register_types():
     global _registered
     if _registered:
         return
-    copyreg.pickle(_c.WatchedDict, _reduce_watched)
+    copyreg.pickle(_c.WatchedDict, _reduce_watched_dict)
+    copyreg.pickle(_c.WatchedList, _reduce_watched_list)
+    copyreg.pickle(_c.WatchedSet, _reduce_watched_set)
     collections.abc.KeysView.register(_c.WatchedKeys)
     collections.abc.ValuesView.register(_c.WatchedValues)
     collections.abc.ItemsView.register(_c.WatchedItems)

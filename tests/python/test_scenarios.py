@@ -37,22 +37,20 @@ def parse(path):
 
 def test_every_scenario_states_its_expectation():
     files = scenario_files()
-    assert len(files) >= 15
+    assert len(files) >= 25
     for path in files:
         parse(path)
         base = os.path.basename(path)
         if not base.endswith("_norace.py"):
             continue
-        # A fixed twin's race exists or the twin is said to have no racy form.
-        racy = path.replace("_norace.py", ".py")
-        assert os.path.exists(racy) or "no racy twin" in open(path).read() or \
-            base in NO_RACY_TWIN, f"{base} has no racy twin"
-
-
-# Fixed programs whose racy forms are other scenarios (named in their text).
-NO_RACY_TWIN = {"dict_atomic_ops_norace.py", "dict_double_checked_norace.py",
-                "dict_rlock_semaphore_norace.py", "lock_handoff_norace.py",
-                "cell_cache_per_uuid_lock_norace.py"}
+        # A fixed program has a racy twin: same name without _norace, or the
+        # scenario named in its "# RACY-TWIN:" line.
+        twin = path.replace("_norace.py", ".py")
+        with open(path) as f:
+            for line in f:
+                if line.startswith("# RACY-TWIN:"):
+                    twin = os.path.join(SCENARIOS, line.split(":", 1)[1].strip())
+        assert os.path.exists(twin), f"{base} has no racy twin ({os.path.basename(twin)})"
 
 
 @pytest.mark.parametrize("path", scenario_files(), ids=os.path.basename)

@@ -119,8 +119,8 @@ def test_unwatch_and_stop_give_back_a_plain_dict():
 def test_watch_refuses_what_it_cannot_watch():
     cachewatch.start()
     try:
-        with pytest.raises(TypeError, match="watches dicts"):
-            cachewatch.watch([1, 2])
+        with pytest.raises(TypeError, match="watches dicts, lists and sets"):
+            cachewatch.watch((1, 2))
         with pytest.raises(cachewatch.TargetError, match="bad watch target 'nocolon'"):
             cachewatch.watch("nocolon")
     finally:

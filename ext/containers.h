@@ -1,0 +1,55 @@
+/* containers.h: what the dict, list and set hooks share.
+ *
+ * A watched container has its type changed in place to a C subclass with the
+ * same layout (CwDict_Type, CwList_Type, CwSet_Type), registered here as a
+ * "kind"; watching, unwatching and the swap back at death go through here.
+ * Each operation of a watched container is told to the engine with
+ * cw_record(); loops over it go through cw_wrap_iter(). Guarded by the GIL. */
+#ifndef CW_CONTAINERS_H
+#define CW_CONTAINERS_H
+
+#include "binding.h"
+
+/* Flags of cw_record(). */
+#define CW_WRITE 1u       /* changed the location */
+#define CW_STRUCTURAL 2u  /* changed the set of keys (or a list's length) */
+#define CW_COMMUTES 4u    /* a write that commutes with others of its kind */
+
+/* check_opcode of cw_record(): the read is a check when the current
+ * instruction is this opcode; CW_CHECK_ALWAYS for an explicit method call,
+ * CW_CHECK_NEVER for reads no write acts on. */
+#define CW_CHECK_ALWAYS (-2)
+#define CW_CHECK_NEVER (-1)
+#define CW_CHECK_SUBSCRIPT (-3) /* a subscript: BINARY_SUBSCR, or BINARY_OP from 3.14 */
+
+/* This interpreter's opcode numbers (from dis.opmap; -1 when absent). */
+typedef struct cw_opcodes {
+    int binary_subscr, binary_op, contains, for_iter;
+} cw_opcodes;
+extern cw_opcodes cw_opcode;
+
+/* A list's "contents": the location its membership tests and length checks
+ * read and its appends, inserts, pops and removals write. */
+#define CW_CONTENTS_KEY ((Py_hash_t)0x6c697374636f6e74LL)
+
+/* Tell the engine about one access to a location (key with its hash) of a
+ * watched container. key (may be NULL) is only used for the report text. */
+void cw_record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
+               int check_opcode);
+/* The same with the hash computed here (nothing is recorded for an
+ * unhashable key). */
+void cw_record_key(PyObject *self, PyObject *key, cw_op op, unsigned flags, int check_opcode);
+
+/* Wrap an iterator over a watched container so a Python-level loop over it
+ * is seen (steals inner; NULL passes through). */
+PyObject *cw_wrap_iter(PyObject *inner, PyObject *container);
+
+/* Kinds of watched container. */
+int cw_container_kind_register(PyTypeObject *plain, PyTypeObject *watched);
+/* A watched container is being freed: forget it and give it its plain type
+ * back (the caller then runs the plain type's dealloc). */
+void cw_container_dying(PyObject *obj);
+
+int cw_containers_init(PyObject *module);
+
+#endif
