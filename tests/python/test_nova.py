@@ -11,7 +11,7 @@ import cachewatch
 from helpers import child_env
 
 SYSTEM_PYTHON = "/usr/bin/python3"
-SCRIPT = os.path.join(os.path.dirname(__file__), "nova_set_target_cell.py")
+SCRIPT = os.path.join(os.path.dirname(__file__), "nova_check.py")
 
 
 def have_nova():
@@ -37,11 +37,11 @@ def cachewatch_path(tmp_path):
     return str(tmp_path)
 
 
-def run_nova(cachewatch_path, tmp_path, *args):
+def run_nova(cachewatch_path, tmp_path, mode, target="nova.context:CELL_CACHE"):
     out = tmp_path / "nova.json"
     proc = subprocess.run(
-        [SYSTEM_PYTHON, "-m", "cachewatch", "run", "--watch", "nova.context:CELL_CACHE",
-         "--json", str(out), SCRIPT, *args],
+        [SYSTEM_PYTHON, "-m", "cachewatch", "run", "--watch", target,
+         "--json", str(out), SCRIPT, mode],
         capture_output=True, text=True, timeout=300,
         env=child_env({"PYTHONPATH": cachewatch_path}))
     assert "Traceback" not in proc.stderr, proc.stderr
@@ -49,14 +49,14 @@ def run_nova(cachewatch_path, tmp_path, *args):
 
 
 def test_set_target_cell_under_per_uuid_locks_is_silent(cachewatch_path, tmp_path):
-    proc, findings = run_nova(cachewatch_path, tmp_path)
+    proc, findings = run_nova(cachewatch_path, tmp_path, "set-target-cell")
     assert proc.returncode == 0, proc.stderr
     assert "cached cells: 3" in proc.stdout
     assert findings == []
 
 
 def test_set_target_cell_without_its_lock_is_a_race(cachewatch_path, tmp_path):
-    proc, findings = run_nova(cachewatch_path, tmp_path, "--no-lock")
+    proc, findings = run_nova(cachewatch_path, tmp_path, "no-lock")
     assert proc.returncode == 66, proc.stderr
     assert [f["category"] for f in findings] == ["check-then-act"]
     finding = findings[0]
@@ -65,3 +65,30 @@ def test_set_target_cell_without_its_lock_is_a_race(cachewatch_path, tmp_path):
         top = access["stack"][0]
         assert top["file"].endswith("nova/context.py")
         assert top["function"].endswith("get_or_set_cached_cell_and_set_connections")
+
+
+def innermost(access):
+    top = access["stack"][0]
+    return os.path.basename(top["file"]), top["line"]
+
+
+def test_service_reset_racing_inserts_is_a_lost_update(cachewatch_path, tmp_path):
+    proc, findings = run_nova(cachewatch_path, tmp_path, "reset")
+    assert proc.returncode == 66, proc.stderr
+    assert [f["category"] for f in findings] == ["lost-update"]
+    finding = findings[0]
+    assert finding["target"] == "nova.context.CELL_CACHE"
+    files = {innermost(a)[0] for a in finding["accesses"]}
+    assert files == {"service.py", "context.py"}, finding
+
+
+def test_load_cells_is_a_double_initialisation(cachewatch_path, tmp_path):
+    proc, findings = run_nova(cachewatch_path, tmp_path, "load-cells", "nova.context:CELLS")
+    assert proc.returncode == 66, proc.stderr
+    assert [f["category"] for f in findings] == ["check-then-act"]
+    finding = findings[0]
+    assert finding["target"] == "nova.context.CELLS"
+    assert finding["location"] == "binding"
+    for access in finding["accesses"]:
+        assert access["stack"][0]["function"] == "load_cells"
+        assert innermost(access)[0] == "context.py"

@@ -1,0 +1,75 @@
+"""Nova's own code (Debian python3-nova, Zed) driven by threads as Nova's API
+workers drive it. Run by /usr/bin/python3 under cachewatch from test_nova.py.
+
+Modes:
+  set-target-cell  four API threads fill CELL_CACHE through set_target_cell
+  no-lock          the same with nova.utils.synchronized made a no-op first
+  reset            the same while Service.reset() rebinds CELL_CACHE
+  load-cells       four threads call load_cells() (the database query faked)"""
+import sys
+import threading
+import time
+import types
+
+import webob.dec  # noqa: F401  (nova.api.wsgi uses webob.dec without importing it)
+
+import nova.utils
+
+MODE = sys.argv[1] if len(sys.argv) > 1 else "set-target-cell"
+if MODE == "no-lock":
+    nova.utils.synchronized = lambda name, *args, **kwargs: (lambda f: f)
+
+import nova.conf  # noqa: E402
+from nova import context as nova_context  # noqa: E402
+from nova import objects  # noqa: E402
+from nova import service as nova_service  # noqa: E402
+from oslo_concurrency import lockutils  # noqa: E402
+
+nova.conf.CONF([], project="nova", default_config_files=[])
+lockutils.set_defaults("/tmp")
+
+
+class CellMapping:
+    def __init__(self, uuid):
+        self.uuid = uuid
+        self.identity = uuid
+        self.database_connection = "sqlite://"
+        self.transport_url = "none://"
+
+
+MAPPINGS = [CellMapping(f"00000000-0000-0000-0000-00000000000{i}") for i in range(3)]
+
+
+def api_worker():
+    for _ in range(5):
+        for cell in MAPPINGS:
+            nova_context.set_target_cell(nova_context.RequestContext(), cell)
+        time.sleep(0.001)
+
+
+def reset_service():
+    time.sleep(0.002)
+    fake_self = types.SimpleNamespace(manager=types.SimpleNamespace(reset=lambda: None))
+    nova_service.Service.reset(fake_self)  # nova/service.py: context.CELL_CACHE = {}
+
+
+def fake_get_all(context):
+    time.sleep(0.002)  # the database query
+    return list(MAPPINGS)
+
+
+if MODE == "load-cells":
+    objects.register_all()
+    objects.CellMappingList.get_all = staticmethod(fake_get_all)
+    targets = [nova_context.load_cells] * 4
+elif MODE == "reset":
+    targets = [api_worker] * 3 + [reset_service]
+else:
+    targets = [api_worker] * 4
+
+threads = [threading.Thread(target=t, name=f"api-{i}") for i, t in enumerate(targets)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("cached cells:", len(nova_context.CELL_CACHE), "cells:", len(nova_context.CELLS))
