@@ -1037,6 +1037,127 @@ static void test_history_bounded(void **state)
     assert_int_equal(r.prev.stack, stack_at(at(code, 78))); /* A's latest write */
 }
 
+/* ---- commuting writes (list.append) -------------------------------------- */
+
+static void append(cw_thread *t, uintptr_t c, uintptr_t frame, cw_site s)
+{
+    cw_access a = make_access(c, 5, CW_OP_APPEND, frame, s);
+    a.write = true;
+    a.structural = true;
+    a.commutes = true;
+    shadow_call(t, &a);
+}
+
+static void test_commuting_writes(void **state)
+{
+    (void)state;
+    uintptr_t c = watch("mod.LIST");
+    cw_thread *a = reg("A"), *b = reg("B");
+    uintptr_t code = next_code();
+    window w = mark();
+    /* Appends from two threads never conflict on their own. */
+    append(a, c, next_frame(), at(code, 2));
+    append(b, c, next_frame(), at(code, 4));
+    assert_no_report(w);
+    /* A non-commuting write (clear) against them does. */
+    write_key(b, c, 5, next_frame(), at(code, 6), true);
+    assert_int_equal(new_of_kind(w, CW_REPORT_WRITE_WRITE), 1);
+    /* A check of the contents followed by an append is still a region. */
+    uintptr_t c2 = watch("mod.LIST2");
+    window w2 = mark();
+    cw_site chk = at(code, 10), act = at(code, 12);
+    for (int i = 0; i < 2; i++) {
+        cw_thread *t = i ? b : a;
+        uintptr_t frame = next_frame();
+        cw_access r = make_access(c2, 5, CW_OP_CONTAINS, frame, chk);
+        r.check = true;
+        shadow_call(t, &r);
+        append(t, c2, frame, act);
+        cw_thread_forget_frame(t, frame);
+    }
+    assert_int_equal(new_of_kind(w2, CW_REPORT_CHECK_THEN_ACT), 1);
+}
+
+/* ---- a rebound name's old container ----------------------------------------- */
+
+static void replaced(cw_thread *t, uintptr_t c, cw_site s)
+{
+    uint32_t ids[CW_MAX_NEW_REPORTS], n = 0;
+    assert_int_equal(cw_shadow_replaced(t, c, CW_OP_STORE, stack_at(s), ids, &n), CW_OK);
+    for (uint32_t i = 0; i < n; i++)
+        got[ngot++] = ids[i];
+}
+
+static void test_lost_update_on_rebinding(void **state)
+{
+    (void)state;
+    cw_thread *resetter = reg("reset"), *worker = reg("worker");
+    uintptr_t code = next_code();
+    uintptr_t l = next_sync_addr();
+
+    /* An insert under the worker's own lock, then the rebinding: reported. */
+    uintptr_t c = watch("mod.CACHE");
+    window w = mark();
+    lock(worker, l);
+    write_key(worker, c, 1, next_frame(), at(code, 2), true);
+    unlock(worker, l);
+    replaced(resetter, c, at(code, 8));
+    cw_report r = first_report(w, CW_REPORT_LOST_UPDATE);
+    assert_int_equal(r.cur.tid, resetter->tid);
+    assert_int_equal(r.prev.tid, worker->tid);
+    assert_int_equal(r.location, CW_LOC_STRUCTURE);
+
+    /* The rebinding first, then an insert into the old container. */
+    uintptr_t c2 = watch("mod.CACHE2");
+    window w2 = mark();
+    replaced(resetter, c2, at(code, 8));
+    assert_no_report(w2);
+    write_key(worker, c2, 1, next_frame(), at(code, 4), true);
+    r = first_report(w2, CW_REPORT_LOST_UPDATE);
+    assert_int_equal(r.cur.tid, worker->tid);
+    assert_int_equal(r.location, CW_LOC_KEY);
+
+    /* Ordered (the worker handed off before the reset): nothing. */
+    uintptr_t c3 = watch("mod.CACHE3");
+    window w3 = mark();
+    write_key(worker, c3, 1, next_frame(), at(code, 2), true);
+    handoff(worker, resetter);
+    replaced(resetter, c3, at(code, 8));
+    assert_no_report(w3);
+
+    /* Under a common lock: nothing. */
+    uintptr_t c4 = watch("mod.CACHE4");
+    window w4 = mark();
+    lock(worker, l);
+    write_key(worker, c4, 1, next_frame(), at(code, 2), true);
+    unlock(worker, l);
+    lock(resetter, l);
+    replaced(resetter, c4, at(code, 8));
+    unlock(resetter, l);
+    assert_no_report(w4);
+}
+
+/* ---- bindings ----------------------------------------------------------------- */
+
+static void test_binding_reports_say_binding(void **state)
+{
+    (void)state;
+    uintptr_t c = next_container_addr();
+    assert_int_equal(cw_shadow_watch_binding(c, "mod.CELLS"), CW_OK);
+    cw_thread *a = reg("A"), *b = reg("B");
+    uintptr_t code = next_code();
+    window w = mark();
+    region(a, c, 0, at(code, 2), at(code, 4));
+    region(b, c, 0, at(code, 2), at(code, 4));
+    cw_report r = first_report(w, CW_REPORT_CHECK_THEN_ACT);
+    assert_int_equal(r.location, CW_LOC_BINDING);
+    assert_false(r.has_key);
+    char buf[4096];
+    cw_report_format(&r, 1, buf, sizeof(buf));
+    if (strstr(buf, "Location: the module-level name mod.CELLS") == NULL)
+        fail_msg("no binding line in:\n%s", buf);
+}
+
 /* ---- concurrency ----------------------------------------------------------- */
 
 #define NWORKERS 8
@@ -1298,6 +1419,9 @@ int main(void)
         cmocka_unit_test(test_dedup_same_race_twice),
         cmocka_unit_test(test_one_report_per_other_thread),
         cmocka_unit_test(test_history_bounded),
+        cmocka_unit_test(test_commuting_writes),
+        cmocka_unit_test(test_lost_update_on_rebinding),
+        cmocka_unit_test(test_binding_reports_say_binding),
         cmocka_unit_test(test_concurrent_hammer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
