@@ -57,13 +57,13 @@ def _ready(module):
     return module.__name__ != "__main__" and not getattr(spec, "_initializing", False)
 
 
-def _discover(module):
+def _discover(module, fresh):
     """Module-level containers and rebound names worth watching."""
     found = set()
     for name, value in list(vars(module).items()):
         if not name.startswith("__") and type(value) in (dict, list, set):
             found.add(name)
-    for name in _bindings.rebound_names(module):
+    for name in _bindings.rebound_names(module, fresh):
         value = vars(module).get(name)
         if not name.startswith("__") and not isinstance(
                 value, (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType)):
@@ -71,8 +71,9 @@ def _discover(module):
     return found
 
 
-def apply(module_name, force=False):
-    """Watch what is asked of this module, if it is imported and ready."""
+def apply(module_name, force=False, fresh=False):
+    """Watch what is asked of this module, if it is imported and ready.
+    fresh: it finished importing just now."""
     module = sys.modules.get(module_name)
     if module is None or not isinstance(module, types.ModuleType):
         return
@@ -81,9 +82,9 @@ def apply(module_name, force=False):
     names = set(_names.pop(module_name, ()))
     if _matches(module_name) and module_name not in _done:
         _done.add(module_name)
-        names |= _discover(module)
+        names |= _discover(module, fresh)
     if names:
-        _bindings.watch(module, sorted(names))
+        _bindings.watch(module, sorted(names), fresh=fresh)
 
 
 def retry():
@@ -104,7 +105,7 @@ class _Loader:
 
     def exec_module(self, module):
         self._loader.exec_module(module)
-        apply(self._fullname, force=True)
+        apply(self._fullname, force=True, fresh=True)
 
     def __getattr__(self, name):
         return getattr(self._loader, name)
