@@ -63,6 +63,8 @@ int cw_stack_init(void);
 void cw_stack_fini(void);
 /* Capture the current stack (innermost first), interned; 0 on failure. */
 cw_stack_id cw_capture_stack(void);
+/* The stack of a frame of any thread (Python frames only). */
+cw_stack_id cw_capture_stack_of(PyFrameObject *frame);
 /* The current innermost Python frame (borrowed) and site; frame NULL when the
  * thread runs no Python code. */
 PyFrameObject *cw_current_site(cw_site *site);

@@ -151,6 +151,20 @@ int cw_flags_validate(const cw_flags *f, char *err, size_t err_size)
         snprintf(err, err_size, "option 'max_reports' must be at least 1, got %ld", f->max_reports);
         return -1;
     }
+    if (f->pool_backlog < 1) {
+        snprintf(err, err_size, "option 'pool_backlog' must be at least 1, got %ld", f->pool_backlog);
+        return -1;
+    }
+    if (f->executor_leak_count < 2) {
+        snprintf(err, err_size, "option 'executor_leak_count' must be at least 2, got %ld",
+                 f->executor_leak_count);
+        return -1;
+    }
+    if (f->pool_wait_ms < 0 || f->abandoned_ms < 0 || f->thread_leak_grace_ms < 0) {
+        snprintf(err, err_size, "options 'pool_wait_ms', 'abandoned_ms' and 'thread_leak_grace_ms' "
+                 "must not be negative");
+        return -1;
+    }
     if (f->key_repr_max < 16 || f->key_repr_max > 4096) {
         snprintf(err, err_size, "option 'key_repr_max' must be 16-4096, got %ld", f->key_repr_max);
         return -1;

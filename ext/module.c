@@ -3,6 +3,7 @@
 #include "containers.h"
 
 extern PyMethodDef cw_runtime_methods[];
+extern PyMethodDef cw_finding_methods[];
 int cw_runtime_init(PyObject *module);
 
 static PyMethodDef hook_methods[] = {
@@ -37,7 +38,8 @@ PyMODINIT_FUNC PyInit__cachewatch(void)
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL)
         return NULL;
-    if (PyModule_AddFunctions(m, cw_runtime_methods) < 0 || cw_runtime_init(m) < 0 ||
+    if (PyModule_AddFunctions(m, cw_runtime_methods) < 0 ||
+        PyModule_AddFunctions(m, cw_finding_methods) < 0 || cw_runtime_init(m) < 0 ||
         cw_containers_init(m) < 0 || cw_dict_hooks_init(m) < 0 || cw_list_hooks_init(m) < 0 ||
         cw_set_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 || cw_thread_hooks_init(m) < 0) {
         Py_DECREF(m);

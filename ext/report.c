@@ -29,8 +29,33 @@ const char *cw_report_kind_name(cw_report_kind kind)
         return "iteration";
     case CW_REPORT_LOST_UPDATE:
         return "lost-update";
+    case CW_REPORT_UNBOUNDED_POOL:
+        return "unbounded-pool";
+    case CW_REPORT_EXECUTOR_LEAK:
+        return "executor-leak";
+    case CW_REPORT_ABANDONED_TASK:
+        return "abandoned-task";
+    case CW_REPORT_THREAD_LEAK:
+        return "thread-leak";
     }
     return "?";
+}
+
+bool cw_report_kind_is_race(cw_report_kind kind)
+{
+    switch (kind) {
+    case CW_REPORT_CHECK_THEN_ACT:
+    case CW_REPORT_WRITE_WRITE:
+    case CW_REPORT_ITERATION:
+    case CW_REPORT_LOST_UPDATE:
+        return true;
+    case CW_REPORT_UNBOUNDED_POOL:
+    case CW_REPORT_EXECUTOR_LEAK:
+    case CW_REPORT_ABANDONED_TASK:
+    case CW_REPORT_THREAD_LEAK:
+        return false;
+    }
+    return false;
 }
 
 const char *cw_location_kind_name(cw_location_kind loc)
@@ -115,6 +140,14 @@ static uint64_t side_key(const cw_report_access *a)
 
 static uint64_t signature(const cw_report *r)
 {
+    if (!cw_report_kind_is_race(r->kind)) {
+        uint64_t h = cw_hash_word((uint64_t)r->kind + 1) ^ cw_hash_word(r->target);
+        if (r->dedup_key)
+            return cw_hash_word(h ^ r->dedup_key) | 1;
+        for (uint32_t i = 0; i < r->nsections; i++)
+            h = cw_hash_word(h ^ top_frame_key(r->sections[i].stack));
+        return h | 1;
+    }
     uint64_t a = side_key(&r->cur), b = side_key(&r->prev);
     if (a > b) { /* either side may find the race */
         uint64_t t = a;

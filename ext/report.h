@@ -15,7 +15,30 @@ typedef enum cw_report_kind {
     CW_REPORT_WRITE_WRITE,    /* two unordered writes of one key, no common lock */
     CW_REPORT_ITERATION,      /* a loop over the live container raced a resize */
     CW_REPORT_LOST_UPDATE,    /* a write into a container as its name was rebound */
+    CW_REPORT_UNBOUNDED_POOL, /* a pool with no bound on its backlog grew past a threshold */
+    CW_REPORT_EXECUTOR_LEAK,  /* executors made again and again at one site, never shut down */
+    CW_REPORT_ABANDONED_TASK, /* a task ran on after its waiter gave up */
+    CW_REPORT_THREAD_LEAK,    /* a thread started in a scope still alive at its end */
 } cw_report_kind;
+
+/* A race (two accesses) or another finding (sections and facts)? */
+bool cw_report_kind_is_race(cw_report_kind kind);
+
+#define CW_REPORT_SECTIONS 4
+#define CW_REPORT_FACTS 8
+
+/* A stack that explains a finding: where a pool was made, who waited... */
+typedef struct cw_report_section {
+    cw_str_id title;   /* "Created", "Waiter gave up", ... */
+    cw_tid tid;        /* the thread it happened in, 0 if none */
+    cw_stack_id stack;
+} cw_report_section;
+
+/* A number that says how bad it is: pending tasks, milliseconds... */
+typedef struct cw_report_fact {
+    cw_str_id name;
+    int64_t value;
+} cw_report_fact;
 
 /* What the racing accesses touched. */
 typedef enum cw_location_kind {
@@ -50,6 +73,13 @@ typedef struct cw_report {
     cw_report_access cur;    /* the access that found the race */
     cw_report_access prev;   /* the other side */
     uint32_t hits;           /* how many times this (deduplicated) race was seen */
+    /* Findings that are not races. */
+    cw_str_id detail;        /* one line saying what was found */
+    uint64_t dedup_key;      /* from the caller; 0 derives one from the stacks */
+    cw_report_section sections[CW_REPORT_SECTIONS];
+    uint32_t nsections;
+    cw_report_fact facts[CW_REPORT_FACTS];
+    uint32_t nfacts;
 } cw_report;
 
 int cw_report_init(uint32_t max_reports, bool dedup);

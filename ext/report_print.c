@@ -143,11 +143,48 @@ static void put_thread(out *o, cw_tid tid, const char *name)
     put_stack(o, t->created_at, 64);
 }
 
+/* A finding that is not a race: what, the numbers, the stacks that explain it. */
+static size_t format_finding(const cw_report *r, int pid, out *o)
+{
+    const char *target = cw_str_get(r->target);
+    const char *kind = cw_report_kind_name(r->kind);
+    put(o, "==================\n");
+    put(o, "WARNING: cachewatch: %s: %s (pid=%d)\n", kind, target, pid);
+    if (r->detail)
+        put(o, "  %s\n", cw_str_get(r->detail));
+    if (r->nfacts) {
+        put(o, " ");
+        for (uint32_t i = 0; i < r->nfacts; i++)
+            put(o, " %s=%lld", cw_str_get(r->facts[i].name), (long long)r->facts[i].value);
+        put(o, "\n");
+    }
+    for (uint32_t i = 0; i < r->nsections; i++) {
+        const cw_report_section *s = &r->sections[i];
+        put(o, "  %s", cw_str_get(s->title));
+        if (s->tid) {
+            char name[CW_NAME_MAX];
+            cw_thread_name(s->tid, name, sizeof(name));
+            put(o, " (thread T%u '%s')", s->tid, name);
+        }
+        put(o, ":\n");
+        put_stack(o, s->stack, 64);
+    }
+    put(o, "SUMMARY: cachewatch: %s %s", kind, target);
+    uint32_t n = 0;
+    const cw_frame *f = r->nsections ? cw_depot_get(r->sections[0].stack, &n) : NULL;
+    if (n)
+        put(o, " %s:%d in %s", cw_str_get(f[0].file), f[0].line, cw_str_get(f[0].function));
+    put(o, "\n==================\n");
+    return o->len;
+}
+
 size_t cw_report_format(const cw_report *r, int pid, char *buf, size_t size)
 {
     out o = {buf, size, 0};
     if (size)
         buf[0] = '\0';
+    if (!cw_report_kind_is_race(r->kind))
+        return format_finding(r, pid, &o);
     const char *target = cw_str_get(r->target);
     const char *kind = cw_report_kind_name(r->kind);
     put(&o, "==================\n");

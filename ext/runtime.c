@@ -9,6 +9,7 @@
 
 #include "depot.h"
 #include "engine.h"
+#include "hashtable.h"
 #include "report.h"
 #include "report_print.h"
 #include "sync.h"
@@ -502,6 +503,39 @@ static PyObject *access_to_dict(const cw_report_access *a)
     return d;
 }
 
+static PyObject *finding_to_dict(uint32_t id, const cw_report *r)
+{
+    PyObject *facts = PyDict_New();
+    PyObject *stacks = PyList_New(0);
+    for (uint32_t i = 0; facts && i < r->nfacts; i++) {
+        PyObject *v = PyLong_FromLongLong(r->facts[i].value);
+        if (v == NULL || PyDict_SetItemString(facts, cw_str_get(r->facts[i].name), v) < 0)
+            Py_CLEAR(facts);
+        Py_XDECREF(v);
+    }
+    for (uint32_t i = 0; stacks && i < r->nsections; i++) {
+        const cw_report_section *s = &r->sections[i];
+        char name[CW_NAME_MAX] = "";
+        if (s->tid)
+            cw_thread_name(s->tid, name, sizeof(name));
+        PyObject *item = Py_BuildValue("{s:s,s:s,s:I,s:N}", "title", cw_str_get(s->title),
+                                       "thread", name, "tid", s->tid, "stack",
+                                       stack_to_list(s->stack));
+        if (item == NULL || PyList_Append(stacks, item) < 0)
+            Py_CLEAR(stacks);
+        Py_XDECREF(item);
+    }
+    PyObject *d = NULL;
+    if (facts && stacks)
+        d = Py_BuildValue("{s:I,s:s,s:s,s:s,s:s,s:O,s:O,s:I}", "id", id, "kind",
+                          cw_report_kind_name(r->kind), "category", cw_report_kind_name(r->kind),
+                          "target", cw_str_get(r->target), "detail", cw_str_get(r->detail),
+                          "facts", facts, "stacks", stacks, "hits", r->hits);
+    Py_XDECREF(facts);
+    Py_XDECREF(stacks);
+    return d;
+}
+
 static PyObject *py_findings(PyObject *self, PyObject *noargs)
 {
     (void)self;
@@ -512,6 +546,13 @@ static PyObject *py_findings(PyObject *self, PyObject *noargs)
         cw_report r;
         if (!cw_report_get(id, &r))
             continue;
+        if (!cw_report_kind_is_race(r.kind)) {
+            PyObject *d = finding_to_dict(id, &r);
+            if (d == NULL || PyList_Append(list, d) < 0)
+                Py_CLEAR(list);
+            Py_XDECREF(d);
+            continue;
+        }
         PyObject *cur = access_to_dict(&r.cur);
         PyObject *prev = access_to_dict(&r.prev);
         PyObject *d = NULL;
@@ -588,3 +629,114 @@ int cw_runtime_init(PyObject *module)
     (void)module;
     return 0;
 }
+
+/* ---- findings that are not races (pools, threads) ----------------------- */
+
+static int kind_from_name(const char *name, cw_report_kind *out)
+{
+    for (int k = CW_REPORT_CHECK_THEN_ACT; k <= CW_REPORT_THREAD_LEAK; k++) {
+        if (!cw_report_kind_is_race((cw_report_kind)k) &&
+            strcmp(cw_report_kind_name((cw_report_kind)k), name) == 0) {
+            *out = (cw_report_kind)k;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* add_finding(kind, target, detail, facts: {name: int}, sections: [(title,
+ * tid, stack_id)], dedup: str) -> report id, 0 when it repeats one. */
+static PyObject *py_add_finding(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *kind_name, *target, *detail, *dedup;
+    PyObject *facts, *sections;
+    if (!PyArg_ParseTuple(args, "sssO!O!s:add_finding", &kind_name, &target, &detail, &PyDict_Type,
+                          &facts, &PyList_Type, &sections, &dedup))
+        return NULL;
+    if (!engine_ready) {
+        PyErr_SetString(PyExc_RuntimeError, "cachewatch is not started");
+        return NULL;
+    }
+    cw_report r;
+    memset(&r, 0, sizeof(r));
+    if (kind_from_name(kind_name, &r.kind) < 0)
+        return PyErr_Format(PyExc_ValueError, "unknown finding kind '%s'", kind_name);
+    r.target = cw_str_intern(target);
+    r.detail = cw_str_intern(detail);
+    r.dedup_key = *dedup ? cw_hash_bytes(dedup, strlen(dedup), 11) | 1 : 0;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(facts, &pos, &k, &v) && r.nfacts < CW_REPORT_FACTS) {
+        const char *name = PyUnicode_Check(k) ? PyUnicode_AsUTF8(k) : NULL;
+        long long value = PyLong_Check(v) ? PyLong_AsLongLong(v) : 0;
+        if (name == NULL || PyErr_Occurred())
+            return NULL;
+        r.facts[r.nfacts++] = (cw_report_fact){cw_str_intern(name), value};
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(sections) && r.nsections < CW_REPORT_SECTIONS; i++) {
+        const char *title;
+        unsigned int tid, stack;
+        if (!PyArg_ParseTuple(PyList_GET_ITEM(sections, i), "sII", &title, &tid, &stack))
+            return NULL;
+        r.sections[r.nsections++] = (cw_report_section){cw_str_intern(title), tid, stack};
+    }
+    uint32_t id = cw_report_add(&r);
+    if (id != 0 && cw_options.print_reports)
+        cw_report_print(id, log_fd, (int)getpid());
+    return PyLong_FromUnsignedLong(id);
+}
+
+static PyObject *py_capture_stack(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    cw_tls_state.busy++;
+    cw_stack_id id = engine_ready ? cw_capture_stack() : 0;
+    cw_tls_state.busy--;
+    return PyLong_FromUnsignedLong(id);
+}
+
+static PyObject *py_stack_of_frame(PyObject *self, PyObject *frame)
+{
+    (void)self;
+    if (!PyFrame_Check(frame))
+        return PyErr_Format(PyExc_TypeError, "stack_of_frame wants a frame");
+    cw_tls_state.busy++;
+    cw_stack_id id = engine_ready ? cw_capture_stack_of((PyFrameObject *)frame) : 0;
+    cw_tls_state.busy--;
+    return PyLong_FromUnsignedLong(id);
+}
+
+/* thread_of(ident) -> (tid, creation stack id, creator tid) of a live
+ * registered thread, or None. */
+static PyObject *py_thread_of(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    unsigned long long ident = PyLong_AsUnsignedLongLong(arg);
+    if (ident == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    cw_thread *t = engine_ready ? cw_thread_by_ident(ident) : NULL;
+    if (t == NULL)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(III)", t->tid, t->created_at, t->parent);
+}
+
+static PyObject *py_current_tid(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    cw_thread *t = engine_ready ? cw_current_thread() : NULL;
+    return PyLong_FromUnsignedLong(t ? t->tid : 0);
+}
+
+PyMethodDef cw_finding_methods[] = {
+    {"add_finding", py_add_finding, METH_VARARGS,
+     "add_finding(kind, target, detail, facts, sections, dedup) -> id (0: a repeat)."},
+    {"capture_stack", py_capture_stack, METH_NOARGS, "The caller's stack, interned; its id."},
+    {"stack_of_frame", py_stack_of_frame, METH_O, "The stack from a frame of any thread; its id."},
+    {"thread_of", py_thread_of, METH_O,
+     "(tid, creation stack id, creator tid) of a live thread, or None."},
+    {"current_tid", py_current_tid, METH_NOARGS, "The calling thread's tid."},
+    {NULL, NULL, 0, NULL},
+};

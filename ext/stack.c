@@ -185,7 +185,19 @@ static cw_stack_id intern(cw_frame *frames, uint32_t n)
     return cw_depot_put(frames, n);
 }
 
+static cw_stack_id capture(PyFrameObject *frame, int native);
+
 static cw_stack_id capture_from(PyFrameObject *frame)
+{
+    return capture(frame, cw_options.native_stacks && cw_unwind_available());
+}
+
+cw_stack_id cw_capture_stack_of(PyFrameObject *frame)
+{
+    return capture(frame, 0); /* another thread's: its native frames are not ours to unwind */
+}
+
+static cw_stack_id capture(PyFrameObject *frame, int native)
 {
     cw_saved_error saved;
     cw_error_save(&saved);
@@ -194,9 +206,7 @@ static cw_stack_id capture_from(PyFrameObject *frame)
     uint32_t max = (uint32_t)cw_options.max_frames;
     if (max > MAX_CAPTURE)
         max = MAX_CAPTURE;
-    uint32_t n = (cw_options.native_stacks && cw_unwind_available())
-                     ? walk_mixed(frame, frames, max)
-                     : walk_python(frame, frames, max);
+    uint32_t n = native ? walk_mixed(frame, frames, max) : walk_python(frame, frames, max);
     cw_stack_id id = intern(frames, n);
     cw_tls_state.busy--;
     cw_error_restore(&saved);

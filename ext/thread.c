@@ -62,6 +62,16 @@ void cw_thread_exit(cw_thread *t)
 
 cw_thread *cw_thread_get(cw_tid tid) { return cw_idvec_get(&threads, tid); }
 
+cw_thread *cw_thread_by_ident(uint64_t ident)
+{
+    for (uint32_t tid = cw_idvec_count(&threads); tid > 0; tid--) {
+        cw_thread *t = cw_idvec_get(&threads, tid);
+        if (t != NULL && t->ident == ident && __atomic_load_n(&t->alive, __ATOMIC_ACQUIRE))
+            return t;
+    }
+    return NULL;
+}
+
 uint32_t cw_thread_count(void) { return cw_idvec_count(&threads); }
 
 void cw_thread_set_name(cw_thread *t, const char *name)

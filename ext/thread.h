@@ -86,6 +86,8 @@ cw_thread *cw_thread_register(cw_tid parent, const cw_vc *inherited,
 /* The thread is gone: drop its heavy state, keep its identity. */
 void cw_thread_exit(cw_thread *t);
 cw_thread *cw_thread_get(cw_tid tid);
+/* The newest live registered thread with this OS/Python ident, or NULL. */
+cw_thread *cw_thread_by_ident(uint64_t ident);
 uint32_t cw_thread_count(void);
 void cw_thread_set_name(cw_thread *t, const char *name);
 /* Copy the name under registry_lock. */

@@ -14,7 +14,7 @@ import atexit
 import contextlib
 import sys
 
-from . import _cachewatch, _hooks, _options, _targets, report
+from . import _cachewatch, _hooks, _options, _pools, _targets, report
 from ._targets import TargetError
 
 __all__ = ["start", "stop", "watch", "unwatch", "findings", "clear", "checking",
@@ -34,6 +34,7 @@ def start(options=None, *, watch=()):
     _cachewatch.start()
     try:
         _hooks.install()
+        _pools.install(_cachewatch.options(), _targets.on_import)
         _write_json_at_exit(_cachewatch.options().get("json_path", ""))
         configured = _cachewatch.options().get("watch", "")
         for target in [t for t in configured.split(",") if t] + list(watch):
@@ -65,9 +66,12 @@ def stop():
     """Stop checking: hooks are removed and watched dicts become plain again.
     Findings stay available. Targets that never named anything are said,
     one line each, on stderr."""
+    if _cachewatch.is_active():
+        _pools.finish_scope()
     for line in _targets.unused():
         sys.stderr.write(line + "\n")
     _targets.clear()
+    _pools.uninstall()
     _hooks.uninstall()
     _cachewatch.stop()
 

@@ -106,16 +106,26 @@ def _install_futures_functions():
     original_wait = _base.wait
     original_as_completed = _base.as_completed
 
+    from . import _pools
+
     def wait(fs, timeout=None, return_when=_base.ALL_COMPLETED):
         result = original_wait(fs, timeout, return_when)
         for f in result.done:
             _c.consume(f)
+        _pools.after_wait(result.done, result.not_done, timeout)
         return result
 
     def as_completed(fs, timeout=None):
-        for f in original_as_completed(fs, timeout):
-            _c.consume(f)
-            yield f
+        pending = set(fs)
+        try:
+            for f in original_as_completed(fs, timeout):
+                pending.discard(f)
+                _c.consume(f)
+                _pools.after_wait((f,), (), None)
+                yield f
+        except TimeoutError:
+            _pools.after_as_completed_timeout(pending, timeout)
+            raise
 
     wait.__wrapped__ = original_wait
     as_completed.__wrapped__ = original_as_completed

@@ -19,6 +19,7 @@ import types
 from . import _bindings
 
 _names = {}        # module name -> set of NAMEs to watch when it is ready
+_on_import = {}    # module name -> [callback(module)] run once it is imported
 _patterns = []     # (prefix, exact) for 'package.*' and 'module:*'
 _done = set()      # module names whose discovery ran
 _finder = None
@@ -42,6 +43,21 @@ def parse(spec):
         return module, name
     raise TargetError(f"cachewatch: bad watch target '{spec}' "
                       "(want module:NAME, module:* or package.*)")
+
+
+def on_import(module_name, callback):
+    """Run callback(module) once module_name is imported (now if it is)."""
+    module = sys.modules.get(module_name)
+    if module is not None and _ready(module):
+        callback(module)
+        return
+    _on_import.setdefault(module_name, []).append(callback)
+    _install_finder()
+
+
+def _imported(module_name):
+    for callback in _on_import.pop(module_name, ()):
+        callback(sys.modules[module_name])
 
 
 def _matches(module_name):
@@ -105,6 +121,7 @@ class _Loader:
 
     def exec_module(self, module):
         self._loader.exec_module(module)
+        _imported(self._fullname)
         apply(self._fullname, force=True, fresh=True)
 
     def __getattr__(self, name):
@@ -113,7 +130,7 @@ class _Loader:
 
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
-        if fullname not in _names and not _matches(fullname):
+        if fullname not in _names and fullname not in _on_import and not _matches(fullname):
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -128,11 +145,16 @@ class _Finder(importlib.abc.MetaPathFinder):
         return spec
 
 
-def _install_retry_points():
-    global _finder, _thread_start
+def _install_finder():
+    global _finder
     if _finder is None:
         _finder = _Finder()
         sys.meta_path.insert(0, _finder)
+
+
+def _install_retry_points():
+    global _thread_start
+    _install_finder()
     if _thread_start is None:
         original = threading.Thread.start
 
@@ -168,6 +190,7 @@ def clear():
     _names.clear()
     _patterns.clear()
     _done.clear()
+    _on_import.clear()
     if _finder is not None and _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
     _finder = None

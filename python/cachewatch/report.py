@@ -44,11 +44,11 @@ def write_json(path, items=None):
 def summary_line(items=None):
     items = findings() if items is None else items
     if not items:
-        return "cachewatch: no races found"
+        return "cachewatch: nothing found"
     by = {}
     for f in items:
         by[f["category"]] = by.get(f["category"], 0) + 1
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(by.items()))
     dropped = _c.stats().get("reports_dropped", 0)
     extra = f" ({dropped} more not kept)" if dropped else ""
-    return f"cachewatch: {len(items)} race report(s): {kinds}{extra}"
+    return f"cachewatch: {len(items)} finding(s): {kinds}{extra}"

@@ -42,12 +42,22 @@ def run_cachewatch(args, env=None, cwd=None, timeout=120):
     return proc, findings
 
 
-def innermost_lines(finding):
-    """Lines of the innermost frame of each access and of each check."""
-    lines = set()
-    for access in finding["accesses"]:
-        if access["stack"]:
-            lines.add(access["stack"][0]["line"])
-        if access["check"] and access["check"]["stack"]:
-            lines.add(access["check"]["stack"][0]["line"])
-    return lines
+def _program_line(stack, program_dir):
+    """The line of the innermost frame in the program (not the libraries it
+    called, such as threading's Thread.start); else of the innermost frame."""
+    for frame in stack:
+        if program_dir and os.path.abspath(frame["file"]).startswith(program_dir):
+            return frame["line"]
+    return stack[0]["line"]
+
+
+def innermost_lines(finding, program_dir=None):
+    """Lines of each access, each check and each section of a finding."""
+    stacks = []
+    for access in finding.get("accesses", []):
+        stacks.append(access["stack"])
+        if access["check"]:
+            stacks.append(access["check"]["stack"])
+    for section in finding.get("stacks", []):
+        stacks.append(section["stack"])
+    return {_program_line(s, program_dir) for s in stacks if s}

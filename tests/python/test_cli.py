@@ -19,13 +19,13 @@ def test_exit_66_when_races_and_program_succeeded():
     proc, findings = run_cachewatch(WATCH + [RACY], cwd=SCENARIOS)
     assert proc.returncode == 66
     assert len(findings) == 1
-    assert proc.stderr.rstrip().endswith("cachewatch: 1 race report(s): 1 check-then-act")
+    assert proc.stderr.rstrip().endswith("cachewatch: 1 finding(s): 1 check-then-act")
 
 
 def test_exit_0_without_races():
     proc, findings = run_cachewatch(WATCH + [CLEAN], cwd=SCENARIOS)
     assert proc.returncode == 0 and findings == []
-    assert proc.stderr.strip() == "cachewatch: no races found"
+    assert proc.stderr.strip() == "cachewatch: nothing found"
 
 
 def test_program_status_wins_when_it_failed(tmp_path):

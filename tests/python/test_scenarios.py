@@ -59,7 +59,7 @@ def test_scenario(path):
     proc, findings = run_cachewatch(args + [path], cwd=SCENARIOS)
     assert findings is not None, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr
-    actual = [(f["category"], f["target"], innermost_lines(f)) for f in findings]
+    actual = [(f["category"], f["target"], innermost_lines(f, SCENARIOS)) for f in findings]
     unmatched = list(actual)
     for category, target, lines in expected:
         match = next((a for a in unmatched

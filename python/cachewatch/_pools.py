@@ -1,0 +1,492 @@
+"""Thread pools and threads: what can grow without limit or keep running
+after everyone stopped caring.
+
+- unbounded-pool: a pool with no bound on its backlog (stdlib and
+  multiprocessing thread pools always; futurist's unless given
+  check_and_reject) whose backlog passed `pool_backlog` tasks, or whose task
+  waited `pool_wait_ms` for a worker, under this run's load. With
+  `pool_strict`, every such pool when it is made.
+- executor-leak: `executor_leak_count` executors made at one place and never
+  shut down.
+- abandoned-task: a task that ran on (or started) after its waiter gave up: a
+  result()/exception()/wait()/as_completed() timeout ran out, or cancel()
+  returned False. Decided when nobody can wait on it any more (the future is
+  gone) or checking ends; a later result() or done-callback clears it.
+- thread-leak: a thread started while checking, still alive when checking ends
+  (after `thread_leak_grace_ms`); daemon threads are reported apart.
+
+The findings go to the C report store, like races, so they print, count,
+de-duplicate and reach the JSON file the same way. Guarded by the GIL."""
+import sys
+import threading
+import time
+import weakref
+
+from . import _cachewatch as _c
+
+# Where the pool classes are meant to be imported from.
+_PUBLIC_MODULE = {"concurrent.futures.thread": "concurrent.futures",
+                  "futurist._futures": "futurist", "multiprocessing.pool": "multiprocessing.pool"}
+
+_LIBRARY_PATHS = ("concurrent/futures/", "futurist/", "multiprocessing/", "cachewatch/",
+                  "threading.py")
+
+
+class _Pool:
+    """What cachewatch knows of one executor."""
+
+    __slots__ = ("name", "bounded", "workers", "created_stack", "created_tid", "site",
+                 "shut_down", "reported", "max_wait", "backlog_of", "threads_of", "ref")
+
+    def __init__(self, executor, bounded, backlog_of, threads_of):
+        cls = type(executor)
+        self.name = f"{_PUBLIC_MODULE.get(cls.__module__, cls.__module__)}.{cls.__qualname__}"
+        self.bounded = bounded
+        self.workers = getattr(executor, "_max_workers", None) or getattr(executor, "_processes", 0)
+        self.created_stack = _c.capture_stack()
+        self.created_tid = _c.current_tid()
+        self.site = _user_site()
+        self.shut_down = False
+        self.reported = False
+        self.max_wait = 0.0
+        self.backlog_of = backlog_of
+        self.threads_of = threads_of
+        self.ref = weakref.ref(executor)
+
+
+class _Task:
+    """One submitted task (a future of a watched pool)."""
+
+    __slots__ = ("pool", "submitted", "started", "finished", "worker", "worker_tid",
+                 "cancelled", "retrieved", "gave_up", "__weakref__")
+
+    def __init__(self, pool):
+        self.pool = pool
+        self.submitted = time.monotonic()
+        self.started = self.finished = None
+        self.worker = self.worker_tid = None
+        self.cancelled = self.retrieved = False
+        self.gave_up = None  # (when, how, waiter tid, waiter stack, task stack, running)
+
+
+_pools = weakref.WeakKeyDictionary()    # executor -> _Pool
+_by_site = {}                           # site -> [_Pool] made there, never shut down
+_reported_sites = set()
+_tasks = weakref.WeakKeyDictionary()    # future -> _Task
+_candidates = {}                        # id(task) -> (weakref to future, task)
+_started_threads = weakref.WeakKeyDictionary()  # Thread -> monotonic start time
+_watermark = 0                          # tids above it started while checking
+_undo = []
+_options = {}
+
+
+def _user_site():
+    """(file, line) of the first frame outside the pool libraries."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        path = frame.f_code.co_filename.replace("\\", "/")
+        if not any(p in path for p in _LIBRARY_PATHS):
+            return (frame.f_code.co_filename, frame.f_lineno)
+        frame = frame.f_back
+    return ("?", 0)
+
+
+def _site_text(site):
+    return f"{site[0]}:{site[1]}"
+
+
+def _ms(seconds):
+    return int(seconds * 1000)
+
+
+# ---- pools ------------------------------------------------------------------
+
+
+def _made(executor, bounded, backlog_of, threads_of):
+    pool = _Pool(executor, bounded, backlog_of, threads_of)
+    _pools[executor] = pool
+    if not bounded and _options.get("pool_strict"):
+        _report_unbounded(pool, "made with no bound on its backlog", {}, [])
+    made_here = _by_site.setdefault(pool.site, [])
+    made_here.append(pool)
+    if len(made_here) >= _options.get("executor_leak_count", 5) and pool.site not in _reported_sites:
+        _reported_sites.add(pool.site)
+        _report_leak(pool.site, made_here)
+
+
+def _report_unbounded(pool, why, facts, sections):
+    pool.reported = True
+    facts = dict(facts, workers=pool.workers or 0)
+    _c.add_finding("unbounded-pool", pool.name,
+                   f"a pool with no bound on its backlog {why}; made at "
+                   f"{_site_text(pool.site)}",
+                   facts, [("Made", pool.created_tid, pool.created_stack)] + sections,
+                   f"pool:{_site_text(pool.site)}")
+
+
+def _report_leak(site, pools):
+    live = [p for p in pools if p.ref() is not None]
+    threads = sum(p.threads_of(p.ref()) for p in live if p.ref() is not None)
+    first = pools[0]
+    _c.add_finding("executor-leak", first.name,
+                   f"{len(pools)} executors made at {_site_text(site)} and never shut down",
+                   {"made": len(pools), "live": len(live), "threads": threads},
+                   [("Made (the first of them)", first.created_tid, first.created_stack)],
+                   f"leak:{_site_text(site)}")
+
+
+def _shut(executor):
+    pool = _pools.get(executor)
+    if pool is not None and not pool.shut_down:
+        pool.shut_down = True
+        made_here = _by_site.get(pool.site, [])
+        if pool in made_here:
+            made_here.remove(pool)
+
+
+def _submitted(executor, future):
+    pool = _pools.get(executor)
+    if pool is None:
+        return
+    if future is not None:
+        task = _tasks.get(future)
+        if task is None:
+            _tasks[future] = _Task(pool)
+        else:
+            # A worker took it before submit() returned: it waited no time.
+            task.pool = pool
+            task.submitted = task.started
+    if pool.bounded or pool.reported:
+        return
+    backlog = pool.backlog_of(executor)
+    if backlog > _options.get("pool_backlog", 1000):
+        _report_unbounded(pool, f"had {backlog} tasks waiting for its {pool.workers} workers",
+                          {"pending": backlog, "max_wait_ms": _ms(pool.max_wait)},
+                          [("Submitted (the burst)", _c.current_tid(), _c.capture_stack())])
+
+
+def _task_started(future):
+    task = _tasks.get(future)
+    if task is None:
+        # The worker can take the task before submit() has returned it.
+        task = _tasks[future] = _Task(None)
+    task.started = time.monotonic()
+    task.worker = threading.get_ident()
+    task.worker_tid = _c.current_tid()
+    pool = task.pool
+    if pool is None:
+        return
+    waited = task.started - task.submitted
+    pool.max_wait = max(pool.max_wait, waited)
+    limit = _options.get("pool_wait_ms", 10000)
+    if not pool.bounded and not pool.reported and limit and _ms(waited) > limit:
+        _report_unbounded(pool, f"kept a task waiting {_ms(waited)} ms for a worker",
+                          {"max_wait_ms": _ms(waited)},
+                          [("The task starting", task.worker_tid, _c.capture_stack())])
+
+
+def _task_finished(future):
+    task = _tasks.get(future)
+    if task is not None and task.finished is None:
+        task.finished = time.monotonic()
+
+
+# ---- waiters that give up ---------------------------------------------------
+
+
+def _gave_up(future, how):
+    """The caller stopped waiting for future (a timeout, a failed cancel)."""
+    task = _tasks.get(future)
+    if task is None or task.pool is None or task.gave_up is not None or future.done():
+        return
+    task_stack = 0
+    if task.worker is not None and task.finished is None:
+        frame = sys._current_frames().get(task.worker)
+        if frame is not None:
+            task_stack = _c.stack_of_frame(frame)
+    task.gave_up = (time.monotonic(), how, _c.current_tid(), _c.capture_stack(), task_stack,
+                    task.started is not None)
+    task.retrieved = False
+    _candidates[id(task)] = (weakref.ref(future), task)
+    weakref.finalize(future, _decide, id(task))
+
+
+def _still_wanted(future):
+    """Someone waited on it again, or will be called when it is done."""
+    task = _tasks.get(future)
+    if task is not None:
+        task.retrieved = True
+        _candidates.pop(id(task), None)
+
+
+def _decide(key):
+    entry = _candidates.pop(key, None)
+    if entry is None:
+        return
+    _, task = entry
+    if task.retrieved or task.cancelled or task.gave_up is None:
+        return
+    when, how, waiter_tid, waiter_stack, task_stack, running = task.gave_up
+    now = time.monotonic()
+    if task.started is None:
+        return  # never ran: nothing ran on after the waiter left
+    end = task.finished if task.finished is not None else now
+    ran_on = end - max(when, task.started)
+    still = task.finished is None
+    if not still and _ms(ran_on) < _options.get("abandoned_ms", 100):
+        return
+    started_after = not running
+    what = ("started after" if started_after else "ran on after") + f" its waiter gave up ({how})"
+    facts = {"ran_on_ms": _ms(ran_on), "still_running": int(still),
+             "started_after_waiter_left": int(started_after)}
+    sections = [("Waiter gave up", waiter_tid, waiter_stack)]
+    if task_stack:
+        sections.append(("The task, when its waiter gave up", task.worker_tid, task_stack))
+    pool = task.pool
+    sections.append(("Pool made", pool.created_tid, pool.created_stack))
+    _c.add_finding("abandoned-task", pool.name, f"a task {what}", facts, sections,
+                   f"task:{waiter_stack}:{_site_text(pool.site)}")
+
+
+def _decide_all():
+    for key in list(_candidates):
+        _decide(key)
+
+
+# ---- threads ----------------------------------------------------------------
+
+
+_POOL_WORKERS = set()
+
+
+def _is_pool_worker(thread):
+    target = getattr(thread, "_target", None)
+    return target in _POOL_WORKERS or type(thread).__name__ == "ThreadWorker"
+
+
+def _check_threads():
+    if not _options.get("thread_leaks", 1):
+        return
+    me = threading.current_thread()
+    suspects = []
+    for thread in threading.enumerate():
+        if thread is me or thread is threading.main_thread() or not thread.is_alive():
+            continue
+        if isinstance(thread, threading._DummyThread) or _is_pool_worker(thread):
+            continue
+        info = _c.thread_of(thread.ident) if thread.ident else None
+        if info is None or info[0] <= _watermark:
+            continue
+        suspects.append((thread, info))
+    deadline = time.monotonic() + _options.get("thread_leak_grace_ms", 1000) / 1000
+    for thread, _ in suspects:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    now = time.monotonic()
+    for thread, (tid, created, parent) in suspects:
+        if not thread.is_alive():
+            continue
+        started = _started_threads.get(thread)
+        alive_ms = _ms(now - started) if started is not None else 0
+        detail = (f"daemon thread '{thread.name}' still running when checking ended "
+                  "(it is killed at exit)" if thread.daemon else
+                  f"thread '{thread.name}' started and never joined, still running when "
+                  "checking ended")
+        _c.add_finding("thread-leak", "threading.Thread", detail,
+                       {"alive_ms": alive_ms, "daemon": int(thread.daemon)},
+                       [(f"Thread T{tid} '{thread.name}' created", parent, created)],
+                       f"thread:{created}:{int(thread.daemon)}")
+
+
+# ---- hooks --------------------------------------------------------------------
+
+
+def _wrap(cls, name, make):
+    original = cls.__dict__.get(name)
+    if original is None or getattr(original, "_cachewatch", False):
+        return
+    wrapper = make(original)
+    wrapper._cachewatch = True
+    wrapper.__wrapped__ = original
+    wrapper.__name__ = getattr(original, "__name__", name)
+    wrapper.__qualname__ = getattr(original, "__qualname__", name)
+    wrapper.__doc__ = getattr(original, "__doc__", None)
+    setattr(cls, name, wrapper)
+    _undo.append(lambda: setattr(cls, name, original))
+
+
+def _hook_executor(cls, bounded_of, backlog_of, threads_of, submit="submit", shutdown=("shutdown",)):
+    def init(original):
+        def __init__(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            if self not in _pools:
+                _made(self, bounded_of(args, kwargs), backlog_of, threads_of)
+        return __init__
+
+    def submitting(original):
+        def submit_(self, *args, **kwargs):
+            future = original(self, *args, **kwargs)
+            _submitted(self, future if hasattr(future, "set_running_or_notify_cancel") else None)
+            return future
+        return submit_
+
+    def shutting(original):
+        def shutdown_(self, *args, **kwargs):
+            _shut(self)
+            return original(self, *args, **kwargs)
+        return shutdown_
+
+    _wrap(cls, "__init__", init)
+    for name in (submit if isinstance(submit, tuple) else (submit,)):
+        _wrap(cls, name, submitting)
+    for name in shutdown:
+        _wrap(cls, name, shutting)
+
+
+def _install_futures():
+    import concurrent.futures as cf
+    from concurrent.futures import _base, thread as cf_thread
+
+    _POOL_WORKERS.add(getattr(cf_thread, "_worker", None))
+    _hook_executor(cf.ThreadPoolExecutor, lambda a, k: False,
+                   lambda e: e._work_queue.qsize(), lambda e: len(e._threads))
+
+    def running(original):
+        def set_running_or_notify_cancel(self):
+            started = original(self)
+            if started:
+                _task_started(self)
+            return started
+        return set_running_or_notify_cancel
+
+    def finishing(original):
+        def finish(self, *args, **kwargs):
+            _task_finished(self)
+            return original(self, *args, **kwargs)
+        return finish
+
+    def waiting(original):
+        def wait_(self, timeout=None):
+            try:
+                value = original(self, timeout)
+            except TimeoutError:
+                _gave_up(self, f"{original.__name__}(timeout={timeout}) ran out")
+                raise
+            except BaseException:
+                _still_wanted(self)
+                raise
+            _still_wanted(self)
+            return value
+        return wait_
+
+    def cancelling(original):
+        def cancel(self):
+            done = original(self)
+            task = _tasks.get(self)
+            if done and task is not None:
+                task.cancelled = True
+            elif not done and self.running():
+                _gave_up(self, "cancel() returned False")
+            return done
+        return cancel
+
+    def callbacks(original):
+        def add_done_callback(self, fn):
+            _still_wanted(self)
+            return original(self, fn)
+        return add_done_callback
+
+    future = _base.Future
+    _wrap(future, "set_running_or_notify_cancel", running)
+    _wrap(future, "set_result", finishing)
+    _wrap(future, "set_exception", finishing)
+    _wrap(future, "result", waiting)
+    _wrap(future, "exception", waiting)
+    _wrap(future, "cancel", cancelling)
+    _wrap(future, "add_done_callback", callbacks)
+
+
+def after_wait(done, not_done, timeout):
+    """Called by the wait() hook: what was done is wanted, the rest given up."""
+    for f in done:
+        _still_wanted(f)
+    if timeout is not None:
+        for f in not_done:
+            _gave_up(f, f"wait(timeout={timeout}) ran out")
+
+
+def after_as_completed_timeout(pending, timeout):
+    for f in pending:
+        _gave_up(f, f"as_completed(timeout={timeout}) ran out")
+
+
+def _install_futurist(futurist):
+    from futurist import _thread as fthread
+
+    def bounded(args, kwargs):
+        # futurist rejects nothing unless given check_and_reject.
+        return kwargs.get("check_and_reject") is not None or len(args) >= 2
+
+    _hook_executor(futurist.ThreadPoolExecutor, bounded, lambda e: e._work_queue.qsize(),
+                   lambda e: len(e._workers))
+    green = getattr(futurist, "GreenThreadPoolExecutor", None)
+    if green is not None:
+        _hook_executor(green, bounded, lambda e: e._delayed_work.qsize(),
+                       lambda e: getattr(e, "_pool", None) and e._pool.running() or 0)
+    worker = getattr(fthread, "ThreadWorker", None)
+    if worker is not None:
+        _POOL_WORKERS.add(worker)
+
+
+def _install_multiprocessing_pool(mpool):
+    for fn in (getattr(mpool, "worker", None),):
+        if fn is not None:
+            _POOL_WORKERS.add(fn)
+    for name in ("_handle_workers", "_handle_tasks", "_handle_results"):
+        fn = getattr(mpool.Pool, name, None)
+        if fn is not None:
+            _POOL_WORKERS.add(fn)
+    _hook_executor(mpool.ThreadPool, lambda a, k: False,
+                   lambda p: p._taskqueue.qsize() + p._inqueue.qsize(), lambda p: len(p._pool),
+                   submit=("apply_async", "map_async", "starmap_async", "imap",
+                           "imap_unordered"),
+                   shutdown=("close", "terminate"))
+
+
+def _install_thread_start():
+    def starting(original):
+        def start(self):
+            _started_threads[self] = time.monotonic()
+            return original(self)
+        return start
+
+    _wrap(threading.Thread, "start", starting)
+
+
+def install(options, on_import):
+    """Put the pool and thread hooks in place. on_import(name, callback) runs
+    callback(module) when (or as soon as) a module is imported."""
+    global _watermark
+    _options.clear()
+    _options.update(options)
+    _watermark = _c.stats().get("threads", 0)
+    _install_thread_start()
+    _install_futures()
+    on_import("futurist", _install_futurist)
+    on_import("multiprocessing.pool", _install_multiprocessing_pool)
+
+
+def finish_scope():
+    """Checking ends: decide abandoned tasks, look for leaked threads."""
+    _decide_all()
+    _check_threads()
+
+
+def uninstall():
+    while _undo:
+        _undo.pop()()
+    _pools.clear()
+    _by_site.clear()
+    _reported_sites.clear()
+    _tasks.clear()
+    _candidates.clear()
+    _POOL_WORKERS.clear()
