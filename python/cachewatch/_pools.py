@@ -301,6 +301,9 @@ def _check_threads():
 
 
 def _wrap(cls, name, make):
+    """Wrap a method where it is defined (a base class, maybe): the wrappers
+    look the instance up and do nothing for pools they do not know."""
+    cls = next((c for c in cls.__mro__ if name in c.__dict__), cls)
     original = cls.__dict__.get(name)
     if original is None or getattr(original, "_cachewatch", False):
         return

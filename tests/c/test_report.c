@@ -464,6 +464,42 @@ static void test_concurrent_add(void **state)
     assert_int_equal(cw_report_dropped(), 0);
 }
 
+
+/* ---- findings that are not races --------------------------------------------- */
+
+static void test_format_pool_finding(void **state)
+{
+    (void)state;
+    fresh_store(100, true);
+    cw_frame f[1] = {{next_pc(), 4, 42, cw_str_intern("app.py"), cw_str_intern("create_executor")}};
+    cw_stack_id made = cw_depot_put(f, 1);
+    cw_report r;
+    memset(&r, 0, sizeof(r));
+    r.kind = CW_REPORT_UNBOUNDED_POOL;
+    r.target = cw_str_intern("futurist.ThreadPoolExecutor");
+    r.detail = cw_str_intern("a pool with no bound on its backlog had 2000 tasks waiting");
+    r.facts[r.nfacts++] = (cw_report_fact){cw_str_intern("pending"), 2000};
+    r.facts[r.nfacts++] = (cw_report_fact){cw_str_intern("workers"), 10};
+    r.sections[r.nsections++] = (cw_report_section){cw_str_intern("Made"), 0, made};
+    r.dedup_key = 77;
+    assert_false(cw_report_kind_is_race(r.kind));
+    char buf[4096];
+    cw_report_format(&r, 9, buf, sizeof(buf));
+    assert_contains(buf, "WARNING: cachewatch: unbounded-pool: futurist.ThreadPoolExecutor (pid=9)");
+    assert_contains(buf, "had 2000 tasks waiting");
+    assert_contains(buf, "pending=2000 workers=10");
+    assert_contains(buf, "  Made:\n    #0 create_executor app.py:42");
+    assert_contains(buf, "SUMMARY: cachewatch: unbounded-pool futurist.ThreadPoolExecutor app.py:42");
+    assert_null(strstr(buf, "Previous"));
+
+    /* The caller's dedup key decides repeats, not the stacks. */
+    uint32_t first = cw_report_add(&r);
+    assert_int_not_equal(first, 0);
+    assert_int_equal(cw_report_add(&r), 0);
+    r.dedup_key = 78;
+    assert_int_not_equal(cw_report_add(&r), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +511,7 @@ int main(void)
         cmocka_unit_test(test_format_full),
         cmocka_unit_test(test_format_structure_and_native),
         cmocka_unit_test(test_format_truncation),
+        cmocka_unit_test(test_format_pool_finding),
         cmocka_unit_test(test_concurrent_add),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

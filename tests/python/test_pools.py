@@ -1,0 +1,175 @@
+"""Pool and thread findings: what is reported, what clears, what options do.
+Each test runs its program in a child process."""
+import json
+import textwrap
+
+from helpers import run_code
+
+
+def findings_of(code, options=""):
+    proc = run_code(textwrap.dedent(f"""
+        import json, cachewatch
+        cachewatch.start({options!r})
+    """) + textwrap.dedent(code) + textwrap.dedent("""
+        cachewatch.stop()
+        print("FINDINGS" + json.dumps(cachewatch.findings()))
+    """))
+    assert proc.returncode == 0, proc.stderr
+    line = next(l for l in proc.stdout.splitlines() if l.startswith("FINDINGS"))
+    return json.loads(line[len("FINDINGS"):]), proc.stderr
+
+
+def kinds(findings):
+    return sorted((f["kind"], f["target"]) for f in findings)
+
+
+def test_strict_reports_unbounded_pools_when_made():
+    found, _ = findings_of("""
+        import futurist
+        from concurrent.futures import ThreadPoolExecutor
+        from futurist import rejection
+        from multiprocessing.pool import ThreadPool
+        pools = [ThreadPoolExecutor(2), futurist.ThreadPoolExecutor(),
+                 futurist.DynamicThreadPoolExecutor(),
+                 futurist.ThreadPoolExecutor(check_and_reject=rejection.reject_when_reached(4)),
+                 ThreadPool(2)]
+        pools[-1].close(); pools[-1].join()
+        for p in pools[:-1]: p.shutdown()
+    """, "pool_strict=1")
+    assert kinds(found) == [("unbounded-pool", "concurrent.futures.ThreadPoolExecutor"),
+                            ("unbounded-pool", "futurist.DynamicThreadPoolExecutor"),
+                            ("unbounded-pool", "futurist.ThreadPoolExecutor"),
+                            ("unbounded-pool", "multiprocessing.pool.ThreadPool")]
+    for f in found:
+        assert f["stacks"][0]["title"] == "Made"
+        assert "<string>" in [frame["file"] for frame in f["stacks"][0]["stack"]]
+
+
+def test_not_strict_pools_are_reported_only_under_load():
+    found, _ = findings_of("""
+        import time
+        from multiprocessing.pool import ThreadPool
+        quiet = ThreadPool(2)
+        quiet.apply_async(time.sleep, (0.001,)).get()
+        busy = ThreadPool(1)
+        results = [busy.apply_async(time.sleep, (0.001,)) for _ in range(60)]
+        for r in results: r.get()
+        for p in (quiet, busy): p.close(); p.join()
+    """, "pool_backlog=20")
+    assert kinds(found) == [("unbounded-pool", "multiprocessing.pool.ThreadPool")]
+    assert found[0]["facts"]["pending"] > 20
+
+
+def test_waiting_too_long_reports_an_unbounded_pool():
+    found, _ = findings_of("""
+        import time
+        from concurrent.futures import ThreadPoolExecutor
+        pool = ThreadPoolExecutor(1)
+        futures = [pool.submit(time.sleep, 0.05) for _ in range(4)]
+        for f in futures: f.result()
+        pool.shutdown()
+    """, "pool_wait_ms=80")
+    assert kinds(found) == [("unbounded-pool", "concurrent.futures.ThreadPoolExecutor")]
+    assert found[0]["facts"]["max_wait_ms"] > 80
+
+
+def test_result_timeout_then_result_is_not_abandoned():
+    found, _ = findings_of("""
+        import time
+        from concurrent.futures import ThreadPoolExecutor, TimeoutError
+        pool = ThreadPoolExecutor(1)
+        f = pool.submit(time.sleep, 0.3)
+        try:
+            f.result(timeout=0.05)
+        except TimeoutError:
+            pass
+        f.result()          # waited again: still wanted
+        g = pool.submit(time.sleep, 0.3)
+        try:
+            g.result(timeout=0.05)
+        except TimeoutError:
+            pass            # gave up for good
+        pool.shutdown()
+    """, "abandoned_ms=50")
+    assert kinds(found) == [("abandoned-task", "concurrent.futures.ThreadPoolExecutor")]
+    facts = found[0]["facts"]
+    assert facts["ran_on_ms"] >= 150 and facts["still_running"] == 0
+    assert found[0]["stacks"][0]["title"] == "Waiter gave up"
+
+
+def test_cancel_before_start_is_fine_cancel_of_running_task_is_not():
+    found, _ = findings_of("""
+        import time, threading
+        from concurrent.futures import ThreadPoolExecutor
+        pool = ThreadPoolExecutor(1)
+        started = threading.Event()
+        def slow():
+            started.set(); time.sleep(0.3)
+        running = pool.submit(slow)
+        queued = pool.submit(time.sleep, 0.3)
+        started.wait()
+        assert queued.cancel() is True
+        assert running.cancel() is False
+        pool.shutdown()
+    """, "abandoned_ms=50")
+    assert kinds(found) == [("abandoned-task", "concurrent.futures.ThreadPoolExecutor")]
+    assert "cancel() returned False" in found[0]["detail"]
+
+
+def test_daemon_thread_leaks_are_kept_apart_and_options_apply():
+    code = """
+        import threading, time
+        threading.Thread(target=time.sleep, args=(0.5,), name="worker").start()
+        threading.Thread(target=time.sleep, args=(0.5,), name="ticker", daemon=True).start()
+    """
+    found, _ = findings_of(code, "thread_leak_grace_ms=20")
+    details = sorted(f["detail"] for f in found)
+    assert [f["kind"] for f in found] == ["thread-leak", "thread-leak"]
+    assert details[0].startswith("daemon thread 'ticker'")
+    assert details[1].startswith("thread 'worker' started and never joined")
+    assert sorted(f["facts"]["daemon"] for f in found) == [0, 1]
+    found, _ = findings_of(code, "thread_leak_grace_ms=20 thread_leaks=0")
+    assert found == []
+    found, _ = findings_of(code, "thread_leak_grace_ms=900")
+    assert found == [], "the grace period lets them finish"
+
+
+def test_threads_from_before_start_are_not_leaks():
+    proc = run_code(textwrap.dedent("""
+        import threading, time, json, cachewatch
+        early = threading.Thread(target=time.sleep, args=(0.4,)); early.start()
+        cachewatch.start("thread_leak_grace_ms=10")
+        cachewatch.stop()
+        print(json.dumps(cachewatch.findings()))
+    """))
+    assert json.loads(proc.stdout) == []
+
+
+def test_executor_leak_count_option():
+    code = """
+        from concurrent.futures import ThreadPoolExecutor
+        kept = []
+        for i in range(3):
+            kept.append(ThreadPoolExecutor(1))
+            kept[-1].submit(len, "x").result()
+    """
+    found, _ = findings_of(code, "executor_leak_count=3")
+    assert kinds(found) == [("executor-leak", "concurrent.futures.ThreadPoolExecutor")]
+    # Reported as the third is made: it has no thread yet.
+    assert found[0]["facts"] == {"made": 3, "live": 3, "threads": 2}
+    found, _ = findings_of(code, "executor_leak_count=4")
+    assert found == []
+
+
+def test_futurist_green_pool_is_hooked():
+    import pytest
+    pytest.importorskip("eventlet")
+    found, _ = findings_of("""
+        import futurist
+        from futurist import rejection
+        g = futurist.GreenThreadPoolExecutor()
+        assert g.submit(len, "abc").result() == 3
+        g.shutdown()
+        futurist.GreenThreadPoolExecutor(check_and_reject=rejection.reject_when_reached(3)).shutdown()
+    """, "pool_strict=1")
+    assert kinds(found) == [("unbounded-pool", "futurist.GreenThreadPoolExecutor")]
