@@ -135,6 +135,7 @@ PyObject *cw_py_watch_module(PyObject *self, PyObject *args);
 PyObject *cw_py_unwatch_module(PyObject *self, PyObject *module);
 PyObject *cw_py_watch_module_dict(PyObject *self, PyObject *dict);
 PyObject *cw_py_was_bound(PyObject *self, PyObject *binding);
+PyObject *cw_py_notice_binding(PyObject *self, PyObject *binding);
 PyObject *cw_py_unwatch_module_dict(PyObject *self, PyObject *dict);
 
 extern PyTypeObject CwHook_Type;

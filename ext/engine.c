@@ -35,6 +35,15 @@ int cw_engine_init(const cw_flags *flags)
     return CW_OK;
 }
 
+void cw_engine_after_fork_child(void (*drop_cookie)(void *cookie))
+{
+    cw_threads_after_fork_child();
+    cw_shadow_forget_history();
+    cw_sync_fini(drop_cookie);
+    cw_sync_init();
+    cw_report_clear();
+}
+
 void cw_engine_fini(void (*drop_cookie)(void *cookie))
 {
     cw_shadow_fini();

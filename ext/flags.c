@@ -151,6 +151,11 @@ int cw_flags_validate(const cw_flags *f, char *err, size_t err_size)
         snprintf(err, err_size, "option 'max_reports' must be at least 1, got %ld", f->max_reports);
         return -1;
     }
+    if (f->report_signal < 0 || f->report_signal > 64 || f->report_interval_s < 0) {
+        snprintf(err, err_size, "option 'report_signal' must be 0-64 and 'report_interval_s' "
+                 "not negative");
+        return -1;
+    }
     if (f->pool_backlog < 1) {
         snprintf(err, err_size, "option 'pool_backlog' must be at least 1, got %ld", f->pool_backlog);
         return -1;

@@ -415,6 +415,20 @@ static int on_module_dict_event(PyDict_WatchEvent event, PyObject *dict, PyObjec
 }
 #endif
 
+PyObject *cw_py_notice_binding(PyObject *self, PyObject *b)
+{
+    (void)self;
+    if (!Py_IS_TYPE(b, &Binding_Type))
+        return PyErr_Format(PyExc_TypeError, "notice_binding wants a Binding");
+    Binding *bd = (Binding *)b;
+    PyObject *v = PyDict_GetItemWithError(bd->globals, bd->name);
+    if (v == NULL && PyErr_Occurred())
+        return NULL;
+    if (v != NULL)
+        notice_unseen_change(bd, v);
+    Py_RETURN_NONE;
+}
+
 PyObject *cw_py_was_bound(PyObject *self, PyObject *b)
 {
     (void)self;

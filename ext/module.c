@@ -4,6 +4,7 @@
 
 extern PyMethodDef cw_runtime_methods[];
 extern PyMethodDef cw_finding_methods[];
+extern PyMethodDef cw_service_methods[];
 int cw_runtime_init(PyObject *module);
 
 static PyMethodDef hook_methods[] = {
@@ -21,6 +22,8 @@ static PyMethodDef hook_methods[] = {
      "Watch writes through a module's dict (3.12+ dict watchers); False where unavailable."},
     {"unwatch_module_dict", cw_py_unwatch_module_dict, METH_O, "Stop that."},
     {"was_bound", cw_py_was_bound, METH_O, "Did the Binding's name ever hold a value?"},
+    {"notice_binding", cw_py_notice_binding, METH_O,
+     "Watch what a Binding's name holds now (it may have been bound unseen)."},
     {"set_type_attr", cw_py_set_type_attr, METH_VARARGS, "Set an attribute of a C type."},
     {NULL, NULL, 0, NULL},
 };
@@ -39,7 +42,8 @@ PyMODINIT_FUNC PyInit__cachewatch(void)
     if (m == NULL)
         return NULL;
     if (PyModule_AddFunctions(m, cw_runtime_methods) < 0 ||
-        PyModule_AddFunctions(m, cw_finding_methods) < 0 || cw_runtime_init(m) < 0 ||
+        PyModule_AddFunctions(m, cw_finding_methods) < 0 ||
+        PyModule_AddFunctions(m, cw_service_methods) < 0 || cw_runtime_init(m) < 0 ||
         cw_containers_init(m) < 0 || cw_dict_hooks_init(m) < 0 || cw_list_hooks_init(m) < 0 ||
         cw_set_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 || cw_thread_hooks_init(m) < 0) {
         Py_DECREF(m);

@@ -8,6 +8,7 @@
 #include "depot.h"
 #include "hashtable.h"
 #include "idvec.h"
+#include "suppress.h"
 
 /* report_lock guards everything below. */
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -164,6 +165,8 @@ static uint64_t signature(const cw_report *r)
 uint32_t cw_report_add(const cw_report *r)
 {
     uint32_t id = 0;
+    if (cw_suppress_match(r))
+        return 0; /* counted by its suppression */
     uint64_t sig = signature(r);
     pthread_mutex_lock(&report_lock);
     if (!initialised)

@@ -85,8 +85,9 @@ typedef struct cw_report {
 int cw_report_init(uint32_t max_reports, bool dedup);
 void cw_report_fini(void);
 
-/* Add a report; returns its id, or 0 when it repeats an earlier one (whose
- * hit count goes up) or when no more can be kept (counted as dropped). */
+/* Add a report; returns its id, or 0 when a suppression hides it (and counts
+ * it), when it repeats an earlier one (whose hit count goes up) or when no
+ * more can be kept (counted as dropped). */
 uint32_t cw_report_add(const cw_report *r);
 /* The binding fills in the key's text once, outside every engine lock. */
 void cw_report_set_key(uint32_t id, const char *key_repr);

@@ -12,6 +12,7 @@
 #include "hashtable.h"
 #include "report.h"
 #include "report_print.h"
+#include "suppress.h"
 #include "sync.h"
 
 int cw_active;        /* atomic: hooks record only while set */
@@ -261,6 +262,51 @@ static int open_log(const char *path)
     return fd;
 }
 
+/* The suppressions file named by the option (read once per start). */
+static int load_suppressions(const char *path)
+{
+    static char loaded[CW_FLAG_STR_MAX];
+    if (path == NULL || *path == '\0' || strcmp(path, loaded) == 0)
+        return 0;
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        PyErr_Format(PyExc_OSError, "cachewatch: cannot read suppressions file '%s'", path);
+        return -1;
+    }
+    size_t cap = 4096, len = 0;
+    char *text = malloc(cap);
+    while (text != NULL) {
+        size_t got = fread(text + len, 1, cap - len - 1, f);
+        len += got;
+        if (got == 0)
+            break;
+        if (len + 1 >= cap) {
+            char *bigger = realloc(text, cap *= 2);
+            if (bigger == NULL) {
+                free(text);
+                text = NULL;
+            } else {
+                text = bigger;
+            }
+        }
+    }
+    fclose(f);
+    if (text == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    text[len] = '\0';
+    char err[512];
+    int rc = cw_suppress_parse(text, path, err, sizeof(err));
+    free(text);
+    if (rc < 0) {
+        PyErr_Format(PyExc_ValueError, "cachewatch: %s", err);
+        return -1;
+    }
+    snprintf(loaded, sizeof(loaded), "%s", path);
+    return 0;
+}
+
 static PyObject *py_configure(PyObject *self, PyObject *arg)
 {
     (void)self;
@@ -305,6 +351,8 @@ static PyObject *py_start(PyObject *self, PyObject *noargs)
             return PyErr_NoMemory();
         engine_ready = 1;
     }
+    if (load_suppressions(cw_options.suppressions) < 0)
+        return NULL;
     int fd = open_log(cw_options.log_path);
     if (fd < 0)
         return NULL;
@@ -738,5 +786,70 @@ PyMethodDef cw_finding_methods[] = {
     {"thread_of", py_thread_of, METH_O,
      "(tid, creation stack id, creator tid) of a live thread, or None."},
     {"current_tid", py_current_tid, METH_NOARGS, "The calling thread's tid."},
+    {NULL, NULL, 0, NULL},
+};
+
+/* ---- suppressions -------------------------------------------------------- */
+
+static PyObject *py_add_suppression(PyObject *self, PyObject *args)
+{
+    (void)self;
+    const char *type, *pattern, *reason = "";
+    if (!PyArg_ParseTuple(args, "ss|s:add_suppression", &type, &pattern, &reason))
+        return NULL;
+    char err[256];
+    if (cw_suppress_add(type, pattern, reason, err, sizeof(err)) < 0)
+        return PyErr_Format(PyExc_ValueError, "cachewatch: %s", err);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_suppressions(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    PyObject *list = PyList_New(0);
+    const char *type, *pattern, *reason;
+    uint64_t hits;
+    for (size_t i = 0; list && cw_suppress_get(i, &type, &pattern, &reason, &hits); i++) {
+        PyObject *d = Py_BuildValue("{s:s,s:s,s:s,s:K}", "type", type, "pattern", pattern,
+                                    "reason", reason, "hits", (unsigned long long)hits);
+        if (d == NULL || PyList_Append(list, d) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(d);
+    }
+    return list;
+}
+
+/* ---- fork ------------------------------------------------------------------ */
+
+/* In a forked child: the other threads are gone, and so is everything the
+ * engine knew of them; start with a clean registry and keep watching. */
+static PyObject *py_after_fork_child(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    if (!engine_ready)
+        Py_RETURN_NONE;
+    cw_thread *me = cw_tls_state.thread;
+    cw_engine_after_fork_child(cw_drop_cookie);
+    cw_tls_state.thread = NULL;
+    (void)me; /* its record stays, dead, for reports the parent made */
+    if (cw_current_thread() == NULL)
+        return PyErr_NoMemory();
+    int fd = open_log(cw_options.log_path);
+    if (fd < 0)
+        return NULL;
+    if (log_fd > 2)
+        close(log_fd);
+    log_fd = fd;
+    Py_RETURN_NONE;
+}
+
+PyMethodDef cw_service_methods[] = {
+    {"add_suppression", py_add_suppression, METH_VARARGS,
+     "add_suppression(type, pattern, reason=''): hide matching findings (counted)."},
+    {"suppressions", py_suppressions, METH_NOARGS, "Every suppression with its hit count."},
+    {"after_fork_child", py_after_fork_child, METH_NOARGS,
+     "Reset the engine in a forked child (a clean thread registry, no history)."},
     {NULL, NULL, 0, NULL},
 };

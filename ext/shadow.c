@@ -176,6 +176,25 @@ bool cw_shadow_is_watched(uintptr_t addr)
     return yes;
 }
 
+void cw_shadow_forget_history(void)
+{
+    for (int i = 0; i < SHARDS; i++) {
+        pthread_mutex_init(&shards[i].lock, NULL); /* re-made: the fork may have cut it held */
+        size_t pos = 0;
+        void *v;
+        while (cw_ht_next(&shards[i].table, &pos, NULL, &v)) {
+            container *c = v;
+            size_t cpos = 0;
+            void *cv;
+            while (cw_ht_next(&c->cells, &cpos, NULL, &cv))
+                ((cell *)cv)->nrecs = 0;
+            c->structure.nrecs = 0;
+            c->replaced = false;
+            c->ncheck = 0;
+        }
+    }
+}
+
 bool cw_shadow_has_cell(uintptr_t addr, int64_t key_hash)
 {
     struct shard *sh = shard_of(addr);

@@ -36,6 +36,8 @@ int cw_shadow_watch(uintptr_t container, const char *target);
 /* Watch a module-level name: one location (key 0) whose reads and writes
  * are the name's loads and stores. Reports say "binding". */
 int cw_shadow_watch_binding(uintptr_t addr, const char *target);
+/* Forget every access record (keep what is watched): after a fork. */
+void cw_shadow_forget_history(void);
 /* Stop watching (also when the container dies); forgets its history. */
 void cw_shadow_unwatch(uintptr_t container);
 bool cw_shadow_is_watched(uintptr_t container);

@@ -97,6 +97,17 @@ void cw_thread_name(cw_tid tid, char *buf, size_t size)
     pthread_mutex_unlock(&registry_lock);
 }
 
+void cw_threads_after_fork_child(void)
+{
+    pthread_mutex_init(&registry_lock, NULL); /* whoever held it is gone */
+    uint32_t n = cw_idvec_count(&threads);
+    for (uint32_t tid = 1; tid <= n; tid++) {
+        cw_thread *t = cw_idvec_get(&threads, tid);
+        if (t != NULL && __atomic_load_n(&t->alive, __ATOMIC_ACQUIRE))
+            cw_thread_exit(t);
+    }
+}
+
 void cw_threads_fini(void)
 {
     pthread_mutex_lock(&registry_lock);

@@ -93,6 +93,9 @@ void cw_thread_set_name(cw_thread *t, const char *name);
 /* Copy the name under registry_lock. */
 void cw_thread_name(cw_tid tid, char *buf, size_t size);
 void cw_threads_fini(void);
+/* In a forked child: every registered thread is gone (the caller registers
+ * itself again); their per-thread state is dropped. */
+void cw_threads_after_fork_child(void);
 
 static inline cw_clock cw_thread_now(const cw_thread *t)
 {

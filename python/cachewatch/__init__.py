@@ -6,136 +6,26 @@
     ...
     for finding in cachewatch.findings(): ...
 
-It reports unsynchronised check-then-act, conflicting writes and iteration
-racing a resize on watched dicts, with both threads' stacks, the locks they
-held and where they were created, and stays silent about code ordered by
-locks, queues, events, joins and futures."""
-import atexit
-import contextlib
-import sys
+It reports unsynchronised check-then-act, conflicting writes, iteration
+racing a resize and lost updates on watched containers and module-level
+names, with both threads' stacks, the locks they held and where they were
+created, and pools and threads that grow or run on unobserved; it stays
+silent about code ordered by locks, queues, events, joins and futures.
 
-from . import _cachewatch, _hooks, _options, _pools, _targets, report
-from ._targets import TargetError
+Importing the package loads nothing else: the C core is loaded by the first
+call (so the pytest plugin and the start-up hook cost nothing when off)."""
 
 __all__ = ["start", "stop", "watch", "unwatch", "findings", "clear", "checking",
-           "is_active", "write_json", "TargetError"]
+           "is_active", "write_json", "benign", "TargetError"]
 
 
-def start(options=None, *, watch=()):
-    """Start checking. options: 'name=value ...' text or a dict, over
-    CACHEWATCH_OPTIONS. Installs the synchronisation hooks before returning,
-    so start before the code under test creates its threads."""
-    text = _options.combined(options)
-    if _cachewatch.is_active():
-        for target in watch:
-            globals()["watch"](target)
-        return
-    _cachewatch.configure(text)
-    _cachewatch.start()
-    try:
-        _hooks.install()
-        _pools.install(_cachewatch.options(), _targets.on_import)
-        _write_json_at_exit(_cachewatch.options().get("json_path", ""))
-        configured = _cachewatch.options().get("watch", "")
-        for target in [t for t in configured.split(",") if t] + list(watch):
-            globals()["watch"](target)
-    except BaseException:
-        stop()
-        raise
+def __getattr__(name):
+    if name in __all__:
+        from . import _api
+
+        return getattr(_api, name)
+    raise AttributeError(f"module 'cachewatch' has no attribute '{name}'")
 
 
-_json_at_exit = []
-
-
-def _write_json_at_exit(path):
-    if path and path not in _json_at_exit:
-        if not _json_at_exit:
-            atexit.register(_flush_json)
-        _json_at_exit.append(path)
-
-
-def _flush_json():
-    for path in _json_at_exit:
-        try:
-            report.write_json(path)
-        except OSError as exc:
-            sys.stderr.write(f"cachewatch: cannot write JSON report to {path}: {exc}\n")
-
-
-def stop():
-    """Stop checking: hooks are removed and watched dicts become plain again.
-    Findings stay available. Targets that never named anything are said,
-    one line each, on stderr."""
-    if _cachewatch.is_active():
-        _pools.finish_scope()
-    for line in _targets.unused():
-        sys.stderr.write(line + "\n")
-    _targets.clear()
-    _pools.uninstall()
-    _hooks.uninstall()
-    _cachewatch.stop()
-
-
-def is_active():
-    return _cachewatch.is_active()
-
-
-def watch(target, name=None):
-    """Watch a dict, list or set (the object itself; every alias sees it) or
-    a target:
-    'module:NAME' (the name: its loads, stores and the container it holds),
-    'module:*' or 'package.*' (every module-level container and rebound name
-    of matching modules). Targets apply when their module is imported."""
-    if not _cachewatch.is_active():
-        raise RuntimeError("cachewatch is not started (call cachewatch.start() first)")
-    if isinstance(target, str):
-        _targets.add(target)
-        return
-    if type(target) not in (dict, list, set) and not _cachewatch.is_watched(target):
-        raise TypeError(f"cachewatch watches dicts, lists and sets, not {type(target).__name__}")
-    _cachewatch.watch_container(target, name or _guess_name(target))
-
-
-def unwatch(target):
-    """Stop watching a container (it becomes a plain one again)."""
-    _cachewatch.unwatch_container(target)
-
-
-def _guess_name(obj):
-    for mod_name, mod in list(sys.modules.items()):
-        namespace = getattr(mod, "__dict__", None)
-        if not isinstance(namespace, dict):
-            continue
-        for key, value in list(namespace.items()):
-            if value is obj:
-                return f"{mod_name}.{key}"
-    return f"dict@{id(obj):#x}"
-
-
-def findings():
-    """Every finding so far as dicts (see README: JSON report)."""
-    return report.findings()
-
-
-def clear():
-    """Forget every finding."""
-    _cachewatch.clear_findings()
-
-
-def write_json(path):
-    """Write the findings as JSON (atomically, mode 0600); returns the path."""
-    return report.write_json(path)
-
-
-@contextlib.contextmanager
-def checking(options=None, *, watch=()):
-    """with cachewatch.checking(watch=[...]) as found: ... ; found() lists the
-    findings made inside the block."""
-    started = not _cachewatch.is_active()
-    before = len(findings())
-    start(options, watch=watch)
-    try:
-        yield lambda: findings()[before:]
-    finally:
-        if started:
-            stop()
+def __dir__():
+    return sorted(list(globals()) + __all__)

@@ -34,6 +34,11 @@ def build_parser():
             run.add_argument(_flag(name), dest=name, metavar=metavar,
                              help=f"{help_} (default {default})")
     sub.add_parser("options", help="print the option table (Markdown)")
+    merge = sub.add_parser("report", help="merge JSON reports of several processes",
+                           description="Merge per-process JSON reports into one "
+                                       "de-duplicated report.")
+    merge.add_argument("files", nargs="+", metavar="FILE")
+    merge.add_argument("--json", dest="out", metavar="PATH", help="write the merged report here")
     run.add_argument("-m", dest="module", metavar="MODULE",
                      help="run a library module as a script, like python -m")
     run.add_argument("program", nargs=argparse.REMAINDER,
@@ -118,6 +123,25 @@ def options_markdown():
     return "\n".join(lines)
 
 
+def merge_reports(paths, out):
+    from . import merge
+
+    reports = []
+    for path in paths:
+        try:
+            reports.append(merge.load(path))
+        except (OSError, ValueError) as exc:
+            sys.stderr.write(f"cachewatch: cannot read report {path}: {exc}\n")
+            return 2
+    findings = merge.merge(reports)
+    for finding in findings:
+        print("\n".join(merge.describe(finding)))
+    if out:
+        merge.write(out, findings)
+    print(report.summary_of(findings))
+    return 66 if findings else 0
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -126,6 +150,8 @@ def main(argv=None):
     if args.command == "options":
         print(options_markdown())
         return 0
+    if args.command == "report":
+        return merge_reports(args.files, args.out)
     parser.error(f"unknown command {args.command}")
     return 2
 

@@ -77,6 +77,8 @@ def watch(module, names, fresh=False):
     for name in names:
         if name not in bindings:
             bindings[name] = _c.Binding(namespace, name, f"{module_name}.{name}")
+        else:
+            _c.notice_binding(bindings[name])  # bound since: watch what it holds
     _c.watch_module(module, bindings)
     if module_name not in _dict_watched and _c.watch_module_dict(namespace):
         _dict_watched.add(module_name)

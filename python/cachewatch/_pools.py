@@ -272,7 +272,8 @@ def _check_threads():
     for thread in threading.enumerate():
         if thread is me or thread is threading.main_thread() or not thread.is_alive():
             continue
-        if isinstance(thread, threading._DummyThread) or _is_pool_worker(thread):
+        if isinstance(thread, threading._DummyThread) or _is_pool_worker(thread) or \
+                getattr(thread, "_cachewatch_own", False):
             continue
         info = _c.thread_of(thread.ident) if thread.ident else None
         if info is None or info[0] <= _watermark:
@@ -482,6 +483,17 @@ def finish_scope():
     """Checking ends: decide abandoned tasks, look for leaked threads."""
     _decide_all()
     _check_threads()
+
+
+def after_fork_child():
+    """The parent's pools, tasks and threads are not the child's."""
+    global _watermark
+    _pools.clear()
+    _by_site.clear()
+    _reported_sites.clear()
+    _tasks.clear()
+    _candidates.clear()
+    _watermark = _c.stats().get("threads", 0)
 
 
 def uninstall():

@@ -93,9 +93,13 @@ def apply(module_name, force=False, fresh=False):
     module = sys.modules.get(module_name)
     if module is None or not isinstance(module, types.ModuleType):
         return
-    if not force and not _ready(module):
+    ready = _ready(module)
+    if not force and not ready:
         return
-    names = set(_names.pop(module_name, ()))
+    # A module still running its body (a script) keeps its targets pending:
+    # each later retry rewrites the functions it has defined since and
+    # watches what the names hold by then.
+    names = set(_names.pop(module_name, ()) if ready else _names.get(module_name, ()))
     if _matches(module_name) and module_name not in _done:
         _done.add(module_name)
         names |= _discover(module, fresh)
@@ -159,7 +163,8 @@ def _install_retry_points():
         original = threading.Thread.start
 
         def start(self):
-            if _names or (_patterns and "__main__" not in _done and _matches("__main__")):
+            if not getattr(self, "_cachewatch_own", False) and (
+                    _names or (_patterns and "__main__" not in _done and _matches("__main__"))):
                 retry()
             return original(self)
 
@@ -208,9 +213,17 @@ def unused():
     """One line for each target that never named anything."""
     lines = []
     for module_name, names in sorted(_names.items()):
+        module = sys.modules.get(module_name)
         for name in sorted(names):
-            lines.append(f"cachewatch: watch target {module_name}:{name} was never applied "
-                         f"(no module {module_name} was imported)")
+            if module is not None and name in _bindings.bindings_of(module_name):
+                continue  # a script's names, watched and kept pending
+            if module is None:
+                lines.append(f"cachewatch: watch target {module_name}:{name} was never applied "
+                             f"(no module {module_name} was imported)")
+            elif name not in vars(module):
+                lines.append(f"cachewatch: watch target {module_name}:{name} names nothing "
+                             f"({module_name} has no {name})")
+            # else: a running script that started no thread; nothing could race
     for prefix, exact in _patterns:
         if not any(m == prefix or (not exact and m.startswith(prefix + ".")) for m in _done):
             spec = f"{prefix}:*" if exact else f"{prefix}.*"

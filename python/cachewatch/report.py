@@ -15,7 +15,8 @@ def findings():
 
 def as_json(items=None):
     items = findings() if items is None else items
-    return {"findings": items, "stats": _c.stats()}
+    return {"findings": items, "suppressions": _c.suppressions(), "stats": _c.stats(),
+            "pid": os.getpid()}
 
 
 def expand_path(path):
@@ -24,12 +25,16 @@ def expand_path(path):
 
 def write_json(path, items=None):
     """Write findings atomically (temp file + rename), mode 0600."""
+    return write_json_data(path, as_json(items))
+
+
+def write_json_data(path, data):
     path = expand_path(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".cachewatch-", dir=directory)  # mode 0600
     try:
         with os.fdopen(fd, "w") as f:
-            json.dump(as_json(items), f, indent=2)
+            json.dump(data, f, indent=2)
             f.write("\n")
         os.replace(tmp, path)
     except BaseException:
@@ -43,12 +48,15 @@ def write_json(path, items=None):
 
 def summary_line(items=None):
     items = findings() if items is None else items
+    return summary_of(items, _c.stats().get("reports_dropped", 0))
+
+
+def summary_of(items, dropped=0):
     if not items:
         return "cachewatch: nothing found"
     by = {}
     for f in items:
         by[f["category"]] = by.get(f["category"], 0) + 1
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(by.items()))
-    dropped = _c.stats().get("reports_dropped", 0)
     extra = f" ({dropped} more not kept)" if dropped else ""
     return f"cachewatch: {len(items)} finding(s): {kinds}{extra}"

@@ -127,6 +127,7 @@ print(cachewatch.is_active())
 def test_environment_options_apply_and_explicit_ones_win():
     proc = run_code("""
 import cachewatch
+cachewatch.stop()   # in case the environment already started it (the .pth)
 cachewatch.start("max_frames=7")
 o = cachewatch._cachewatch.options()
 print(o["max_frames"], o["history_size"])

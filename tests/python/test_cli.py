@@ -119,7 +119,8 @@ def test_build_without_libunwind_works_and_says_so(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "libunwind not found" in done.stderr
     lib = next(p for p in build.iterdir() if p.name.startswith("lib"))
-    proc = run_python(["-c", "import cachewatch, sys; print(cachewatch._cachewatch.native_stacks_available());"
+    proc = run_python(["-c", "import cachewatch, cachewatch._cachewatch, sys; "
+                       "print(cachewatch._cachewatch.native_stacks_available());"
                        "cachewatch.start('native_stacks=1')"], env={"PYTHONPATH": str(lib)})
     assert proc.stdout.strip() == "False", proc.stderr
     assert re.fullmatch(r"cachewatch: native_stacks needs libunwind.*Python frames only", proc.stderr.strip())

@@ -1,0 +1,72 @@
+"""Merge per-process JSON reports (json_path=report.%p.json under a pre-fork
+server, or several runs) into one de-duplicated report."""
+import json
+import os
+
+from . import report
+
+
+def _frame(stack):
+    if not stack:
+        return ("?", 0)
+    return (stack[0]["file"], stack[0]["line"])
+
+
+def key(finding):
+    """Same finding: same kind, category, target and code locations."""
+    places = []
+    for access in finding.get("accesses", []):
+        places.append(_frame(access["stack"]))
+        if access.get("check"):
+            places.append(_frame(access["check"]["stack"]))
+    for section in finding.get("stacks", []):
+        places.append(_frame(section["stack"]))
+    return (finding["kind"], finding["category"], finding["target"], tuple(sorted(places)))
+
+
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
+        raise ValueError("not a cachewatch report (no 'findings' list)")
+    return data
+
+
+def merge(reports):
+    """One finding per key, with the pids that saw it and the hits summed."""
+    merged = {}
+    for data in reports:
+        pid = data.get("pid")
+        for finding in data["findings"]:
+            k = key(finding)
+            if k not in merged:
+                merged[k] = dict(finding, processes=[], hits=0)
+            entry = merged[k]
+            entry["hits"] += finding.get("hits", 1)
+            if pid is not None and pid not in entry["processes"]:
+                entry["processes"].append(pid)
+    return list(merged.values())
+
+
+def describe(finding):
+    """A few lines for one merged finding."""
+    head = f"{finding['category']} on {finding['target']}"
+    seen = f"{len(finding['processes'])} process(es), {finding['hits']} time(s)"
+    lines = [f"{head} ({seen})"]
+    if finding.get("detail"):
+        lines.append(f"  {finding['detail']}")
+    for access in finding.get("accesses", []):
+        file, line = _frame(access["stack"])
+        lines.append(f"  {access['access']} ({access['op']}) by '{access['thread']}' at {file}:{line}")
+    for section in finding.get("stacks", []):
+        file, line = _frame(section["stack"])
+        lines.append(f"  {section['title']} at {file}:{line}")
+    return lines
+
+
+def write(path, findings):
+    return report.write_json_data(path, {"findings": findings})
+
+
+def default_name(paths):
+    return os.path.commonprefix([os.path.basename(p) for p in paths]) or "merged"

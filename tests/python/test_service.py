@@ -1,0 +1,221 @@
+"""Activation with no code change: the .pth file and CACHEWATCH_OPTIONS, in
+plain programs, forked children, and a pre-fork threaded web server
+(gunicorn) under concurrent requests on loopback."""
+import glob
+import json
+import os
+import signal
+import site
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from helpers import child_env, run_python
+
+RACY = textwrap.dedent("""
+    import threading
+    CACHE = {}
+    def fill():
+        for k in range(5):
+            if k not in CACHE:
+                CACHE[k] = threading.current_thread().name
+    ts = [threading.Thread(target=fill) for _ in range(2)]
+    [t.start() for t in ts]; [t.join() for t in ts]
+""")
+
+
+def pth_installed():
+    return any(os.path.exists(os.path.join(d, "cachewatch.pth"))
+               for d in site.getsitepackages() + [site.getusersitepackages()])
+
+
+needs_pth = pytest.mark.skipif(not pth_installed() and not os.environ.get("CI"),
+                               reason="cachewatch is not installed here (pip install .)")
+
+
+@needs_pth
+def test_pth_is_installed_and_inert_when_off():
+    assert pth_installed(), "pip install . must install cachewatch.pth"
+    proc = run_python(["-c", "import sys; print(sorted(m for m in sys.modules "
+                             "if m.startswith(('cachewatch', 'threading'))))"])
+    assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+    proc = run_python(["-c", "import sys; print('cachewatch' in sys.modules)"],
+                      env={"CACHEWATCH": "0", "CACHEWATCH_OPTIONS": "  "})
+    assert proc.stdout.strip() == "False"
+
+
+@needs_pth
+def test_environment_alone_turns_it_on(tmp_path):
+    out = tmp_path / "report.%p.json"
+    proc = run_python(["-c", RACY + "print('ok')"],
+                      env={"CACHEWATCH_OPTIONS": f"watch=__main__:CACHE json_path={out}"})
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+    files = glob.glob(str(tmp_path / "report.*.json"))
+    assert len(files) == 1
+    data = json.load(open(files[0]))
+    assert [f["category"] for f in data["findings"]] == ["check-then-act"]
+    assert data["pid"] == int(files[0].split(".")[-2])
+    assert "WARNING: cachewatch: check-then-act race on __main__.CACHE" in proc.stderr
+    # CACHEWATCH=1 with no options at all starts it too.
+    proc = run_python(["-c", "import cachewatch; print(cachewatch.is_active())"],
+                      env={"CACHEWATCH": "1"})
+    assert proc.stdout.strip() == "True"
+
+
+@needs_pth
+def test_bad_options_give_one_line_and_the_program_runs():
+    proc = run_python(["-c", "print('still here')"],
+                      env={"CACHEWATCH_OPTIONS": "watch=x:Y bogus=1"})
+    assert proc.returncode == 0 and proc.stdout.strip() == "still here"
+    assert proc.stderr.strip() == "cachewatch: unknown option 'bogus'; not started"
+
+
+@needs_pth
+def test_locks_made_at_import_time_are_seen(tmp_path):
+    (tmp_path / "app.py").write_text(textwrap.dedent("""
+        import threading
+        LOCK = threading.Lock()          # made before any code of the test runs
+        CACHE = {}
+        def fill():
+            for k in range(5):
+                with LOCK:
+                    if k not in CACHE:
+                        CACHE[k] = 1
+    """))
+    proc = run_python(["-c", "import app, threading\n"
+                             "ts=[threading.Thread(target=app.fill) for _ in range(3)]\n"
+                             "[t.start() for t in ts]; [t.join() for t in ts]\n"
+                             "import cachewatch; print(len(cachewatch.findings()))"],
+                      env={"CACHEWATCH_OPTIONS": "watch=app:CACHE",
+                           "PYTHONPATH": str(tmp_path)})
+    assert proc.stdout.strip() == "0", proc.stderr
+
+
+@needs_pth
+def test_forked_child_starts_clean_and_keeps_watching(tmp_path):
+    code = textwrap.dedent("""
+        import os, threading
+        CACHE = {}
+        def fill(tag):
+            for k in range(5):
+                if (tag, k) not in CACHE:
+                    CACHE[(tag, k)] = 1
+        def race(tag):
+            ts = [threading.Thread(target=fill, args=(tag,)) for _ in range(2)]
+            [t.start() for t in ts]; [t.join() for t in ts]
+        race("parent")
+        pid = os.fork()
+        if pid == 0:
+            race("child")
+        else:
+            os.waitpid(pid, 0)
+    """)
+    out = tmp_path / "r.%p.json"
+    proc = run_python(["-c", code],
+                      env={"CACHEWATCH_OPTIONS": f"watch=__main__:CACHE json_path={out}"})
+    assert proc.returncode == 0, proc.stderr
+    reports = [json.load(open(p)) for p in glob.glob(str(tmp_path / "r.*.json"))]
+    assert len(reports) == 2
+    keys = sorted(f["key"].split(",")[0] for r in reports for f in r["findings"])
+    # Each process reports its own race once; the child none of the parent's.
+    assert keys == ["('child'", "('parent'"], keys
+    assert reports[0]["pid"] != reports[1]["pid"]
+
+
+@needs_pth
+def test_signal_and_interval_write_the_report_while_running(tmp_path):
+    out = tmp_path / "live.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RACY + "import time, sys\nprint('ready', flush=True)\ntime.sleep(30)"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=child_env({"CACHEWATCH_OPTIONS": f"watch=__main__:CACHE json_path={out}"}))
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        assert not out.exists()
+        proc.send_signal(signal.SIGUSR2)
+        for _ in range(100):
+            if out.exists():
+                break
+            time.sleep(0.05)
+        data = json.loads(out.read_text())
+        assert [f["category"] for f in data["findings"]] == ["check-then-act"]
+    finally:
+        proc.kill()
+        proc.communicate()
+    out2 = tmp_path / "interval.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", RACY + "import time\ntime.sleep(30)"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=child_env({"CACHEWATCH_OPTIONS":
+                       f"watch=__main__:CACHE json_path={out2} report_interval_s=1"}))
+    try:
+        for _ in range(100):
+            if out2.exists():
+                break
+            time.sleep(0.05)
+        assert json.loads(out2.read_text())["findings"]
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@needs_pth
+def test_gunicorn_workers_report_a_request_handler_race(tmp_path):
+    pytest.importorskip("gunicorn")
+    (tmp_path / "webapp.py").write_text(textwrap.dedent("""
+        import time
+        SESSIONS = {}
+
+        def app(environ, start_response):
+            user = environ.get("QUERY_STRING", "anon")
+            if user not in SESSIONS:          # check
+                time.sleep(0.001)             # look the user up
+                SESSIONS[user] = object()     # act
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"hello " + user.encode()]
+    """))
+    port = free_port()
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-b", f"127.0.0.1:{port}", "-w", "2", "-k", "gthread",
+         "--threads", "4", "webapp:app"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=child_env({"CACHEWATCH_OPTIONS":
+                       f"watch=webapp:SESSIONS json_path={reports}/worker.%p.json",
+                       "PYTHONPATH": str(tmp_path)}))
+    try:
+        def get(i):
+            url = f"http://127.0.0.1:{port}/?user{i % 7}"
+            for _ in range(100):
+                try:
+                    with urllib.request.urlopen(url, timeout=5) as r:
+                        return r.status
+                except OSError:
+                    time.sleep(0.05)   # not listening yet
+            return None
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(pool.map(get, range(200)))
+        assert statuses == [200] * 200
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, err = server.communicate(timeout=60)
+    files = sorted(glob.glob(str(reports / "worker.*.json")))
+    assert files, err
+    merged = run_python(["-m", "cachewatch", "report", "--json", str(tmp_path / "all.json")] + files)
+    assert merged.returncode == 66, merged.stdout + merged.stderr
+    findings = json.load(open(tmp_path / "all.json"))["findings"]
+    assert [(f["category"], f["target"]) for f in findings] == [("check-then-act", "webapp.SESSIONS")]
+    assert "WARNING: cachewatch: check-then-act race on webapp.SESSIONS" in err
