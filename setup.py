@@ -2,13 +2,16 @@
 layer under python/cachewatch. The extension is required: a build without a
 C compiler fails loudly. libunwind is optional: without it native stacks are
 unavailable and the checker says so when asked for them."""
+import ast
 import os
+import re
 import subprocess
 import sys
 import sysconfig
 import tempfile
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -57,10 +60,42 @@ ext = Extension(
 )
 
 
+def flag_table_source():
+    """ext/flags.inc as Python data, for code that must not load the C core
+    (the pytest plugin). Generated at build time: flags.inc stays the one
+    source."""
+    with open(os.path.join(HERE, "ext", "flags.inc")) as f:
+        text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
+    rows = []
+    for m in re.finditer(r"CW_FLAG\(\s*(\w+)\s*,\s*(\w+)\s*,\s*(\"(?:[^\"\\\\]|\\\\.)*\"|[-\w]+)\s*,"
+                         r"((?:\s*\"(?:[^\"\\\\]|\\\\.)*\")+)\s*\)", text):
+        type_, name, default, help_ = m.groups()
+        helps = "".join(ast.literal_eval(h) for h in re.findall(r'"(?:[^"\\\\]|\\\\.)*"', help_))
+        rows.append((name, type_, default, helps))
+    return ('"""Generated from ext/flags.inc by setup.py: do not edit."""\n'
+            f"FLAGS = {rows!r}\n")
+
+
+def write_flag_table(package_dir):
+    path = os.path.join(package_dir, "cachewatch", "_flag_table.py")
+    source = flag_table_source()
+    if not os.path.exists(path) or open(path).read() != source:
+        with open(path, "w") as f:
+            f.write(source)
+
+
+class BuildExtWithTable(build_ext):
+    def run(self):
+        write_flag_table(os.path.join(HERE, "python"))
+        super().run()
+
+
 class BuildPyWithPth(build_py):
-    """Also install cachewatch.pth (activation by environment variable)."""
+    """Also install cachewatch.pth (activation by environment variable) and
+    the generated option table."""
 
     def run(self):
+        write_flag_table(os.path.join(HERE, "python"))
         super().run()
         pth = os.path.join(HERE, "python", "cachewatch.pth")
         if os.path.exists(pth):
@@ -76,6 +111,8 @@ setup(
     ext_modules=[ext],
     python_requires=">=3.9",
     install_requires=["bytecode>=0.15"],
-    cmdclass={"build_py": BuildPyWithPth},
-    entry_points={"console_scripts": ["cachewatch=cachewatch.__main__:main"]},
+    py_modules=["pytest_cachewatch"],
+    cmdclass={"build_py": BuildPyWithPth, "build_ext": BuildExtWithTable},
+    entry_points={"console_scripts": ["cachewatch=cachewatch.__main__:main"],
+                  "pytest11": ["cachewatch = pytest_cachewatch"]},
 )

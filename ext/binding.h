@@ -74,6 +74,9 @@ cw_stack_id cw_stack_for(cw_thread *t, PyFrameObject *frame, cw_site site);
 cw_stack_id cw_stack_with_site(cw_stack_id stack, cw_site site);
 /* One-frame stack of a site, for lock roles. */
 cw_stack_id cw_stack_of_site(cw_site site);
+/* Leave frames of code under these directories out of stacks (a test
+ * runner's); replaces the earlier list. */
+int cw_stack_omit_under(PyObject *dirs);
 /* Is this code object part of cachewatch's own Python layer? */
 int cw_code_is_ours(PyCodeObject *code);
 
@@ -131,6 +134,8 @@ PyObject *cw_py_publish(PyObject *self, PyObject *arg);
 PyObject *cw_py_consume(PyObject *self, PyObject *arg);
 PyObject *cw_py_set_type_attr(PyObject *self, PyObject *args);
 PyObject *cw_py_ignore(PyObject *self, PyObject *obj);
+PyObject *cw_py_busy_call_begin(PyObject *self, PyObject *noargs);
+PyObject *cw_py_busy_call_end(PyObject *self, PyObject *noargs);
 PyObject *cw_py_watch_module(PyObject *self, PyObject *args);
 PyObject *cw_py_unwatch_module(PyObject *self, PyObject *module);
 PyObject *cw_py_watch_module_dict(PyObject *self, PyObject *dict);

@@ -1,6 +1,8 @@
 /* flags.c: defaults, parsing and validation of the options in flags.inc. */
 #include "flags.h"
 
+#include "report.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -133,8 +135,35 @@ int cw_flags_parse(cw_flags *f, const char *text, char *err, size_t err_size)
     }
 }
 
+/* Is every comma-separated word of fail_on a category or a group? */
+static int validate_fail_on(const char *text, char *err, size_t err_size)
+{
+    const char *p = text;
+    while (*p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        bool ok = len == 0;
+        static const char *groups[] = {"all", "race", "pool", "thread"};
+        for (size_t g = 0; g < 4 && !ok; g++)
+            ok = strlen(groups[g]) == len && strncmp(groups[g], p, len) == 0;
+        for (int k = CW_REPORT_CHECK_THEN_ACT; k <= CW_REPORT_THREAD_LEAK && !ok; k++) {
+            const char *name = cw_report_kind_name((cw_report_kind)k);
+            ok = strlen(name) == len && strncmp(name, p, len) == 0;
+        }
+        if (!ok) {
+            snprintf(err, err_size, "option 'fail_on' has no category '%.*s' (want categories, "
+                     "race, pool, thread or all)", (int)len, p);
+            return -1;
+        }
+        p = end ? end + 1 : p + len;
+    }
+    return 0;
+}
+
 int cw_flags_validate(const cw_flags *f, char *err, size_t err_size)
 {
+    if (f->fail_on && validate_fail_on(f->fail_on, err, err_size) < 0)
+        return -1;
     if (f->exitcode < 0 || f->exitcode > 255) {
         snprintf(err, err_size, "option 'exitcode' must be 0-255, got %ld", f->exitcode);
         return -1;

@@ -294,6 +294,25 @@ PyObject *cw_py_consume(PyObject *self, PyObject *obj)
     Py_RETURN_NONE;
 }
 
+/* busy_call_begin()/busy_call_end(): what runs between is not observed (a
+ * Python-level hook's original, whose inner locks are its own). */
+PyObject *cw_py_busy_call_begin(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    cw_tls_state.busy++;
+    Py_RETURN_NONE;
+}
+
+PyObject *cw_py_busy_call_end(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    if (cw_tls_state.busy > 0)
+        cw_tls_state.busy--;
+    Py_RETURN_NONE;
+}
+
 PyObject *cw_py_ignore(PyObject *self, PyObject *obj)
 {
     (void)self;

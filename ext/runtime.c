@@ -845,7 +845,18 @@ static PyObject *py_after_fork_child(PyObject *self, PyObject *noargs)
     Py_RETURN_NONE;
 }
 
+static PyObject *py_omit_frames_under(PyObject *self, PyObject *dirs)
+{
+    (void)self;
+    if (cw_stack_omit_under(dirs) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
 PyMethodDef cw_service_methods[] = {
+    {"omit_frames_under", py_omit_frames_under, METH_O,
+     "omit_frames_under([dir, ...]): leave frames of code under these directories out of "
+     "stacks (how the program runs, such as a test runner)."},
     {"add_suppression", py_add_suppression, METH_VARARGS,
      "add_suppression(type, pattern, reason=''): hide matching findings (counted)."},
     {"suppressions", py_suppressions, METH_NOARGS, "Every suppression with its hit count."},

@@ -18,6 +18,8 @@ static PyObject *code_refs;  /* Owned: set of code objects named by the depot */
 static cw_hashtable ours;    /* code address -> 1 (ours) / 2 (not ours) */
 static int ours_ready;
 static PyObject *our_dir;    /* Owned: str, the package directory */
+static PyObject *omitted;    /* Owned: tuple of str, more directories whose frames
+                                are how the program runs, not the program (pytest) */
 
 int cw_stack_init(void)
 {
@@ -66,6 +68,9 @@ int cw_code_is_ours(PyCodeObject *code)
     if (file && PyUnicode_Check(file)) {
         if (our_dir && PyUnicode_Tailmatch(file, our_dir, 0, PY_SSIZE_T_MAX, -1) == 1)
             mine = 1;
+        for (Py_ssize_t i = 0; !mine && omitted && i < PyTuple_GET_SIZE(omitted); i++)
+            if (PyUnicode_Tailmatch(file, PyTuple_GET_ITEM(omitted, i), 0, PY_SSIZE_T_MAX, -1) == 1)
+                mine = 1;
         else {
             /* runpy.py, or "<frozen runpy>" when frozen (3.11+) */
             PyObject *runpy = PyUnicode_FromString("runpy.py");
@@ -211,6 +216,30 @@ static cw_stack_id capture(PyFrameObject *frame, int native)
     cw_tls_state.busy--;
     cw_error_restore(&saved);
     return id;
+}
+
+int cw_stack_omit_under(PyObject *dirs)
+{
+    PyObject *t = PySequence_Tuple(dirs);
+    if (t == NULL)
+        return -1;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(t); i++) {
+        if (!PyUnicode_Check(PyTuple_GET_ITEM(t, i))) {
+            Py_DECREF(t);
+            PyErr_SetString(PyExc_TypeError, "omit_frames_under wants directories (str)");
+            return -1;
+        }
+    }
+    Py_XSETREF(omitted, t);
+    if (ours_ready) { /* decided before: decide again */
+        cw_ht_fini(&ours);
+        if (cw_ht_init(&ours, 256, NULL, NULL) < 0) {
+            ours_ready = 0;
+            PyErr_NoMemory();
+            return -1;
+        }
+    }
+    return 0;
 }
 
 cw_stack_id cw_capture_stack(void)

@@ -111,7 +111,8 @@ def finish(status):
     items = report.findings()
     opts = _cachewatch.options()
     sys.stderr.write(report.summary_line(items) + "\n")
-    if items and status == 0 and opts.get("exitcode"):
+    failing = [f for f in items if report.counts(f, opts.get("fail_on"))]
+    if failing and status == 0 and opts.get("exitcode"):
         return int(opts["exitcode"])
     return status
 

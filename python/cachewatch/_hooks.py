@@ -6,6 +6,7 @@ start (the Starter wrapping _thread's starter)."""
 import collections.abc
 import copyreg
 import importlib
+import weakref
 
 from . import _cachewatch as _c
 
@@ -40,7 +41,6 @@ METHOD_HOOKS = [
     ("threading", "Semaphore", "__enter__", SEM_ACQUIRE, True),
     ("threading", "Semaphore", "release", SEM_RELEASE, True),
     ("threading", "BoundedSemaphore", "release", SEM_RELEASE, True),
-    ("threading", "Barrier", "wait", PUBLISH_CONSUME, True),
     ("threading", "Thread", "join", JOIN, True),
     ("threading", "Thread", "is_alive", CONSUME_IF_FALSE, True),
     ("queue", "Queue", "put", PUBLISH, True),
@@ -137,6 +137,46 @@ def _install_futures_functions():
                 _undo.append(lambda mod=mod, name=name, old=old: setattr(mod, name, old))
 
 
+def _install_barrier():
+    # A barrier orders everything before a cycle's wait() before everything
+    # after it, in every party, and nothing more: a fast thread already in
+    # the next cycle must not order the slow ones' current cycle. Cycles are
+    # counted by entries (each has `parties` of them) and alternate between
+    # two hand-off objects.
+    import itertools
+    import threading
+
+    barrier = threading.Barrier
+    original_init = barrier.__init__
+    original_wait = barrier.wait
+    cycles = {}   # id(barrier) -> (entry counter, (key, key)); weakly via finalize
+
+    def __init__(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        cycles[id(self)] = (itertools.count(), (object(), object()))
+        weakref.finalize(self, cycles.pop, id(self), None)
+
+    def wait(self, timeout=None):
+        state = cycles.get(id(self))
+        if state is None:  # made before cachewatch started
+            return original_wait(self, timeout)
+        counter, keys = state
+        key = keys[(next(counter) // self.parties) % 2]
+        _c.publish(key)
+        _c.busy_call_begin()
+        try:
+            index = original_wait(self, timeout)
+        finally:
+            _c.busy_call_end()
+        _c.consume(key)
+        return index
+
+    for name, new, old in (("__init__", __init__, original_init), ("wait", wait, original_wait)):
+        new.__wrapped__ = old
+        setattr(barrier, name, new)
+        _undo.append(lambda name=name, old=old: setattr(barrier, name, old))
+
+
 def _install_sentinel_filter():
     # Each thread holds its own tstate lock from start to end (3.9-3.12): it
     # never serialises anything and must not count as a held lock.
@@ -198,6 +238,7 @@ def install():
         _install_method(*row)
     _install_futures_functions()
     _install_sentinel_filter()
+    _install_barrier()
 
 
 def uninstall():

@@ -469,18 +469,23 @@ def _install_thread_start():
 def install(options, on_import):
     """Put the pool and thread hooks in place. on_import(name, callback) runs
     callback(module) when (or as soon as) a module is imported."""
-    global _watermark
     _options.clear()
     _options.update(options)
-    _watermark = _c.stats().get("threads", 0)
+    begin_scope()
     _install_thread_start()
     _install_futures()
     on_import("futurist", _install_futurist)
     on_import("multiprocessing.pool", _install_multiprocessing_pool)
 
 
+def begin_scope():
+    """A scope (the run, a test) begins: threads started from now on are its."""
+    global _watermark
+    _watermark = _c.stats().get("threads", 0)
+
+
 def finish_scope():
-    """Checking ends: decide abandoned tasks, look for leaked threads."""
+    """A scope ends: decide abandoned tasks, look for its leaked threads."""
     _decide_all()
     _check_threads()
 

@@ -51,7 +51,9 @@ def merge(reports):
 def describe(finding):
     """A few lines for one merged finding."""
     head = f"{finding['category']} on {finding['target']}"
-    seen = f"{len(finding['processes'])} process(es), {finding['hits']} time(s)"
+    seen = f"{finding.get('hits', 1)} time(s)"
+    if "processes" in finding:
+        seen = f"{len(finding['processes'])} process(es), " + seen
     lines = [f"{head} ({seen})"]
     if finding.get("detail"):
         lines.append(f"  {finding['detail']}")

@@ -46,6 +46,21 @@ def write_json_data(path, data):
     return path
 
 
+RACES = {"check-then-act", "write-write", "iteration", "lost-update"}
+POOLS = {"unbounded-pool", "executor-leak", "abandoned-task"}
+THREADS = {"thread-leak"}
+
+
+def counts(finding, fail_on):
+    """Does this finding count against the program (the fail_on option)?"""
+    words = {w for w in (fail_on or "all").split(",") if w}
+    category = finding["category"]
+    return bool("all" in words or category in words
+                or ("race" in words and category in RACES)
+                or ("pool" in words and category in POOLS)
+                or ("thread" in words and category in THREADS))
+
+
 def summary_line(items=None):
     items = findings() if items is None else items
     return summary_of(items, _c.stats().get("reports_dropped", 0))

@@ -124,3 +124,12 @@ def test_build_without_libunwind_works_and_says_so(tmp_path):
                        "cachewatch.start('native_stacks=1')"], env={"PYTHONPATH": str(lib)})
     assert proc.stdout.strip() == "False", proc.stderr
     assert re.fullmatch(r"cachewatch: native_stacks needs libunwind.*Python frames only", proc.stderr.strip())
+
+
+def test_generated_option_table_is_the_c_table():
+    # The pytest plugin reads a copy generated from ext/flags.inc at build
+    # time (it must not load the C core); it must say what the C core says.
+    proc = run_python(["-c", "import cachewatch._cachewatch as c, cachewatch._flag_table as t\n"
+                             "print([tuple(r) for r in c.flag_table()] == "
+                             "[tuple(r) for r in t.FLAGS])"])
+    assert proc.stdout.strip() == "True", proc.stderr

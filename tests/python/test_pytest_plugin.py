@@ -1,0 +1,172 @@
+"""The pytest plugin, driven with pytester as pytest's own plugins are.
+It needs cachewatch installed (its pytest11 entry point)."""
+import json
+import os
+import textwrap
+
+import pytest
+
+from test_service import needs_pth
+
+pytestmark = needs_pth
+
+RACY_MODULE = """
+    import threading
+    CACHE = {}
+    def fill():
+        for k in range(5):
+            if k not in CACHE:
+                CACHE[k] = 1
+    def race():
+        ts = [threading.Thread(target=fill) for _ in range(2)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+"""
+
+
+def test_inert_when_off(pytester):
+    pytester.makepyfile(test_off="""
+        import sys, _thread
+        def test_nothing_loaded():
+            assert "cachewatch._cachewatch" not in sys.modules
+            assert "cachewatch" not in type(_thread.allocate_lock().acquire).__module__.lower()
+    """)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+    assert "cachewatch" not in result.stdout.str().split("passed")[0].split("===")[-1]
+
+
+def test_race_fails_the_test_that_made_it(pytester):
+    pytester.makepyfile(racy=RACY_MODULE)
+    pytester.makepyfile(test_app="""
+        import racy
+        def test_racy():
+            racy.race()
+        def test_clean():
+            assert True
+    """)
+    result = pytester.runpytest_subprocess("--cachewatch", "--cachewatch-watch", "racy:CACHE")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*_ test_racy _*",
+        "WARNING: cachewatch: check-then-act race on racy.CACHE*",
+        "*SUMMARY: cachewatch: check-then-act race on racy.CACHE*",
+        "*= cachewatch =*",
+        "check-then-act on racy.CACHE * [[]test_app.py::test_racy::call]",
+        "cachewatch: 1 finding(s): 1 check-then-act",
+    ])
+    # Frames of pytest itself are left out of the stacks.
+    assert "_pytest" not in result.stdout.str()
+
+
+def test_fail_on_and_the_fixture(pytester):
+    pytester.makepyfile(racy=RACY_MODULE)
+    pytester.makepyfile(test_app="""
+        import racy
+        def test_racy():
+            racy.race()
+    """)
+    result = pytester.runpytest_subprocess("--cachewatch", "--cachewatch-watch", "racy:CACHE",
+                                           "--cachewatch-fail-on", "thread")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["cachewatch: 1 finding(s): 1 check-then-act"])
+
+    pytester.makepyfile(test_app="""
+        import racy
+        def test_expects_the_race(cachewatch_findings):
+            racy.race()
+            found = cachewatch_findings("check-then-act")
+            assert [f["target"] for f in found] == ["racy.CACHE"]
+    """)
+    result = pytester.runpytest_subprocess("--cachewatch", "--cachewatch-watch", "racy:CACHE")
+    result.assert_outcomes(passed=1)
+
+
+def test_marker_runs_the_body_in_threads(pytester):
+    pytester.makepyfile(state="""
+        import threading
+        CACHE = {}
+        LOCK = threading.Lock()
+        def unsafe(k):
+            if k not in CACHE:
+                CACHE[k] = 1
+        def safe(k):
+            with LOCK:
+                if k not in CACHE:
+                    CACHE[k] = 1
+    """)
+    pytester.makepyfile(test_state="""
+        import pytest, state
+        @pytest.mark.cachewatch(watch=["state:CACHE"], threads=4, iterations=5)
+        def test_unsafe():
+            for k in range(3):
+                state.unsafe(("u", k))
+        @pytest.mark.cachewatch(threads=4, iterations=5)
+        def test_safe():
+            for k in range(3):
+                state.safe(("s", k))
+    """)
+    result = pytester.runpytest_subprocess("--cachewatch")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*_ test_unsafe _*", "WARNING: cachewatch: check-then-act*"])
+
+
+def test_ini_options_json_and_suppressions(pytester, tmp_path):
+    pytester.makepyfile(racy=RACY_MODULE)
+    pytester.makepyfile(test_app="""
+        import racy
+        def test_racy():
+            racy.race()
+    """)
+    out = tmp_path / "findings.json"
+    pytester.makeini(f"""
+        [pytest]
+        cachewatch = true
+        cachewatch_watch = racy:CACHE
+        cachewatch_json_path = {out}
+    """)
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    data = json.loads(out.read_text())
+    assert [(f["category"], f["tests"]) for f in data["findings"]] == \
+        [("check-then-act", ["test_app.py::test_racy::call"])]
+
+    supp = tmp_path / "supp.txt"
+    supp.write_text("# known\nrace:racy.CACHE\n")
+    result = pytester.runpytest_subprocess(f"--cachewatch-suppressions={supp}")
+    result.assert_outcomes(passed=1)
+    result.stderr.fnmatch_lines(["cachewatch: suppression race:racy.CACHE matched * time(s)"])
+
+
+def test_leaked_thread_fails_its_teardown(pytester):
+    pytester.makepyfile(test_leak="""
+        import threading, time
+        def test_leaks():
+            threading.Thread(target=time.sleep, args=(0.5,), name="stray").start()
+        def test_next():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("--cachewatch", "--cachewatch-thread-leak-grace-ms=20")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_leaks*",
+                                 "WARNING: cachewatch: thread-leak: threading.Thread*",
+                                 "*thread 'stray' started and never joined*"])
+
+
+def test_xdist_workers_report_to_the_controller_once(pytester):
+    pytest.importorskip("xdist")
+    pytester.makepyfile(racy=RACY_MODULE)
+    for name in ("one", "two", "three"):
+        pytester.makepyfile(**{f"test_{name}": f"""
+            import racy
+            def test_{name}():
+                racy.race()
+        """})
+    result = pytester.runpytest_subprocess("--cachewatch", "--cachewatch-watch", "racy:CACHE",
+                                           "-n", "2")
+    outcomes = result.parseoutcomes()
+    # Each worker reports the race once (its first racing test fails).
+    assert outcomes.get("failed") in (1, 2) and outcomes.get("passed", 0) + outcomes["failed"] == 3
+    text = result.stdout.str()
+    summary = text.split("= cachewatch =")[1]
+    assert summary.count("check-then-act on racy.CACHE") == 1, summary
+    assert "cachewatch: 1 finding(s): 1 check-then-act" in summary
