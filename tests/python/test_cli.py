@@ -79,7 +79,7 @@ def test_readme_option_table_is_the_flag_table():
     table = proc.stdout.strip()
     assert table.count("\n") >= 10
     with open(os.path.join(ROOT, "README.md")) as f:
-        assert table in f.read(), "README's option table is stale: paste `python -m cachewatch options`"
+        assert table in f.read(), "README.md is stale: run scripts/update-readme-options.py"
 
 
 def test_native_stacks_place_c_frames_among_python_frames(tmp_path):
