@@ -68,10 +68,11 @@ int cw_code_is_ours(PyCodeObject *code)
     if (file && PyUnicode_Check(file)) {
         if (our_dir && PyUnicode_Tailmatch(file, our_dir, 0, PY_SSIZE_T_MAX, -1) == 1)
             mine = 1;
-        for (Py_ssize_t i = 0; !mine && omitted && i < PyTuple_GET_SIZE(omitted); i++)
+        for (Py_ssize_t i = 0; !mine && omitted && i < PyTuple_GET_SIZE(omitted); i++) {
             if (PyUnicode_Tailmatch(file, PyTuple_GET_ITEM(omitted, i), 0, PY_SSIZE_T_MAX, -1) == 1)
                 mine = 1;
-        else {
+        }
+        if (!mine) {
             /* runpy.py, or "<frozen runpy>" when frozen (3.11+) */
             PyObject *runpy = PyUnicode_FromString("runpy.py");
             PyObject *frozen = PyUnicode_FromString("<frozen runpy>");

@@ -1,4 +1,5 @@
 """python -m cachewatch: exit statuses, errors, options, native stacks."""
+import json
 import os
 import re
 import shutil
@@ -133,3 +134,25 @@ def test_generated_option_table_is_the_c_table():
                              "print([tuple(r) for r in c.flag_table()] == "
                              "[tuple(r) for r in t.FLAGS])"])
     assert proc.stdout.strip() == "True", proc.stderr
+
+
+def test_report_merges_per_process_files(tmp_path):
+    paths = []
+    for i in range(2):
+        out = tmp_path / f"r{i}.json"
+        proc, findings = run_cachewatch(WATCH + ["--json", str(out), RACY], cwd=SCENARIOS)
+        assert proc.returncode == 66
+        paths.append(str(out))
+    merged = tmp_path / "merged.json"
+    proc = run_python(["-m", "cachewatch", "report", "--json", str(merged)] + paths)
+    assert proc.returncode == 66, proc.stderr
+    findings = json.load(open(merged))["findings"]
+    assert len(findings) == 1, "the same race from two processes is one finding"
+    assert len(findings[0]["processes"]) == 2
+    assert proc.stdout.splitlines()[0].startswith("check-then-act on __main__.CACHE (2 process(es)")
+    assert proc.stdout.splitlines()[-1] == "cachewatch: 1 finding(s): 1 check-then-act"
+    (tmp_path / "junk.json").write_text("[1, 2]")
+    proc = run_python(["-m", "cachewatch", "report", str(tmp_path / "junk.json")])
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"cachewatch: cannot read report {tmp_path / 'junk.json'}: "
+                                   "not a cachewatch report (no 'findings' list)")

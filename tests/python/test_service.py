@@ -219,3 +219,12 @@ def test_gunicorn_workers_report_a_request_handler_race(tmp_path):
     findings = json.load(open(tmp_path / "all.json"))["findings"]
     assert [(f["category"], f["target"]) for f in findings] == [("check-then-act", "webapp.SESSIONS")]
     assert "WARNING: cachewatch: check-then-act race on webapp.SESSIONS" in err
+
+
+@needs_pth
+def test_frames_of_how_the_program_started_are_left_out(tmp_path):
+    (tmp_path / "racer.py").write_text(RACY)
+    proc = run_python(["-m", "racer"], cwd=str(tmp_path),
+                      env={"CACHEWATCH_OPTIONS": "watch=__main__:CACHE"})
+    assert "WARNING: cachewatch: check-then-act race on __main__.CACHE" in proc.stderr
+    assert "runpy" not in proc.stderr
