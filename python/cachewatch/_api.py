@@ -88,13 +88,15 @@ def after_fork_child():
     _pools.after_fork_child()
 
 
-def stop():
+def stop(*, quiet=False):
     """Stop checking: hooks are removed and watched dicts become plain again.
-    Findings stay available. Targets that never named anything are said,
-    one line each, on stderr."""
+    Findings stay available. Targets that never named anything, and how
+    often each suppression matched, are said on stderr, one line each
+    (targets not when quiet: a pre-fork server's master never imports what
+    its workers watch)."""
     if _cachewatch.is_active():
         _pools.finish_scope()
-    for line in _targets.unused() + suppression_lines():
+    for line in ([] if quiet else _targets.unused()) + suppression_lines():
         sys.stderr.write(line + "\n")
     _targets.clear()
     _pools.uninstall()

@@ -28,7 +28,7 @@ def write_now(reason):
 def _at_exit():
     if not _api.is_active():
         return
-    _api.stop()          # ends the scope: abandoned tasks, thread leaks
+    _api.stop(quiet=True)  # ends the scope: abandoned tasks, thread leaks
     write_now("exit")
     if report.findings():
         sys.stderr.write(report.summary_line() + "\n")

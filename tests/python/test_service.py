@@ -181,7 +181,7 @@ def test_gunicorn_workers_report_a_request_handler_race(tmp_path):
         def app(environ, start_response):
             user = environ.get("QUERY_STRING", "anon")
             if user not in SESSIONS:          # check
-                time.sleep(0.001)             # look the user up
+                time.sleep(0.02)              # look the user up: requests overlap here
                 SESSIONS[user] = object()     # act
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"hello " + user.encode()]
@@ -198,7 +198,7 @@ def test_gunicorn_workers_report_a_request_handler_race(tmp_path):
                        "PYTHONPATH": str(tmp_path)}))
     try:
         def get(i):
-            url = f"http://127.0.0.1:{port}/?user{i % 7}"
+            url = f"http://127.0.0.1:{port}/?user{i % 3}"
             for _ in range(100):
                 try:
                     with urllib.request.urlopen(url, timeout=5) as r:
@@ -206,9 +206,9 @@ def test_gunicorn_workers_report_a_request_handler_race(tmp_path):
                 except OSError:
                     time.sleep(0.05)   # not listening yet
             return None
-        with ThreadPoolExecutor(8) as pool:
-            statuses = list(pool.map(get, range(200)))
-        assert statuses == [200] * 200
+        with ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(get, range(120)))
+        assert statuses == [200] * 120
     finally:
         server.send_signal(signal.SIGTERM)
         _, err = server.communicate(timeout=60)
