@@ -304,7 +304,7 @@ void cw_containers_unwatch_all(void)
             cw_set_type(obj, k->plain);
     }
     cw_ht_fini(&watched);
-    cw_ht_init(&watched, 64, NULL, NULL);
+    cw_ht_init(&watched, 64, NULL, NULL, CW_MEM_MISC);
 }
 
 /* ---- Python-facing ----------------------------------------------------- */
@@ -355,7 +355,7 @@ int cw_containers_init(PyObject *module)
     cw_opcode.contains = opcode_of(opmap, "CONTAINS_OP");
     cw_opcode.for_iter = opcode_of(opmap, "FOR_ITER");
     Py_DECREF(opmap);
-    if (cw_ht_init(&watched, 64, NULL, NULL) < 0)
+    if (cw_ht_init(&watched, 64, NULL, NULL, CW_MEM_MISC) < 0)
         return -1;
     watched_ready = 1;
     return 0;

@@ -7,6 +7,7 @@
 
 #include "hashtable.h"
 #include "idvec.h"
+#include "memory.h"
 
 typedef struct stack_entry {
     uint64_t hash;
@@ -24,9 +25,9 @@ typedef struct stack_key {
 /* Protected by depot_lock (writers); readers use the idvecs lock-free. */
 static pthread_mutex_t depot_lock = PTHREAD_MUTEX_INITIALIZER;
 static cw_hashtable stacks;  /* tagged key -> (uintptr_t)id */
-static cw_idvec stack_ids;   /* id -> stack_entry* */
+static cw_idvec stack_ids = {.mem = CW_MEM_STACKS}; /* id -> stack_entry* */
 static cw_hashtable strings; /* char* -> (uintptr_t)id */
-static cw_idvec string_ids;  /* id -> char* */
+static cw_idvec string_ids = {.mem = CW_MEM_STACKS}; /* id -> char* */
 static bool initialised;
 
 static uint64_t frames_hash(const cw_frame *f, uint32_t n)
@@ -96,8 +97,8 @@ int cw_depot_init(void)
     pthread_mutex_lock(&depot_lock);
     int rc = 0;
     if (!initialised) {
-        if (cw_ht_init(&stacks, 1024, stack_hash_cb, stack_eq_cb) < 0 ||
-            cw_ht_init(&strings, 256, str_hash_cb, str_eq_cb) < 0)
+        if (cw_ht_init(&stacks, 1024, stack_hash_cb, stack_eq_cb, CW_MEM_STACKS) < 0 ||
+            cw_ht_init(&strings, 256, str_hash_cb, str_eq_cb, CW_MEM_STACKS) < 0)
             rc = -1;
         else
             initialised = true;
@@ -138,7 +139,7 @@ cw_stack_id cw_depot_put(const cw_frame *frames, uint32_t n)
     id = (cw_stack_id)(uintptr_t)cw_ht_get(&stacks, (uintptr_t)&k | 1);
     if (id != 0)
         goto done;
-    stack_entry *e = malloc(sizeof(stack_entry) + (size_t)n * sizeof(cw_frame));
+    stack_entry *e = cw_malloc(CW_MEM_STACKS, sizeof(stack_entry) + (size_t)n * sizeof(cw_frame));
     if (e == NULL)
         goto done;
     e->hash = k.hash;
@@ -149,7 +150,7 @@ cw_stack_id cw_depot_put(const cw_frame *frames, uint32_t n)
     if (id == 0 || cw_ht_put(&stacks, (uintptr_t)e, (void *)(uintptr_t)id) < 0) {
         /* The slot in the idvec (if any) keeps e; it is freed at fini. */
         if (id == 0)
-            free(e);
+            cw_free(e);
         id = 0;
     }
 done:
@@ -177,12 +178,12 @@ cw_str_id cw_str_intern(const char *s)
     id = (cw_str_id)(uintptr_t)cw_ht_get(&strings, (uintptr_t)s);
     if (id != 0)
         goto done;
-    char *copy = strdup(s);
+    char *copy = cw_strdup(CW_MEM_STACKS, s);
     if (copy == NULL)
         goto done;
     id = cw_idvec_push(&string_ids, copy);
     if (id == 0) {
-        free(copy);
+        cw_free(copy);
     } else if (cw_ht_put(&strings, (uintptr_t)copy, (void *)(uintptr_t)id) < 0) {
         id = 0;
     }

@@ -29,7 +29,8 @@ const char *cw_op_name(cw_op op)
 int cw_engine_init(const cw_flags *flags)
 {
     if (cw_depot_init() < 0 || cw_lockset_init() < 0 || cw_sync_init() < 0 ||
-        cw_shadow_init((uint32_t)flags->history_size) < 0 ||
+        cw_shadow_init((uint32_t)flags->history_size,
+                        (size_t)flags->shadow_memory_mb << 20) < 0 ||
         cw_report_init((uint32_t)flags->max_reports, flags->dedup != 0) < 0)
         return CW_ERR_NOMEM;
     return CW_OK;

@@ -1,6 +1,7 @@
 /* flags.c: defaults, parsing and validation of the options in flags.inc. */
 #include "flags.h"
 
+#include "memory.h"
 #include "report.h"
 
 #include <ctype.h>
@@ -23,10 +24,10 @@ const size_t cw_flag_count = sizeof(cw_flag_table) / sizeof(cw_flag_table[0]);
 
 static int set_str(char **slot, const char *value)
 {
-    char *copy = strdup(value ? value : "");
+    char *copy = cw_strdup(CW_MEM_MISC, value ? value : "");
     if (copy == NULL)
         return -1;
-    free(*slot);
+    cw_free(*slot);
     *slot = copy;
     return 0;
 }
@@ -47,7 +48,7 @@ void cw_flags_free(cw_flags *f)
 {
 #define CW_FLAG_FREE_bool(name)
 #define CW_FLAG_FREE_int(name)
-#define CW_FLAG_FREE_str(name) free(f->name); f->name = NULL;
+#define CW_FLAG_FREE_str(name) cw_free(f->name); f->name = NULL;
 #define CW_FLAG(type, name, def, help) CW_FLAG_FREE_##type(name)
 #include "flags.inc"
 #undef CW_FLAG
@@ -174,6 +175,11 @@ int cw_flags_validate(const cw_flags *f, char *err, size_t err_size)
     }
     if (f->history_size < 2 || f->history_size > 16) {
         snprintf(err, err_size, "option 'history_size' must be 2-16, got %ld", f->history_size);
+        return -1;
+    }
+    if (f->shadow_memory_mb < 0 || f->shadow_memory_mb > (1L << 20)) {
+        snprintf(err, err_size, "option 'shadow_memory_mb' must be 0-1048576, got %ld",
+                 f->shadow_memory_mb);
         return -1;
     }
     if (f->max_reports < 1) {

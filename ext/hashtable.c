@@ -16,24 +16,26 @@ static bool key_eq(const cw_hashtable *ht, uintptr_t a, uintptr_t b)
     return ht->eq ? ht->eq(a, b) : a == b;
 }
 
-int cw_ht_init(cw_hashtable *ht, size_t capacity, cw_hash_fn hash, cw_eq_fn eq)
+int cw_ht_init(cw_hashtable *ht, size_t capacity, cw_hash_fn hash, cw_eq_fn eq,
+               cw_mem_kind mem)
 {
     size_t cap = 8;
     while (cap < capacity)
         cap <<= 1;
     memset(ht, 0, sizeof(*ht));
-    ht->slots = calloc(cap, sizeof(cw_ht_slot));
+    ht->slots = cw_calloc(mem, cap, sizeof(cw_ht_slot));
     if (ht->slots == NULL)
         return -1;
     ht->mask = cap - 1;
     ht->hash = hash;
     ht->eq = eq;
+    ht->mem = mem;
     return 0;
 }
 
 void cw_ht_fini(cw_hashtable *ht)
 {
-    free(ht->slots);
+    cw_free(ht->slots);
     ht->slots = NULL;
     ht->used = ht->tombstones = 0;
 }
@@ -61,7 +63,7 @@ static int resize(cw_hashtable *ht, size_t cap)
 {
     cw_ht_slot *old = ht->slots;
     size_t old_cap = ht->mask + 1;
-    cw_ht_slot *slots = calloc(cap, sizeof(cw_ht_slot));
+    cw_ht_slot *slots = cw_calloc(ht->mem, cap, sizeof(cw_ht_slot));
     if (slots == NULL)
         return -1;
     ht->slots = slots;
@@ -75,7 +77,7 @@ static int resize(cw_hashtable *ht, size_t cap)
             j = (j + 1) & ht->mask;
         slots[j] = old[i];
     }
-    free(old);
+    cw_free(old);
     return 0;
 }
 
@@ -87,10 +89,11 @@ int cw_ht_put(cw_hashtable *ht, uintptr_t key, void *value)
         s->value = value;
         return 0;
     }
-    /* Keep the load (live + tombstones) under 3/4. */
+    /* Keep the load (live + tombstones) under 3/4; a rebuild sizes the table
+     * for what is live, so one emptied by removals shrinks back. */
     if ((ht->used + ht->tombstones + 1) * 4 > (ht->mask + 1) * 3) {
-        size_t cap = ht->mask + 1;
-        if ((ht->used + 1) * 2 > cap)
+        size_t cap = 8;
+        while (cap < (ht->used + 1) * 2)
             cap <<= 1;
         if (resize(ht, cap) < 0)
             return -1;
@@ -146,4 +149,22 @@ uint64_t cw_hash_bytes(const void *data, size_t len, uint64_t seed)
         h *= 1099511628211ULL;
     }
     return cw_hash_word(h);
+}
+
+bool cw_ht_sample(const cw_hashtable *ht, uint64_t r, uintptr_t *key, void **value)
+{
+    if (ht->used == 0)
+        return false;
+    size_t cap = ht->mask + 1;
+    for (size_t n = 0, i = (size_t)r & ht->mask; n < cap; n++, i = (i + 1) & ht->mask) {
+        const cw_ht_slot *s = &ht->slots[i];
+        if (s->value != NULL && s->value != TOMBSTONE) {
+            if (key)
+                *key = s->key;
+            if (value)
+                *value = s->value;
+            return true;
+        }
+    }
+    return false;
 }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "memory.h"
+
 typedef uint64_t (*cw_hash_fn)(uintptr_t key);
 typedef bool (*cw_eq_fn)(uintptr_t a, uintptr_t b);
 
@@ -26,10 +28,13 @@ typedef struct cw_hashtable {
     size_t tombstones;
     cw_hash_fn hash;
     cw_eq_fn eq;
+    cw_mem_kind mem;   /* what its slots are counted as */
 } cw_hashtable;
 
-/* hash/eq may be NULL for plain word keys. Returns 0, or -1 without memory. */
-int cw_ht_init(cw_hashtable *ht, size_t capacity, cw_hash_fn hash, cw_eq_fn eq);
+/* hash/eq may be NULL for plain word keys; mem is what the table is for.
+ * Returns 0, or -1 without memory. */
+int cw_ht_init(cw_hashtable *ht, size_t capacity, cw_hash_fn hash, cw_eq_fn eq,
+               cw_mem_kind mem);
 void cw_ht_fini(cw_hashtable *ht);
 
 void *cw_ht_get(const cw_hashtable *ht, uintptr_t key);
@@ -38,6 +43,10 @@ int cw_ht_put(cw_hashtable *ht, uintptr_t key, void *value);
 /* Remove; returns the old value or NULL. */
 void *cw_ht_remove(cw_hashtable *ht, uintptr_t key);
 size_t cw_ht_size(const cw_hashtable *ht);
+
+/* Some entry, picked from a random word (the first live one at or after
+ * slot r): false when empty. */
+bool cw_ht_sample(const cw_hashtable *ht, uint64_t r, uintptr_t *key, void **value);
 
 /* Iterate: *pos starts at 0; returns false at the end. */
 bool cw_ht_next(const cw_hashtable *ht, size_t *pos, uintptr_t *key, void **value);

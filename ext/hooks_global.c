@@ -341,7 +341,7 @@ PyObject *cw_py_watch_module(PyObject *self, PyObject *args)
         return NULL;
     }
     if (!modules_ready) {
-        if (cw_ht_init(&modules, 16, NULL, NULL) < 0)
+        if (cw_ht_init(&modules, 16, NULL, NULL, CW_MEM_MISC) < 0)
             return PyErr_NoMemory();
         modules_ready = 1;
     }

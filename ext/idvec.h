@@ -1,11 +1,14 @@
 /* idvec.h: an append-only vector from small ids to pointers whose slots never
  * move, so readers resolve an id without a lock once it was published.
- * Writers append under their owner's guard. */
+ * Writers append under their owner's guard. Define one with its memory kind:
+ *   static cw_idvec v = {.mem = CW_MEM_STACKS}; */
 #ifndef CW_IDVEC_H
 #define CW_IDVEC_H
 
 #include <stdint.h>
 #include <stdlib.h>
+
+#include "memory.h"
 
 #define CW_IDVEC_CHUNK_BITS 12
 #define CW_IDVEC_CHUNKS 4096 /* up to 16M ids */
@@ -13,6 +16,7 @@
 typedef struct cw_idvec {
     void **chunks[CW_IDVEC_CHUNKS];
     uint32_t count; /* atomic: ids 1..count are published */
+    cw_mem_kind mem;
 } cw_idvec;
 
 /* Append under the owner's guard; returns the new id (1-based) or 0. */
@@ -23,7 +27,7 @@ static inline uint32_t cw_idvec_push(cw_idvec *v, void *p)
     if (chunk >= CW_IDVEC_CHUNKS)
         return 0;
     if (v->chunks[chunk] == NULL) {
-        v->chunks[chunk] = calloc((size_t)1 << CW_IDVEC_CHUNK_BITS, sizeof(void *));
+        v->chunks[chunk] = cw_calloc(v->mem, (size_t)1 << CW_IDVEC_CHUNK_BITS, sizeof(void *));
         if (v->chunks[chunk] == NULL)
             return 0;
     }
@@ -44,15 +48,15 @@ static inline uint32_t cw_idvec_count(const cw_idvec *v)
     return __atomic_load_n(&v->count, __ATOMIC_ACQUIRE);
 }
 
-/* Free every element with free() and every chunk; not concurrent-safe. */
+/* Free every element with cw_free() and every chunk; not concurrent-safe. */
 static inline void cw_idvec_free_all(cw_idvec *v)
 {
     for (uint32_t c = 0; c < CW_IDVEC_CHUNKS; c++) {
         if (v->chunks[c] == NULL)
             continue;
         for (uint32_t i = 0; i < (1u << CW_IDVEC_CHUNK_BITS); i++)
-            free(v->chunks[c][i]);
-        free(v->chunks[c]);
+            cw_free(v->chunks[c][i]);
+        cw_free(v->chunks[c]);
         v->chunks[c] = NULL;
     }
     v->count = 0;

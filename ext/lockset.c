@@ -7,6 +7,7 @@
 
 #include "hashtable.h"
 #include "idvec.h"
+#include "memory.h"
 
 typedef struct lockset_entry {
     uint64_t hash;
@@ -20,13 +21,23 @@ typedef struct lockset_key {
     const cw_lock_id *ids;
 } lockset_key;
 
-/* lockset_lock guards infos (writes to records and appends), sets and
- * set_ids appends. Readers of set members go through the idvec lock-free;
- * readers of lockinfo copy it under the lock. */
+/* A lock's record lives while the lock does, and after its death only when
+ * some lockset holds it ("pinned"): most locks (a Future's condition, a
+ * per-object lock) never guard a watched access and cost nothing once gone.
+ *
+ * lockset_lock guards infos, every record, sets and set_ids appends. Readers
+ * of set members go through the idvec lock-free; readers of lockinfo copy it
+ * under the lock. */
+typedef struct lockinfo_rec {
+    cw_lockinfo info;
+    bool pinned;
+} lockinfo_rec;
+
 static pthread_mutex_t lockset_lock = PTHREAD_MUTEX_INITIALIZER;
-static cw_idvec infos;   /* lock id -> cw_lockinfo* */
+static cw_hashtable infos;   /* lock id -> lockinfo_rec* */
+static cw_lock_id last_lock_id;
 static cw_hashtable sets;/* tagged key -> (uintptr_t)lockset id */
-static cw_idvec set_ids; /* lockset id -> lockset_entry* */
+static cw_idvec set_ids = {.mem = CW_MEM_LOCKS}; /* lockset id -> lockset_entry* */
 static bool initialised;
 static uint64_t generation; /* atomic */
 
@@ -71,7 +82,8 @@ int cw_lockset_init(void)
     int rc = 0;
     pthread_mutex_lock(&lockset_lock);
     if (!initialised) {
-        if (cw_ht_init(&sets, 256, set_hash_cb, set_eq_cb) < 0)
+        if (cw_ht_init(&sets, 256, set_hash_cb, set_eq_cb, CW_MEM_LOCKS) < 0 ||
+            cw_ht_init(&infos, 256, NULL, NULL, CW_MEM_LOCKS) < 0)
             rc = -1;
         else
             initialised = true;
@@ -86,7 +98,11 @@ void cw_lockset_fini(void)
     if (initialised) {
         cw_ht_fini(&sets);
         cw_idvec_free_all(&set_ids);
-        cw_idvec_free_all(&infos);
+        size_t pos = 0;
+        void *v;
+        while (cw_ht_next(&infos, &pos, NULL, &v))
+            cw_free(v);
+        cw_ht_fini(&infos);
         initialised = false;
     }
     pthread_mutex_unlock(&lockset_lock);
@@ -95,34 +111,42 @@ void cw_lockset_fini(void)
 cw_lock_id cw_lockinfo_new(uintptr_t addr, cw_lock_kind kind, cw_site role,
                            cw_stack_id role_stack)
 {
-    cw_lockinfo *li = calloc(1, sizeof(*li));
-    if (li == NULL)
+    lockinfo_rec *r = cw_calloc(CW_MEM_LOCKS, 1, sizeof(*r));
+    if (r == NULL)
         return 0;
+    cw_lockinfo *li = &r->info;
     li->addr = addr;
     li->kind = kind;
     li->role = role;
     li->role_stack = role_stack;
     li->birth = cw_next_seq();
     pthread_mutex_lock(&lockset_lock);
-    li->id = cw_idvec_push(&infos, li);
+    li->id = ++last_lock_id;
     cw_lock_id id = li->id;
+    if (!initialised || cw_ht_put(&infos, (uintptr_t)id, r) < 0)
+        id = 0;
     pthread_mutex_unlock(&lockset_lock);
     if (id == 0)
-        free(li);
+        cw_free(r);
     return id;
 }
 
 static cw_lockinfo *info_unlocked(cw_lock_id id)
 {
-    return id > UINT32_MAX ? NULL : cw_idvec_get(&infos, (uint32_t)id);
+    lockinfo_rec *r = initialised ? cw_ht_get(&infos, (uintptr_t)id) : NULL;
+    return r ? &r->info : NULL;
 }
 
 void cw_lockinfo_died(cw_lock_id id)
 {
     pthread_mutex_lock(&lockset_lock);
-    cw_lockinfo *li = info_unlocked(id);
-    if (li && li->death == 0)
-        li->death = cw_next_seq();
+    lockinfo_rec *r = initialised ? cw_ht_get(&infos, (uintptr_t)id) : NULL;
+    if (r != NULL && !r->pinned) {
+        cw_ht_remove(&infos, (uintptr_t)id);
+        cw_free(r);
+    } else if (r != NULL && r->info.death == 0) {
+        r->info.death = cw_next_seq();
+    }
     pthread_mutex_unlock(&lockset_lock);
     __atomic_add_fetch(&generation, 1, __ATOMIC_ACQ_REL);
 }
@@ -181,23 +205,33 @@ cw_lockset_id cw_lockset_intern(const cw_lock_id *ids, uint32_t n, int *err)
             sorted[m++] = sorted[i];
     if (m == 0)
         return 0;
-    lockset_key key = {cw_hash_bytes(sorted, m * sizeof(cw_lock_id), 7), m, sorted};
     cw_lockset_id id = 0;
     pthread_mutex_lock(&lockset_lock);
     if (!initialised)
         goto fail;
+    /* A lock that died meanwhile protects nothing any more. */
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < m; i++)
+        if (cw_ht_get(&infos, (uintptr_t)sorted[i]) != NULL)
+            sorted[live++] = sorted[i];
+    m = live;
+    if (m == 0)
+        goto done;
+    lockset_key key = {cw_hash_bytes(sorted, m * sizeof(cw_lock_id), 7), m, sorted};
     id = (cw_lockset_id)(uintptr_t)cw_ht_get(&sets, (uintptr_t)&key | 1);
     if (id != 0)
         goto done;
-    lockset_entry *e = malloc(sizeof(*e) + m * sizeof(cw_lock_id));
+    lockset_entry *e = cw_malloc(CW_MEM_LOCKS, sizeof(*e) + m * sizeof(cw_lock_id));
     if (e == NULL)
         goto fail;
     e->hash = key.hash;
     e->n = m;
     memcpy(e->ids, sorted, m * sizeof(cw_lock_id));
+    for (uint32_t i = 0; i < m; i++)
+        ((lockinfo_rec *)cw_ht_get(&infos, (uintptr_t)sorted[i]))->pinned = true;
     id = cw_idvec_push(&set_ids, e);
     if (id == 0) {
-        free(e);
+        cw_free(e);
         goto fail;
     }
     if (cw_ht_put(&sets, (uintptr_t)e, (void *)(uintptr_t)id) < 0)

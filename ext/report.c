@@ -8,11 +8,12 @@
 #include "depot.h"
 #include "hashtable.h"
 #include "idvec.h"
+#include "memory.h"
 #include "suppress.h"
 
 /* report_lock guards everything below. */
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
-static cw_idvec reports;      /* id -> cw_report* */
+static cw_idvec reports = {.mem = CW_MEM_REPORTS}; /* id -> cw_report* */
 static cw_hashtable seen;     /* dedup signature -> (uintptr_t)id */
 static uint32_t max_reports = 1000;
 static uint32_t dropped;
@@ -79,7 +80,7 @@ int cw_report_init(uint32_t max, bool dedup_on)
     max_reports = max;
     dedup = dedup_on;
     if (!initialised) {
-        if (cw_ht_init(&seen, 64, NULL, NULL) < 0)
+        if (cw_ht_init(&seen, 64, NULL, NULL, CW_MEM_REPORTS) < 0)
             rc = -1;
         else
             initialised = true;
@@ -94,12 +95,12 @@ static void clear_unlocked(void)
     for (uint32_t id = 1; id <= n; id++) {
         cw_report *r = cw_idvec_get(&reports, id);
         if (r)
-            free(r->key_repr);
+            cw_free(r->key_repr);
     }
     cw_idvec_free_all(&reports);
     if (initialised) {
         cw_ht_fini(&seen);
-        cw_ht_init(&seen, 64, NULL, NULL);
+        cw_ht_init(&seen, 64, NULL, NULL, CW_MEM_REPORTS);
     }
     dropped = 0;
 }
@@ -184,7 +185,7 @@ uint32_t cw_report_add(const cw_report *r)
         dropped++;
         goto out;
     }
-    cw_report *copy = malloc(sizeof(*copy));
+    cw_report *copy = cw_malloc(CW_MEM_REPORTS, sizeof(*copy));
     if (copy == NULL) {
         dropped++;
         goto out;
@@ -194,7 +195,7 @@ uint32_t cw_report_add(const cw_report *r)
     copy->hits = 1;
     id = cw_idvec_push(&reports, copy);
     if (id == 0) {
-        free(copy);
+        cw_free(copy);
         dropped++;
         goto out;
     }
@@ -208,7 +209,7 @@ out:
 
 void cw_report_set_key(uint32_t id, const char *key_repr)
 {
-    char *copy = key_repr ? strdup(key_repr) : NULL;
+    char *copy = key_repr ? cw_strdup(CW_MEM_REPORTS, key_repr) : NULL;
     pthread_mutex_lock(&report_lock);
     cw_report *r = cw_idvec_get(&reports, id);
     if (r && r->key_repr == NULL) {
@@ -216,7 +217,7 @@ void cw_report_set_key(uint32_t id, const char *key_repr)
         copy = NULL;
     }
     pthread_mutex_unlock(&report_lock);
-    free(copy);
+    cw_free(copy);
 }
 
 bool cw_report_get(uint32_t id, cw_report *out)

@@ -10,6 +10,7 @@
 #include "depot.h"
 #include "engine.h"
 #include "hashtable.h"
+#include "memory.h"
 #include "report.h"
 #include "report_print.h"
 #include "suppress.h"
@@ -621,17 +622,33 @@ static PyObject *py_findings(PyObject *self, PyObject *noargs)
     return list;
 }
 
+/* Engine bytes by kind: live now and the most ever live. */
+static PyObject *memory_dict(size_t (*get)(cw_mem_kind))
+{
+    PyObject *d = PyDict_New();
+    for (int k = 0; d != NULL && k < CW_MEM_KIND_COUNT; k++) {
+        PyObject *n = PyLong_FromSize_t(get((cw_mem_kind)k));
+        if (n == NULL || PyDict_SetItemString(d, cw_mem_kind_name((cw_mem_kind)k), n) < 0)
+            Py_CLEAR(d);
+        Py_XDECREF(n);
+    }
+    return d;
+}
+
 static PyObject *py_stats(PyObject *self, PyObject *noargs)
 {
     (void)self;
     (void)noargs;
     if (!engine_ready)
         return PyDict_New();
-    return Py_BuildValue("{s:I,s:I,s:I,s:n,s:n,s:n,s:I}", "reports", cw_report_count(),
+    return Py_BuildValue("{s:I,s:I,s:I,s:n,s:n,s:n,s:I,s:n,s:N,s:N}", "reports", cw_report_count(),
                          "reports_dropped", cw_report_dropped(), "threads", cw_thread_count(),
                          "watched", (Py_ssize_t)cw_shadow_watched_count(), "locations",
                          (Py_ssize_t)cw_shadow_location_count(), "sync_objects",
-                         (Py_ssize_t)cw_sync_count(), "stacks", cw_depot_count());
+                         (Py_ssize_t)cw_sync_count(), "stacks", cw_depot_count(),
+                         "memory_bytes", (Py_ssize_t)cw_mem_total(),
+                         "memory", memory_dict(cw_mem_bytes),
+                         "memory_peak", memory_dict(cw_mem_peak));
 }
 
 static PyObject *py_clear_findings(PyObject *self, PyObject *noargs)

@@ -8,6 +8,7 @@
 #include "depot.h"
 #include "hashtable.h"
 #include "lockset.h"
+#include "memory.h"
 #include "report.h"
 #include "sync.h"
 
@@ -38,10 +39,15 @@ typedef struct rec {
     uint64_t seq;
 } rec;
 
+/* A location's history. Most keys are touched by one thread at one place, so
+ * a cell starts with room for one record and grows (doubling, up to the
+ * history size) only when it needs more. */
 typedef struct cell {
-    uint32_t nrecs;
+    uint32_t nrecs, cap;
     uint64_t next_seq;
-    rec recs[CW_HISTORY_MAX];
+    uint64_t last_use;  /* shard tick of the last record stored: eviction age */
+    rec *recs;          /* &first until it grows */
+    rec first;
 } cell;
 
 typedef struct container {
@@ -60,8 +66,11 @@ typedef struct container {
 static struct shard {
     pthread_mutex_t lock;
     cw_hashtable table; /* container address -> container* */
+    uint64_t tick;      /* counts stored records: cells' age */
+    uint64_t rng;       /* picks eviction candidates */
 } shards[SHARDS];
 static uint32_t history_size = 12;
+static size_t memory_limit; /* bytes of shadow state; 0: no bound */
 static int initialised; /* atomic */
 
 static struct shard *shard_of(uintptr_t addr)
@@ -69,8 +78,9 @@ static struct shard *shard_of(uintptr_t addr)
     return &shards[cw_hash_word(addr) % SHARDS];
 }
 
-int cw_shadow_init(uint32_t history)
+int cw_shadow_init(uint32_t history, size_t max_bytes)
 {
+    memory_limit = max_bytes;
     if (history < 2)
         history = 2;
     if (history > CW_HISTORY_MAX)
@@ -80,11 +90,25 @@ int cw_shadow_init(uint32_t history)
         return 0;
     for (int i = 0; i < SHARDS; i++) {
         pthread_mutex_init(&shards[i].lock, NULL);
-        if (cw_ht_init(&shards[i].table, 16, NULL, NULL) < 0)
+        if (cw_ht_init(&shards[i].table, 16, NULL, NULL, CW_MEM_SHADOW) < 0)
             return -1;
+        shards[i].rng = 0x9e3779b97f4a7c15ULL * (uint64_t)(i + 1);
     }
     __atomic_store_n(&initialised, 1, __ATOMIC_RELEASE);
     return 0;
+}
+
+static void cell_init(cell *k)
+{
+    k->recs = &k->first;
+    k->cap = 1;
+}
+
+static void cell_free(cell *k)
+{
+    if (k->recs != &k->first)
+        cw_free(k->recs);
+    cw_free(k);
 }
 
 static void free_container(container *c)
@@ -92,10 +116,12 @@ static void free_container(container *c)
     size_t pos = 0;
     void *v;
     while (cw_ht_next(&c->cells, &pos, NULL, &v))
-        free(v);
+        cell_free(v);
+    if (c->structure.recs != &c->structure.first)
+        cw_free(c->structure.recs);
     cw_ht_fini(&c->cells);
-    free(c->check_sites);
-    free(c);
+    cw_free(c->check_sites);
+    cw_free(c);
 }
 
 void cw_shadow_fini(void)
@@ -139,15 +165,16 @@ static int watch_as(uintptr_t addr, const char *target, bool binding)
         c->binding = binding;
         goto out;
     }
-    c = calloc(1, sizeof(*c));
-    if (c == NULL || cw_ht_init(&c->cells, 16, NULL, NULL) < 0) {
-        free(c);
+    c = cw_calloc(CW_MEM_SHADOW, 1, sizeof(*c));
+    if (c == NULL || cw_ht_init(&c->cells, 16, NULL, NULL, CW_MEM_SHADOW) < 0) {
+        cw_free(c);
         rc = CW_ERR_NOMEM;
         goto out;
     }
     c->addr = addr;
     c->target = name;
     c->binding = binding;
+    cell_init(&c->structure);
     if (cw_ht_put(&sh->table, addr, c) < 0) {
         free_container(c);
         rc = CW_ERR_NOMEM;
@@ -185,9 +212,12 @@ void cw_shadow_forget_history(void)
         while (cw_ht_next(&shards[i].table, &pos, NULL, &v)) {
             container *c = v;
             size_t cpos = 0;
+            uintptr_t key;
             void *cv;
-            while (cw_ht_next(&c->cells, &cpos, NULL, &cv))
-                ((cell *)cv)->nrecs = 0;
+            while (cw_ht_next(&c->cells, &cpos, &key, &cv)) {
+                cw_ht_remove(&c->cells, key);
+                cell_free(cv);
+            }
             c->structure.nrecs = 0;
             c->replaced = false;
             c->ncheck = 0;
@@ -230,16 +260,52 @@ size_t cw_shadow_location_count(void)
     return n;
 }
 
-static cell *cell_of_unlocked(container *c, int64_t key_hash)
+static bool over_budget(void)
+{
+    return memory_limit != 0 && cw_mem_bytes(CW_MEM_SHADOW) > memory_limit;
+}
+
+/* Forget the least recently used of a few cells picked at random (sampled
+ * LRU): a forgotten key can only hide a race, never invent one. */
+static void evict_one_unlocked(struct shard *sh, container *c, int64_t keep)
+{
+    cell *victim = NULL;
+    uintptr_t victim_key = 0;
+    for (int tries = 0; tries < 5; tries++) {
+        uint64_t x = sh->rng; /* xorshift64 */
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        sh->rng = x;
+        uintptr_t key;
+        void *v;
+        if (!cw_ht_sample(&c->cells, x, &key, &v))
+            return;
+        cell *k = v;
+        if ((int64_t)key != keep && (victim == NULL || k->last_use < victim->last_use)) {
+            victim = k;
+            victim_key = key;
+        }
+    }
+    if (victim != NULL) {
+        cw_ht_remove(&c->cells, victim_key);
+        cell_free(victim);
+    }
+}
+
+static cell *cell_of_unlocked(struct shard *sh, container *c, int64_t key_hash)
 {
     cell *k = cw_ht_get(&c->cells, (uintptr_t)key_hash);
     if (k != NULL)
         return k;
-    k = calloc(1, sizeof(*k));
+    if (over_budget())
+        evict_one_unlocked(sh, c, key_hash);
+    k = cw_calloc(CW_MEM_SHADOW, 1, sizeof(*k));
     if (k == NULL)
         return NULL;
+    cell_init(k);
     if (cw_ht_put(&c->cells, (uintptr_t)key_hash, k) < 0) {
-        free(k);
+        cw_free(k);
         return NULL;
     }
     return k;
@@ -259,7 +325,7 @@ static int add_check_site_unlocked(container *c, cw_site site)
         return CW_OK;
     if (c->ncheck == c->capcheck) {
         uint32_t cap = c->capcheck ? c->capcheck * 2 : 8;
-        cw_site *s = realloc(c->check_sites, cap * sizeof(cw_site));
+        cw_site *s = cw_realloc(CW_MEM_SHADOW, c->check_sites, cap * sizeof(cw_site));
         if (s == NULL)
             return CW_ERR_NOMEM;
         c->check_sites = s;
@@ -289,10 +355,28 @@ static rec *find_own_unlocked(cell *k, rec_kind kind, cw_tid tid, cw_site site,
     return NULL;
 }
 
+/* Room for one more record, up to the history size; not over the budget. */
+static void grow_unlocked(cell *k)
+{
+    if (k->cap >= history_size || over_budget())
+        return;
+    uint32_t cap = k->cap * 2 < history_size ? k->cap * 2 : history_size;
+    rec *recs = cw_malloc(CW_MEM_SHADOW, cap * sizeof(rec));
+    if (recs == NULL)
+        return; /* keep the records it has: an older one makes room */
+    memcpy(recs, k->recs, k->nrecs * sizeof(rec));
+    if (k->recs != &k->first)
+        cw_free(k->recs);
+    k->recs = recs;
+    k->cap = cap;
+}
+
 /* Slot for a new record, evicting the oldest closed one when full. */
 static rec *new_rec_unlocked(cell *k)
 {
-    if (k->nrecs < history_size)
+    if (k->nrecs == k->cap)
+        grow_unlocked(k);
+    if (k->nrecs < k->cap)
         return &k->recs[k->nrecs++];
     rec *victim = NULL;
     for (uint32_t i = 0; i < k->nrecs; i++) {
@@ -305,11 +389,12 @@ static rec *new_rec_unlocked(cell *k)
     return victim ? victim : &k->recs[0];
 }
 
-static void store_rec_unlocked(cell *k, const rec *tmpl, rec *existing)
+static void store_rec_unlocked(struct shard *sh, cell *k, const rec *tmpl, rec *existing)
 {
     rec *r = existing ? existing : new_rec_unlocked(k);
     *r = *tmpl;
     r->seq = ++k->next_seq;
+    k->last_use = ++sh->tick;
 }
 
 /* A report under construction: filled under the shard lock, added after. */
@@ -569,16 +654,16 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
     if (region)
         mine.check_stack = a->check_stack;
     if (store && (a->check || a->write)) {
-        if (k == &empty_cell && (k = cell_of_unlocked(c, a->key_hash)) == NULL) {
+        if (k == &empty_cell && (k = cell_of_unlocked(sh, c, a->key_hash)) == NULL) {
             pthread_mutex_unlock(&sh->lock);
             return CW_ERR_NOMEM;
         }
-        store_rec_unlocked(k, &mine, existing);
+        store_rec_unlocked(sh, k, &mine, existing);
     }
     if (store_struct) {
         rec sw = {.kind = REC_STRUCT_WRITE, .op = a->op, .tid = t->tid, .clock = now,
                   .locks = L, .stack = a->stack};
-        store_rec_unlocked(&c->structure, &sw, existing_struct);
+        store_rec_unlocked(sh, &c->structure, &sw, existing_struct);
     }
     publish_batch(&b, c, a->reports, &a->nreports);
     pthread_mutex_unlock(&sh->lock);
@@ -608,7 +693,7 @@ int cw_shadow_iter_begin(cw_thread *t, uintptr_t addr, cw_stack_id stack,
         cell *s = &c->structure;
         rec r = {.kind = REC_ITER, .op = CW_OP_ITER, .open = true, .tid = t->tid,
                  .clock = cw_thread_now(t), .locks = L, .stack = stack};
-        store_rec_unlocked(s, &r, NULL);
+        store_rec_unlocked(sh, s, &r, NULL);
         it->seq = s->next_seq;
         it->container = addr;
         it->tid = t->tid;
@@ -704,7 +789,7 @@ int cw_shadow_replaced(cw_thread *t, uintptr_t addr, cw_op op, cw_stack_id stack
     }
     rec mine = {.kind = REC_REPLACE, .op = op, .tid = t->tid, .clock = cw_thread_now(t),
                 .locks = L, .stack = stack};
-    store_rec_unlocked(&c->structure, &mine, NULL);
+    store_rec_unlocked(sh, &c->structure, &mine, NULL);
     c->replaced = true;
     publish_batch(&b, c, reports, nreports);
     pthread_mutex_unlock(&sh->lock);

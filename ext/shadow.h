@@ -28,7 +28,10 @@
 #define CW_HISTORY_MAX 16
 #define CW_MAX_NEW_REPORTS 8
 
-int cw_shadow_init(uint32_t history_size);
+/* max_bytes bounds the shadow state (0: no bound): past it, new locations
+ * make room by forgetting the least recently used ones of their container,
+ * and histories stop growing. */
+int cw_shadow_init(uint32_t history_size, size_t max_bytes);
 void cw_shadow_fini(void);
 
 /* Start watching a container under a target name ("module.NAME"). */

@@ -26,7 +26,7 @@ int cw_stack_init(void)
     if (code_refs == NULL && (code_refs = PySet_New(NULL)) == NULL)
         return -1;
     if (!ours_ready) {
-        if (cw_ht_init(&ours, 256, NULL, NULL) < 0)
+        if (cw_ht_init(&ours, 256, NULL, NULL, CW_MEM_MISC) < 0)
             return -1;
         ours_ready = 1;
     }
@@ -234,7 +234,7 @@ int cw_stack_omit_under(PyObject *dirs)
     Py_XSETREF(omitted, t);
     if (ours_ready) { /* decided before: decide again */
         cw_ht_fini(&ours);
-        if (cw_ht_init(&ours, 256, NULL, NULL) < 0) {
+        if (cw_ht_init(&ours, 256, NULL, NULL, CW_MEM_MISC) < 0) {
             ours_ready = 0;
             PyErr_NoMemory();
             return -1;

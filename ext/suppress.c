@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "depot.h"
+#include "memory.h"
 
 typedef struct suppression {
     char *type;
@@ -61,7 +62,7 @@ int cw_suppress_add(const char *type, const char *pattern, const char *reason, c
     int rc = 0;
     if (ntable == captable) {
         size_t cap = captable ? captable * 2 : 16;
-        suppression *t = realloc(table, cap * sizeof(*t));
+        suppression *t = cw_realloc(CW_MEM_MISC, table, cap * sizeof(*t));
         if (t == NULL) {
             rc = -1;
             snprintf(err, err_size, "out of memory adding a suppression");
@@ -70,11 +71,12 @@ int cw_suppress_add(const char *type, const char *pattern, const char *reason, c
         table = t;
         captable = cap;
     }
-    suppression s = {strdup(type), strdup(pattern), strdup(reason ? reason : ""), 0};
+    suppression s = {cw_strdup(CW_MEM_MISC, type), cw_strdup(CW_MEM_MISC, pattern),
+                     cw_strdup(CW_MEM_MISC, reason ? reason : ""), 0};
     if (s.type == NULL || s.pattern == NULL || s.reason == NULL) {
-        free(s.type);
-        free(s.pattern);
-        free(s.reason);
+        cw_free(s.type);
+        cw_free(s.pattern);
+        cw_free(s.reason);
         snprintf(err, err_size, "out of memory adding a suppression");
         rc = -1;
         goto out;
@@ -200,11 +202,11 @@ void cw_suppress_clear(void)
 {
     pthread_mutex_lock(&table_lock);
     for (size_t i = 0; i < ntable; i++) {
-        free(table[i].type);
-        free(table[i].pattern);
-        free(table[i].reason);
+        cw_free(table[i].type);
+        cw_free(table[i].pattern);
+        cw_free(table[i].reason);
     }
-    free(table);
+    cw_free(table);
     table = NULL;
     ntable = captable = 0;
     pthread_mutex_unlock(&table_lock);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hashtable.h"
+#include "memory.h"
 
 #define SHARDS 64
 #define MAX_HOLDERS 4
@@ -43,7 +44,7 @@ int cw_sync_init(void)
         return 0;
     for (int i = 0; i < SHARDS; i++) {
         pthread_mutex_init(&shards[i].lock, NULL);
-        if (cw_ht_init(&shards[i].table, 64, NULL, NULL) < 0)
+        if (cw_ht_init(&shards[i].table, 64, NULL, NULL, CW_MEM_SYNC) < 0)
             return -1;
     }
     __atomic_store_n(&initialised, 1, __ATOMIC_RELEASE);
@@ -63,7 +64,7 @@ void cw_sync_fini(void (*drop_cookie)(void *cookie))
             if (s->cookie && drop_cookie)
                 drop_cookie(s->cookie);
             cw_vc_unref(s->vc);
-            free(s);
+            cw_free(s);
         }
         cw_ht_fini(&shards[i].table);
         pthread_mutex_unlock(&shards[i].lock);
@@ -78,12 +79,12 @@ static cw_sync *get_or_create_unlocked(struct shard *sh, uintptr_t addr, bool *i
     *is_new = false;
     if (s != NULL)
         return s;
-    s = calloc(1, sizeof(*s));
+    s = cw_calloc(CW_MEM_SYNC, 1, sizeof(*s));
     if (s == NULL)
         return NULL;
     s->addr = addr;
     if (cw_ht_put(&sh->table, addr, s) < 0) {
-        free(s);
+        cw_free(s);
         return NULL;
     }
     *is_new = true;
@@ -301,7 +302,7 @@ void *cw_sync_forget(uintptr_t addr)
         cw_lockinfo_died(s->id);
     void *cookie = s->cookie;
     cw_vc_unref(s->vc);
-    free(s);
+    cw_free(s);
     return cookie;
 }
 

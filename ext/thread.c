@@ -7,18 +7,19 @@
 
 #include "hashtable.h"
 #include "idvec.h"
+#include "memory.h"
 
 static void clear_slot(cw_thread *t, cw_frame_slot *fs);
 
 /* registry_lock guards threads (appends) and every name. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static cw_idvec threads; /* tid -> cw_thread* */
+static cw_idvec threads = {.mem = CW_MEM_THREADS}; /* tid -> cw_thread* */
 
 cw_thread *cw_thread_register(cw_tid parent, const cw_vc *inherited,
                               uint64_t ident, const char *name,
                               cw_stack_id created_at)
 {
-    cw_thread *t = calloc(1, sizeof(*t));
+    cw_thread *t = cw_calloc(CW_MEM_THREADS, 1, sizeof(*t));
     if (t == NULL)
         return NULL;
     t->parent = parent;
@@ -47,14 +48,23 @@ fail:
         __atomic_store_n(&t->alive, 0, __ATOMIC_RELEASE);
         return NULL;
     }
-    free(t);
+    cw_free(t);
     return NULL;
+}
+
+static void free_frames(cw_thread *t)
+{
+    if (t->frames == NULL)
+        return;
+    for (uint32_t i = 0; i < CW_FRAME_SLOTS; i++)
+        clear_slot(t, &t->frames[i]);
+    cw_free(t->frames);
+    t->frames = NULL;
 }
 
 void cw_thread_exit(cw_thread *t)
 {
-    for (uint32_t i = 0; i < CW_FRAME_SLOTS; i++)
-        clear_slot(t, &t->frames[i]);
+    free_frames(t);
     t->nrecent = 0;
     t->nheld = 0;
     __atomic_store_n(&t->alive, 0, __ATOMIC_RELEASE);
@@ -116,8 +126,7 @@ void cw_threads_fini(void)
         cw_thread *t = cw_idvec_get(&threads, tid);
         if (t == NULL)
             continue;
-        for (uint32_t i = 0; i < CW_FRAME_SLOTS; i++)
-            clear_slot(t, &t->frames[i]);
+        free_frames(t);
         cw_vc_unref(t->vc);
     }
     cw_idvec_free_all(&threads);
@@ -208,6 +217,8 @@ uint32_t cw_thread_unhold(cw_thread *t, uintptr_t addr, bool all)
 
 static cw_frame_slot *slot_of(cw_thread *t, uintptr_t frame)
 {
+    if (t->frames == NULL)
+        return NULL;
     for (uint32_t i = 0; i < CW_FRAME_SLOTS; i++)
         if (t->frames[i].frame == frame)
             return &t->frames[i];
@@ -225,9 +236,13 @@ static void clear_slot(cw_thread *t, cw_frame_slot *fs)
         fs->stacks[i].stack = 0;
 }
 
-/* The slot of a frame, taking a free or the least recently used one. */
+/* The slot of a frame, taking a free or the least recently used one; NULL
+ * without memory (nothing is noted then: a region or a cached stack less). */
 static cw_frame_slot *slot_for(cw_thread *t, uintptr_t frame)
 {
+    if (t->frames == NULL &&
+        (t->frames = cw_calloc(CW_MEM_THREADS, CW_FRAME_SLOTS, sizeof(cw_frame_slot))) == NULL)
+        return NULL;
     cw_frame_slot *fs = slot_of(t, frame);
     if (fs == NULL) {
         fs = &t->frames[0];
@@ -258,6 +273,8 @@ void cw_thread_note_read(cw_thread *t, uintptr_t frame, uintptr_t container,
                          int64_t key_hash, cw_site site, cw_op op)
 {
     cw_frame_slot *fs = slot_for(t, frame);
+    if (fs == NULL)
+        return;
     cw_recent_read *r = find_read(fs, container, key_hash); /* a later check replaces */
     if (r == NULL) {
         if (fs->nreads < CW_READS_PER_FRAME) {
@@ -310,7 +327,7 @@ void cw_thread_forget_frame(cw_thread *t, uintptr_t frame)
 
 void cw_thread_forget_container(cw_thread *t, uintptr_t container)
 {
-    for (uint32_t i = 0; i < CW_FRAME_SLOTS; i++) {
+    for (uint32_t i = 0; t->frames != NULL && i < CW_FRAME_SLOTS; i++) {
         cw_frame_slot *fs = &t->frames[i];
         for (uint32_t j = 0; j < fs->nreads;) {
             if (fs->reads[j].container == container) {
@@ -338,6 +355,8 @@ cw_stack_id cw_thread_cached_stack(cw_thread *t, uintptr_t frame, cw_site site)
 void cw_thread_cache_stack(cw_thread *t, uintptr_t frame, cw_site site, cw_stack_id id)
 {
     cw_frame_slot *fs = slot_for(t, frame);
+    if (fs == NULL)
+        return;
     fs->stacks[fs->next_stack] = (cw_stack_cache_entry){site, id};
     fs->next_stack = (fs->next_stack + 1) % CW_STACKS_PER_FRAME;
 }

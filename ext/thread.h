@@ -72,7 +72,7 @@ typedef struct cw_thread {
     cw_lockset_id lockset;  /* cache of the current lockset */
     bool lockset_dirty;
     uint64_t lockset_gen;   /* cw_lockinfo_generation() it was computed at */
-    cw_frame_slot frames[CW_FRAME_SLOTS];
+    cw_frame_slot *frames;   /* CW_FRAME_SLOTS of them, made on first use, freed at exit */
     uint32_t nrecent;        /* pending reads over all slots */
     uint64_t stamp;
 } cw_thread;

@@ -20,7 +20,7 @@ static int names_ready;
 static void remember_name(uintptr_t pc, const char *name, uintptr_t offset)
 {
     if (!names_ready) {
-        if (cw_ht_init(&names, 256, NULL, NULL) < 0)
+        if (cw_ht_init(&names, 256, NULL, NULL, CW_MEM_STACKS) < 0)
             return;
         names_ready = 1;
     }

@@ -4,11 +4,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "memory.h"
+
 /* Reference counts use the GCC/Clang atomics so snapshots can be dropped by
  * any thread. */
 cw_vc *cw_vc_new(uint32_t len)
 {
-    cw_vc *vc = calloc(1, sizeof(cw_vc) + (size_t)len * sizeof(cw_clock));
+    cw_vc *vc = cw_calloc(CW_MEM_CLOCKS, 1, sizeof(cw_vc) + (size_t)len * sizeof(cw_clock));
     if (vc == NULL)
         return NULL;
     vc->refs = 1;
@@ -26,7 +28,7 @@ cw_vc *cw_vc_ref(cw_vc *vc)
 void cw_vc_unref(cw_vc *vc)
 {
     if (vc != NULL && __atomic_sub_fetch(&vc->refs, 1, __ATOMIC_ACQ_REL) == 0)
-        free(vc);
+        cw_free(vc);
 }
 
 /* Return a clock the caller may write, with at least len entries. Sizes

@@ -19,12 +19,12 @@ static void test_init_rounds_capacity(void **state)
 {
     (void)state;
     cw_hashtable ht;
-    assert_int_equal(cw_ht_init(&ht, 0, NULL, NULL), 0);
+    assert_int_equal(cw_ht_init(&ht, 0, NULL, NULL, CW_MEM_MISC), 0);
     assert_int_equal(capacity(&ht), 8); /* minimum */
     assert_int_equal(cw_ht_size(&ht), 0);
     cw_ht_fini(&ht);
 
-    assert_int_equal(cw_ht_init(&ht, 100, NULL, NULL), 0);
+    assert_int_equal(cw_ht_init(&ht, 100, NULL, NULL, CW_MEM_MISC), 0);
     assert_int_equal(capacity(&ht), 128); /* next power of two */
     assert_null(cw_ht_get(&ht, 5));
     cw_ht_fini(&ht);
@@ -35,7 +35,7 @@ static void test_put_get_remove_replace(void **state)
 {
     (void)state;
     cw_hashtable ht;
-    assert_int_equal(cw_ht_init(&ht, 8, NULL, NULL), 0);
+    assert_int_equal(cw_ht_init(&ht, 8, NULL, NULL, CW_MEM_MISC), 0);
 
     assert_int_equal(cw_ht_put(&ht, 1, V(100)), 0);
     assert_int_equal(cw_ht_put(&ht, 2, V(200)), 0);
@@ -71,7 +71,7 @@ static void test_growth_many_entries(void **state)
 {
     (void)state;
     cw_hashtable ht;
-    assert_int_equal(cw_ht_init(&ht, 8, NULL, NULL), 0);
+    assert_int_equal(cw_ht_init(&ht, 8, NULL, NULL, CW_MEM_MISC), 0);
     const uintptr_t n = 20000;
     for (uintptr_t k = 1; k <= n; k++) {
         assert_int_equal(cw_ht_put(&ht, k * 7919, V(k)), 0);
@@ -100,7 +100,7 @@ static void test_tombstone_reuse(void **state)
 {
     (void)state;
     cw_hashtable ht;
-    assert_int_equal(cw_ht_init(&ht, 8, NULL, NULL), 0);
+    assert_int_equal(cw_ht_init(&ht, 8, NULL, NULL, CW_MEM_MISC), 0);
     assert_int_equal(cw_ht_put(&ht, 10, V(1)), 0);
     assert_int_equal(cw_ht_put(&ht, 20, V(2)), 0);
     assert_int_equal(cw_ht_put(&ht, 30, V(3)), 0);
@@ -116,7 +116,7 @@ static void test_tombstone_reuse(void **state)
 
     /* Churn: insert/remove many distinct keys with few live at once. The
      * table must recycle tombstones instead of growing without bound. */
-    assert_int_equal(cw_ht_init(&ht, 8, NULL, NULL), 0);
+    assert_int_equal(cw_ht_init(&ht, 8, NULL, NULL, CW_MEM_MISC), 0);
     for (uintptr_t k = 1; k <= 100000; k++) {
         assert_int_equal(cw_ht_put(&ht, k, V(k)), 0);
         if (k > 3)
@@ -142,7 +142,7 @@ static void test_collisions_and_removal_in_chain(void **state)
 {
     (void)state;
     cw_hashtable ht;
-    assert_int_equal(cw_ht_init(&ht, 8, const_hash, NULL), 0);
+    assert_int_equal(cw_ht_init(&ht, 8, const_hash, NULL, CW_MEM_MISC), 0);
     for (uintptr_t k = 1; k <= 50; k++)
         assert_int_equal(cw_ht_put(&ht, k, V(k + 1000)), 0);
     /* Remove from the middle of the chain; later members stay reachable. */
@@ -173,7 +173,7 @@ static void test_iteration_visits_each_live_once(void **state)
 {
     (void)state;
     cw_hashtable ht;
-    assert_int_equal(cw_ht_init(&ht, 8, NULL, NULL), 0);
+    assert_int_equal(cw_ht_init(&ht, 8, NULL, NULL, CW_MEM_MISC), 0);
     enum { N = 1000 };
     static unsigned char seen[N + 1];
     memset(seen, 0, sizeof(seen));
@@ -207,7 +207,7 @@ static void test_iteration_visits_each_live_once(void **state)
     cw_ht_fini(&ht);
 
     /* An empty table yields nothing. */
-    assert_int_equal(cw_ht_init(&ht, 8, NULL, NULL), 0);
+    assert_int_equal(cw_ht_init(&ht, 8, NULL, NULL, CW_MEM_MISC), 0);
     pos = 0;
     assert_false(cw_ht_next(&ht, &pos, &key, &val));
     cw_ht_fini(&ht);
@@ -231,7 +231,7 @@ static void test_custom_hash_and_eq(void **state)
 {
     (void)state;
     cw_hashtable ht;
-    assert_int_equal(cw_ht_init(&ht, 8, str_hash, str_eq), 0);
+    assert_int_equal(cw_ht_init(&ht, 8, str_hash, str_eq, CW_MEM_MISC), 0);
     hash_calls = 0;
     char a1[] = "alpha", b1[] = "beta";
     assert_int_equal(cw_ht_put(&ht, (uintptr_t)a1, V(1)), 0);

@@ -9,6 +9,7 @@
 #include <pthread.h>
 
 #include "lockset.h"
+#include "memory.h"
 
 static int setup(void **state)
 {
@@ -35,13 +36,6 @@ static cw_site site(uintptr_t code, int32_t off)
     return s;
 }
 
-static cw_lock_id new_lock(cw_site role)
-{
-    cw_lock_id id = cw_lockinfo_new(next_addr(), CW_LOCK_LOCK, role, 0);
-    assert_int_not_equal(id, 0);
-    return id;
-}
-
 static cw_lockset_id set1(cw_lock_id a)
 {
     int err = -5;
@@ -49,6 +43,16 @@ static cw_lockset_id set1(cw_lock_id a)
     assert_int_equal(err, 0);
     assert_int_not_equal(s, 0);
     return s;
+}
+
+/* A lock that guarded some access: a lockset holds it, so its record
+ * outlives it (the role rule needs its lifetime). */
+static cw_lock_id new_lock(cw_site role)
+{
+    cw_lock_id id = cw_lockinfo_new(next_addr(), CW_LOCK_LOCK, role, 0);
+    assert_int_not_equal(id, 0);
+    set1(id);
+    return id;
 }
 
 static void test_lockinfo_records(void **state)
@@ -87,6 +91,7 @@ static void test_lockinfo_records(void **state)
     assert_true(li2.signal);
 
     gen = cw_lockinfo_generation();
+    set1(id); /* held at some access: its record outlives it */
     cw_lockinfo_died(id);
     assert_true(cw_lockinfo_generation() > gen);
     assert_true(cw_lockinfo_get(id, &li));
@@ -99,6 +104,28 @@ static void test_lockinfo_records(void **state)
     assert_false(cw_lockinfo_get(0, &li));
     assert_false(cw_lockinfo_get(id2 + 100000, &li));
     assert_false(cw_lockinfo_get((cw_lock_id)1 << 40, &li));
+}
+
+/* A lock no lockset ever held is forgotten when it dies, and a set made of
+ * it afterwards is empty: it protects nothing any more. */
+static void test_unguarded_lock_forgotten_at_death(void **state)
+{
+    (void)state;
+    cw_lock_id ids[1000];
+    size_t after_round[3];
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 1000; i++)
+            ids[i] = cw_lockinfo_new(next_addr(), CW_LOCK_RLOCK, site(0xfeed, 2), 0);
+        for (int i = 0; i < 1000; i++)
+            cw_lockinfo_died(ids[i]);
+        after_round[round] = cw_mem_bytes(CW_MEM_LOCKS);
+    }
+    cw_lockinfo li;
+    assert_false(cw_lockinfo_get(ids[0], &li));
+    assert_int_equal(cw_lockset_intern(ids, 1, NULL), 0);
+    /* Flat: churning locks costs nothing once they are gone. */
+    assert_true(after_round[2] <= after_round[1]);
+    assert_true(after_round[1] <= after_round[0]);
 }
 
 static void test_intern_order_and_dedup(void **state)
@@ -298,6 +325,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lockinfo_records),
+        cmocka_unit_test(test_unguarded_lock_forgotten_at_death),
         cmocka_unit_test(test_intern_order_and_dedup),
         cmocka_unit_test(test_empty_set_is_zero),
         cmocka_unit_test(test_disjointness),

@@ -21,6 +21,7 @@
 #include "depot.h"
 #include "engine.h"
 #include "lockset.h"
+#include "memory.h"
 #include "report.h"
 #include "report_print.h"
 #include "shadow.h"
@@ -1037,6 +1038,36 @@ static void test_history_bounded(void **state)
     assert_int_equal(r.prev.stack, stack_at(at(code, 78))); /* A's latest write */
 }
 
+/* Shadow memory is bounded: past the limit, new keys make room by forgetting
+ * old ones, yet a race on the key being written is still found. */
+static void test_memory_bound_evicts_old_locations(void **state)
+{
+    (void)state;
+    uintptr_t c = watch("mod.BOUNDED");
+    uintptr_t code = next_code();
+    cw_thread *a = reg("A"), *b = reg("B");
+    size_t limit = cw_mem_bytes(CW_MEM_SHADOW) + (64 << 10);
+    assert_int_equal(cw_shadow_init(12, limit), CW_OK);
+    size_t before = cw_shadow_location_count();
+    for (int64_t key = 1; key <= 5000; key++)
+        write_key(a, c, key, next_frame(), at(code, 2), false);
+    size_t kept = cw_shadow_location_count() - before;
+    assert_true(kept < 5000);
+    assert_true(kept > 100);
+    assert_true(cw_mem_bytes(CW_MEM_SHADOW) <= limit + 4096);
+    window w = mark();
+    write_key(a, c, 99999, next_frame(), at(code, 4), false);
+    write_key(b, c, 99999, next_frame(), at(code, 6), false);
+    assert_int_equal(new_of_kind(w, CW_REPORT_WRITE_WRITE), 1);
+    /* Histories do not grow past the limit either: more records on one key
+     * replace older ones. */
+    for (int i = 0; i < 16; i++)
+        write_key(reg("C"), c, 99999, next_frame(), at(code, 8), false);
+    assert_true(cw_mem_bytes(CW_MEM_SHADOW) <= limit + 4096);
+    assert_int_equal(cw_shadow_init(12, 0), CW_OK);
+    cw_shadow_unwatch(c);
+}
+
 /* ---- commuting writes (list.append) -------------------------------------- */
 
 static void append(cw_thread *t, uintptr_t c, uintptr_t frame, cw_site s)
@@ -1419,10 +1450,11 @@ int main(void)
         cmocka_unit_test(test_dedup_same_race_twice),
         cmocka_unit_test(test_one_report_per_other_thread),
         cmocka_unit_test(test_history_bounded),
+        cmocka_unit_test(test_memory_bound_evicts_old_locations),
         cmocka_unit_test(test_commuting_writes),
         cmocka_unit_test(test_lost_update_on_rebinding),
         cmocka_unit_test(test_binding_reports_say_binding),
         cmocka_unit_test(test_concurrent_hammer),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return fixture_status(cmocka_run_group_tests(tests, setup, teardown));
 }

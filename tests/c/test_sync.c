@@ -392,6 +392,7 @@ static void test_cookies_and_forget(void **state)
     /* No record: the cookie comes straight back. */
     assert_ptr_equal(cw_sync_set_cookie(lock, &cookie_a), &cookie_a);
     cw_lock_id id = acquire(a, lock, CW_LOCK_LOCK, true);
+    assert_true(lockset_has(lockset_of(a), id)); /* it guarded an access */
     release(a, lock);
     size_t before = cw_sync_count();
     assert_null(cw_sync_set_cookie(lock, &cookie_a)); /* attached */
@@ -412,6 +413,8 @@ static void test_cookies_and_forget(void **state)
     assert_int_not_equal(fresh, id);
     release(a, lock);
     assert_null(cw_sync_forget(lock)); /* no cookie attached this time */
+    /* It never guarded anything: nothing of it is kept. */
+    assert_false(cw_lockinfo_get(fresh, &li));
     assert_null(cw_sync_forget(next_addr()));
 }
 
@@ -596,5 +599,5 @@ int main(void)
         cmocka_unit_test(test_role_via_sync),
         cmocka_unit_test(test_concurrent_hammer),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return fixture_status(cmocka_run_group_tests(tests, setup, teardown));
 }
