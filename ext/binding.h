@@ -100,8 +100,9 @@ PyObject *cw_call_with_self(PyObject *callable, PyObject *self, PyObject *const 
                             Py_ssize_t nargs, PyObject *kwnames);
 
 /* Lock-like objects (hooks_lock.c), also used by the semaphore hooks. */
-void cw_lock_acquired(PyObject *lock, cw_lock_kind kind, bool is_mutex, uint32_t count);
-void cw_lock_releasing(PyObject *lock, bool all);
+void cw_lock_acquired(PyObject *lock, uintptr_t key, cw_lock_kind kind, bool is_mutex,
+                      uint32_t count);
+void cw_lock_releasing(uintptr_t key, bool all);
 
 /* Reports (runtime.c): finish new reports (key text), print them. */
 void cw_emit_reports(const uint32_t *ids, uint32_t n, PyObject *key);
@@ -109,9 +110,15 @@ void cw_emit_reports(const uint32_t *ids, uint32_t n, PyObject *key);
 /* Record an access through the engine: captures stacks on demand. */
 int cw_record_access(cw_thread *t, cw_access *a, PyFrameObject *frame);
 
-/* Death notices (runtime.c): call cw_sync_forget(addr) when obj dies. */
-int cw_attach_death_notice(PyObject *obj);
+/* Synchronisation objects (sync_objects.c): the engine's key for obj (its
+ * address, or its anchor's tagged address), and what to do when the engine
+ * made a record for that key (see to it that obj's death is noticed). */
+uintptr_t cw_sync_key(PyObject *obj);
+void cw_sync_key_new(PyObject *obj, uintptr_t key);
 void cw_drop_cookie(void *cookie);
+int cw_sync_objects_init(PyObject *module);
+int cw_dealloc_hooks_install(void);
+void cw_dealloc_hooks_uninstall(void);
 
 /* Hook modules. */
 int cw_dict_hooks_init(PyObject *module);
@@ -134,6 +141,8 @@ PyObject *cw_py_publish(PyObject *self, PyObject *arg);
 PyObject *cw_py_consume(PyObject *self, PyObject *arg);
 PyObject *cw_py_set_type_attr(PyObject *self, PyObject *args);
 PyObject *cw_py_ignore(PyObject *self, PyObject *obj);
+PyObject *cw_py_set_anchor(PyObject *self, PyObject *args);
+PyObject *cw_py_sync_key(PyObject *self, PyObject *obj);
 PyObject *cw_py_busy_call_begin(PyObject *self, PyObject *noargs);
 PyObject *cw_py_busy_call_end(PyObject *self, PyObject *noargs);
 PyObject *cw_py_watch_module(PyObject *self, PyObject *args);

@@ -69,7 +69,8 @@ static cw_lock_kind kind_of(const patch *p)
     return p->type_path[0] == 'R' ? CW_LOCK_RLOCK : CW_LOCK_LOCK;
 }
 
-void cw_lock_acquired(PyObject *lock, cw_lock_kind kind, bool is_mutex, uint32_t count)
+void cw_lock_acquired(PyObject *lock, uintptr_t key, cw_lock_kind kind, bool is_mutex,
+                      uint32_t count)
 {
     cw_saved_error saved;
     cw_error_save(&saved);
@@ -78,10 +79,10 @@ void cw_lock_acquired(PyObject *lock, cw_lock_kind kind, bool is_mutex, uint32_t
     if (t != NULL) {
         bool is_new = false;
         cw_lock_id fresh = 0;
-        int rc = cw_sync_lock_acquired(t, (uintptr_t)lock, kind, is_mutex, count, &is_new, &fresh);
+        int rc = cw_sync_lock_acquired(t, key, kind, is_mutex, count, &is_new, &fresh);
         if (cw_check_status(rc, "no memory for a lock") == 0) {
             if (is_new)
-                cw_attach_death_notice(lock);
+                cw_sync_key_new(lock, key);
             if (fresh) {
                 /* Its role: where it is first acquired. */
                 cw_site site;
@@ -94,12 +95,12 @@ void cw_lock_acquired(PyObject *lock, cw_lock_kind kind, bool is_mutex, uint32_t
     cw_error_restore(&saved);
 }
 
-void cw_lock_releasing(PyObject *lock, bool all)
+void cw_lock_releasing(uintptr_t key, bool all)
 {
     cw_tls_state.busy++;
     cw_thread *t = cw_current_thread();
     if (t != NULL)
-        cw_check_status(cw_sync_lock_releasing(t, (uintptr_t)lock, all), "no memory releasing a lock");
+        cw_check_status(cw_sync_lock_releasing(t, key, all), "no memory releasing a lock");
     cw_tls_state.busy--;
 }
 
@@ -111,15 +112,15 @@ static PyObject *hook_entry(PyObject *self, PyObject *const *args, Py_ssize_t na
     case ACQUIRE:
         res = cw_call_with_self(p->orig, self, args, nargs, kwnames);
         if (res == Py_True && cw_hook_ready())
-            cw_lock_acquired(self, kind_of(p), true, 1);
+            cw_lock_acquired(self, (uintptr_t)self, kind_of(p), true, 1);
         return res;
     case RELEASE:
         if (cw_hook_ready())
-            cw_lock_releasing(self, false);
+            cw_lock_releasing((uintptr_t)self, false);
         return cw_call_with_self(p->orig, self, args, nargs, kwnames);
     case RELEASE_SAVE:
         if (cw_hook_ready())
-            cw_lock_releasing(self, true);
+            cw_lock_releasing((uintptr_t)self, true);
         return cw_call_with_self(p->orig, self, args, nargs, kwnames);
     case ACQUIRE_RESTORE:
         res = cw_call_with_self(p->orig, self, args, nargs, kwnames);
@@ -132,7 +133,7 @@ static PyObject *hook_entry(PyObject *self, PyObject *const *args, Py_ssize_t na
                     count = 1;
                 }
             }
-            cw_lock_acquired(self, CW_LOCK_RLOCK, true, (uint32_t)count);
+            cw_lock_acquired(self, (uintptr_t)self, CW_LOCK_RLOCK, true, (uint32_t)count);
         }
         return res;
     }

@@ -51,9 +51,10 @@ static void publish(PyObject *obj)
     cw_thread *t = cw_current_thread();
     if (t != NULL) {
         bool is_new = false;
-        if (cw_check_status(cw_sync_publish(t, (uintptr_t)obj, &is_new), "no memory publishing") == 0 &&
+        uintptr_t key = cw_sync_key(obj);
+        if (cw_check_status(cw_sync_publish(t, key, &is_new), "no memory publishing") == 0 &&
             is_new)
-            cw_attach_death_notice(obj);
+            cw_sync_key_new(obj, key);
     }
     cw_tls_state.busy--;
 }
@@ -63,7 +64,7 @@ static void consume(PyObject *obj)
     cw_tls_state.busy++;
     cw_thread *t = cw_current_thread();
     if (t != NULL)
-        cw_check_status(cw_sync_consume(t, (uintptr_t)obj), "no memory consuming");
+        cw_check_status(cw_sync_consume(t, cw_sync_key(obj)), "no memory consuming");
     cw_tls_state.busy--;
 }
 
@@ -150,10 +151,11 @@ static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_s
         if (res != NULL && ready && cw_hook_ready()) {
             bool is_new = false;
             long value = int_attr(self, "_value", -1);
-            if (cw_check_status(cw_sync_declare((uintptr_t)self, CW_LOCK_SEMAPHORE, value == 1, &is_new),
+            uintptr_t key = cw_sync_key(self);
+            if (cw_check_status(cw_sync_declare(key, CW_LOCK_SEMAPHORE, value == 1, &is_new),
                                 "no memory for a semaphore") == 0 &&
                 is_new)
-                cw_attach_death_notice(self);
+                cw_sync_key_new(self, key);
         }
         return res;
     case HOOK_SEM_ACQUIRE:
@@ -161,7 +163,7 @@ static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_s
         if (res != NULL && ready && cw_hook_ready() && truth(res)) {
             /* Undeclared (made before we started): a mutex if now empty. */
             long left = int_attr(self, "_value", -1);
-            cw_lock_acquired(self, CW_LOCK_SEMAPHORE, left == 0, 1);
+            cw_lock_acquired(self, cw_sync_key(self), CW_LOCK_SEMAPHORE, left == 0, 1);
         }
         return res;
     case HOOK_SEM_RELEASE:
@@ -173,8 +175,9 @@ static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_s
                 PyErr_Clear();
                 n = 1;
             }
+            uintptr_t key = cw_sync_key(self);
             for (long i = 0; i < n; i++)
-                cw_lock_releasing(self, false);
+                cw_lock_releasing(key, false);
         }
         return call_orig(h, self, args, nargs, kwnames);
     }
@@ -317,9 +320,10 @@ PyObject *cw_py_ignore(PyObject *self, PyObject *obj)
 {
     (void)self;
     bool is_new = false;
+    uintptr_t key = cw_sync_key(obj);
     if (cw_hook_ready() &&
-        cw_check_status(cw_sync_ignore((uintptr_t)obj, &is_new), "no memory") == 0 && is_new)
-        cw_attach_death_notice(obj);
+        cw_check_status(cw_sync_ignore(key, &is_new), "no memory") == 0 && is_new)
+        cw_sync_key_new(obj, key);
     Py_RETURN_NONE;
 }
 

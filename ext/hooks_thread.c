@@ -35,10 +35,11 @@ static void finish_thread(Trampoline *tr, cw_thread *t)
     cw_tls_state.busy++;
     if (tr->thread_obj != NULL && __atomic_load_n(&cw_active, __ATOMIC_ACQUIRE)) {
         bool is_new = false;
-        if (cw_check_status(cw_sync_publish_clock((uintptr_t)tr->thread_obj, t->vc, &is_new),
+        uintptr_t key = cw_sync_key(tr->thread_obj);
+        if (cw_check_status(cw_sync_publish_clock(key, t->vc, &is_new),
                             "no memory at thread exit") == 0 &&
             is_new)
-            cw_attach_death_notice(tr->thread_obj);
+            cw_sync_key_new(tr->thread_obj, key);
     }
     cw_thread_exit(t);
     cw_tls_state.thread = NULL;

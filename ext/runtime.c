@@ -107,59 +107,6 @@ cw_thread *cw_register_child(cw_tid parent, cw_vc *inherited, const char *name,
     return t;
 }
 
-/* ---- death notices: a weakref that tells the engine an object died ---- */
-
-typedef struct {
-    PyWeakReference base;
-    uintptr_t addr;
-} DeathNotice;
-
-static PyTypeObject DeathNotice_Type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "cachewatch._DeathNotice",
-    .tp_basicsize = sizeof(DeathNotice),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "Tells cachewatch that a synchronisation object died.",
-};
-
-static PyObject *on_death(PyObject *self, PyObject *notice)
-{
-    (void)self;
-    if (Py_IS_TYPE(notice, &DeathNotice_Type) && engine_ready) {
-        void *cookie = cw_sync_forget(((DeathNotice *)notice)->addr);
-        if (cookie != NULL)
-            Py_DECREF((PyObject *)cookie); /* the engine's reference */
-    }
-    Py_RETURN_NONE;
-}
-
-static PyMethodDef on_death_def = {"_on_death", on_death, METH_O, NULL};
-static PyObject *on_death_callback; /* Owned */
-
-int cw_attach_death_notice(PyObject *obj)
-{
-    if (on_death_callback == NULL || !PyType_SUPPORTS_WEAKREFS(Py_TYPE(obj)))
-        return 0; /* it lives in the table until stop; harmless */
-    cw_tls_state.busy++;
-    PyObject *notice = PyObject_CallFunctionObjArgs((PyObject *)&DeathNotice_Type, obj,
-                                                    on_death_callback, NULL);
-    cw_tls_state.busy--;
-    if (notice == NULL) {
-        PyErr_Clear();
-        return 0;
-    }
-    ((DeathNotice *)notice)->addr = (uintptr_t)obj;
-    void *back = cw_sync_set_cookie((uintptr_t)obj, notice);
-    if (back != NULL)
-        Py_DECREF(notice);
-    return 0;
-}
-
-void cw_drop_cookie(void *cookie)
-{
-    Py_XDECREF((PyObject *)cookie);
-}
-
 /* ---- reports ---------------------------------------------------------- */
 
 void cw_emit_reports(const uint32_t *ids, uint32_t n, PyObject *key)
@@ -369,9 +316,6 @@ static PyObject *py_start(PyObject *self, PyObject *noargs)
         if (threading_active == NULL)
             return NULL;
     }
-    if (on_death_callback == NULL &&
-        (on_death_callback = PyCFunction_New(&on_death_def, NULL)) == NULL)
-        return NULL;
     if (cw_current_thread() == NULL)
         return PyErr_NoMemory();
     if (cw_options.native_stacks && !cw_unwind_available()) {
@@ -382,7 +326,8 @@ static PyObject *py_start(PyObject *self, PyObject *noargs)
             /* nowhere to say it */
         }
     }
-    if (cw_frame_hook_install() < 0 || cw_lock_hooks_install() < 0)
+    if (cw_frame_hook_install() < 0 || cw_dealloc_hooks_install() < 0 ||
+        cw_lock_hooks_install() < 0)
         return NULL;
     __atomic_store_n(&cw_active, 1, __ATOMIC_RELEASE);
     Py_RETURN_NONE;
@@ -641,11 +586,12 @@ static PyObject *py_stats(PyObject *self, PyObject *noargs)
     (void)noargs;
     if (!engine_ready)
         return PyDict_New();
-    return Py_BuildValue("{s:I,s:I,s:I,s:n,s:n,s:n,s:I,s:n,s:N,s:N}", "reports", cw_report_count(),
+    return Py_BuildValue("{s:I,s:I,s:I,s:n,s:n,s:n,s:I,s:n,s:n,s:N,s:N}", "reports", cw_report_count(),
                          "reports_dropped", cw_report_dropped(), "threads", cw_thread_count(),
                          "watched", (Py_ssize_t)cw_shadow_watched_count(), "locations",
                          (Py_ssize_t)cw_shadow_location_count(), "sync_objects",
                          (Py_ssize_t)cw_sync_count(), "stacks", cw_depot_count(),
+                         "memo_hits", (Py_ssize_t)cw_shadow_memo_hits(),
                          "memory_bytes", (Py_ssize_t)cw_mem_total(),
                          "memory", memory_dict(cw_mem_bytes),
                          "memory_peak", memory_dict(cw_mem_peak));
@@ -686,13 +632,7 @@ PyMethodDef cw_runtime_methods[] = {
 
 int cw_runtime_init(PyObject *module)
 {
-    DeathNotice_Type.tp_base = &_PyWeakref_RefType;
-    DeathNotice_Type.tp_traverse = _PyWeakref_RefType.tp_traverse;
-    DeathNotice_Type.tp_clear = _PyWeakref_RefType.tp_clear;
-    if (PyType_Ready(&DeathNotice_Type) < 0)
-        return -1;
-    (void)module;
-    return 0;
+    return cw_sync_objects_init(module);
 }
 
 /* ---- findings that are not races (pools, threads) ----------------------- */

@@ -71,6 +71,18 @@ static struct shard {
 } shards[SHARDS];
 static uint32_t history_size = 12;
 static size_t memory_limit; /* bytes of shadow state; 0: no bound */
+
+/* Bumped by every change that could change what a single-key read finds:
+ * a region stored, a check site added, a record or location forgotten, a
+ * container watched or unwatched. A thread's read memo is good while the
+ * epoch, its view and its lockset stand still (atomic). */
+static uint64_t epoch;
+
+static uint64_t memo_hits; /* atomic */
+
+static void bump_epoch(void) { __atomic_add_fetch(&epoch, 1, __ATOMIC_RELEASE); }
+
+uint64_t cw_shadow_memo_hits(void) { return __atomic_load_n(&memo_hits, __ATOMIC_RELAXED); }
 static int initialised; /* atomic */
 
 static struct shard *shard_of(uintptr_t addr)
@@ -175,6 +187,7 @@ static int watch_as(uintptr_t addr, const char *target, bool binding)
     c->target = name;
     c->binding = binding;
     cell_init(&c->structure);
+    bump_epoch();
     if (cw_ht_put(&sh->table, addr, c) < 0) {
         free_container(c);
         rc = CW_ERR_NOMEM;
@@ -190,8 +203,10 @@ void cw_shadow_unwatch(uintptr_t addr)
     pthread_mutex_lock(&sh->lock);
     container *c = cw_ht_remove(&sh->table, addr);
     pthread_mutex_unlock(&sh->lock);
-    if (c)
+    if (c) {
+        bump_epoch();
         free_container(c);
+    }
 }
 
 bool cw_shadow_is_watched(uintptr_t addr)
@@ -205,6 +220,7 @@ bool cw_shadow_is_watched(uintptr_t addr)
 
 void cw_shadow_forget_history(void)
 {
+    bump_epoch();
     for (int i = 0; i < SHARDS; i++) {
         pthread_mutex_init(&shards[i].lock, NULL); /* re-made: the fork may have cut it held */
         size_t pos = 0;
@@ -290,6 +306,7 @@ static void evict_one_unlocked(struct shard *sh, container *c, int64_t keep)
     if (victim != NULL) {
         cw_ht_remove(&c->cells, victim_key);
         cell_free(victim);
+        bump_epoch();
     }
 }
 
@@ -332,6 +349,7 @@ static int add_check_site_unlocked(container *c, cw_site site)
         c->capcheck = cap;
     }
     c->check_sites[c->ncheck++] = site;
+    bump_epoch();
     return CW_OK;
 }
 
@@ -378,6 +396,7 @@ static rec *new_rec_unlocked(cell *k)
         grow_unlocked(k);
     if (k->nrecs < k->cap)
         return &k->recs[k->nrecs++];
+    bump_epoch(); /* a record is replaced: someone's read may need storing again */
     rec *victim = NULL;
     for (uint32_t i = 0; i < k->nrecs; i++) {
         rec *r = &k->recs[i];
@@ -395,6 +414,8 @@ static void store_rec_unlocked(struct shard *sh, cell *k, const rec *tmpl, rec *
     *r = *tmpl;
     r->seq = ++k->next_seq;
     k->last_use = ++sh->tick;
+    if (tmpl->kind == REC_REGION)
+        bump_epoch();
 }
 
 /* A report under construction: filled under the shard lock, added after. */
@@ -499,6 +520,24 @@ static void check_replaced_unlocked(container *c, cw_thread *t, const cw_report_
     }
 }
 
+/* The memo slot of a single-key read; NULL without memory. */
+static cw_read_memo *memo_of(cw_thread *t, const cw_access *a)
+{
+    if (t->memos == NULL &&
+        (t->memos = cw_calloc(CW_MEM_THREADS, CW_READ_MEMOS, sizeof(cw_read_memo))) == NULL)
+        return NULL;
+    uint64_t h = cw_hash_word(a->container ^ ((uint64_t)a->key_hash * 0x9e3779b97f4a7c15ULL) ^
+                              a->site.code ^ (uint64_t)(uint32_t)a->site.offset);
+    return &t->memos[h & (CW_READ_MEMOS - 1)];
+}
+
+static bool memo_holds(const cw_read_memo *m, const cw_thread *t, const cw_access *a,
+                       cw_lockset_id L, uint64_t ep)
+{
+    return m->container == a->container && m->key_hash == a->key_hash &&
+           cw_site_eq(m->site, a->site) && m->view == t->view && m->epoch == ep && m->locks == L;
+}
+
 int cw_shadow_access(cw_thread *t, cw_access *a)
 {
     int err = 0;
@@ -507,6 +546,21 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
     cw_lockset_id L = cw_sync_thread_lockset(t, &err);
     if (err)
         return err;
+
+    /* A read this thread made before, with nothing changed since that could
+     * change what it finds: only its pending check is noted again. */
+    cw_read_memo *memo = NULL;
+    uint64_t ep = 0;
+    if (a->check && !a->write && !a->structural) {
+        ep = __atomic_load_n(&epoch, __ATOMIC_ACQUIRE);
+        memo = memo_of(t, a);
+        if (memo != NULL && memo_holds(memo, t, a, L, ep)) {
+            __atomic_add_fetch(&memo_hits, 1, __ATOMIC_RELAXED);
+            if (a->frame)
+                cw_thread_note_read(t, a->frame, a->container, a->key_hash, a->site, a->op);
+            return CW_OK;
+        }
+    }
 
     /* A write in the same call as an earlier read of the key acts on it. */
     cw_recent_read rr;
@@ -667,6 +721,8 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
     }
     publish_batch(&b, c, a->reports, &a->nreports);
     pthread_mutex_unlock(&sh->lock);
+    if (memo != NULL && b.n == 0)
+        *memo = (cw_read_memo){a->container, a->key_hash, a->site, t->view, ep, L};
 
     if (a->check && a->frame)
         cw_thread_note_read(t, a->frame, a->container, a->key_hash, a->site, a->op);

@@ -48,6 +48,8 @@ bool cw_shadow_is_watched(uintptr_t container);
 bool cw_shadow_has_cell(uintptr_t container, int64_t key_hash);
 size_t cw_shadow_watched_count(void);
 size_t cw_shadow_location_count(void);
+/* Single-key reads answered from a thread's memo (no shadow lookup). */
+uint64_t cw_shadow_memo_hits(void);
 
 typedef struct cw_access {
     /* In */

@@ -32,6 +32,7 @@ static struct shard {
     cw_hashtable table; /* addr -> cw_sync* */
 } shards[SHARDS];
 static int initialised; /* atomic */
+static size_t live_records; /* atomic: a hint for dealloc hooks */
 
 static struct shard *shard_of(uintptr_t addr)
 {
@@ -70,6 +71,7 @@ void cw_sync_fini(void (*drop_cookie)(void *cookie))
         pthread_mutex_unlock(&shards[i].lock);
         pthread_mutex_destroy(&shards[i].lock);
     }
+    __atomic_store_n(&live_records, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&initialised, 0, __ATOMIC_RELEASE);
 }
 
@@ -87,6 +89,7 @@ static cw_sync *get_or_create_unlocked(struct shard *sh, uintptr_t addr, bool *i
         cw_free(s);
         return NULL;
     }
+    __atomic_add_fetch(&live_records, 1, __ATOMIC_RELAXED);
     *is_new = true;
     return s;
 }
@@ -298,6 +301,7 @@ void *cw_sync_forget(uintptr_t addr)
     pthread_mutex_unlock(&sh->lock);
     if (s == NULL)
         return NULL;
+    __atomic_sub_fetch(&live_records, 1, __ATOMIC_RELAXED);
     if (s->id)
         cw_lockinfo_died(s->id);
     void *cookie = s->cookie;
@@ -305,6 +309,8 @@ void *cw_sync_forget(uintptr_t addr)
     cw_free(s);
     return cookie;
 }
+
+size_t cw_sync_count_hint(void) { return __atomic_load_n(&live_records, __ATOMIC_RELAXED); }
 
 size_t cw_sync_count(void)
 {

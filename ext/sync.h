@@ -46,6 +46,9 @@ void *cw_sync_set_cookie(uintptr_t addr, void *cookie);
 /* The object died; returns its cookie (or NULL) for the binding to drop. */
 void *cw_sync_forget(uintptr_t addr);
 size_t cw_sync_count(void);
+/* The same without taking any lock (may lag; 0 means none for sure only
+ * when no record is being made meanwhile). */
+size_t cw_sync_count_hint(void);
 
 /* The current thread's lockset (cached until its held locks change). */
 cw_lockset_id cw_sync_thread_lockset(cw_thread *t, int *err);

@@ -22,6 +22,11 @@ cw_thread *cw_thread_register(cw_tid parent, const cw_vc *inherited,
     cw_thread *t = cw_calloc(CW_MEM_THREADS, 1, sizeof(*t));
     if (t == NULL)
         return NULL;
+    t->held = cw_calloc(CW_MEM_THREADS, CW_MAX_HELD, sizeof(cw_held));
+    if (t->held == NULL) {
+        cw_free(t);
+        return NULL;
+    }
     t->parent = parent;
     t->ident = ident;
     t->created_at = created_at;
@@ -48,12 +53,15 @@ fail:
         __atomic_store_n(&t->alive, 0, __ATOMIC_RELEASE);
         return NULL;
     }
+    cw_free(t->held);
     cw_free(t);
     return NULL;
 }
 
 static void free_frames(cw_thread *t)
 {
+    cw_free(t->memos);
+    t->memos = NULL;
     if (t->frames == NULL)
         return;
     for (uint32_t i = 0; i < CW_FRAME_SLOTS; i++)
@@ -67,6 +75,10 @@ void cw_thread_exit(cw_thread *t)
     free_frames(t);
     t->nrecent = 0;
     t->nheld = 0;
+    cw_free(t->held);
+    t->held = NULL;
+    cw_vc_unref(t->vc);
+    t->vc = NULL;
     __atomic_store_n(&t->alive, 0, __ATOMIC_RELEASE);
 }
 
@@ -127,6 +139,7 @@ void cw_threads_fini(void)
         if (t == NULL)
             continue;
         free_frames(t);
+        cw_free(t->held);
         cw_vc_unref(t->vc);
     }
     cw_idvec_free_all(&threads);
@@ -143,6 +156,7 @@ int cw_thread_release_into(cw_thread *t, cw_vc **dst)
     if (ticked == NULL)
         return CW_ERR_NOMEM;
     t->vc = ticked;
+    t->view++;
     return CW_OK;
 }
 
@@ -155,6 +169,7 @@ cw_vc *cw_thread_fork_snapshot(cw_thread *t)
         return NULL;
     }
     t->vc = ticked;
+    t->view++;
     return snap;
 }
 
@@ -164,6 +179,7 @@ int cw_thread_acquire(cw_thread *t, const cw_vc *src)
     if (joined == NULL)
         return CW_ERR_NOMEM;
     t->vc = joined;
+    t->view++;
     return CW_OK;
 }
 

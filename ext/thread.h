@@ -54,6 +54,20 @@ typedef struct cw_frame_slot {
     uint32_t next_stack;
 } cw_frame_slot;
 
+/* A single-key read the engine found nothing to do for (no report, its
+ * record already there): the same read again, with nothing changed that
+ * could change that answer, is skipped (see shadow.c). */
+typedef struct cw_read_memo {
+    uintptr_t container;
+    int64_t key_hash;
+    cw_site site;
+    uint64_t view;          /* the thread's view when it was answered */
+    uint64_t epoch;         /* the shadow epoch then */
+    cw_lockset_id locks;
+} cw_read_memo;
+
+#define CW_READ_MEMOS 256   /* a power of two; 14 KiB per thread that reads */
+
 typedef struct cw_thread {
     /* Identity. */
     cw_tid tid;
@@ -65,7 +79,7 @@ typedef struct cw_thread {
 
     /* Owned by the thread. */
     cw_vc *vc;
-    cw_held held[CW_MAX_HELD];
+    cw_held *held;           /* CW_MAX_HELD of them; freed at exit */
     uint32_t nheld;
     bool held_overflow;     /* more locks than slots: locksets are partial */
     uint64_t acquire_serial;
@@ -75,6 +89,8 @@ typedef struct cw_thread {
     cw_frame_slot *frames;   /* CW_FRAME_SLOTS of them, made on first use, freed at exit */
     uint32_t nrecent;        /* pending reads over all slots */
     uint64_t stamp;
+    uint64_t view;           /* bumped whenever vc changes */
+    cw_read_memo *memos;     /* CW_READ_MEMOS, made on first use, freed at exit */
 } cw_thread;
 
 /* Register a thread. inherited (Borrowed, may be NULL) is the creator's
@@ -83,7 +99,8 @@ typedef struct cw_thread {
 cw_thread *cw_thread_register(cw_tid parent, const cw_vc *inherited,
                               uint64_t ident, const char *name,
                               cw_stack_id created_at);
-/* The thread is gone: drop its heavy state, keep its identity. */
+/* The thread is gone: drop its heavy state (clock, held locks, frame
+ * slots), keep its identity for reports. */
 void cw_thread_exit(cw_thread *t);
 cw_thread *cw_thread_get(cw_tid tid);
 /* The newest live registered thread with this OS/Python ident, or NULL. */

@@ -59,6 +59,20 @@ METHOD_HOOKS = [
     ("concurrent.futures", "Future", "add_done_callback", CONSUME_BEFORE, False),
 ]
 
+# Python-level synchronisation objects named after the C lock inside them
+# (module, class, attribute path, tag): the engine sees that lock die, so
+# these need no weakref death notice each (a Future's costs more than the
+# Future). Objects anchored on one lock need different tags: a Thread's end
+# is not its _started Event's set().
+ANCHORS = [
+    ("threading", "Condition", ("_lock",), 1),
+    ("threading", "Event", ("_cond", "_lock"), 1),
+    ("threading", "Semaphore", ("_cond", "_lock"), 1),
+    ("threading", "Thread", ("_started", "_cond", "_lock"), 2),
+    ("queue", "Queue", ("mutex",), 1),
+    ("concurrent.futures", "Future", ("_condition", "_lock"), 1),
+]
+
 # Module attributes that start threads, wrapped by the C Starter.
 THREAD_STARTERS = [
     ("_thread", "start_new_thread"),
@@ -232,6 +246,8 @@ def install():
     if _undo:
         return
     _register_types()
+    for module_name, class_name, path, tag in ANCHORS:
+        _c.set_anchor(getattr(importlib.import_module(module_name), class_name), path, tag)
     for module_name, attr in THREAD_STARTERS:
         _install_starter(module_name, attr)
     for row in METHOD_HOOKS:

@@ -72,7 +72,10 @@ class _Task:
 _pools = weakref.WeakKeyDictionary()    # executor -> _Pool
 _by_site = {}                           # site -> [_Pool] made there, never shut down
 _reported_sites = set()
-_tasks = weakref.WeakKeyDictionary()    # future -> _Task
+# Plain dicts keyed by id(future), not weak ones: a weak lookup makes a
+# weakref each time, and every Future of the process passes through here.
+_tasks = {}                             # id(future) -> (future, _Task), until it finishes
+_abandoned = {}                         # id(future) -> _Task given up on, until decided
 _candidates = {}                        # id(task) -> (weakref to future, task)
 _started_threads = weakref.WeakKeyDictionary()  # Thread -> monotonic start time
 _watermark = 0                          # tids above it started while checking
@@ -144,14 +147,20 @@ def _shut(executor):
             made_here.remove(pool)
 
 
+def _task_of(future):
+    entry = _tasks.get(id(future))
+    return entry[1] if entry is not None and entry[0] is future else None
+
+
 def _submitted(executor, future):
     pool = _pools.get(executor)
     if pool is None:
         return
     if future is not None:
-        task = _tasks.get(future)
+        task = _task_of(future)
         if task is None:
-            _tasks[future] = _Task(pool)
+            if not future.done():
+                _tasks[id(future)] = (future, _Task(pool))
         else:
             # A worker took it before submit() returned: it waited no time.
             task.pool = pool
@@ -166,10 +175,11 @@ def _submitted(executor, future):
 
 
 def _task_started(future):
-    task = _tasks.get(future)
+    task = _task_of(future)
     if task is None:
         # The worker can take the task before submit() has returned it.
-        task = _tasks[future] = _Task(None)
+        task = _Task(None)
+        _tasks[id(future)] = (future, task)
     task.started = time.monotonic()
     task.worker = threading.get_ident()
     task.worker_tid = _c.current_tid()
@@ -186,9 +196,9 @@ def _task_started(future):
 
 
 def _task_finished(future):
-    task = _tasks.get(future)
-    if task is not None and task.finished is None:
-        task.finished = time.monotonic()
+    entry = _tasks.pop(id(future), None)
+    if entry is not None and entry[0] is future and entry[1].finished is None:
+        entry[1].finished = time.monotonic()
 
 
 # ---- waiters that give up ---------------------------------------------------
@@ -196,7 +206,7 @@ def _task_finished(future):
 
 def _gave_up(future, how):
     """The caller stopped waiting for future (a timeout, a failed cancel)."""
-    task = _tasks.get(future)
+    task = _task_of(future)
     if task is None or task.pool is None or task.gave_up is not None or future.done():
         return
     task_stack = 0
@@ -208,18 +218,22 @@ def _gave_up(future, how):
                     task.started is not None)
     task.retrieved = False
     _candidates[id(task)] = (weakref.ref(future), task)
-    weakref.finalize(future, _decide, id(task))
+    _abandoned[id(future)] = task
+    weakref.finalize(future, _decide, id(task), id(future))
 
 
 def _still_wanted(future):
     """Someone waited on it again, or will be called when it is done."""
-    task = _tasks.get(future)
+    if not _abandoned:
+        return
+    task = _abandoned.pop(id(future), None)
     if task is not None:
         task.retrieved = True
         _candidates.pop(id(task), None)
 
 
-def _decide(key):
+def _decide(key, future_key=None):
+    _abandoned.pop(future_key, None)
     entry = _candidates.pop(key, None)
     if entry is None:
         return
@@ -385,9 +399,10 @@ def _install_futures():
     def cancelling(original):
         def cancel(self):
             done = original(self)
-            task = _tasks.get(self)
+            task = _task_of(self)
             if done and task is not None:
                 task.cancelled = True
+                _tasks.pop(id(self), None)
             elif not done and self.running():
                 _gave_up(self, "cancel() returned False")
             return done
@@ -497,6 +512,7 @@ def after_fork_child():
     _by_site.clear()
     _reported_sites.clear()
     _tasks.clear()
+    _abandoned.clear()
     _candidates.clear()
     _watermark = _c.stats().get("threads", 0)
 
@@ -508,5 +524,6 @@ def uninstall():
     _by_site.clear()
     _reported_sites.clear()
     _tasks.clear()
+    _abandoned.clear()
     _candidates.clear()
     _POOL_WORKERS.clear()

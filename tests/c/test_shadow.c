@@ -1068,6 +1068,55 @@ static void test_memory_bound_evicts_old_locations(void **state)
     cw_shadow_unwatch(c);
 }
 
+/* A repeated read is answered from the thread's memo until something that
+ * could change its answer happens: a region stored, a hand-off received, a
+ * lock taken. Each of those makes the next read go to the shadow state. */
+static void test_read_memo_expires_on_change(void **state)
+{
+    (void)state;
+    uintptr_t c = watch("mod.MEMO");
+    uintptr_t code = next_code();
+    cw_site s = at(code, 2);
+    cw_thread *a = reg("A"), *b = reg("B");
+    check_read(a, c, 1, next_frame(), s);
+    uint64_t hits = cw_shadow_memo_hits();
+    check_read(a, c, 1, next_frame(), s);
+    check_read(a, c, 1, next_frame(), s);
+    assert_int_equal(cw_shadow_memo_hits(), hits + 2);
+    /* Another key, another site: their own entries. */
+    check_read(a, c, 2, next_frame(), s);
+    check_read(a, c, 1, next_frame(), at(code, 4));
+    assert_int_equal(cw_shadow_memo_hits(), hits + 2);
+
+    /* B's region on the key: the next read looks, and finds the race. */
+    hits = cw_shadow_memo_hits();
+    window w = mark();
+    region(b, c, 1, s, at(code, 6));
+    check_read(a, c, 1, next_frame(), s);
+    assert_int_equal(cw_shadow_memo_hits(), hits);
+    assert_true(new_of_kind(w, CW_REPORT_CHECK_THEN_ACT) >= 1);
+
+    /* A hand-off received changes A's view. */
+    check_read(a, c, 1, next_frame(), s);
+    hits = cw_shadow_memo_hits();
+    bool is_new;
+    uintptr_t q = next_sync_addr();
+    cw_sync_publish(b, q, &is_new);
+    cw_sync_consume(a, q);
+    check_read(a, c, 1, next_frame(), s);
+    assert_int_equal(cw_shadow_memo_hits(), hits);
+
+    /* A lock taken changes A's lockset. */
+    check_read(a, c, 1, next_frame(), s);
+    hits = cw_shadow_memo_hits();
+    uintptr_t l = next_sync_addr();
+    lock(a, l);
+    check_read(a, c, 1, next_frame(), s);
+    assert_int_equal(cw_shadow_memo_hits(), hits);
+    unlock(a, l);
+    cw_shadow_unwatch(c);
+}
+
 /* ---- commuting writes (list.append) -------------------------------------- */
 
 static void append(cw_thread *t, uintptr_t c, uintptr_t frame, cw_site s)
@@ -1451,6 +1500,7 @@ int main(void)
         cmocka_unit_test(test_one_report_per_other_thread),
         cmocka_unit_test(test_history_bounded),
         cmocka_unit_test(test_memory_bound_evicts_old_locations),
+        cmocka_unit_test(test_read_memo_expires_on_change),
         cmocka_unit_test(test_commuting_writes),
         cmocka_unit_test(test_lost_update_on_rebinding),
         cmocka_unit_test(test_binding_reports_say_binding),

@@ -1,0 +1,346 @@
+"""Micro benchmarks: one operation, bare, under cachewatch and under the
+pure-Python baseline (bench/baseline.py), timed in interleaved rounds in one
+process and, with callgrind, counted in instructions per operation.
+
+Each case builds its state for a condition and returns a loop running the
+operation n times. The bare operation's time is the loop's less an empty
+loop of the same shape, measured bare; a ratio is (condition's operation) /
+(bare operation).
+
+Conditions:
+  plain       cachewatch not started, plain objects;
+  cachewatch  cachewatch started, the state watched (dicts, names) or, for
+              locks, queues and pools, simply used (their hooks are global);
+  baseline    cachewatch not started, the baseline's checked objects.
+
+Usage: python bench/micro.py --child CASE CONDITION N   (one callgrind child;
+       CONDITION may also be "empty": the case's empty loop)"""
+import importlib
+import os
+import queue
+import sys
+import tempfile
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import baseline
+
+N_KEYS = 64
+KEYS = [f"key-{i}" for i in range(N_KEYS)]
+
+
+def _other_thread_touches(fn):
+    """A second thread uses the state once, so checks run for real."""
+    t = threading.Thread(target=fn)
+    t.start()
+    t.join()
+
+
+def _dict_for(condition, name):
+    import cachewatch
+    data = {k: i for i, k in enumerate(KEYS)}
+    if condition == "baseline":
+        d = baseline.CheckedDict(data)
+    else:
+        d = data
+        if condition == "cachewatch":
+            cachewatch.watch(d, name=f"bench.{name}")
+    _other_thread_touches(lambda: d.get(KEYS[0]))
+    return d
+
+
+# ---- loop shapes: each runs its body n times over the 64 keys --------------
+
+def _loop_get(d, n):
+    keys = KEYS
+    for _ in range(n):
+        for k in keys:
+            d[k]
+
+
+def _loop_set(d, n):
+    keys = KEYS
+    for _ in range(n):
+        for k in keys:
+            d[k] = 1
+
+
+def _loop_contains(d, n):
+    keys = KEYS
+    for _ in range(n):
+        for k in keys:
+            k in d
+
+
+def _loop_method_get(d, n):
+    keys = KEYS
+    for _ in range(n):
+        for k in keys:
+            d.get(k)
+
+
+def _loop_setdefault(d, n):
+    keys = KEYS
+    for _ in range(n):
+        for k in keys:
+            d.setdefault(k, 0)
+
+
+def _loop_iterate(d, n):
+    for _ in range(n):
+        for k in d:
+            pass
+
+
+def _loop_empty(d, n):
+    keys = KEYS
+    for _ in range(n):
+        for k in keys:
+            pass
+
+
+def _one_get(d, k):
+    return d[k]
+
+
+def _one_set(d, k):
+    d[k] = 1
+
+
+def _one_nothing(d, k):
+    return None
+
+
+def _call_get(d, n):
+    keys = KEYS
+    for _ in range(n):
+        for k in keys:
+            _one_get(d, k)
+
+
+def _call_set(d, n):
+    keys = KEYS
+    for _ in range(n):
+        for k in keys:
+            _one_set(d, k)
+
+
+def _call_empty(d, n):
+    keys = KEYS
+    for _ in range(n):
+        for k in keys:
+            _one_nothing(d, k)
+
+
+def _dict_case(loop, empty):
+    def make(condition):
+        d = _dict_for(condition, loop.__name__)
+        return (lambda n: loop(d, n)), (lambda n: empty(d, n))
+    return make
+
+
+def _new_keys_case(condition):
+    """Each operation inserts a key never seen: a new location, a record
+    stored and a stack captured (one call per operation)."""
+    d = _dict_for(condition, "new_keys")
+    counter = iter(range(1 << 62))
+
+    def run(n):
+        for _ in range(n):
+            for k in KEYS:
+                _one_set(d, next(counter))
+
+    def empty(n):
+        for _ in range(n):
+            for k in KEYS:
+                _one_nothing(d, next(counter))
+
+    return run, empty
+
+
+# ---- module globals -----------------------------------------------------------
+
+GLOBALS_SOURCE = '''
+CACHE = {}
+COUNT = 0
+
+
+def read(n):
+    for _ in range(n):
+        for _ in KEYS:
+            CACHE
+
+
+def write(n):
+    global COUNT
+    for _ in range(n):
+        for i in KEYS:
+            COUNT = i
+
+
+def empty(n):
+    for _ in range(n):
+        for _ in KEYS:
+            pass
+'''
+
+_globals_dir = None
+
+
+def _globals_module(condition):
+    global _globals_dir
+    import cachewatch
+    if _globals_dir is None:
+        _globals_dir = tempfile.mkdtemp(prefix="cw-bench-")
+        with open(os.path.join(_globals_dir, "bench_globals.py"), "w") as f:
+            f.write(GLOBALS_SOURCE)
+        sys.path.insert(0, _globals_dir)
+    module = importlib.import_module("bench_globals")
+    module.KEYS = KEYS
+    tracer = None
+    if condition == "cachewatch":
+        cachewatch.watch("bench_globals:CACHE")
+        cachewatch.watch("bench_globals:COUNT")
+    elif condition == "baseline":
+        tracer = baseline.GlobalTracer(module, ["CACHE", "COUNT"])
+    _other_thread_touches(lambda: module.read(1))
+    return module, tracer
+
+
+def _global_case(fname):
+    def make(condition):
+        module, tracer = _globals_module(condition)
+
+        def run(n):
+            if tracer:
+                tracer.start()
+            getattr(module, fname)(n)  # looked up now: watching rewrites code
+            if tracer:
+                tracer.stop()
+
+        def empty(n):
+            module.empty(n)
+
+        return run, empty
+    return make
+
+
+# ---- synchronisation ---------------------------------------------------------
+
+def _lock_case(kind, form):
+    plain_types = {"Lock": threading.Lock, "RLock": threading.RLock,
+                   "Semaphore": threading.Semaphore}
+    checked_types = {"Lock": baseline.TrackedLock, "RLock": baseline.TrackedRLock,
+                     "Semaphore": baseline.TrackedSemaphore}
+
+    def make(condition):
+        lock = (checked_types if condition == "baseline" else plain_types)[kind]()
+        keys = KEYS
+
+        if form == "with":
+            def run(n):
+                for _ in range(n):
+                    for _ in keys:
+                        with lock:
+                            pass
+        else:
+            def run(n):
+                acquire, release = lock.acquire, lock.release
+                for _ in range(n):
+                    for _ in keys:
+                        acquire()
+                        release()
+
+        def empty(n):
+            for _ in range(n):
+                for _ in keys:
+                    pass
+
+        return run, empty
+    return make
+
+
+def _queue_case(condition):
+    q = baseline.CheckedQueue() if condition == "baseline" else queue.Queue()
+
+    def run(n):
+        put, get = q.put, q.get
+        for _ in range(n):
+            put(1)
+            get()
+
+    return run, (lambda n: None)
+
+
+def _nothing():
+    return None
+
+
+def _executor_case(condition):
+    pool = (baseline.CheckedExecutor if condition == "baseline" else ThreadPoolExecutor)(1)
+    pool.submit(_nothing).result()  # start the worker
+
+    def run(n):
+        for _ in range(n):
+            pool.submit(_nothing).result()
+
+    run.cleanup = pool.shutdown
+    return run, (lambda n: None)
+
+
+class Case:
+    def __init__(self, name, make, ops_per_n, budget=None, group="dict"):
+        self.name, self.make, self.ops_per_n = name, make, ops_per_n
+        self.budget = budget  # (figure, limit): the issue's budget for it
+        self.group = group
+
+
+DICT_BUDGET = ("ratio", 10.0)
+LOCK_BUDGET = ("ratio", 2.0)
+
+CASES = [
+    Case("dict get d[k]", _dict_case(_loop_get, _loop_empty), N_KEYS, DICT_BUDGET),
+    Case("dict set d[k]=v", _dict_case(_loop_set, _loop_empty), N_KEYS, DICT_BUDGET),
+    Case("dict get, one call each", _dict_case(_call_get, _call_empty), N_KEYS, DICT_BUDGET),
+    Case("dict set, one call each", _dict_case(_call_set, _call_empty), N_KEYS, DICT_BUDGET),
+    Case("dict set of a new key", _new_keys_case, N_KEYS, DICT_BUDGET),
+    Case("dict k in d", _dict_case(_loop_contains, _loop_empty), N_KEYS),
+    Case("dict d.get(k)", _dict_case(_loop_method_get, _loop_empty), N_KEYS),
+    Case("dict setdefault", _dict_case(_loop_setdefault, _loop_empty), N_KEYS),
+    Case("dict iteration step", _dict_case(_loop_iterate, _loop_empty), N_KEYS),
+    Case("global read", _global_case("read"), N_KEYS, group="global"),
+    Case("global write", _global_case("write"), N_KEYS, group="global"),
+    Case("Lock acquire+release", _lock_case("Lock", "call"), N_KEYS, LOCK_BUDGET, "sync"),
+    Case("Lock with-block", _lock_case("Lock", "with"), N_KEYS, LOCK_BUDGET, "sync"),
+    Case("RLock acquire+release", _lock_case("RLock", "call"), N_KEYS, group="sync"),
+    Case("Semaphore acquire+release", _lock_case("Semaphore", "call"), N_KEYS, group="sync"),
+    Case("Queue put+get", _queue_case, 1, group="sync"),
+    Case("executor submit+result", _executor_case, 1, group="sync"),
+]
+BY_NAME = {c.name: c for c in CASES}
+
+
+def enter(condition, quiet=True):
+    """Put the process in a condition; returns the function that leaves it."""
+    if condition != "cachewatch":
+        return lambda: None
+    import cachewatch
+    cachewatch.start({"print_reports": "0", "thread_leaks": "0"})
+    return lambda: cachewatch.stop(quiet=quiet)
+
+
+def child(case_name, condition, n):
+    """One callgrind child: build the case and run it n times; condition
+    "empty" runs the plain case's empty loop."""
+    leave = enter(condition)
+    run, empty = BY_NAME[case_name].make("plain" if condition == "empty" else condition)
+    (empty if condition == "empty" else run)(n)
+    getattr(run, "cleanup", lambda: None)()
+    leave()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--child":
+        child(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        sys.exit(__doc__)

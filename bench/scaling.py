@@ -1,0 +1,236 @@
+"""Scaling and memory: how the cost of a watched operation moves with the
+number of threads and of watched keys, what a watched location and a
+distinct stack cost in memory, and whether memory stays flat under a
+steady workload. Each section runs in its own process (python
+bench/scaling.py --child SECTION [quick]) so one cannot inflate another's
+peak RSS."""
+import gc
+import json
+import resource
+import sys
+import threading
+import time
+
+import cachewatch
+from cachewatch import _cachewatch
+
+OPTIONS = {"print_reports": "0", "thread_leaks": "0"}
+
+
+def engine_bytes(kind=None):
+    stats = _cachewatch.stats()
+    return stats["memory"][kind] if kind else stats["memory_bytes"]
+
+
+def rss_kb():
+    """Resident set now (not the peak), from /proc."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() // 1024
+
+
+# ---- threads --------------------------------------------------------------------
+
+def _thread_ops(d, lock, keys, n, barrier):
+    barrier.wait()
+    for i in range(n):
+        k = keys[i % len(keys)]
+        with lock:
+            d[k] = d.get(k, 0) + 1
+
+
+def _timed_threads(d, lock, threads, total_ops):
+    keys = [f"k{i}" for i in range(256)]
+    per = total_ops // threads
+    barrier = threading.Barrier(threads + 1)
+    ts = [threading.Thread(target=_thread_ops, args=(d, lock, keys, per, barrier))
+          for _ in range(threads)]
+    for t in ts:
+        t.start()
+    barrier.wait()
+    t0 = time.perf_counter()
+    for t in ts:
+        t.join()
+    return (time.perf_counter() - t0) / (per * threads)
+
+
+def threads_section(quick):
+    """ns per locked read-modify-write as threads go 1..32, with and
+    without cachewatch (interleaved, best of rounds)."""
+    total = 40_000 if quick else 200_000
+    rounds = 3 if quick else 5
+    rows = []
+    for threads in (1, 2, 8, 32):
+        plain, watched = [], []
+        for _ in range(rounds):
+            plain.append(_timed_threads({}, threading.Lock(), threads, total))
+            cachewatch.start(OPTIONS)
+            d = {}
+            cachewatch.watch(d, name="bench.scaling")
+            watched.append(_timed_threads(d, threading.Lock(), threads, total))
+            cachewatch.stop(quiet=True)
+        rows.append({"threads": threads, "plain_ns": min(plain) * 1e9,
+                     "cachewatch_ns": min(watched) * 1e9,
+                     "ratio": min(watched) / min(plain)})
+    return rows
+
+
+# ---- keys -----------------------------------------------------------------------
+
+def keys_section(quick):
+    """Insert K keys then read each once: ns per op and shadow bytes per
+    location, K = 10^2 .. 10^6."""
+    sizes = [10 ** e for e in range(2, 6 if quick else 7)]
+    rows = []
+    for size in sizes:
+        keys = [f"key-{i}" for i in range(size)]
+
+        def fill(d):
+            t0 = time.perf_counter()
+            for k in keys:
+                d[k] = 1
+            t1 = time.perf_counter()
+            for k in keys:
+                d[k]
+            return t1 - t0, time.perf_counter() - t1
+
+        plain_set, plain_get = fill({})
+        cachewatch.start(OPTIONS)
+        d = {}
+        cachewatch.watch(d, name="bench.keys")
+        before = engine_bytes("shadow")
+        cw_set, cw_get = fill(d)
+        shadow = engine_bytes("shadow") - before
+        locations = _cachewatch.stats()["locations"]
+        cachewatch.stop(quiet=True)
+        rows.append({"keys": size, "set_ns_plain": plain_set / size * 1e9,
+                     "set_ns_cachewatch": cw_set / size * 1e9,
+                     "get_ns_plain": plain_get / size * 1e9,
+                     "get_ns_cachewatch": cw_get / size * 1e9,
+                     "set_ratio": cw_set / plain_set, "get_ratio": cw_get / plain_get,
+                     "shadow_bytes_per_key": shadow / size, "locations": locations})
+        del d
+        gc.collect()
+    return rows
+
+
+# ---- memory per stack --------------------------------------------------------
+
+def stacks_section(quick):
+    """Bytes per distinct stack: writes from many distinct code locations."""
+    count = 2000 if quick else 10000
+    source = "\n".join(f"def w{i}(d):\n    d[{i}] = {i}\n" for i in range(count))
+    namespace = {}
+    exec(compile(source, "<bench-stacks>", "exec"), namespace)
+    writers = [namespace[f"w{i}"] for i in range(count)]
+    cachewatch.start(OPTIONS)
+    d = {}
+    cachewatch.watch(d, name="bench.stacks")
+    stacks_before = _cachewatch.stats()["stacks"]
+    bytes_before = engine_bytes("stacks")
+    for w in writers:
+        w(d)
+    stats = _cachewatch.stats()
+    made = stats["stacks"] - stacks_before
+    row = {"distinct_stacks": made,
+           "stack_bytes_per_stack": (stats["memory"]["stacks"] - bytes_before) / max(made, 1)}
+    cachewatch.stop(quiet=True)
+    return row
+
+
+# ---- steady workload -----------------------------------------------------------
+
+def _steady_worker(d, lock, n, offset, out):
+    made = 0
+    for i in range(n):
+        k = offset + (i % 5000)
+        with lock:
+            if i % 7 == 0:
+                d.pop(k, None)
+            else:
+                d[k] = d.get(k, 0) + 1
+        if i % 500 == 0:
+            # Short-lived synchronisation objects, as real programs make.
+            ev = threading.Event()
+            ev.set()
+            with threading.Lock():
+                made += 1
+    out.append(made)
+
+
+def steady_section(quick):
+    """10^7 watched operations (10^6 quick) from 4 threads over a bounded
+    key space with deletions and short-lived locks and events; engine memory
+    and RSS sampled at each tenth. Flat means the last sample is within 5%
+    (and 1 MiB) of the second."""
+    total = 1_000_000 if quick else 10_000_000
+    threads = 4
+    cachewatch.start(OPTIONS)
+    d = {}
+    cachewatch.watch(d, name="bench.steady")
+    lock = threading.Lock()
+    samples = []
+    t0 = time.perf_counter()
+    per_slice = total // 10 // threads
+    for s in range(10):
+        out = []
+        ts = [threading.Thread(target=_steady_worker,
+                               args=(d, lock, per_slice, 100_000 * t + 10 * s, out))
+              for t in range(threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        gc.collect()
+        samples.append({"ops": (s + 1) * per_slice * threads, "engine_bytes": engine_bytes(),
+                        "rss_kb": rss_kb()})
+    elapsed = time.perf_counter() - t0
+    stats = _cachewatch.stats()
+    cachewatch.stop(quiet=True)
+    second, last = samples[1], samples[-1]
+    engine_flat = last["engine_bytes"] <= second["engine_bytes"] * 1.05 + (1 << 20)
+    rss_flat = last["rss_kb"] <= second["rss_kb"] * 1.05 + 1024
+    return {"ops": total, "seconds": elapsed, "samples": samples,
+            "engine_flat": engine_flat, "rss_flat": rss_flat,
+            "threads_registered": stats["threads"], "locations": stats["locations"],
+            "sync_objects": stats["sync_objects"]}
+
+
+# ---- thread churn --------------------------------------------------------------
+
+def churn_section(quick):
+    """Short-lived threads, 64 at a time, each touching watched state:
+    engine bytes per finished thread, and the cost of starting one."""
+    total = 1000 if quick else 5000
+    cachewatch.start(OPTIONS)
+    d = {}
+    cachewatch.watch(d, name="bench.churn")
+    lock = threading.Lock()
+
+    def touch(i):
+        with lock:
+            d[i % 100] = i
+
+    before = engine_bytes()
+    t0 = time.perf_counter()
+    for start in range(0, total, 64):
+        ts = [threading.Thread(target=touch, args=(i,)) for i in range(start, start + 64)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    elapsed = time.perf_counter() - t0
+    grown = engine_bytes() - before
+    cachewatch.stop(quiet=True)
+    return {"threads": total, "engine_bytes_per_thread": grown / total,
+            "us_per_thread_cachewatch": elapsed / total * 1e6}
+
+
+SECTIONS = {"threads": threads_section, "keys": keys_section, "stacks": stacks_section,
+            "steady": steady_section, "churn": churn_section}
+
+if __name__ == "__main__":
+    if len(sys.argv) >= 3 and sys.argv[1] == "--child":
+        result = SECTIONS[sys.argv[2]](len(sys.argv) > 3 and sys.argv[3] == "quick")
+        print(json.dumps(result))
+    else:
+        sys.exit(__doc__)
