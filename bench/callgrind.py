@@ -26,9 +26,11 @@ def _collected(args, env):
 
 
 def per_iteration(script_args, n, env=None):
-    """Instructions of one iteration: script_args are passed the count last."""
+    """Instructions of one iteration: script_args are passed the count last;
+    env (default: this process's) is the child's whole environment."""
+    env = dict(os.environ if env is None else env)
     # A fixed hash seed: string hashing decides dict probing, hence counts.
-    env = dict(os.environ, PYTHONHASHSEED="0", **(env or {}))
+    env["PYTHONHASHSEED"] = "0"
     one = _collected(script_args + [str(n)], env)
     two = _collected(script_args + [str(2 * n)], env)
     return (two - one) / n

@@ -182,6 +182,19 @@ def empty(n):
     for _ in range(n):
         for _ in KEYS:
             pass
+
+
+def helper(i):
+    return i
+
+
+def other_names(n):
+    # Globals, builtins and a call, but not the watched names.
+    total = 0
+    for _ in range(n):
+        for i in KEYS:
+            total += len(i) + helper(1)
+    return total
 '''
 
 _globals_dir = None
@@ -207,7 +220,7 @@ def _globals_module(condition):
     return module, tracer
 
 
-def _global_case(fname):
+def _global_case(fname, empty_name="empty"):
     def make(condition):
         module, tracer = _globals_module(condition)
 
@@ -219,10 +232,19 @@ def _global_case(fname):
                 tracer.stop()
 
         def empty(n):
-            module.empty(n)
+            getattr(module, empty_name)(n)
 
         return run, empty
     return make
+
+
+def _unrelated_module_case(condition):
+    """Code of a module nothing is watched in, while another module's names
+    are watched."""
+    _globals_module(condition)
+    namespace = {"KEYS": KEYS}
+    exec(compile(GLOBALS_SOURCE, "<bench-other-module>", "exec"), namespace)
+    return (lambda n: namespace["other_names"](n)), (lambda n: namespace["empty"](n))
 
 
 # ---- synchronisation ---------------------------------------------------------
@@ -297,6 +319,9 @@ class Case:
 
 DICT_BUDGET = ("ratio", 10.0)
 LOCK_BUDGET = ("ratio", 2.0)
+# From "Module-global rebinding": code that does not touch a watched name.
+WATCHED_MODULE_BUDGET = ("ratio", 1.10)
+OTHER_MODULE_BUDGET = ("ratio", 1.02)
 
 CASES = [
     Case("dict get d[k]", _dict_case(_loop_get, _loop_empty), N_KEYS, DICT_BUDGET),
@@ -310,9 +335,13 @@ CASES = [
     Case("dict iteration step", _dict_case(_loop_iterate, _loop_empty), N_KEYS),
     Case("global read", _global_case("read"), N_KEYS, group="global"),
     Case("global write", _global_case("write"), N_KEYS, group="global"),
-    Case("Lock acquire+release", _lock_case("Lock", "call"), N_KEYS, LOCK_BUDGET, "sync"),
-    Case("Lock with-block", _lock_case("Lock", "with"), N_KEYS, LOCK_BUDGET, "sync"),
-    Case("RLock acquire+release", _lock_case("RLock", "call"), N_KEYS, group="sync"),
+    Case("watched module, other names", _global_case("other_names", "empty"), N_KEYS,
+         WATCHED_MODULE_BUDGET, group="module"),
+    Case("another module", _unrelated_module_case, N_KEYS, OTHER_MODULE_BUDGET,
+         group="module"),
+    Case("Lock acquire+release", _lock_case("Lock", "call"), N_KEYS, LOCK_BUDGET, "lock"),
+    Case("Lock with-block", _lock_case("Lock", "with"), N_KEYS, LOCK_BUDGET, "lock"),
+    Case("RLock acquire+release", _lock_case("RLock", "call"), N_KEYS, group="lock"),
     Case("Semaphore acquire+release", _lock_case("Semaphore", "call"), N_KEYS, group="sync"),
     Case("Queue put+get", _queue_case, 1, group="sync"),
     Case("executor submit+result", _executor_case, 1, group="sync"),

@@ -24,6 +24,7 @@ typedef struct patch {
     hook_kind kind;
     PyTypeObject *type;    /* borrowed (kept alive by _thread) */
     PyObject *orig;        /* Owned while installed */
+    PyMethodDef *orig_def; /* orig's C function when it is a method descriptor */
     PyMethodDef def;
 } patch;
 
@@ -44,7 +45,7 @@ ENTRY(7) ENTRY(8) ENTRY(9) ENTRY(10) ENTRY(11)
 
 #define FASTKW (METH_FASTCALL | METH_KEYWORDS)
 #define P(i, type, name, kind) \
-    {type, name, kind, NULL, NULL, {name, (PyCFunction)(void (*)(void))entry_##i, FASTKW, NULL}}
+    {type, name, kind, NULL, NULL, NULL, {name, (PyCFunction)(void (*)(void))entry_##i, FASTKW, NULL}}
 static patch patches[12] = {
     P(0, "LockType", "acquire", ACQUIRE),
     P(1, "LockType", "acquire_lock", ACQUIRE),
@@ -104,26 +105,47 @@ void cw_lock_releasing(uintptr_t key, bool all)
     cw_tls_state.busy--;
 }
 
+static PyObject *empty_args; /* Owned: () */
+
+/* Call the original. The common calls (acquire(), release(), with) go
+ * straight to its C function: this is every lock operation of the
+ * process, and the descriptor's own dispatch costs as much as our check. */
+static PyObject *call_orig(patch *p, PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
+{
+    const PyMethodDef *def = p->orig_def;
+    if (def != NULL && nargs == 0 && kwnames == NULL) {
+        int flags = def->ml_flags & ~(METH_CLASS | METH_STATIC | METH_COEXIST);
+        if (flags == METH_NOARGS)
+            return def->ml_meth(self, NULL);
+        if (flags == (METH_VARARGS | METH_KEYWORDS) && empty_args != NULL)
+            return ((PyCFunctionWithKeywords)(void (*)(void))def->ml_meth)(self, empty_args, NULL);
+        if (flags == METH_VARARGS && empty_args != NULL)
+            return def->ml_meth(self, empty_args);
+    }
+    return cw_call_with_self(p->orig, self, args, nargs, kwnames);
+}
+
 static PyObject *hook_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                             PyObject *kwnames, patch *p)
 {
     PyObject *res;
     switch (p->kind) {
     case ACQUIRE:
-        res = cw_call_with_self(p->orig, self, args, nargs, kwnames);
+        res = call_orig(p, self, args, nargs, kwnames);
         if (res == Py_True && cw_hook_ready())
             cw_lock_acquired(self, (uintptr_t)self, kind_of(p), true, 1);
         return res;
     case RELEASE:
         if (cw_hook_ready())
             cw_lock_releasing((uintptr_t)self, false);
-        return cw_call_with_self(p->orig, self, args, nargs, kwnames);
+        return call_orig(p, self, args, nargs, kwnames);
     case RELEASE_SAVE:
         if (cw_hook_ready())
             cw_lock_releasing((uintptr_t)self, true);
-        return cw_call_with_self(p->orig, self, args, nargs, kwnames);
+        return call_orig(p, self, args, nargs, kwnames);
     case ACQUIRE_RESTORE:
-        res = cw_call_with_self(p->orig, self, args, nargs, kwnames);
+        res = call_orig(p, self, args, nargs, kwnames);
         if (res != NULL && cw_hook_ready()) {
             long count = 1;
             if (nargs >= 1 && PyTuple_Check(args[0]) && PyTuple_GET_SIZE(args[0]) >= 1) {
@@ -144,6 +166,8 @@ int cw_lock_hooks_install(void)
 {
     if (installed)
         return 0;
+    if (empty_args == NULL && (empty_args = PyTuple_New(0)) == NULL)
+        return -1;
     PyObject *thread_mod = PyImport_ImportModule("_thread");
     if (thread_mod == NULL)
         return -1;
@@ -175,6 +199,8 @@ int cw_lock_hooks_install(void)
             goto fail;
         }
         p->orig = orig;
+        p->orig_def = Py_IS_TYPE(orig, &PyMethodDescr_Type)
+                          ? ((PyMethodDescrObject *)orig)->d_method : NULL;
         Py_DECREF(descr);
         Py_DECREF(dict);
         PyType_Modified(p->type);
@@ -203,6 +229,7 @@ void cw_lock_hooks_uninstall(void)
         Py_XDECREF(dict);
         PyType_Modified(p->type);
         Py_CLEAR(p->orig);
+        p->orig_def = NULL;
     }
     installed = 0;
 }

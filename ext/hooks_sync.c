@@ -22,6 +22,8 @@ enum hook_kind {
     HOOK_SEM_INIT,         /* call; declare a mutex when the initial value is 1 */
     HOOK_SEM_ACQUIRE,      /* call; a lock-like acquire when it returned true */
     HOOK_SEM_RELEASE,      /* release n times, then call */
+    HOOK_TRANSPARENT,      /* call observed, even inside an opaque hook (a
+                              Future's done-callbacks, run by set_result) */
     HOOK_KIND_COUNT,
 };
 
@@ -103,6 +105,13 @@ static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_s
     PyObject *res;
     cw_saved_error saved;
     switch (h->kind) {
+    case HOOK_TRANSPARENT: {
+        int busy = cw_tls_state.busy;
+        cw_tls_state.busy = 0;
+        res = cw_call_with_self(h->orig, self, args, nargs, kwnames);
+        cw_tls_state.busy = busy;
+        return res;
+    }
     case HOOK_PUBLISH:
         if (ready)
             publish(self);
@@ -356,7 +365,7 @@ int cw_sync_hooks_init(PyObject *module)
     static const char *names[] = {
         "HOOK_PUBLISH",         "HOOK_CONSUME",   "HOOK_CONSUME_IF_TRUE", "HOOK_CONSUME_IF_FALSE",
         "HOOK_CONSUME_BEFORE",  "HOOK_PUBLISH_CONSUME", "HOOK_JOIN",    "HOOK_SEM_INIT",
-        "HOOK_SEM_ACQUIRE",     "HOOK_SEM_RELEASE",
+        "HOOK_SEM_ACQUIRE",     "HOOK_SEM_RELEASE",   "HOOK_TRANSPARENT",
     };
     for (int i = 0; i < HOOK_KIND_COUNT; i++)
         if (PyModule_AddIntConstant(module, names[i], i) < 0)

@@ -396,7 +396,6 @@ static rec *new_rec_unlocked(cell *k)
         grow_unlocked(k);
     if (k->nrecs < k->cap)
         return &k->recs[k->nrecs++];
-    bump_epoch(); /* a record is replaced: someone's read may need storing again */
     rec *victim = NULL;
     for (uint32_t i = 0; i < k->nrecs; i++) {
         rec *r = &k->recs[i];
@@ -405,7 +404,10 @@ static rec *new_rec_unlocked(cell *k)
         if (victim == NULL || r->seq < victim->seq)
             victim = r;
     }
-    return victim ? victim : &k->recs[0];
+    victim = victim ? victim : &k->recs[0];
+    if (victim->kind == REC_READ)
+        bump_epoch(); /* some thread's read may need storing again */
+    return victim;
 }
 
 static void store_rec_unlocked(struct shard *sh, cell *k, const rec *tmpl, rec *existing)
@@ -482,6 +484,14 @@ static void publish_batch(const batch *b, const container *c, uint32_t *out, uin
         if (id != 0 && *nout < CW_MAX_NEW_REPORTS)
             out[(*nout)++] = id;
     }
+}
+
+/* A key report against record r (its side made only when reported: most
+ * records checked are not). */
+static void add_rec(batch *b, cw_report_kind kind, const rec *r, const cw_report_access *cur)
+{
+    cw_report_access prev = side_of_rec(r);
+    batch_add(b, kind, CW_LOC_KEY, r->tid, cur, &prev);
 }
 
 /* Structure checks for an insertion or deletion by t. */
@@ -630,27 +640,26 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
                 const rec *r = &k->recs[i];
                 if (r->tid == t->tid)
                     continue;
-                cw_report_access prev = side_of_rec(r);
                 switch ((rec_kind)r->kind) {
                 case REC_REGION:
                     /* Our write may have fallen between its check and its write. */
                     if (pass == 0 && !hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L))
-                        batch_add(&b, CW_REPORT_CHECK_THEN_ACT, CW_LOC_KEY, r->tid, &cur, &prev);
+                        add_rec(&b, CW_REPORT_CHECK_THEN_ACT, r, &cur);
                     break;
                 case REC_READ:
                     /* Another thread checked the key concurrently: it would act
                      * on what it saw as we did. */
                     if (pass == 1 && region && is_check_site_unlocked(c, r->site) &&
                         !hb(r->tid, r->clock, rr.snap) && cw_lockset_disjoint(r->locks, H))
-                        batch_add(&b, CW_REPORT_CHECK_THEN_ACT, CW_LOC_KEY, r->tid, &cur, &prev);
+                        add_rec(&b, CW_REPORT_CHECK_THEN_ACT, r, &cur);
                     break;
                 case REC_WRITE:
                     if (region) {
                         if (pass == 1 && !hb(r->tid, r->clock, rr.snap) && cw_lockset_disjoint(r->locks, H))
-                            batch_add(&b, CW_REPORT_CHECK_THEN_ACT, CW_LOC_KEY, r->tid, &cur, &prev);
+                            add_rec(&b, CW_REPORT_CHECK_THEN_ACT, r, &cur);
                     } else if (pass == 2 && !(r->commutes && a->commutes) &&
                                !hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L)) {
-                        batch_add(&b, CW_REPORT_WRITE_WRITE, CW_LOC_KEY, r->tid, &cur, &prev);
+                        add_rec(&b, CW_REPORT_WRITE_WRITE, r, &cur);
                     }
                     break;
                 case REC_STRUCT_WRITE:

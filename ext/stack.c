@@ -21,6 +21,16 @@ static PyObject *our_dir;    /* Owned: str, the package directory */
 static PyObject *omitted;    /* Owned: tuple of str, more directories whose frames
                                 are how the program runs, not the program (pytest) */
 
+/* Stacks moved to a check site, cached: a region's write asks for the same
+ * one each time its record is stored again (guarded by the GIL). */
+#define MOVED_CACHE 256
+static struct moved {
+    cw_stack_id stack, moved;
+    cw_site site;
+} moved_cache[MOVED_CACHE];
+
+static cw_stack_id move_to_site(cw_stack_id stack, cw_site site);
+
 int cw_stack_init(void)
 {
     if (code_refs == NULL && (code_refs = PySet_New(NULL)) == NULL)
@@ -47,6 +57,7 @@ int cw_stack_init(void)
 
 void cw_stack_fini(void)
 {
+    memset(moved_cache, 0, sizeof(moved_cache)); /* stack ids die with the depot */
     Py_CLEAR(code_refs);
     Py_CLEAR(our_dir);
     if (ours_ready)
@@ -276,7 +287,21 @@ cw_stack_id cw_stack_for(cw_thread *t, PyFrameObject *frame, cw_site site)
     return id;
 }
 
+
 cw_stack_id cw_stack_with_site(cw_stack_id stack, cw_site site)
+{
+    struct moved *m = &moved_cache[cw_hash_word(((uint64_t)stack << 32) ^ site.code ^
+                                                (uint64_t)(uint32_t)site.offset) &
+                                   (MOVED_CACHE - 1)];
+    if (m->moved != 0 && m->stack == stack && cw_site_eq(m->site, site))
+        return m->moved;
+    cw_stack_id id = move_to_site(stack, site);
+    if (id != 0)
+        *m = (struct moved){stack, id, site};
+    return id;
+}
+
+static cw_stack_id move_to_site(cw_stack_id stack, cw_site site)
 {
     uint32_t n;
     const cw_frame *src = cw_depot_get(stack, &n);

@@ -20,12 +20,15 @@ JOIN = _c.HOOK_JOIN
 SEM_INIT = _c.HOOK_SEM_INIT
 SEM_ACQUIRE = _c.HOOK_SEM_ACQUIRE
 SEM_RELEASE = _c.HOOK_SEM_RELEASE
+TRANSPARENT = _c.HOOK_TRANSPARENT
 
 # (module, class, method, kind, opaque): what each call means for ordering.
 # Opaque methods run unobserved inside: the locks and conditions they use
 # internally are theirs, and only the hand-off they stand for counts (so a
-# Semaphore(1) is a lock, not a chain of happens-before edges). Futures are
-# not opaque: set_result runs the user's done-callbacks.
+# Semaphore(1) is a lock, not a chain of happens-before edges). A Future's
+# methods are opaque too, but the done-callbacks that set_result, set_exception
+# and cancel run are the user's code: _invoke_callbacks is transparent, and
+# add_done_callback (which may call its callback at once) is not opaque.
 METHOD_HOOKS = [
     ("threading", "Event", "set", PUBLISH, True),
     ("threading", "Event", "wait", CONSUME_IF_TRUE, True),
@@ -51,12 +54,15 @@ METHOD_HOOKS = [
     ("queue", "SimpleQueue", "put_nowait", PUBLISH, False),
     ("queue", "SimpleQueue", "get", CONSUME, False),
     ("queue", "SimpleQueue", "get_nowait", CONSUME, False),
-    ("concurrent.futures", "Future", "set_result", PUBLISH, False),
-    ("concurrent.futures", "Future", "set_exception", PUBLISH, False),
-    ("concurrent.futures", "Future", "result", CONSUME, False),
-    ("concurrent.futures", "Future", "exception", CONSUME, False),
-    ("concurrent.futures", "Future", "done", CONSUME_IF_TRUE, False),
+    ("concurrent.futures", "Future", "set_result", PUBLISH, True),
+    ("concurrent.futures", "Future", "set_exception", PUBLISH, True),
+    ("concurrent.futures", "Future", "cancel", PUBLISH, True),
+    ("concurrent.futures", "Future", "set_running_or_notify_cancel", CONSUME, True),
+    ("concurrent.futures", "Future", "result", CONSUME, True),
+    ("concurrent.futures", "Future", "exception", CONSUME, True),
+    ("concurrent.futures", "Future", "done", CONSUME_IF_TRUE, True),
     ("concurrent.futures", "Future", "add_done_callback", CONSUME_BEFORE, False),
+    ("concurrent.futures", "Future", "_invoke_callbacks", TRANSPARENT, False),
 ]
 
 # Python-level synchronisation objects named after the C lock inside them
