@@ -203,7 +203,23 @@ def scaling_section(quick):
             raise RuntimeError(f"scaling {section} failed: {done.stderr[-800:]}")
         out[section] = json.loads(done.stdout.strip().splitlines()[-1])
         print(f"  scaling {section} done", file=sys.stderr, flush=True)
+    if callgrind.available():
+        out["threads_instructions"] = thread_instructions(quick)
     return out
+
+
+def thread_instructions(quick):
+    """Instructions per locked read-modify-write as threads go 1..32."""
+    script = os.path.join(HERE, "scaling.py")
+    total = 16_000 if quick else 64_000
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        jobs = {(t, c): pool.submit(callgrind.per_iteration,
+                                    [script, "--threads-child", str(t), c], total)
+                for t in (1, 2, 8, 32) for c in ("plain", "cachewatch")}
+        return [{"threads": t, "plain_instructions": jobs[t, "plain"].result(),
+                 "cachewatch_instructions": jobs[t, "cachewatch"].result(),
+                 "ratio": jobs[t, "cachewatch"].result() / jobs[t, "plain"].result()}
+                for t in (1, 2, 8, 32)]
 
 
 # ---- the table --------------------------------------------------------------
@@ -271,9 +287,13 @@ def print_tables(result):
     if "scaling" in result:
         s = result["scaling"]
         out.append("Scaling with threads (locked read-modify-write of a watched dict)")
+        instr = {r["threads"]: r for r in s.get("threads_instructions", [])}
         for r in s["threads"]:
+            i = instr.get(r["threads"])
+            counted = (f"; {i['plain_instructions']:.0f} -> {i['cachewatch_instructions']:.0f} "
+                       f"instructions/op {i['ratio']:5.2f}x" if i else "")
             out.append(f"  {r['threads']:3d} threads: {r['plain_ns']:8.1f} -> "
-                       f"{r['cachewatch_ns']:8.1f} ns/op  {r['ratio']:5.2f}x")
+                       f"{r['cachewatch_ns']:8.1f} ns/op {r['ratio']:5.2f}x wall{counted}")
         out.append("Scaling with watched keys (insert each, then read each once)")
         for r in s["keys"]:
             out.append(f"  {r['keys']:>8} keys: set {r['set_ratio']:5.2f}x  get {r['get_ratio']:5.2f}x"

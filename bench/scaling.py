@@ -3,7 +3,9 @@ number of threads and of watched keys, what a watched location and a
 distinct stack cost in memory, and whether memory stays flat under a
 steady workload. Each section runs in its own process (python
 bench/scaling.py --child SECTION [quick]) so one cannot inflate another's
-peak RSS."""
+peak RSS; `--threads-child THREADS CONDITION N` is one callgrind child of the
+thread scaling in instructions (contended wall times are convoys of the
+GIL as much as anything)."""
 import gc
 import json
 import resource
@@ -77,38 +79,45 @@ def threads_section(quick):
 # ---- keys -----------------------------------------------------------------------
 
 def keys_section(quick):
-    """Insert K keys then read each once: ns per op and shadow bytes per
-    location, K = 10^2 .. 10^6."""
+    """Insert K keys into a watched dict then read each once: ns per op
+    against a plain dict, and shadow bytes per location, K = 10^2 .. 10^6.
+    Small K repeat over fresh dicts so every size does about as many
+    operations."""
     sizes = [10 ** e for e in range(2, 6 if quick else 7)]
     rows = []
     for size in sizes:
         keys = [f"key-{i}" for i in range(size)]
+        reps = max(1, 200_000 // size)
 
-        def fill(d):
+        def fill(dicts):
             t0 = time.perf_counter()
-            for k in keys:
-                d[k] = 1
+            for d in dicts:
+                for k in keys:
+                    d[k] = 1
             t1 = time.perf_counter()
-            for k in keys:
-                d[k]
+            for d in dicts:
+                for k in keys:
+                    d[k]
             return t1 - t0, time.perf_counter() - t1
 
-        plain_set, plain_get = fill({})
+        plain_set, plain_get = fill([{} for _ in range(reps)])
         cachewatch.start(OPTIONS)
-        d = {}
-        cachewatch.watch(d, name="bench.keys")
+        dicts = [{} for _ in range(reps)]
+        for d in dicts:
+            cachewatch.watch(d, name="bench.keys")
         before = engine_bytes("shadow")
-        cw_set, cw_get = fill(d)
+        cw_set, cw_get = fill(dicts)
         shadow = engine_bytes("shadow") - before
-        locations = _cachewatch.stats()["locations"]
         cachewatch.stop(quiet=True)
-        rows.append({"keys": size, "set_ns_plain": plain_set / size * 1e9,
-                     "set_ns_cachewatch": cw_set / size * 1e9,
-                     "get_ns_plain": plain_get / size * 1e9,
-                     "get_ns_cachewatch": cw_get / size * 1e9,
+        ops = size * reps
+        rows.append({"keys": size, "dicts": reps,
+                     "set_ns_plain": plain_set / ops * 1e9,
+                     "set_ns_cachewatch": cw_set / ops * 1e9,
+                     "get_ns_plain": plain_get / ops * 1e9,
+                     "get_ns_cachewatch": cw_get / ops * 1e9,
                      "set_ratio": cw_set / plain_set, "get_ratio": cw_get / plain_get,
-                     "shadow_bytes_per_key": shadow / size, "locations": locations})
-        del d
+                     "shadow_bytes_per_key": shadow / ops})
+        del dicts
         gc.collect()
     return rows
 
@@ -236,11 +245,24 @@ def churn_section(quick):
             "us_per_thread_cachewatch": elapsed / total * 1e6}
 
 
+def thread_ops_child(threads, condition, total):
+    """A callgrind child: `total` locked read-modify-writes of one dict,
+    spread over `threads` threads, watched or not."""
+    if condition == "cachewatch":
+        cachewatch.start(OPTIONS)
+    d = {}
+    if condition == "cachewatch":
+        cachewatch.watch(d, name="bench.scaling")
+    _timed_threads(d, threading.Lock(), threads, total)
+
+
 SECTIONS = {"threads": threads_section, "keys": keys_section, "stacks": stacks_section,
             "steady": steady_section, "churn": churn_section}
 
 if __name__ == "__main__":
-    if len(sys.argv) >= 3 and sys.argv[1] == "--child":
+    if len(sys.argv) == 5 and sys.argv[1] == "--threads-child":
+        thread_ops_child(int(sys.argv[2]), sys.argv[3], int(sys.argv[4]))
+    elif len(sys.argv) >= 3 and sys.argv[1] == "--child":
         result = SECTIONS[sys.argv[2]](len(sys.argv) > 3 and sys.argv[3] == "quick")
         print(json.dumps(result))
     else:

@@ -277,6 +277,49 @@ static void test_hash_functions(void **state)
     assert_int_not_equal(cw_hash_bytes("ab", 2, 0), cw_hash_bytes("ba", 2, 0));
 }
 
+static void test_sample_finds_live_entries_only(void **state)
+{
+    (void)state;
+    cw_hashtable ht;
+    assert_int_equal(cw_ht_init(&ht, 64, NULL, NULL, CW_MEM_MISC), 0);
+    uintptr_t key;
+    void *value;
+    assert_false(cw_ht_sample(&ht, 12345, &key, &value));
+    static int vals[100];
+    for (uintptr_t k = 1; k <= 100; k++)
+        assert_int_equal(cw_ht_put(&ht, k, &vals[k - 1]), 0);
+    for (uintptr_t k = 1; k <= 99; k++)
+        cw_ht_remove(&ht, k);
+    /* Whatever word it starts from, it lands on the one live entry. */
+    for (uint64_t r = 0; r < 500; r += 7) {
+        assert_true(cw_ht_sample(&ht, r * 0x9e3779b97f4a7c15ULL, &key, &value));
+        assert_int_equal(key, 100);
+        assert_ptr_equal(value, &vals[99]);
+    }
+    cw_ht_fini(&ht);
+}
+
+static void test_table_shrinks_after_removals(void **state)
+{
+    (void)state;
+    cw_hashtable ht;
+    assert_int_equal(cw_ht_init(&ht, 8, NULL, NULL, CW_MEM_MISC), 0);
+    static int v;
+    for (uintptr_t k = 1; k <= 10000; k++)
+        assert_int_equal(cw_ht_put(&ht, k, &v), 0);
+    size_t big = ht.mask + 1;
+    for (uintptr_t k = 1; k <= 10000; k++)
+        cw_ht_remove(&ht, k);
+    /* Churn through new keys: the rebuild sizes for what is live. */
+    for (uintptr_t k = 20001; k <= 30000; k++) {
+        assert_int_equal(cw_ht_put(&ht, k, &v), 0);
+        cw_ht_remove(&ht, k);
+    }
+    assert_true(ht.mask + 1 < big);
+    assert_int_equal(cw_ht_size(&ht), 0);
+    cw_ht_fini(&ht);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -288,6 +331,8 @@ int main(void)
         cmocka_unit_test(test_iteration_visits_each_live_once),
         cmocka_unit_test(test_custom_hash_and_eq),
         cmocka_unit_test(test_hash_functions),
+        cmocka_unit_test(test_sample_finds_live_entries_only),
+        cmocka_unit_test(test_table_shrinks_after_removals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
