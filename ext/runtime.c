@@ -34,10 +34,14 @@ void cw_internal_failure(const char *what)
     __atomic_store_n(&cw_active, 0, __ATOMIC_RELEASE);
     if (__atomic_exchange_n(&failed, 1, __ATOMIC_ACQ_REL))
         return;
-    char msg[256];
+    char msg[320];
     int n = snprintf(msg, sizeof(msg),
-                     "cachewatch: internal error (%s); checking is disabled, the program goes on\n",
+                     "cachewatch: internal error (%.200s); checking is disabled, the program goes on\n",
                      what);
+    if (n >= (int)sizeof(msg)) { /* cut: still one whole line */
+        n = (int)sizeof(msg) - 1;
+        msg[n - 1] = '\n';
+    }
     if (n > 0 && write(2, msg, (size_t)n) < 0) {
         /* nowhere left to say it */
     }
@@ -351,6 +355,35 @@ static PyObject *py_is_active(PyObject *self, PyObject *noargs)
     return PyBool_FromLong(__atomic_load_n(&cw_active, __ATOMIC_ACQUIRE));
 }
 
+static PyObject *py_internal_failure(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const char *what = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    if (what == NULL) {
+        PyErr_Clear();
+        what = "an error in cachewatch's Python layer";
+    }
+    /* One line: the text may come from an exception. */
+    char line[200];
+    size_t n = 0;
+    for (; what[n] && n < sizeof(line) - 1; n++)
+        line[n] = (what[n] == '\n' || what[n] == '\r') ? ' ' : what[n];
+    line[n] = '\0';
+    cw_internal_failure(line);
+    Py_RETURN_NONE;
+}
+
+/* Testing: the nth engine allocation from now fails, and every one after. */
+static PyObject *py_fail_allocations_after(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    unsigned long long n = PyLong_AsUnsignedLongLong(arg);
+    if (n == (unsigned long long)-1 && PyErr_Occurred())
+        return NULL;
+    cw_mem_fail_after((uint64_t)n);
+    Py_RETURN_NONE;
+}
+
 static PyObject *py_has_failed(PyObject *self, PyObject *noargs)
 {
     (void)self;
@@ -619,6 +652,10 @@ PyMethodDef cw_runtime_methods[] = {
     {"stop", py_stop, METH_NOARGS, "Stop checking and undo the C hooks."},
     {"is_active", py_is_active, METH_NOARGS, "True while checking."},
     {"has_failed", py_has_failed, METH_NOARGS, "True after an internal failure."},
+    {"internal_failure", py_internal_failure, METH_O,
+     "Disable checking after an internal error, warning once."},
+    {"_fail_allocations_after", py_fail_allocations_after, METH_O,
+     "Testing: make the nth engine allocation from now, and all later ones, fail (0: none)."},
     {"options", py_options, METH_NOARGS, "The current options as a dict."},
     {"flag_table", py_flag_table, METH_NOARGS, "Rows (name, type, default, help)."},
     {"findings", py_findings, METH_NOARGS, "Every report as a dict."},

@@ -23,6 +23,7 @@ import time
 import weakref
 
 from . import _cachewatch as _c
+from ._failsafe import guarded
 
 # Where the pool classes are meant to be imported from.
 _PUBLIC_MODULE = {"concurrent.futures.thread": "concurrent.futures",
@@ -105,6 +106,7 @@ def _ms(seconds):
 # ---- pools ------------------------------------------------------------------
 
 
+@guarded
 def _made(executor, bounded, backlog_of, threads_of):
     pool = _Pool(executor, bounded, backlog_of, threads_of)
     _pools[executor] = pool
@@ -138,6 +140,7 @@ def _report_leak(site, pools):
                    f"leak:{_site_text(site)}")
 
 
+@guarded
 def _shut(executor):
     pool = _pools.get(executor)
     if pool is not None and not pool.shut_down:
@@ -152,6 +155,7 @@ def _task_of(future):
     return entry[1] if entry is not None and entry[0] is future else None
 
 
+@guarded
 def _submitted(executor, future):
     pool = _pools.get(executor)
     if pool is None:
@@ -174,6 +178,7 @@ def _submitted(executor, future):
                           [("Submitted (the burst)", _c.current_tid(), _c.capture_stack())])
 
 
+@guarded
 def _task_started(future):
     task = _task_of(future)
     if task is None:
@@ -195,6 +200,7 @@ def _task_started(future):
                           [("The task starting", task.worker_tid, _c.capture_stack())])
 
 
+@guarded
 def _task_finished(future):
     entry = _tasks.pop(id(future), None)
     if entry is not None and entry[0] is future and entry[1].finished is None:
@@ -204,6 +210,7 @@ def _task_finished(future):
 # ---- waiters that give up ---------------------------------------------------
 
 
+@guarded
 def _gave_up(future, how):
     """The caller stopped waiting for future (a timeout, a failed cancel)."""
     task = _task_of(future)
@@ -222,6 +229,17 @@ def _gave_up(future, how):
     weakref.finalize(future, _decide, id(task), id(future))
 
 
+@guarded
+def _cancel_tried(future, done):
+    task = _task_of(future)
+    if done and task is not None:
+        task.cancelled = True
+        _tasks.pop(id(future), None)
+    elif not done and future.running():
+        _gave_up(future, "cancel() returned False")
+
+
+@guarded
 def _still_wanted(future):
     """Someone waited on it again, or will be called when it is done."""
     if not _abandoned:
@@ -232,6 +250,7 @@ def _still_wanted(future):
         _candidates.pop(id(task), None)
 
 
+@guarded
 def _decide(key, future_key=None):
     _abandoned.pop(future_key, None)
     entry = _candidates.pop(key, None)
@@ -262,6 +281,7 @@ def _decide(key, future_key=None):
                    f"task:{waiter_stack}:{_site_text(pool.site)}")
 
 
+@guarded
 def _decide_all():
     for key in list(_candidates):
         _decide(key)
@@ -278,6 +298,7 @@ def _is_pool_worker(thread):
     return target in _POOL_WORKERS or type(thread).__name__ == "ThreadWorker"
 
 
+@guarded
 def _check_threads():
     if not _options.get("thread_leaks", 1):
         return
@@ -399,12 +420,7 @@ def _install_futures():
     def cancelling(original):
         def cancel(self):
             done = original(self)
-            task = _task_of(self)
-            if done and task is not None:
-                task.cancelled = True
-                _tasks.pop(id(self), None)
-            elif not done and self.running():
-                _gave_up(self, "cancel() returned False")
+            _cancel_tried(self, done)
             return done
         return cancel
 
@@ -424,6 +440,7 @@ def _install_futures():
     _wrap(future, "add_done_callback", callbacks)
 
 
+@guarded
 def after_wait(done, not_done, timeout):
     """Called by the wait() hook: what was done is wanted, the rest given up."""
     for f in done:
@@ -433,6 +450,7 @@ def after_wait(done, not_done, timeout):
             _gave_up(f, f"wait(timeout={timeout}) ran out")
 
 
+@guarded
 def after_as_completed_timeout(pending, timeout):
     for f in pending:
         _gave_up(f, f"as_completed(timeout={timeout}) ran out")

@@ -17,6 +17,7 @@ import threading
 import types
 
 from . import _bindings
+from ._failsafe import guarded
 
 _names = {}        # module name -> set of NAMEs to watch when it is ready
 _on_import = {}    # module name -> [callback(module)] run once it is imported
@@ -55,6 +56,7 @@ def on_import(module_name, callback):
     _install_finder()
 
 
+@guarded
 def _imported(module_name):
     for callback in _on_import.pop(module_name, ()):
         callback(sys.modules[module_name])
@@ -87,6 +89,7 @@ def _discover(module, fresh):
     return found
 
 
+@guarded
 def apply(module_name, force=False, fresh=False):
     """Watch what is asked of this module, if it is imported and ready.
     fresh: it finished importing just now."""
@@ -107,6 +110,7 @@ def apply(module_name, force=False, fresh=False):
         _bindings.watch(module, sorted(names), fresh=fresh)
 
 
+@guarded
 def retry():
     """Apply every target whose module exists; a running script's too."""
     for module_name in list(_names) + [m for m in list(sys.modules) if _matches(m)]:
