@@ -2,6 +2,7 @@
 #include "flags.h"
 
 #include "memory.h"
+#include "redact.h"
 #include "report.h"
 
 #include <ctype.h>
@@ -209,5 +210,7 @@ int cw_flags_validate(const cw_flags *f, char *err, size_t err_size)
         snprintf(err, err_size, "option 'key_repr_max' must be 16-4096, got %ld", f->key_repr_max);
         return -1;
     }
+    if (cw_redact_check(f->redact, err, err_size) < 0)
+        return -1;
     return 0;
 }

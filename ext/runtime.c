@@ -11,6 +11,7 @@
 #include "engine.h"
 #include "hashtable.h"
 #include "memory.h"
+#include "redact.h"
 #include "report.h"
 #include "report_print.h"
 #include "suppress.h"
@@ -129,12 +130,16 @@ void cw_emit_reports(const uint32_t *ids, uint32_t n, PyObject *key)
         else if ((text = PyUnicode_AsUTF8(repr)) == NULL)
             PyErr_Clear();
     }
-    char buf[4200];
+    char redacted[4200], buf[4200];
     if (text != NULL) {
+        /* Redact first, so that cutting cannot leave half a secret. */
+        size_t len = cw_redact(text, redacted, sizeof(redacted));
         size_t max = (size_t)cw_options.key_repr_max;
-        size_t len = strlen(text);
+        text = redacted;
         if (len > max) {
-            snprintf(buf, sizeof(buf), "%.*s... (%zu characters)", (int)max, text, len);
+            while (max > 0 && (redacted[max] & 0xC0) == 0x80)
+                max--; /* cut between UTF-8 characters: reports are decoded as UTF-8 */
+            snprintf(buf, sizeof(buf), "%.*s... (%zu bytes)", (int)max, redacted, len);
             text = buf;
         }
     }
@@ -298,6 +303,11 @@ static PyObject *py_start(PyObject *self, PyObject *noargs)
     }
     if (cw_options.log_path == NULL && cw_flags_set_defaults(&cw_options) < 0)
         return PyErr_NoMemory();
+    char err[256];
+    if (cw_redact_set(cw_options.redact, err, sizeof(err)) < 0) { /* validated: cannot fail */
+        PyErr_Format(PyExc_ValueError, "%s", err);
+        return NULL;
+    }
     if (!engine_ready) {
         if (cw_engine_init(&cw_options) != CW_OK || cw_stack_init() < 0)
             return PyErr_NoMemory();
@@ -397,6 +407,11 @@ static PyObject *py_options(PyObject *self, PyObject *noargs)
     (void)noargs;
     if (cw_options.log_path == NULL && cw_flags_set_defaults(&cw_options) < 0)
         return PyErr_NoMemory();
+    char err[256];
+    if (cw_redact_set(cw_options.redact, err, sizeof(err)) < 0) { /* validated: cannot fail */
+        PyErr_Format(PyExc_ValueError, "%s", err);
+        return NULL;
+    }
     PyObject *d = PyDict_New();
     if (d == NULL)
         return NULL;

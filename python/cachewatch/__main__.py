@@ -120,7 +120,8 @@ def finish(status):
 def options_markdown():
     lines = ["| option | type | default | meaning |", "|---|---|---|---|"]
     for name, type_, default, help_ in _options.table():
-        lines.append(f"| `{name}` | {type_} | `{default.strip(chr(34)) or chr(34) * 2}` | {help_} |")
+        shown = default.strip(chr(34)).replace("|", "\\|") or chr(34) * 2  # | would end the cell
+        lines.append(f"| `{name}` | {type_} | `{shown}` | {help_} |")
     return "\n".join(lines)
 
 

@@ -1,0 +1,74 @@
+"""Reports can hold secrets (a cache keyed by connection URLs, as Nova's
+CELL_CACHE): key reprs are redacted by pattern and cut to a length, and the
+files reports go to are readable by their owner only."""
+import json
+import os
+import textwrap
+
+from helpers import run_code
+
+# One check-then-act on a key chosen by the test, in text and JSON.
+RACE_ON_KEY = """
+import json, sys, threading, cachewatch
+cachewatch.start(sys.argv[1] if len(sys.argv) > 1 else {options!r})
+CACHE = {{}}
+cachewatch.watch(CACHE, name="app.CACHE")
+KEY = {key}
+def fill():
+    if KEY not in CACHE:
+        CACHE[KEY] = 1
+ts = [threading.Thread(target=fill) for _ in range(2)]
+[t.start() for t in ts]
+[t.join() for t in ts]
+print(json.dumps([f["key"] for f in cachewatch.findings()]))
+"""
+
+
+def race_on(key, options=""):
+    proc = run_code(textwrap.dedent(RACE_ON_KEY.format(key=key, options=options)))
+    assert proc.returncode == 0, proc.stderr
+    keys = json.loads(proc.stdout)
+    assert len(keys) == 1, proc.stderr
+    return keys[0], proc.stderr
+
+
+def test_default_redacts_password_in_url_key():
+    key, text = race_on("'mysql+pymysql://nova:s3cret@db.example/nova'")
+    assert key == "'mysql+pymysql://<redacted>db.example/nova'"
+    assert "s3cret" not in text
+    assert "Key: 'mysql+pymysql://<redacted>db.example/nova'" in text
+
+
+def test_user_pattern_and_no_redaction():
+    key, text = race_on("('tenant-1234', 'api-key-9f8e7d')", "redact=api-key-[0-9a-f]+")
+    assert key == "('tenant-1234', '<redacted>')"
+    assert "9f8e7d" not in text
+    key, _ = race_on("'mysql://u:p@h/x'", "redact=")
+    assert key == "'mysql://u:p@h/x'"
+
+
+def test_long_key_cut_between_utf8_characters():
+    # 3-byte characters after the quote: a cut at 17 bytes falls inside one.
+    key, text = race_on("'\u20ac' * 300", "key_repr_max=17")
+    assert key.startswith("'\u20ac\u20ac\u20ac\u20ac\u20ac... (")
+    assert key.endswith(" bytes)")
+    assert "\u20ac" * 6 not in text
+
+
+def test_bad_redact_pattern_is_one_line():
+    proc = run_code("import cachewatch\ncachewatch.start('redact=a(b')\n")
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "option 'redact' is not a valid extended regular expression" in last
+
+
+def test_log_file_created_owner_only(tmp_path):
+    log = tmp_path / "cw.log"
+    old = os.umask(0)  # even with a permissive umask
+    try:
+        key, text = race_on("'k'", f"log_path={log}")
+    finally:
+        os.umask(old)
+    assert "check-then-act race on app.CACHE" in log.read_text()
+    assert "check-then-act" not in text
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
