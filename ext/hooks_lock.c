@@ -198,7 +198,7 @@ int cw_lock_hooks_install(void)
             Py_DECREF(dict);
             goto fail;
         }
-        p->orig = orig;
+        Py_XSETREF(p->orig, orig);
         p->orig_def = Py_IS_TYPE(orig, &PyMethodDescr_Type)
                           ? ((PyMethodDescrObject *)orig)->d_method : NULL;
         Py_DECREF(descr);
@@ -228,8 +228,8 @@ void cw_lock_hooks_uninstall(void)
             PyErr_Clear();
         Py_XDECREF(dict);
         PyType_Modified(p->type);
-        Py_CLEAR(p->orig);
-        p->orig_def = NULL;
+        /* p->orig stays: a thread inside `with lock:` holds our bound
+         * __exit__ and calls it after checking stopped. */
     }
     installed = 0;
 }

@@ -218,7 +218,7 @@ static PyTypeObject Starter_Type = {
 
 /* ---- frames ---------------------------------------------------------- */
 
-static destructor orig_frame_dealloc;
+static destructor orig_frame_dealloc; /* kept once known: a death may be under way */
 
 static void frame_dealloc_hook(PyObject *frame)
 {
@@ -230,7 +230,7 @@ static void frame_dealloc_hook(PyObject *frame)
 
 int cw_frame_hook_install(void)
 {
-    if (orig_frame_dealloc == NULL) {
+    if (PyFrame_Type.tp_dealloc != frame_dealloc_hook) {
         orig_frame_dealloc = PyFrame_Type.tp_dealloc;
         PyFrame_Type.tp_dealloc = frame_dealloc_hook;
     }
@@ -239,10 +239,8 @@ int cw_frame_hook_install(void)
 
 void cw_frame_hook_uninstall(void)
 {
-    if (orig_frame_dealloc != NULL) {
+    if (PyFrame_Type.tp_dealloc == frame_dealloc_hook)
         PyFrame_Type.tp_dealloc = orig_frame_dealloc;
-        orig_frame_dealloc = NULL;
-    }
 }
 
 int cw_thread_hooks_init(PyObject *module)

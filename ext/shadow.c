@@ -548,6 +548,14 @@ static bool memo_holds(const cw_read_memo *m, const cw_thread *t, const cw_acces
            cw_site_eq(m->site, a->site) && m->view == t->view && m->epoch == ep && m->locks == L;
 }
 
+/* A write acts on a check made before it in the code. A check further on
+ * was made in an earlier pass of a loop and guards what follows it, not this
+ * write (`with lock: L.append(x); if len(L) > n: del L[:k]` in a loop). */
+static bool check_precedes(cw_site check, cw_site write)
+{
+    return check.code != write.code || check.offset < write.offset;
+}
+
 int cw_shadow_access(cw_thread *t, cw_access *a)
 {
     int err = 0;
@@ -578,7 +586,8 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
     bool region = false;
     cw_lockset_id H = 0;
     if (a->write && a->frame && t->nrecent) {
-        region = cw_thread_peek_read(t, a->frame, a->container, a->key_hash, &rr);
+        region = cw_thread_peek_read(t, a->frame, a->container, a->key_hash, &rr) &&
+                 check_precedes(rr.site, a->site);
         if (region && t->nheld && (H = cw_sync_held_since(t, rr.serial, &err), err))
             return err;
     }

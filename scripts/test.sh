@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
-# The whole test suite: the engine's C unit tests (plain and under
-# ThreadSanitizer, with ctest) and the Python tests (pytest), after setting
-# the machine up. Extra arguments go to pytest.
+# The whole test suite: the engine's C unit tests (plain, under
+# ThreadSanitizer and under valgrind memcheck, with ctest) and the Python
+# tests (pytest), after setting the machine up. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=$(bash scripts/setup-machine.sh --with-nova | tail -n 1)
 
-for variant in plain tsan; do
+for variant in plain tsan memcheck; do
   dir="build-c-$variant"
   flags=()
   [ "$variant" = tsan ] && flags=(-DCW_SANITIZE=thread)
+  [ "$variant" = memcheck ] && flags=(-DCW_MEMCHECK=ON)  # valgrind, about 30 s
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=Debug "${flags[@]}" >/dev/null
   cmake --build "$dir" -j2 >/dev/null
   echo "== ctest ($variant)"

@@ -14,6 +14,7 @@ held and where they were created, and stays silent about code ordered by
 locks, queues, events, joins and futures."""
 import atexit
 import contextlib
+import os
 import sys
 
 from . import _cachewatch, _hooks, _options, _pools, _targets, report
@@ -38,6 +39,7 @@ def start(options=None, *, watch=()):
         _hooks.install()
         _pools.install(_cachewatch.options(), _targets.on_import)
         _write_json_at_exit(_cachewatch.options().get("json_path", ""))
+        _arm_fork()
         configured = _cachewatch.options().get("watch", "")
         for target in [t for t in configured.split(",") if t] + list(watch):
             globals()["watch"](target)
@@ -83,9 +85,22 @@ def suppression_lines():
     return lines
 
 
-def after_fork_child():
-    """In a forked child: forget the parent's pools and threads."""
-    _pools.after_fork_child()
+_fork_armed = False
+
+
+def _arm_fork():
+    """Once per process: a forked child forgets the parent's threads (the
+    C registry) and pools, and keeps checking."""
+    global _fork_armed
+    if not _fork_armed and hasattr(os, "register_at_fork"):
+        _fork_armed = True
+        os.register_at_fork(after_in_child=_after_fork_child)
+
+
+def _after_fork_child():
+    if _cachewatch.is_active():
+        _cachewatch.after_fork_child()
+        _pools.after_fork_child()
 
 
 def stop(*, quiet=False):

@@ -8,38 +8,78 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from . import _api, _cachewatch, report
 
 _interval_thread = None
 _armed = False
+# One write at a time. A signal handler runs in the main thread, maybe in
+# the middle of a write (its own or the exit's): it never waits for this.
+_write_lock = threading.Lock()
+_final = False        # the exit's report is written: later writes are stale
+_last_write = (0.0, 0.0)  # (when the last write ended, how long it took)
 
 
-def write_now(reason):
-    """Write the JSON report now (if json_path is set); never raises."""
+def write_now(reason, wait=True):
+    """Write the JSON report now (if json_path is set); never raises. With
+    wait=False (from a signal handler) a write under way, or one that just
+    ended, stands for this one: a storm of signals cannot keep the program
+    in its handler."""
+    global _last_write
     path = _cachewatch.options().get("json_path", "")
+    if not path or not _write_lock.acquire(wait):
+        return
     try:
-        if path:
+        ended, took = _last_write
+        if _final or (not wait and time.monotonic() - ended < took):
+            return
+        start = time.monotonic()
+        try:
             report.write_json(path)
-    except OSError as exc:
-        sys.stderr.write(f"cachewatch: cannot write report ({reason}): {exc}\n")
+        except OSError as exc:
+            sys.stderr.write(f"cachewatch: cannot write report ({reason}): {exc}\n")
+        now = time.monotonic()
+        _last_write = (now, now - start)
+    finally:
+        _write_lock.release()
 
 
 def _at_exit():
+    global _final
     if not _api.is_active():
         return
     _api.stop(quiet=True)  # ends the scope: abandoned tasks, thread leaks
     write_now("exit")
+    _final = True
+    _quiet_signal()
     if report.findings():
         sys.stderr.write(report.summary_line() + "\n")
 
 
 def _on_signal(previous):
     def handler(signum, frame):
-        write_now(f"signal {signum}")
+        write_now(f"signal {signum}", wait=False)
         if callable(previous):
             previous(signum, frame)
+    handler.previous = previous
     return handler
+
+
+def _quiet_signal():
+    """After the last report, the report signal is ignored (or goes back to
+    the program's own handler): the interpreter's finalisation would reset
+    it to its default action, which for SIGUSR2 ends the process."""
+    signum = int(_cachewatch.options().get("report_signal", 0) or 0)
+    if not signum or threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        current = signal.getsignal(signum)
+        previous = getattr(current, "previous", None)
+        if previous is not None:
+            signal.signal(signum, previous if callable(previous) else signal.SIG_IGN)
+    except (ValueError, OSError):
+        pass
 
 
 def _interval_loop(seconds, stop):
@@ -60,11 +100,11 @@ def _start_interval():
 
 
 def _after_fork_in_child():
-    if not _api.is_active():
-        return
-    _cachewatch.after_fork_child()
-    _api.after_fork_child()
-    _start_interval()   # threads do not survive a fork
+    """After _api's own fork handling (registered before, by start())."""
+    global _write_lock
+    _write_lock = threading.Lock()  # its holder may not exist in the child
+    if _api.is_active():
+        _start_interval()   # threads do not survive a fork
 
 
 def run():

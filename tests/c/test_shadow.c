@@ -545,6 +545,46 @@ static void test_lock_must_span_region(void **state)
     assert_true(new_of_kind(w2, CW_REPORT_CHECK_THEN_ACT) > 0);
 }
 
+/* A loop whose passes each take a lock: `with l: L.append(x); if len(L) > n:
+ * ...`. The check of one pass is further on in the code than the next pass's
+ * write, so that write does not act on it: no region, no report. A check
+ * before the write in the code, with the lock released and taken again
+ * between them, still makes a region and a report. */
+static void test_check_later_in_code_is_not_acted_on(void **state)
+{
+    (void)state;
+    cw_thread *a = reg("A"), *b = reg("B");
+    uintptr_t code = next_code();
+    uintptr_t l = next_sync_addr();
+    for (int swapped = 0; swapped < 2; swapped++) {
+        cw_site write_site = at(code, swapped ? 60 : 20), check_site = at(code, swapped ? 20 : 60);
+        uintptr_t c = watch(swapped ? "mod.CHECK_FIRST" : "mod.TRIM_LOOP");
+        window w = mark();
+        uintptr_t frames[2] = {next_frame(), next_frame()};
+        for (int pass = 0; pass < 3; pass++) {
+            for (int i = 0; i < 2; i++) {
+                cw_thread *t = i ? b : a;
+                lock(t, l);
+                if (swapped) { /* check, release, take again, write */
+                    check_read(t, c, 0, frames[i], check_site);
+                    unlock(t, l);
+                    lock(t, l);
+                }
+                write_key(t, c, 0, frames[i], write_site, false);
+                if (!swapped)
+                    check_read(t, c, 0, frames[i], check_site);
+                unlock(t, l);
+            }
+        }
+        cw_thread_forget_frame(a, frames[0]);
+        cw_thread_forget_frame(b, frames[1]);
+        if (swapped)
+            assert_true(new_of_kind(w, CW_REPORT_CHECK_THEN_ACT) > 0);
+        else
+            assert_no_report(w);
+    }
+}
+
 /* The oslo.concurrency pattern: a registry drops a lock when unused and makes
  * a new one for the same name; both incarnations serialise their users. */
 static void test_lock_role_incarnations_serialise(void **state)
@@ -1486,6 +1526,7 @@ int main(void)
         cmocka_unit_test(test_check_then_act_ordered_by_handoff),
         cmocka_unit_test(test_check_then_act_common_lock),
         cmocka_unit_test(test_lock_must_span_region),
+        cmocka_unit_test(test_check_later_in_code_is_not_acted_on),
         cmocka_unit_test(test_lock_role_incarnations_serialise),
         cmocka_unit_test(test_write_write),
         cmocka_unit_test(test_write_write_ordered_or_locked),
@@ -1508,3 +1549,4 @@ int main(void)
     };
     return fixture_status(cmocka_run_group_tests(tests, setup, teardown));
 }
+

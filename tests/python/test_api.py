@@ -162,3 +162,26 @@ def test_json_path_option_writes_report_at_exit(tmp_path):
     data = json.loads(out.read_text())
     assert [f["category"] for f in data["findings"]] == ["check-then-act"]
     assert oct(out.stat().st_mode & 0o777) == "0o600"
+
+
+def test_fork_after_api_start_gives_child_fresh_thread_registry():
+    # Not only under the environment variable: a program that starts
+    # cachewatch itself and forks gets its child's main thread registered
+    # anew (the parent's threads are gone there).
+    proc = child("""
+        import os, threading, cachewatch
+        from cachewatch import _cachewatch
+        cachewatch.start({"print_reports": 0})
+        go = threading.Event()
+        ts = [threading.Thread(target=go.wait) for _ in range(3)]
+        [t.start() for t in ts]
+        before = _cachewatch.stats()["threads"]
+        pid = os.fork()
+        if pid == 0:
+            print("child", _cachewatch.stats()["threads"] - before, flush=True)
+            os._exit(0)
+        os.waitpid(pid, 0)
+        go.set()
+        [t.join() for t in ts]
+    """)
+    assert proc.stdout.split() == ["child", "1"]
