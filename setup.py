@@ -16,7 +16,7 @@ from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENGINE = ["memory", "hashtable", "vclock", "depot", "thread", "lockset", "sync", "shadow",
-          "report", "report_print", "suppress", "redact", "flags", "engine"]
+          "report", "report_print", "suppress", "redact", "text", "flags", "engine"]
 BINDING = ["runtime", "sync_objects", "stack", "frames_internal", "unwind", "hooks_dict", "hooks_lock", "hooks_sync",
            "hooks_thread", "hooks_global", "containers", "hooks_list", "hooks_set", "module"]
 

@@ -4,6 +4,7 @@
 #include "memory.h"
 #include "redact.h"
 #include "report.h"
+#include "text.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -77,8 +78,8 @@ static int parse_int(const char *v, long *out)
     return 0;
 }
 
-int cw_flags_set(cw_flags *f, const char *name, const char *value, char *err,
-                 size_t err_size)
+static int set_one(cw_flags *f, const char *name, const char *value, char *err,
+                   size_t err_size)
 {
 #define CW_FLAG_SET_bool(fname)                                                     \
     if (parse_bool(value, &f->fname) < 0) {                                         \
@@ -105,7 +106,16 @@ int cw_flags_set(cw_flags *f, const char *name, const char *value, char *err,
     return -1;
 }
 
-int cw_flags_parse(cw_flags *f, const char *text, char *err, size_t err_size)
+int cw_flags_set(cw_flags *f, const char *name, const char *value, char *err,
+                 size_t err_size)
+{
+    int rc = set_one(f, name, value, err, err_size);
+    if (rc < 0)
+        cw_text_printable(err, err_size);
+    return rc;
+}
+
+static int parse_words(cw_flags *f, const char *text, char *err, size_t err_size)
 {
     const char *p = text ? text : "";
     char name[128], value[CW_FLAG_STR_MAX];
@@ -125,16 +135,25 @@ int cw_flags_parse(cw_flags *f, const char *text, char *err, size_t err_size)
         }
         size_t nlen = (size_t)(eq - start), vlen = len - nlen - 1;
         if (nlen >= sizeof(name) || vlen >= sizeof(value)) {
-            snprintf(err, err_size, "option '%.*s' is too long", (int)(nlen < 64 ? nlen : 64), start);
+            snprintf(err, err_size, "option '%.*s' is too long",
+                     (int)cw_text_cut(start, nlen < 64 ? nlen : 64), start);
             return -1;
         }
         memcpy(name, start, nlen);
         name[nlen] = '\0';
         memcpy(value, eq + 1, vlen);
         value[vlen] = '\0';
-        if (cw_flags_set(f, name, value, err, err_size) < 0)
+        if (set_one(f, name, value, err, err_size) < 0)
             return -1;
     }
+}
+
+int cw_flags_parse(cw_flags *f, const char *text, char *err, size_t err_size)
+{
+    int rc = parse_words(f, text, err, err_size);
+    if (rc < 0)
+        cw_text_printable(err, err_size);
+    return rc;
 }
 
 /* Is every comma-separated word of fail_on a category or a group? */
@@ -162,7 +181,7 @@ static int validate_fail_on(const char *text, char *err, size_t err_size)
     return 0;
 }
 
-int cw_flags_validate(const cw_flags *f, char *err, size_t err_size)
+static int check_values(const cw_flags *f, char *err, size_t err_size)
 {
     if (f->fail_on && validate_fail_on(f->fail_on, err, err_size) < 0)
         return -1;
@@ -187,9 +206,13 @@ int cw_flags_validate(const cw_flags *f, char *err, size_t err_size)
         snprintf(err, err_size, "option 'max_reports' must be at least 1, got %ld", f->max_reports);
         return -1;
     }
-    if (f->report_signal < 0 || f->report_signal > 64 || f->report_interval_s < 0) {
-        snprintf(err, err_size, "option 'report_signal' must be 0-64 and 'report_interval_s' "
-                 "not negative");
+    if (f->report_signal < 0 || f->report_signal > 64) {
+        snprintf(err, err_size, "option 'report_signal' must be 0-64, got %ld", f->report_signal);
+        return -1;
+    }
+    if (f->report_interval_s < 0 || f->report_interval_s > 31L * 86400) {
+        snprintf(err, err_size, "option 'report_interval_s' must be 0-2678400 (31 days), got %ld",
+                 f->report_interval_s);
         return -1;
     }
     if (f->pool_backlog < 1) {
@@ -201,10 +224,19 @@ int cw_flags_validate(const cw_flags *f, char *err, size_t err_size)
                  f->executor_leak_count);
         return -1;
     }
-    if (f->pool_wait_ms < 0 || f->abandoned_ms < 0 || f->thread_leak_grace_ms < 0) {
-        snprintf(err, err_size, "options 'pool_wait_ms', 'abandoned_ms' and 'thread_leak_grace_ms' "
-                 "must not be negative");
-        return -1;
+    /* Times become Python timeouts: past a day they are mistakes, and far
+     * past it they overflow. */
+    const struct { const char *name; long value; } times[] = {
+        {"pool_wait_ms", f->pool_wait_ms},
+        {"abandoned_ms", f->abandoned_ms},
+        {"thread_leak_grace_ms", f->thread_leak_grace_ms},
+    };
+    for (size_t i = 0; i < sizeof(times) / sizeof(times[0]); i++) {
+        if (times[i].value < 0 || times[i].value > 86400000L) {
+            snprintf(err, err_size, "option '%s' must be 0-86400000 (a day), got %ld",
+                     times[i].name, times[i].value);
+            return -1;
+        }
     }
     if (f->key_repr_max < 16 || f->key_repr_max > 4096) {
         snprintf(err, err_size, "option 'key_repr_max' must be 16-4096, got %ld", f->key_repr_max);
@@ -213,4 +245,12 @@ int cw_flags_validate(const cw_flags *f, char *err, size_t err_size)
     if (cw_redact_check(f->redact, err, err_size) < 0)
         return -1;
     return 0;
+}
+
+int cw_flags_validate(const cw_flags *f, char *err, size_t err_size)
+{
+    int rc = check_values(f, err, err_size);
+    if (rc < 0)
+        cw_text_printable(err, err_size);
+    return rc;
 }

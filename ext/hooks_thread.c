@@ -30,6 +30,11 @@ static void finish_thread(Trampoline *tr, cw_thread *t)
 {
     if (t == NULL)
         return;
+    /* A fork from this thread gave the child's copy of it a new record. */
+    if (!__atomic_load_n(&t->alive, __ATOMIC_ACQUIRE))
+        t = cw_tls_state.thread;
+    if (t == NULL)
+        return;
     cw_saved_error saved;
     cw_error_save(&saved);
     cw_tls_state.busy++;

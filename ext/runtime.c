@@ -2,9 +2,11 @@
  * thread's record, internal failures, death notices and report output. */
 #include "binding.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "depot.h"
@@ -219,15 +221,20 @@ static int open_log(const char *path)
     return fd;
 }
 
-/* The suppressions file named by the option (read once per start). */
+/* The suppressions file named by the option, read at each start: all of it
+ * or none of it. */
 static int load_suppressions(const char *path)
 {
-    static char loaded[CW_FLAG_STR_MAX];
-    if (path == NULL || *path == '\0' || strcmp(path, loaded) == 0)
+    cw_suppress_clear(); /* a start begins with its own suppressions */
+    if (path == NULL || *path == '\0')
         return 0;
     FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        PyErr_Format(PyExc_OSError, "cachewatch: cannot read suppressions file '%s'", path);
+    struct stat st;
+    if (f == NULL || fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
+        PyErr_Format(PyExc_OSError, "cachewatch: cannot read suppressions file '%s' (%s)", path,
+                     f == NULL ? strerror(errno) : "not a regular file");
+        if (f != NULL)
+            fclose(f);
         return -1;
     }
     size_t cap = 4096, len = 0;
@@ -239,20 +246,25 @@ static int load_suppressions(const char *path)
             break;
         if (len + 1 >= cap) {
             char *bigger = realloc(text, cap *= 2);
-            if (bigger == NULL) {
+            if (bigger == NULL)
                 free(text);
-                text = NULL;
-            } else {
-                text = bigger;
-            }
+            text = bigger;
         }
     }
+    bool unreadable = ferror(f);
     fclose(f);
     if (text == NULL) {
         PyErr_NoMemory();
         return -1;
     }
     text[len] = '\0';
+    const char *nul = memchr(text, '\0', len);
+    if (unreadable || nul != NULL) {
+        free(text);
+        PyErr_Format(PyExc_ValueError, "cachewatch: cannot read suppressions file '%s' (%s)", path,
+                     unreadable ? "read error" : "a NUL byte: not a text file");
+        return -1;
+    }
     char err[512];
     int rc = cw_suppress_parse(text, path, err, sizeof(err));
     free(text);
@@ -260,7 +272,6 @@ static int load_suppressions(const char *path)
         PyErr_Format(PyExc_ValueError, "cachewatch: %s", err);
         return -1;
     }
-    snprintf(loaded, sizeof(loaded), "%s", path);
     return 0;
 }
 
@@ -275,11 +286,19 @@ static PyObject *py_configure(PyObject *self, PyObject *arg)
         PyErr_SetString(PyExc_RuntimeError, "cachewatch is running; stop it before configuring");
         return NULL;
     }
+    const char *text = PyUnicode_AsUTF8(arg);
+    if (text == NULL) { /* the Python layer names the word; this is the backstop */
+        PyErr_Clear();
+        PyErr_SetString(PyExc_ValueError, "options are not UTF-8 text");
+        return NULL;
+    }
     cw_flags f;
     char err[256] = "";
-    if (cw_flags_set_defaults(&f) < 0)
+    if (cw_flags_set_defaults(&f) < 0) {
+        cw_flags_free(&f);
         return PyErr_NoMemory();
-    if (cw_flags_parse(&f, PyUnicode_AsUTF8(arg), err, sizeof(err)) < 0 ||
+    }
+    if (cw_flags_parse(&f, text, err, sizeof(err)) < 0 ||
         cw_flags_validate(&f, err, sizeof(err)) < 0) {
         cw_flags_free(&f);
         PyErr_Format(PyExc_ValueError, "%s", err);
@@ -301,8 +320,10 @@ static PyObject *py_start(PyObject *self, PyObject *noargs)
                         "cachewatch was disabled by an internal error in this process");
         return NULL;
     }
-    if (cw_options.log_path == NULL && cw_flags_set_defaults(&cw_options) < 0)
+    if (cw_options.log_path == NULL && cw_flags_set_defaults(&cw_options) < 0) {
+        cw_flags_free(&cw_options);
         return PyErr_NoMemory();
+    }
     char err[256];
     if (cw_redact_set(cw_options.redact, err, sizeof(err)) < 0) { /* validated: cannot fail */
         PyErr_Format(PyExc_ValueError, "%s", err);
@@ -405,8 +426,10 @@ static PyObject *py_options(PyObject *self, PyObject *noargs)
 {
     (void)self;
     (void)noargs;
-    if (cw_options.log_path == NULL && cw_flags_set_defaults(&cw_options) < 0)
+    if (cw_options.log_path == NULL && cw_flags_set_defaults(&cw_options) < 0) {
+        cw_flags_free(&cw_options);
         return PyErr_NoMemory();
+    }
     char err[256];
     if (cw_redact_set(cw_options.redact, err, sizeof(err)) < 0) { /* validated: cannot fail */
         PyErr_Format(PyExc_ValueError, "%s", err);

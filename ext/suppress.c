@@ -10,6 +10,7 @@
 
 #include "depot.h"
 #include "memory.h"
+#include "text.h"
 
 typedef struct suppression {
     char *type;
@@ -46,8 +47,8 @@ static bool type_covers(const char *type, cw_report_kind kind)
     return false;
 }
 
-int cw_suppress_add(const char *type, const char *pattern, const char *reason, char *err,
-                    size_t err_size)
+static int add_one(const char *type, const char *pattern, const char *reason, char *err,
+                   size_t err_size)
 {
     if (!type_exists(type)) {
         snprintf(err, err_size, "unknown suppression type '%s' (want race, pool, thread or a category)",
@@ -55,7 +56,7 @@ int cw_suppress_add(const char *type, const char *pattern, const char *reason, c
         return -1;
     }
     if (pattern == NULL || *pattern == '\0') {
-        snprintf(err, err_size, "suppression '%s:' has no pattern", type);
+        snprintf(err, err_size, "suppression of type '%s' has no pattern", type);
         return -1;
     }
     pthread_mutex_lock(&table_lock);
@@ -87,7 +88,29 @@ out:
     return rc;
 }
 
-int cw_suppress_parse(const char *text, const char *origin, char *err, size_t err_size)
+int cw_suppress_add(const char *type, const char *pattern, const char *reason, char *err,
+                    size_t err_size)
+{
+    int rc = add_one(type, pattern, reason, err, err_size);
+    if (rc < 0)
+        cw_text_printable(err, err_size);
+    return rc;
+}
+
+/* Drop the suppressions past the first n. */
+static void truncate_table(size_t n)
+{
+    pthread_mutex_lock(&table_lock);
+    while (ntable > n) {
+        suppression *s = &table[--ntable];
+        cw_free(s->type);
+        cw_free(s->pattern);
+        cw_free(s->reason);
+    }
+    pthread_mutex_unlock(&table_lock);
+}
+
+static int parse_lines(const char *text, const char *origin, char *err, size_t err_size)
 {
     int lineno = 0;
     const char *p = text;
@@ -118,13 +141,29 @@ int cw_suppress_parse(const char *text, const char *origin, char *err, size_t er
             return -1;
         }
         *colon = '\0';
+        char *pattern = colon + 1; /* "race: foo" means "race:foo" */
+        while (isspace((unsigned char)*pattern))
+            pattern++;
+        for (char *t = colon; t > s && isspace((unsigned char)t[-1]);)
+            *--t = '\0';
         char sub[256];
-        if (cw_suppress_add(s, colon + 1, "", sub, sizeof(sub)) < 0) {
+        if (add_one(s, pattern, "", sub, sizeof(sub)) < 0) {
             snprintf(err, err_size, "%s:%d: %s", origin, lineno, sub);
             return -1;
         }
     }
     return 0;
+}
+
+int cw_suppress_parse(const char *text, const char *origin, char *err, size_t err_size)
+{
+    size_t before = cw_suppress_count();
+    int rc = parse_lines(text, origin, err, err_size);
+    if (rc < 0) {
+        truncate_table(before); /* all of a file or none of it */
+        cw_text_printable(err, err_size);
+    }
+    return rc;
 }
 
 static bool text_matches(const char *pattern, const char *text)

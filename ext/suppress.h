@@ -17,7 +17,7 @@
 int cw_suppress_add(const char *type, const char *pattern, const char *reason, char *err,
                     size_t err_size);
 /* Parse text (lines; # comments; blank lines). On error -1 and a message
- * naming the line; earlier lines stay added. */
+ * naming the line, and none of its lines is added. */
 int cw_suppress_parse(const char *text, const char *origin, char *err, size_t err_size);
 /* Does a suppression hide this report? Counts the match. */
 bool cw_suppress_match(const cw_report *r);

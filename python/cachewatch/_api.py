@@ -29,6 +29,7 @@ def start(options=None, *, watch=()):
     CACHEWATCH_OPTIONS. Installs the synchronisation hooks before returning,
     so start before the code under test creates its threads."""
     text = _options.combined(options)
+    _options.check_text(text)
     if _cachewatch.is_active():
         for target in watch:
             globals()["watch"](target)
@@ -44,7 +45,7 @@ def start(options=None, *, watch=()):
         for target in [t for t in configured.split(",") if t] + list(watch):
             globals()["watch"](target)
     except BaseException:
-        stop()
+        _undo()  # silently: the error is the one line to say
         raise
 
 
@@ -58,12 +59,22 @@ def _write_json_at_exit(path):
         _json_at_exit.append(path)
 
 
+_json_final = False  # written after checking stopped: nothing can change it
+
+
 def _flush_json():
+    """Write the JSON reports asked for at exit (once, when checking has
+    stopped: the service's exit writes them before this atexit runs)."""
+    global _json_final
+    if _json_final:
+        return
+    _json_final = not _cachewatch.is_active()
     for path in _json_at_exit:
         try:
             report.write_json(path)
         except OSError as exc:
-            sys.stderr.write(f"cachewatch: cannot write JSON report to {path}: {exc}\n")
+            sys.stderr.write(f"cachewatch: cannot write JSON report to {path}: "
+                             f"{exc.strerror or exc}\n")
 
 
 def benign(target, reason):
@@ -111,8 +122,12 @@ def stop(*, quiet=False):
     its workers watch)."""
     if _cachewatch.is_active():
         _pools.finish_scope()
-    for line in ([] if quiet else _targets.unused()) + suppression_lines():
+    for line in _targets.unused(quiet) + suppression_lines():
         sys.stderr.write(line + "\n")
+    _undo()
+
+
+def _undo():
     _targets.clear()
     _pools.uninstall()
     _hooks.uninstall()

@@ -16,6 +16,8 @@ def process_startup():
     if _started or (not text.strip() and os.environ.get("CACHEWATCH", "") in ("", "0")):
         return
     _started = True
+    if not _in_main_interpreter():
+        return  # a subinterpreter shares the process: the main one checks it
     from . import _api, _service
 
     try:
@@ -27,3 +29,13 @@ def process_startup():
         sys.stderr.write(f"{message}; not started\n")
         return
     _service.run()
+
+
+def _in_main_interpreter():
+    for name in ("_interpreters", "_xxsubinterpreters"):  # 3.13+, 3.8-3.12
+        try:
+            interpreters = __import__(name)
+        except ImportError:
+            continue
+        return interpreters.get_current() == interpreters.get_main()
+    return True

@@ -136,13 +136,18 @@ def _install_futures_functions():
         return result
 
     def as_completed(fs, timeout=None):
+        # fs is read once (it may be an iterator); a yielded future is then
+        # held by nothing here, as the original holds none.
         pending = set(fs)
+        fs = None
         try:
-            for f in original_as_completed(fs, timeout):
+            for f in original_as_completed(set(pending), timeout):
                 pending.discard(f)
                 _c.consume(f)
                 _pools.after_wait((f,), (), None)
-                yield f
+                box = [f]
+                del f  # as the original: a yielded future the caller drops is freed
+                yield box.pop()
         except TimeoutError:
             _pools.after_as_completed_timeout(pending, timeout)
             raise
@@ -171,7 +176,7 @@ def _install_barrier():
     original_wait = barrier.wait
     cycles = {}   # id(barrier) -> (entry counter, (key, key)); weakly via finalize
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, /, *args, **kwargs):
         original_init(self, *args, **kwargs)
         cycles[id(self)] = (itertools.count(), (object(), object()))
         weakref.finalize(self, cycles.pop, id(self), None)

@@ -1,6 +1,7 @@
 """Options: one syntax everywhere (name=value, as TSAN_OPTIONS), every option
 declared once in ext/flags.inc and read here from the C flag table."""
 import os
+import re
 
 from . import _cachewatch
 
@@ -42,3 +43,14 @@ def to_text(options):
 def combined(explicit=None):
     """Environment first, explicit options after (they win)."""
     return " ".join(t for t in (os.environ.get(ENV_VAR, ""), to_text(explicit)) if t.strip())
+
+
+def check_text(text):
+    """Options are UTF-8 text: an environment variable may hold other bytes
+    (decoded with surrogate escapes); name the word that does."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        word = next(m.group() for m in re.finditer(r"\S+", text) if m.end() > exc.start)
+        shown = word.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+        raise ValueError(f"cachewatch: option '{shown}' is not UTF-8 text") from None

@@ -355,21 +355,21 @@ def _wrap(cls, name, make):
 
 def _hook_executor(cls, bounded_of, backlog_of, threads_of, submit="submit", shutdown=("shutdown",)):
     def init(original):
-        def __init__(self, *args, **kwargs):
+        def __init__(self, /, *args, **kwargs):
             original(self, *args, **kwargs)
             if self not in _pools:
                 _made(self, bounded_of(args, kwargs), backlog_of, threads_of)
         return __init__
 
     def submitting(original):
-        def submit_(self, *args, **kwargs):
+        def submit_(self, /, *args, **kwargs):  # submit(fn, self=...) is the task's
             future = original(self, *args, **kwargs)
             _submitted(self, future if hasattr(future, "set_running_or_notify_cancel") else None)
             return future
         return submit_
 
     def shutting(original):
-        def shutdown_(self, *args, **kwargs):
+        def shutdown_(self, /, *args, **kwargs):
             _shut(self)
             return original(self, *args, **kwargs)
         return shutdown_
@@ -398,7 +398,7 @@ def _install_futures():
         return set_running_or_notify_cancel
 
     def finishing(original):
-        def finish(self, *args, **kwargs):
+        def finish(self, /, *args, **kwargs):
             _task_finished(self)
             return original(self, *args, **kwargs)
         return finish

@@ -50,10 +50,11 @@ def _at_exit():
     if not _api.is_active():
         return
     _api.stop(quiet=True)  # ends the scope: abandoned tasks, thread leaks
-    write_now("exit")
-    _final = True
+    with _write_lock:
+        _api._flush_json()  # json_path's last write, once
+        _final = True
     _quiet_signal()
-    if report.findings():
+    if report.findings() and _cachewatch.options().get("print_reports"):
         sys.stderr.write(report.summary_line() + "\n")
 
 

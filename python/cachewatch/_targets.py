@@ -12,6 +12,7 @@ already imported). A script's own module (__main__) is still running when
 cachewatch starts; its targets are applied when it starts its first thread,
 which is before anything can race."""
 import importlib.abc
+import importlib.util
 import sys
 import threading
 import types
@@ -42,7 +43,7 @@ def parse(spec):
     module, sep, name = spec.partition(":")
     if sep and _is_dotted(module) and (name == "*" or name.isidentifier()):
         return module, name
-    raise TargetError(f"cachewatch: bad watch target '{spec}' "
+    raise TargetError(f"cachewatch: bad watch target {spec!r} "  # repr: one line
                       "(want module:NAME, module:* or package.*)")
 
 
@@ -75,11 +76,23 @@ def _ready(module):
     return module.__name__ != "__main__" and not getattr(spec, "_initializing", False)
 
 
+# Containers that C code reads only when they are exact dicts: _pickle's
+# copyreg tables (also copy.dispatch_table). A watched dict is a subtype
+# on 3.11: watching one would break pickling.
+_EXACT_ONLY = ("copyreg", ("dispatch_table", "_extension_registry", "_inverted_registry",
+                           "_extension_cache"))
+
+
+def _exact_only(value):
+    module = sys.modules.get(_EXACT_ONLY[0])
+    return module is not None and any(value is getattr(module, n, None) for n in _EXACT_ONLY[1])
+
+
 def _discover(module, fresh):
     """Module-level containers and rebound names worth watching."""
     found = set()
     for name, value in list(vars(module).items()):
-        if not name.startswith("__") and type(value) in (dict, list, set):
+        if not name.startswith("__") and type(value) in (dict, list, set) and not _exact_only(value):
             found.add(name)
     for name in _bindings.rebound_names(module, fresh):
         value = vars(module).get(name)
@@ -213,11 +226,32 @@ def pending():
     return {m: sorted(n) for m, n in _names.items() if n}
 
 
-def unused():
-    """One line for each target that never named anything."""
+def _no_such_module(module_name):
+    """True when module_name cannot be imported at all (a typo), found
+    without importing anything: its top-level name, or its own name under a
+    parent package that is already imported."""
+    top = module_name.partition(".")[0]
+    try:
+        if importlib.util.find_spec(top) is None:
+            return True
+        parent = module_name.rpartition(".")[0]
+        return bool(parent) and parent in sys.modules and importlib.util.find_spec(module_name) is None
+    except (ImportError, ValueError):
+        return False
+
+
+def unused(quiet=False):
+    """One line for each target that never named anything; when quiet (a
+    pre-fork server's master never imports what its workers watch), only
+    for targets whose module does not exist."""
     lines = []
     for module_name, names in sorted(_names.items()):
         module = sys.modules.get(module_name)
+        if quiet:
+            if module is None and _no_such_module(module_name):
+                lines += [f"cachewatch: watch target {module_name}:{name} names no module "
+                          f"(no module named {module_name!r})" for name in sorted(names)]
+            continue
         for name in sorted(names):
             if module is not None and name in _bindings.bindings_of(module_name):
                 continue  # a script's names, watched and kept pending
@@ -229,8 +263,15 @@ def unused():
                              f"({module_name} has no {name})")
             # else: a running script that started no thread; nothing could race
     for prefix, exact in _patterns:
+        if quiet:
+            if _no_such_module(prefix):
+                spec = f"{prefix}:*" if exact else f"{prefix}.*"
+                lines.append(f"cachewatch: watch target {spec} names no module "
+                             f"(no module named {prefix!r})")
+            continue
         if not any(m == prefix or (not exact and m.startswith(prefix + ".")) for m in _done):
             spec = f"{prefix}:*" if exact else f"{prefix}.*"
             lines.append(f"cachewatch: watch target {spec} matched no imported module")
-    lines += _bindings.never_bound()
+    if not quiet:
+        lines += _bindings.never_bound()
     return lines

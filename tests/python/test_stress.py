@@ -147,8 +147,8 @@ def test_watched_containers_collected():
 def test_shutdown_with_threads_touching_watched_state(tmp_path, mode, status):
     out = tmp_path / "report.json"
     proc, _ = run_child("shutdown.py", mode, timeout=60,
-                        options=f"watch=__main__:STATE json_path={out} print_reports=0 "
-                                "thread_leak_grace_ms=50")
+                        options=f"watch=__main__:STATE json_path={out} "
+                                f"log_path={tmp_path}/reports.log thread_leak_grace_ms=50")
     if mode == "raise":
         assert "RuntimeError: main thread gives up" in proc.stderr
         proc.stderr = proc.stderr.replace("Traceback", "traceback (expected)")
@@ -207,7 +207,8 @@ def external_signals(proc, period, stop):
 def run_signal_storm(tmp_path, seconds, period, extra="", timeout=60):
     out = tmp_path / "live.json"
     env = child_env({"CACHEWATCH_OPTIONS": f"watch=__main__:STATE json_path={out} "
-                     f"report_interval_s=1 print_reports=0 thread_leak_grace_ms=50 {extra}",
+                     f"report_interval_s=1 log_path={tmp_path}/reports.log "
+                     f"thread_leak_grace_ms=50 {extra}",
                      **({"CACHEWATCH_FULL": "1"} if FULL else {})})
     proc = subprocess.Popen([sys.executable, os.path.join(STRESS, "signal_storm.py"),
                              str(seconds), str(period)],

@@ -89,4 +89,16 @@ def test_bad_suppression_files_give_one_line(tmp_path):
                                    "(want race, pool, thread or a category)")
     proc = run_code("import cachewatch\ntry:\n    cachewatch.start('suppressions=/no/such/file')\n"
                     "except OSError as e:\n    print(e)")
-    assert proc.stdout.strip() == "cachewatch: cannot read suppressions file '/no/such/file'"
+    assert proc.stdout.strip() == ("cachewatch: cannot read suppressions file '/no/such/file' "
+                                   "(No such file or directory)")
+    # All of a file or none of it: a bad file leaves no suppression behind,
+    # and a start begins with only its own file's.
+    good = tmp_path / "good.txt"
+    good.write_text("race:only\n")
+    bad.write_text("race:first\nnonsense\n")
+    proc = run_code(f"import cachewatch\nfrom cachewatch import _cachewatch\n"
+                    f"for path in ['{bad}', '{bad}', '{good}']:\n"
+                    f"    try:\n        cachewatch.start('suppressions=' + path)\n"
+                    f"    except ValueError:\n        pass\n"
+                    f"print([s['pattern'] for s in _cachewatch.suppressions()])")
+    assert proc.stdout.strip() == "['only']", proc.stderr
