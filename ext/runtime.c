@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -18,6 +19,7 @@
 #include "report_print.h"
 #include "suppress.h"
 #include "sync.h"
+#include "text.h"
 
 int cw_active;        /* atomic: hooks record only while set */
 cw_flags cw_options;  /* guarded by the GIL */
@@ -198,6 +200,19 @@ int cw_record_access(cw_thread *t, cw_access *a, PyFrameObject *frame)
 
 /* ---- activation -------------------------------------------------------- */
 
+/* Raise exc with a message that quotes user text (a path): one printable
+ * line, as every message that quotes what a user wrote. */
+static void raise_printable(PyObject *exc, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    cw_text_printable(msg, sizeof(msg));
+    PyErr_SetString(exc, msg);
+}
+
 static int open_log(const char *path)
 {
     if (path == NULL || path[0] == '\0')
@@ -215,7 +230,7 @@ static int open_log(const char *path)
     expanded[o] = '\0';
     int fd = open(expanded, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (fd < 0) {
-        PyErr_Format(PyExc_OSError, "cachewatch: cannot open log_path '%s'", expanded);
+        raise_printable(PyExc_OSError, "cachewatch: cannot open log_path '%s'", expanded);
         return -1;
     }
     return fd;
@@ -231,7 +246,7 @@ static int load_suppressions(const char *path)
     FILE *f = fopen(path, "r");
     struct stat st;
     if (f == NULL || fstat(fileno(f), &st) < 0 || !S_ISREG(st.st_mode)) {
-        PyErr_Format(PyExc_OSError, "cachewatch: cannot read suppressions file '%s' (%s)", path,
+        raise_printable(PyExc_OSError, "cachewatch: cannot read suppressions file '%s' (%s)", path,
                      f == NULL ? strerror(errno) : "not a regular file");
         if (f != NULL)
             fclose(f);
@@ -261,7 +276,7 @@ static int load_suppressions(const char *path)
     const char *nul = memchr(text, '\0', len);
     if (unreadable || nul != NULL) {
         free(text);
-        PyErr_Format(PyExc_ValueError, "cachewatch: cannot read suppressions file '%s' (%s)", path,
+        raise_printable(PyExc_ValueError, "cachewatch: cannot read suppressions file '%s' (%s)", path,
                      unreadable ? "read error" : "a NUL byte: not a text file");
         return -1;
     }

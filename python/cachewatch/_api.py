@@ -19,6 +19,7 @@ import sys
 
 from . import _cachewatch, _hooks, _options, _pools, _targets, report
 from ._targets import TargetError
+from ._text import printable
 
 __all__ = ["start", "stop", "watch", "unwatch", "findings", "clear", "checking",
            "is_active", "write_json", "benign", "TargetError"]
@@ -73,8 +74,8 @@ def _flush_json():
         try:
             report.write_json(path)
         except OSError as exc:
-            sys.stderr.write(f"cachewatch: cannot write JSON report to {path}: "
-                             f"{exc.strerror or exc}\n")
+            sys.stderr.write(f"cachewatch: cannot write JSON report to {printable(path)}: "
+                             f"{printable(exc.strerror or exc)}\n")
 
 
 def benign(target, reason):
@@ -92,7 +93,7 @@ def suppression_lines():
     for s in _cachewatch.suppressions():
         why = f" ({s['reason']})" if s["reason"] else ""
         said = f"matched {s['hits']} time(s)" if s["hits"] else "never matched"
-        lines.append(f"cachewatch: suppression {s['type']}:{s['pattern']}{why} {said}")
+        lines.append(printable(f"cachewatch: suppression {s['type']}:{s['pattern']}{why} {said}"))
     return lines
 
 

@@ -4,6 +4,7 @@ import os
 import re
 
 from . import _cachewatch
+from ._text import printable
 
 ENV_VAR = "CACHEWATCH_OPTIONS"
 
@@ -52,5 +53,4 @@ def check_text(text):
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
         word = next(m.group() for m in re.finditer(r"\S+", text) if m.end() > exc.start)
-        shown = word.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
-        raise ValueError(f"cachewatch: option '{shown}' is not UTF-8 text") from None
+        raise ValueError(f"cachewatch: option '{printable(word)}' is not UTF-8 text") from None

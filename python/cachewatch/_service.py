@@ -11,6 +11,7 @@ import threading
 import time
 
 from . import _api, _cachewatch, report
+from ._text import printable
 
 _interval_thread = None
 _armed = False
@@ -38,7 +39,7 @@ def write_now(reason, wait=True):
         try:
             report.write_json(path)
         except OSError as exc:
-            sys.stderr.write(f"cachewatch: cannot write report ({reason}): {exc}\n")
+            sys.stderr.write(f"cachewatch: cannot write report ({reason}): {printable(exc)}\n")
         now = time.monotonic()
         _last_write = (now, now - start)
     finally:
