@@ -337,7 +337,7 @@ static PyNumberMethods cwview_as_number = {
     .nb_or = cwview_or,
 };
 
-#define CW_VIEW_TYPE(cname, pyname)                                      \
+#define CW_VIEW_TYPE(cname, pyname, hash)                                \
     static PyTypeObject cname = {                                        \
         PyVarObject_HEAD_INIT(NULL, 0)                                   \
         .tp_name = pyname,                                               \
@@ -346,7 +346,7 @@ static PyNumberMethods cwview_as_number = {
         .tp_repr = (reprfunc)cwview_repr,                                \
         .tp_as_number = &cwview_as_number,                               \
         .tp_as_sequence = &cwview_as_sequence,                           \
-        .tp_hash = PyObject_HashNotImplemented,                          \
+        .tp_hash = hash,                                                 \
         .tp_getattro = cwview_getattro,                                  \
         .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,             \
         .tp_traverse = (traverseproc)cwview_traverse,                    \
@@ -354,9 +354,13 @@ static PyNumberMethods cwview_as_number = {
         .tp_iter = (getiterfunc)cwview_iter,                             \
         .tp_methods = cwview_methods,                                    \
     };
-CW_VIEW_TYPE(CwKeys_Type, "dict_keys")
-CW_VIEW_TYPE(CwValues_Type, "dict_values")
-CW_VIEW_TYPE(CwItems_Type, "dict_items")
+static Py_hash_t cwview_identity_hash(PyObject *v) { return PyBaseObject_Type.tp_hash(v); }
+
+/* Keys and items views are set-like, so unhashable; a values view hashes
+ * by identity, as dict_values does. */
+CW_VIEW_TYPE(CwKeys_Type, "dict_keys", PyObject_HashNotImplemented)
+CW_VIEW_TYPE(CwValues_Type, "dict_values", cwview_identity_hash)
+CW_VIEW_TYPE(CwItems_Type, "dict_items", PyObject_HashNotImplemented)
 
 /* ---- the type ---------------------------------------------------------- */
 

@@ -157,9 +157,28 @@ static PyMethodDef cwset_methods[] = {
 };
 #undef B
 
+/* set's repr names a subtype ("set({1})"); a watched set prints as a set. */
+static PyObject *cwset_repr(PyObject *self)
+{
+    PyObject *res = PySet_Type.tp_repr(self);
+    if (res == NULL || PySet_GET_SIZE(self) == 0)
+        return res; /* "set()" either way */
+    Py_ssize_t n = PyUnicode_GET_LENGTH(res);
+    PyObject *inner = n > 5 && PyUnicode_READ_CHAR(res, 4) == '{'
+                          ? PyUnicode_Substring(res, 4, n - 1) /* set({...}) */
+                          : NULL; /* set(...): a repr within itself, as plain */
+    if (inner == NULL) {
+        PyErr_Clear();
+        return res;
+    }
+    Py_DECREF(res);
+    return inner;
+}
+
 static PyTypeObject CwSet_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "set",
+    .tp_repr = cwset_repr,
     .tp_basicsize = sizeof(PySetObject),
     .tp_dealloc = cwset_dealloc,
     .tp_as_number = &cwset_as_number,

@@ -233,7 +233,8 @@ def _reduce_watched_list(lst):
 
 
 def _reduce_watched_set(s):
-    return (set, (list(set.copy(s)),))
+    # set(a_set) copies the table as set.copy does: same order, no __eq__.
+    return (set, (set.copy(s),))
 
 
 _registered = False
