@@ -10,7 +10,7 @@ static size_t breaking(const unsigned char *p)
     if (*p < 0x20 || *p == 0x7f)
         return 1;
 
-    if (p[0] == 0xc2 && p[1] == 0x85) /* U+0085 NEL */
+    if (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) /* C1 controls, NEL among them */
         return 2;
     if (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) /* U+2028, U+2029 */
         return 3;

@@ -9,8 +9,9 @@
 #include <stddef.h>
 
 /* Rewrite msg (NUL-terminated, in a buffer of size bytes) in place with
- * control characters (C0, DEL, and the Unicode line breaks NEL, LS and PS)
- * written as \xNN escapes; cut to fit, never inside an escape. */
+ * control characters (C0, DEL, C1 with NEL, and the Unicode line breaks LS
+ * and PS) written as \xNN escapes of their bytes; cut to fit, never inside
+ * an escape or a character. */
 void cw_text_printable(char *msg, size_t size);
 
 /* The longest prefix of s[0..len) that does not end inside a UTF-8

@@ -31,14 +31,14 @@ static inline void fuzz_fail(const char *what, const char *msg, const char *inpu
     } while (0)
 
 /* Does msg hold a byte a terminal or str.splitlines() would act on: a
- * control character (\n, \r, \v, \f, ESC, ...), DEL, or the UTF-8 of NEL,
- * LS or PS? */
+ * control character (\n, \r, \v, \f, ESC, ...), DEL, a C1 control (NEL
+ * among them) or the UTF-8 of LS or PS? */
 static inline int has_control(const char *msg)
 {
     for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
         if (*p < 0x20 || *p == 0x7f)
             return 1;
-        if ((p[0] == 0xc2 && p[1] == 0x85) ||
+        if ((p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) ||
             (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)))
             return 1;
     }
@@ -73,7 +73,7 @@ static inline char *escaped(const char *input)
     char *out = malloc(4 * n + 1), *o = out;
     for (const unsigned char *p = (const unsigned char *)input; *p;) {
         size_t k = (*p < 0x20 || *p == 0x7f) ? 1
-                   : (p[0] == 0xc2 && p[1] == 0x85) ? 2
+                   : (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) ? 2
                    : (p[0] == 0xe2 && p[1] == 0x80 && (p[2] == 0xa8 || p[2] == 0xa9)) ? 3 : 0;
         if (k == 0) {
             *o++ = (char)*p++;

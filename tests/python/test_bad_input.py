@@ -38,10 +38,11 @@ FULL = os.environ.get("CACHEWATCH_FULL") == "1"
 TRIED = {}  # what -> how many inputs
 
 # What a one-line message must not hold raw: every C0 control (the line's own
-# final "\n" ends it), DEL, and the Unicode line breaks NEL, LS and PS.
-# Terminals act on them; str.splitlines() breaks at \n \r \v \f \x1c-\x1e and
-# NEL, LS, PS.
-RAW_CONTROLS = frozenset([chr(c) for c in range(0x20)] + ["\x7f", "\x85", "\u2028", "\u2029"])
+# final "\n" ends it), DEL, every C1 control (NEL among them) and the Unicode
+# line breaks LS and PS. Terminals act on them; str.splitlines() breaks at
+# \n \r \v \f \x1c-\x1e and NEL, LS, PS.
+RAW_CONTROLS = frozenset([chr(c) for c in range(0x20)] + [chr(c) for c in range(0x7f, 0xa0)]
+                         + ["\u2028", "\u2029"])
 
 
 def _count(what, n=1):
