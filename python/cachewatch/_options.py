@@ -4,7 +4,6 @@ import os
 import re
 
 from . import _cachewatch
-from ._text import printable
 
 ENV_VAR = "CACHEWATCH_OPTIONS"
 
@@ -48,9 +47,14 @@ def combined(explicit=None):
 
 def check_text(text):
     """Options are UTF-8 text: an environment variable may hold other bytes
-    (decoded with surrogate escapes); name the word that does."""
+    (decoded with surrogate escapes). Name the word that does (split as the
+    C parser splits, at ASCII whitespace), every byte of it that is not
+    printable ASCII written as \\xNN."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        word = next(m.group() for m in re.finditer(r"\S+", text) if m.end() > exc.start)
-        raise ValueError(f"cachewatch: option '{printable(word)}' is not UTF-8 text") from None
+        word = next(m.group() for m in re.finditer(r"[^ \t\n\r\f\v]+", text)
+                    if m.end() > exc.start)
+        shown = "".join(chr(b) if 0x20 <= b < 0x7f else f"\\x{b:02x}"
+                        for b in word.encode("utf-8", "surrogateescape"))
+        raise ValueError(f"cachewatch: option '{shown}' is not UTF-8 text") from None
