@@ -274,12 +274,17 @@ static int load_suppressions(const char *path)
     }
     text[len] = '\0';
     const char *nul = memchr(text, '\0', len);
-    if (unreadable || nul != NULL) {
+    PyObject *decoded = unreadable || nul ? NULL : PyUnicode_DecodeUTF8(text, (Py_ssize_t)len, NULL);
+    if (decoded == NULL) { /* patterns become Python str: they must be UTF-8 */
+        PyErr_Clear();
         free(text);
         raise_printable(PyExc_ValueError, "cachewatch: cannot read suppressions file '%s' (%s)", path,
-                     unreadable ? "read error" : "a NUL byte: not a text file");
+                        unreadable ? "read error"
+                        : nul      ? "a NUL byte: not a text file"
+                                   : "not UTF-8 text");
         return -1;
     }
+    Py_DECREF(decoded);
     char err[512];
     int rc = cw_suppress_parse(text, path, err, sizeof(err));
     free(text);

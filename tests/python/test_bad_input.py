@@ -609,9 +609,18 @@ def test_suppressions_file(case):
         proc = _run_host(f"suppressions={path}".encode())
     assert _host_ok(proc), (data, proc.stderr)
     stderr = proc.stderr.decode("utf-8", "replace")
+    try:
+        data.decode("utf-8")
+        utf8 = True
+    except UnicodeDecodeError:
+        utf8 = False
     if nul:
         # The whole file refused, no line of it named.
         reason = one_line_naming(stderr, f"'{path}' (a NUL byte: not a text file)")
+        assert reason is None, (data, reason)
+    elif not utf8:
+        # Patterns become Python text: a file that is not UTF-8 is refused whole.
+        reason = one_line_naming(stderr, f"'{path}' (not UTF-8 text)")
         assert reason is None, (data, reason)
     elif first_bad is None:
         # Valid: only the end-of-run count of each suppression, one line each.
@@ -669,6 +678,17 @@ def test_suppression_line_with_a_control_character_is_one_line(tmp_path, content
     assert _host_ok(proc), proc.stderr
     reason = one_line_naming(proc.stderr.decode("utf-8", "replace"), needle)
     assert reason is None, reason
+
+
+def test_suppressions_file_not_utf8_refused_and_host_runs(tmp_path):
+    """A Latin-1 file used to load, then break the report at exit."""
+    _count("suppressions files")
+    supp = tmp_path / "known.txt"
+    supp.write_bytes(b"race:caf\xe9\n")
+    proc = _run_host(f"suppressions={supp}".encode())
+    assert _host_ok(proc), proc.stderr
+    assert proc.stderr.decode() == (f"cachewatch: cannot read suppressions file '{supp}' "
+                                    "(not UTF-8 text); not started\n")
 
 
 @pytest.mark.parametrize("content", [b"race:a\x00\nbogus\n", b"\x00", b"race:a\nrace:b\x00"])
