@@ -1188,7 +1188,8 @@ class SetMachine(DiffMachine):
         w_copy = copy.copy(self.c_w)
         if type(w_copy) is set:
             w, p = list(w_copy), list(copy.copy(self.c_p))
-            assert self.same_order(w, p), (w, p)
+            if not self.same_order(w, p):
+                raise Divergence(f"copy.copy(s) order: plain gave {sr(p)}, watched gave {sr(w)}")
 
     def same_order(self, a, b):
         def same(x, y):

@@ -155,7 +155,7 @@ def _reduce_as(plain):
         return lambda d: (dict, (), None, None, iter(dict.items(d)))
     if plain is list:
         return lambda lst: (list, (), None, iter(list.copy(lst)))
-    return lambda s: (set, (list(set.__iter__(s)),))
+    return lambda s: (set, (set.copy(s),))  # as cachewatch reduces a watched set
 
 
 def _make(cls, plain):
