@@ -701,26 +701,23 @@ class DictMachine(DiffMachine):
     def delitem(self, k):
         self.both(f"del d[{sr(k)}]", lambda s: s.c.__delitem__(k))
 
+    def key_method(self, name, k, extra):
+        """d.NAME(k) or, unless extra is "none", d.NAME(k, extra)."""
+        args = (k,) if extra == "none" else (k, extra)
+        self.both(f"d.{name}({', '.join(sr(a) for a in args)})",
+                  lambda s: getattr(s.c, name)(*args))
+
     @rule(k=anykey, default=st.one_of(st.just("none"), values))
     def get(self, k, default):
-        if default == "none":
-            self.both(f"d.get({sr(k)})", lambda s: s.c.get(k))
-        else:
-            self.both(f"d.get({sr(k)}, {sr(default)})", lambda s: s.c.get(k, default))
+        self.key_method("get", k, default)
 
     @rule(k=anykey, v=st.one_of(st.just("none"), values))
     def setdefault(self, k, v):
-        if v == "none":
-            self.both(f"d.setdefault({sr(k)})", lambda s: s.c.setdefault(k))
-        else:
-            self.both(f"d.setdefault({sr(k)}, {sr(v)})", lambda s: s.c.setdefault(k, v))
+        self.key_method("setdefault", k, v)
 
     @rule(k=anykey, default=st.one_of(st.just("none"), values))
     def pop(self, k, default):
-        if default == "none":
-            self.both(f"d.pop({sr(k)})", lambda s: s.c.pop(k))
-        else:
-            self.both(f"d.pop({sr(k)}, {sr(default)})", lambda s: s.c.pop(k, default))
+        self.key_method("pop", k, default)
 
     @rule()
     def popitem(self):
