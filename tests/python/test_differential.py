@@ -224,7 +224,13 @@ def test_harness_finds_a_wrong_container(case):
             report_multiple_bugs=False,
             # shrinking is slow for some; one case shows the shrunk example
             phases=[Phase.generate] + ([Phase.shrink] if "popitem" in case else [])))
-    assert label in str(info.value), str(info.value)
+    found = str(info.value)
+    # The wrong set is a Python subclass: when address-hashed elements collide
+    # (where they were allocated decides it), a step before the planted `-=`
+    # can show it in another order than a plain set, which is a divergence
+    # too. Otherwise the planted one must be what was found.
+    order_first = case == "set -=" and found.startswith(("repr:", "copy.copy(s) order"))
+    assert label in found or order_first, found
     # the shrunk steps come with it, to reproduce by hand
     notes = "\n".join(getattr(info.value, "__notes__", []))
     assert "state.init(" in notes and "state.teardown()" in notes, notes
