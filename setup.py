@@ -1,7 +1,9 @@
 """Build cachewatch: the C extension cachewatch._cachewatch and the Python
 layer under python/cachewatch. The extension is required: a build without a
-C compiler fails loudly. libunwind is optional: without it native stacks are
-unavailable and the checker says so when asked for them."""
+C compiler fails loudly, and so does one without RE2 (Debian's libre2-dev),
+which matches the `redact` option in linear time. libunwind is optional:
+without it native stacks are unavailable and the checker says so when asked
+for them."""
 import ast
 import os
 import re
@@ -17,7 +19,7 @@ from setuptools.command.build_py import build_py
 HERE = os.path.dirname(os.path.abspath(__file__))
 ENGINE = ["memory", "hashtable", "vclock", "depot", "thread", "lockset", "sync", "shadow",
           "report", "report_print", "suppress", "redact", "text", "flags", "engine"]
-BINDING = ["runtime", "sync_objects", "stack", "frames_internal", "unwind", "hooks_dict", "hooks_lock", "hooks_sync",
+BINDING = ["runtime", "key_text", "sync_objects", "stack", "frames_internal", "unwind", "hooks_dict", "hooks_lock", "hooks_sync",
            "hooks_thread", "hooks_global", "containers", "hooks_list", "hooks_set", "module"]
 
 
@@ -44,16 +46,18 @@ if not UNWIND:
     sys.stderr.write("cachewatch: libunwind not found (apt-get install libunwind-dev); "
                      "building without native stacks\n")
 
-extra = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra"]
+extra = ["-D_GNU_SOURCE", "-Wall", "-Wextra"]
 if os.environ.get("CACHEWATCH_WERROR"):
     extra.append("-Werror")
+# Per language: the engine is C11; its one C++ file (linear_re.cc) wraps RE2.
+STD = {".c": "-std=c11", ".cc": "-std=c++17"}
 
 ext = Extension(
     "cachewatch._cachewatch",
-    sources=[f"ext/{name}.c" for name in ENGINE + BINDING],
+    sources=[f"ext/{name}.c" for name in ENGINE + BINDING] + ["ext/linear_re.cc"],
     include_dirs=["ext"],
     define_macros=[("CW_HAVE_LIBUNWIND", "1" if UNWIND else "0")],
-    libraries=(["unwind"] if UNWIND else []) + ["dl"],
+    libraries=(["unwind"] if UNWIND else []) + ["re2", "stdc++", "dl"],
     extra_compile_args=extra,
     depends=[os.path.join("ext", f) for f in os.listdir(os.path.join(HERE, "ext"))
              if f.endswith((".h", ".inc"))],
@@ -88,6 +92,18 @@ class BuildExtWithTable(build_ext):
     def run(self):
         write_flag_table(os.path.join(HERE, "python"))
         super().run()
+
+    def build_extensions(self):
+        # One compiler command serves C and C++ sources: give each file the
+        # language standard of its own language.
+        compile_one = self.compiler._compile
+
+        def _compile(obj, src, ext, cc_args, extra_postargs, pp_opts):
+            std = STD.get(os.path.splitext(src)[1], "")
+            return compile_one(obj, src, ext, cc_args, extra_postargs + ([std] if std else []), pp_opts)
+
+        self.compiler._compile = _compile
+        super().build_extensions()
 
 
 class BuildPyWithPth(build_py):

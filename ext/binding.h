@@ -12,6 +12,7 @@
 #include "depot.h"
 #include "flags.h"
 #include "lockset.h"
+#include "report.h"
 #include "shadow.h"
 #include "thread.h"
 
@@ -106,6 +107,8 @@ void cw_lock_releasing(uintptr_t key, bool all);
 
 /* Reports (runtime.c): finish new reports (key text), print them. */
 void cw_emit_reports(const uint32_t *ids, uint32_t n, PyObject *key);
+/* The same for a key that is a list's index or element (report.h). */
+void cw_emit_reports_as(const uint32_t *ids, uint32_t n, PyObject *key, cw_location_kind loc);
 
 /* Record an access through the engine: captures stacks on demand. */
 int cw_record_access(cw_thread *t, cw_access *a, PyFrameObject *frame);

@@ -120,6 +120,17 @@ static inline int cw_module_add(PyObject *module, const char *name, PyObject *va
 #endif
 }
 
+/* A block that reads a container's internals as one step: with the GIL that
+ * is any stretch running no Python code; a free-threaded build (3.13+) also
+ * needs the object's critical section. */
+#if PY_VERSION_HEX >= 0x030D0000
+#define CW_BEGIN_CRITICAL_SECTION(op) Py_BEGIN_CRITICAL_SECTION(op)
+#define CW_END_CRITICAL_SECTION() Py_END_CRITICAL_SECTION()
+#else
+#define CW_BEGIN_CRITICAL_SECTION(op) {
+#define CW_END_CRITICAL_SECTION() }
+#endif
+
 /* Py_SET_TYPE exists from 3.9 on. */
 #define cw_set_type(obj, type) Py_SET_TYPE((obj), (type))
 

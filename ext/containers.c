@@ -31,6 +31,30 @@ static int current_opcode(const cw_site *site)
 void cw_record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
                int check_opcode)
 {
+    cw_record_marked(self, key, hash, op, flags, check_opcode, 0);
+}
+
+static uint32_t record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
+                       int check_opcode, uint32_t mark, const Py_ssize_t *range);
+
+uint32_t cw_record_marked(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
+                          int check_opcode, uint32_t mark)
+{
+    return record(self, key, hash, op, flags, check_opcode, mark, NULL);
+}
+
+void cw_record_range(PyObject *self, Py_ssize_t lo, Py_ssize_t hi, cw_op op)
+{
+    if (hi <= lo)
+        return;
+    Py_ssize_t range[2] = {lo, hi};
+    record(self, NULL, (Py_hash_t)CW_RANGE_KEY, op, CW_WRITE | CW_COMMUTES | CW_AT_INDEX,
+           CW_CHECK_NEVER, 0, range);
+}
+
+static uint32_t record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
+                       int check_opcode, uint32_t mark, const Py_ssize_t *range)
+{
     cw_saved_error saved;
     cw_error_save(&saved);
     cw_tls_state.busy++;
@@ -49,6 +73,13 @@ void cw_record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned
         a.commutes = flags & CW_COMMUTES;
         a.frame = (uintptr_t)frame;
         a.site = site;
+        a.mark = mark;
+        a.index = (flags & CW_AT_INDEX) && range == NULL;
+        if (range != NULL) {
+            a.ranged = true;
+            a.range_lo = range[0];
+            a.range_hi = range[1];
+        }
         /* A single-key read can be the check a later write acts on when the
          * program asked for it directly (not dict(d), not C code). */
         if (!write && frame != NULL) {
@@ -65,8 +96,12 @@ void cw_record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned
             cw_record_access(t, &a, frame);
     }
     cw_tls_state.busy--;
-    cw_emit_reports(a.reports, a.nreports, key);
+    cw_emit_reports_as(a.reports, a.nreports, key,
+                       flags & CW_AT_INDEX     ? CW_LOC_INDEX
+                       : flags & CW_AT_ELEMENT ? CW_LOC_ELEMENT
+                                               : CW_LOC_KEY);
     cw_error_restore(&saved);
+    return a.marks;
 }
 
 void cw_record_key(PyObject *self, PyObject *key, cw_op op, unsigned flags, int check_opcode)

@@ -14,6 +14,8 @@
 #define CW_WRITE 1u       /* changed the location */
 #define CW_STRUCTURAL 2u  /* changed the set of keys (or a list's length) */
 #define CW_COMMUTES 4u    /* a write that commutes with others of its kind */
+#define CW_AT_INDEX 8u    /* the key is a list's index (for the report) */
+#define CW_AT_ELEMENT 16u /* the key is a list's element (for the report) */
 
 /* check_opcode of cw_record(): the read is a check when the current
  * instruction is this opcode; CW_CHECK_ALWAYS for an explicit method call,
@@ -36,6 +38,13 @@ extern cw_opcodes cw_opcode;
  * watched container. key (may be NULL) is only used for the report text. */
 void cw_record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
                int check_opcode);
+/* The same, also adding mark to the container's marks (cw_shadow_mark);
+ * returns its marks as the engine saw them (0 when nothing was recorded). */
+uint32_t cw_record_marked(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
+                          int check_opcode, uint32_t mark);
+/* A write of every index of a list in [lo, hi) in one change (a deletion
+ * shifting the later ones, a slice store, a sort): see shadow.h. */
+void cw_record_range(PyObject *self, Py_ssize_t lo, Py_ssize_t hi, cw_op op);
 /* The same with the hash computed here (nothing is recorded for an
  * unhashable key). */
 void cw_record_key(PyObject *self, PyObject *key, cw_op op, unsigned flags, int check_opcode);

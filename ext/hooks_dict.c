@@ -198,6 +198,51 @@ static PyObject *cwdict_clear(PyObject *self, PyObject *noargs)
     return res;
 }
 
+/* d.copy() and copy.copy(d): a plain dict, as atomic as dict.copy of a
+ * plain dict. dict.copy itself would take the generic mapping path for a
+ * watched dict (its tp_iter is not dict's), running keys' __hash__ between
+ * items, where another thread may change the dict. Here the items are taken
+ * with no Python code running in between, then inserted into the copy. */
+static PyObject *cwdict_copy(PyObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    PyObject *keys = NULL, *values = NULL;
+    Py_ssize_t n, got = 0;
+    CW_BEGIN_CRITICAL_SECTION(self);
+    for (;;) {
+        n = PyDict_GET_SIZE(self);
+        keys = PyTuple_New(n);
+        values = PyTuple_New(n);
+        if (keys == NULL || values == NULL || PyDict_GET_SIZE(self) == n)
+            break;
+        /* The allocations ran the GC, and a finalizer changed the dict. */
+        Py_CLEAR(keys);
+        Py_CLEAR(values);
+    }
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (keys != NULL && values != NULL && got < n && PyDict_Next(self, &pos, &k, &v)) {
+        Py_INCREF(k);
+        Py_INCREF(v);
+        PyTuple_SET_ITEM(keys, got, k);
+        PyTuple_SET_ITEM(values, got, v);
+        got++;
+    }
+    CW_END_CRITICAL_SECTION();
+    if (keys == NULL || values == NULL) {
+        Py_XDECREF(keys);
+        Py_XDECREF(values);
+        return NULL;
+    }
+    PyObject *copy = PyDict_New();
+    for (Py_ssize_t i = 0; copy != NULL && i < got; i++)
+        if (PyDict_SetItem(copy, PyTuple_GET_ITEM(keys, i), PyTuple_GET_ITEM(values, i)) < 0)
+            Py_CLEAR(copy);
+    Py_DECREF(keys);
+    Py_DECREF(values);
+    return copy;
+}
+
 static PyObject *cwdict_iter(PyObject *self)
 {
     return cw_wrap_iter(PyDict_Type.tp_iter(self), self);
@@ -402,6 +447,8 @@ static PyMethodDef cwdict_methods[] = {
     {"values", (PyCFunction)cwdict_values, METH_NOARGS, NULL},
     {"items", (PyCFunction)cwdict_items, METH_NOARGS, NULL},
     {"__reversed__", (PyCFunction)cwdict_reversed, METH_NOARGS, NULL},
+    {"copy", (PyCFunction)cwdict_copy, METH_NOARGS, NULL},
+    {"__copy__", (PyCFunction)cwdict_copy, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

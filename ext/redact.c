@@ -2,52 +2,48 @@
 #include "redact.h"
 
 #include <pthread.h>
-#include <regex.h>
-#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-static pthread_mutex_t redact_lock = PTHREAD_MUTEX_INITIALIZER;
-static regex_t installed; /* valid while have_pattern */
-static bool have_pattern;
+#include "linear_re.h"
+#include "memory.h"
+#include "text.h"
 
-static int compile(regex_t *re, const char *pattern, char *err, size_t err_size)
+static pthread_mutex_t redact_lock = PTHREAD_MUTEX_INITIALIZER;
+static cw_re *installed; /* NULL: redact nothing */
+
+static cw_re *compile(const char *pattern, char *err, size_t err_size)
 {
-    int rc = regcomp(re, pattern, REG_EXTENDED);
-    if (rc != 0) {
-        char why[128];
-        regerror(rc, re, why, sizeof(why));
+    char why[160];
+    cw_re *re = cw_re_compile(pattern, why, sizeof(why));
+    if (re == NULL)
         snprintf(err, err_size, "option 'redact' is not a valid extended regular expression (%s): %.64s",
                  why, pattern);
-        return -1;
-    }
-    return 0;
+    return re;
 }
 
 int cw_redact_check(const char *pattern, char *err, size_t err_size)
 {
     if (pattern == NULL || *pattern == '\0')
         return 0;
-    regex_t re;
-    if (compile(&re, pattern, err, err_size) < 0)
+    cw_re *re = compile(pattern, err, err_size);
+    if (re == NULL)
         return -1;
-    regfree(&re);
+    cw_re_free(re);
     return 0;
 }
 
 int cw_redact_set(const char *pattern, char *err, size_t err_size)
 {
-    regex_t re;
-    bool want = pattern != NULL && *pattern != '\0';
-    if (want && compile(&re, pattern, err, err_size) < 0)
+    cw_re *re = NULL;
+    if (pattern != NULL && *pattern != '\0' && (re = compile(pattern, err, err_size)) == NULL)
         return -1;
     pthread_mutex_lock(&redact_lock);
-    if (have_pattern)
-        regfree(&installed);
-    if (want)
-        installed = re;
-    have_pattern = want;
+    cw_re *old = installed;
+    installed = re;
     pthread_mutex_unlock(&redact_lock);
+    cw_re_free(old);
     return 0;
 }
 
@@ -61,29 +57,57 @@ static void append(char *out, size_t out_size, size_t *len, const char *s, size_
     *len += n;
 }
 
-size_t cw_redact(const char *text, char *out, size_t out_size)
+size_t cw_redact(const char *text, size_t text_len, char *out, size_t out_size)
 {
-    size_t len = 0;
+    size_t len = 0, p = 0;
     pthread_mutex_lock(&redact_lock);
-    const char *p = text;
-    int eflags = 0;
-    regmatch_t m;
-    while (have_pattern && *p && regexec(&installed, p, 1, &m, eflags) == 0) {
-        append(out, out_size, &len, p, (size_t)m.rm_so);
-        if (m.rm_eo > m.rm_so) {
+    while (installed != NULL && p < text_len) {
+        size_t so, eo;
+        int found = cw_re_find(installed, text, text_len, p, &so, &eo);
+        if (found < 0) { /* the matcher failed: hide the rest rather than show a secret */
             append(out, out_size, &len, CW_REDACTED, strlen(CW_REDACTED));
-            p += m.rm_eo;
-        } else if (p[m.rm_so] == '\0') {
-            p += m.rm_so;
+            p = text_len;
             break;
-        } else { /* an empty match hides nothing: step over one byte */
-            append(out, out_size, &len, p + m.rm_so, 1);
-            p += m.rm_so + 1;
         }
-        eflags = REG_NOTBOL;
+        if (found == 0)
+            break;
+        append(out, out_size, &len, text + p, so - p);
+        if (eo > so) {
+            append(out, out_size, &len, CW_REDACTED, strlen(CW_REDACTED));
+            p = eo;
+        } else if (so < text_len) { /* an empty match hides nothing: step over one byte */
+            append(out, out_size, &len, text + so, 1);
+            p = so + 1;
+        } else {
+            p = so;
+            break;
+        }
     }
     pthread_mutex_unlock(&redact_lock);
-    append(out, out_size, &len, p, strlen(p));
+    append(out, out_size, &len, text + p, text_len - p);
     out[len < out_size ? len : out_size - 1] = '\0';
     return len;
+}
+
+size_t cw_redact_cut(const char *text, size_t len, size_t max, char *out, bool *cut)
+{
+    /* Only the part that can show, and the margin a secret may run on into. */
+    size_t window = len < max + CW_REDACT_MARGIN ? len : cw_text_cut(text, max + CW_REDACT_MARGIN);
+    char small[1024];
+    size_t room = max + 1;
+    char *buf = room <= sizeof(small) ? small : cw_malloc(CW_MEM_REPORTS, room);
+    size_t full;
+    if (buf == NULL) { /* no memory: show nothing rather than a secret */
+        *cut = len > 0;
+        out[0] = '\0';
+        return 0;
+    }
+    full = cw_redact(text, window, buf, room);
+    *cut = full > max || window < len;
+    size_t n = full > max ? cw_text_cut(buf, max) : full;
+    memcpy(out, buf, n);
+    out[n] = '\0';
+    if (buf != small)
+        cw_free(buf);
+    return n;
 }

@@ -69,6 +69,10 @@ const char *cw_location_kind_name(cw_location_kind loc)
         return "structure";
     case CW_LOC_BINDING:
         return "binding";
+    case CW_LOC_INDEX:
+        return "index";
+    case CW_LOC_ELEMENT:
+        return "element";
     }
     return "?";
 }
@@ -209,12 +213,19 @@ out:
 
 void cw_report_set_key(uint32_t id, const char *key_repr)
 {
+    cw_report_set_key_as(id, key_repr, CW_LOC_KEY);
+}
+
+void cw_report_set_key_as(uint32_t id, const char *key_repr, cw_location_kind loc)
+{
     char *copy = key_repr ? cw_strdup(CW_MEM_REPORTS, key_repr) : NULL;
     pthread_mutex_lock(&report_lock);
     cw_report *r = cw_idvec_get(&reports, id);
     if (r && r->key_repr == NULL) {
         r->key_repr = copy;
         copy = NULL;
+        if (r->location == CW_LOC_KEY)
+            r->location = loc;
     }
     pthread_mutex_unlock(&report_lock);
     cw_free(copy);

@@ -42,9 +42,11 @@ typedef struct cw_report_fact {
 
 /* What the racing accesses touched. */
 typedef enum cw_location_kind {
-    CW_LOC_KEY,       /* one key (or index, or element) of a container */
+    CW_LOC_KEY,       /* one key of a container */
     CW_LOC_STRUCTURE, /* the set of keys of a container */
     CW_LOC_BINDING,   /* a module-level name */
+    CW_LOC_INDEX,     /* one index of a list (a key, as the binding tells) */
+    CW_LOC_ELEMENT,   /* whether a list holds an element equal to one value */
 } cw_location_kind;
 
 const char *cw_report_kind_name(cw_report_kind kind);
@@ -67,6 +69,7 @@ typedef struct cw_report {
     cw_report_kind kind;
     cw_str_id target;        /* "module.NAME" or a description */
     uintptr_t container;
+    int64_t key_hash;        /* the key's hash (a list's index: the index) */
     bool has_key;            /* a key's text is worth showing (CW_LOC_KEY) */
     cw_location_kind location;
     char *key_repr;          /* Owned; set by the binding, may stay NULL */
@@ -91,6 +94,9 @@ void cw_report_fini(void);
 uint32_t cw_report_add(const cw_report *r);
 /* The binding fills in the key's text once, outside every engine lock. */
 void cw_report_set_key(uint32_t id, const char *key_repr);
+/* The same, also saying what kind of key it is (CW_LOC_KEY, CW_LOC_INDEX or
+ * CW_LOC_ELEMENT): the engine knows keys only by their hashes. */
+void cw_report_set_key_as(uint32_t id, const char *key_repr, cw_location_kind loc);
 /* Copy of a report (key_repr stays owned by the store); false if unknown. */
 bool cw_report_get(uint32_t id, cw_report *out);
 uint32_t cw_report_count(void);

@@ -193,6 +193,13 @@ size_t cw_report_format(const cw_report *r, int pid, char *buf, size_t size)
     case CW_LOC_KEY:
         put(&o, "  Key: %s\n", r->key_repr ? r->key_repr : "<unknown>");
         break;
+    case CW_LOC_INDEX:
+        put(&o, "  Index: %s\n", r->key_repr ? r->key_repr : "<unknown>");
+        break;
+    case CW_LOC_ELEMENT:
+        put(&o, "  Element: %s (whether the list holds one equal to it)\n",
+            r->key_repr ? r->key_repr : "<unknown>");
+        break;
     case CW_LOC_STRUCTURE:
         if (r->kind == CW_REPORT_LOST_UPDATE)
             put(&o, "  Location: the container %s held when it was rebound\n", target);

@@ -13,6 +13,7 @@
 #include "depot.h"
 #include "engine.h"
 #include "hashtable.h"
+#include "key_text.h"
 #include "memory.h"
 #include "redact.h"
 #include "report.h"
@@ -120,39 +121,26 @@ cw_thread *cw_register_child(cw_tid parent, cw_vc *inherited, const char *name,
 
 void cw_emit_reports(const uint32_t *ids, uint32_t n, PyObject *key)
 {
+    cw_emit_reports_as(ids, n, key, CW_LOC_KEY);
+}
+
+void cw_emit_reports_as(const uint32_t *ids, uint32_t n, PyObject *key, cw_location_kind loc)
+{
     if (n == 0)
         return;
     cw_saved_error saved;
     cw_error_save(&saved);
     cw_tls_state.busy++;
-    const char *text = NULL;
-    PyObject *repr = NULL;
-    if (key != NULL) {
-        repr = PyObject_Repr(key);
-        if (repr == NULL)
-            PyErr_Clear();
-        else if ((text = PyUnicode_AsUTF8(repr)) == NULL)
-            PyErr_Clear();
-    }
-    char redacted[4200], buf[4200];
-    if (text != NULL) {
-        /* Redact first, so that cutting cannot leave half a secret. */
-        size_t len = cw_redact(text, redacted, sizeof(redacted));
-        size_t max = (size_t)cw_options.key_repr_max;
-        text = redacted;
-        if (len > max) {
-            while (max > 0 && (redacted[max] & 0xC0) == 0x80)
-                max--; /* cut between UTF-8 characters: reports are decoded as UTF-8 */
-            snprintf(buf, sizeof(buf), "%.*s... (%zu bytes)", (int)max, redacted, len);
-            text = buf;
-        }
-    }
+    char text[CW_KEY_TEXT_SIZE];
+    bool have_text = loc != CW_LOC_INDEX && key != NULL && cw_key_text(key, (size_t)cw_options.key_repr_max, text) == 0;
     for (uint32_t i = 0; i < n; i++) {
-        cw_report_set_key(ids[i], text ? text : "<unprintable key>");
+        cw_report r;
+        if (loc == CW_LOC_INDEX && cw_report_get(ids[i], &r)) /* an index is its number */
+            snprintf(text, sizeof(text), "%lld", (long long)r.key_hash), have_text = true;
+        cw_report_set_key_as(ids[i], have_text ? text : "<unprintable key>", loc);
         if (cw_options.print_reports)
             cw_report_print(ids[i], log_fd, (int)getpid());
     }
-    Py_XDECREF(repr);
     cw_tls_state.busy--;
     cw_error_restore(&saved);
 }

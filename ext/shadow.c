@@ -35,7 +35,12 @@ typedef struct rec {
     cw_lockset_id locks;   /* held at the access; REGION/ITER: held across */
     cw_stack_id stack;
     cw_stack_id check_stack;
-    cw_site site;          /* READ: where; REGION: where the check was */
+    union {
+        cw_site site;      /* READ: where; REGION: where the check was */
+        struct {
+            int64_t lo, hi;
+        } range;           /* a ranged WRITE (on the range location) */
+    };
     uint64_t seq;
 } rec;
 
@@ -55,6 +60,7 @@ typedef struct container {
     cw_str_id target;
     bool binding;   /* a module-level name, not a container */
     bool replaced;  /* its structure history holds REC_REPLACE records */
+    uint32_t marks; /* the binding's (cw_shadow_mark) */
     cw_hashtable cells;  /* key hash -> cell* */
     cell structure;
     cw_site *check_sites;
@@ -251,6 +257,48 @@ bool cw_shadow_has_cell(uintptr_t addr, int64_t key_hash)
     return yes;
 }
 
+size_t cw_shadow_keys_in(uintptr_t addr, int64_t lo, int64_t hi, int64_t *out, size_t max)
+{
+    struct shard *sh = shard_of(addr);
+    size_t n = 0;
+    pthread_mutex_lock(&sh->lock);
+    container *c = cw_ht_get(&sh->table, addr);
+    if (c != NULL) {
+        size_t pos = 0;
+        uintptr_t key;
+        while (cw_ht_next(&c->cells, &pos, &key, NULL)) {
+            int64_t k = (int64_t)key;
+            if (k < lo || k >= hi)
+                continue;
+            if (n < max)
+                out[n] = k;
+            n++;
+        }
+    }
+    pthread_mutex_unlock(&sh->lock);
+    return n;
+}
+
+void cw_shadow_mark(uintptr_t addr, uint32_t bits)
+{
+    struct shard *sh = shard_of(addr);
+    pthread_mutex_lock(&sh->lock);
+    container *c = cw_ht_get(&sh->table, addr);
+    if (c != NULL)
+        c->marks |= bits;
+    pthread_mutex_unlock(&sh->lock);
+}
+
+uint32_t cw_shadow_marks(uintptr_t addr)
+{
+    struct shard *sh = shard_of(addr);
+    pthread_mutex_lock(&sh->lock);
+    container *c = cw_ht_get(&sh->table, addr);
+    uint32_t bits = c != NULL ? c->marks : 0;
+    pthread_mutex_unlock(&sh->lock);
+    return bits;
+}
+
 size_t cw_shadow_watched_count(void)
 {
     size_t n = 0;
@@ -424,12 +472,14 @@ static void store_rec_unlocked(struct shard *sh, cell *k, const rec *tmpl, rec *
 typedef struct candidate {
     cw_report_kind kind;
     cw_location_kind loc;
+    int64_t key;
     cw_report_access cur, prev;
 } candidate;
 
 typedef struct batch {
     candidate c[CW_MAX_NEW_REPORTS];
     uint32_t n;
+    int64_t key; /* the location reports added now are about */
     cw_tid tids[CW_MAX_NEW_REPORTS]; /* one report per other thread */
 } batch;
 
@@ -447,7 +497,7 @@ static void batch_add(batch *b, cw_report_kind kind, cw_location_kind loc, cw_ti
     if (b->n == CW_MAX_NEW_REPORTS || batch_has_tid(b, other))
         return;
     b->tids[b->n] = other;
-    b->c[b->n++] = (candidate){kind, loc, *cur, *prev};
+    b->c[b->n++] = (candidate){kind, loc, b->key, *cur, *prev};
 }
 
 static cw_report_access side_of_rec(const rec *r)
@@ -476,6 +526,7 @@ static void publish_batch(const batch *b, const container *c, uint32_t *out, uin
         r.container = c->addr;
         r.location = c->binding ? CW_LOC_BINDING : cd->loc;
         r.has_key = r.location == CW_LOC_KEY;
+        r.key_hash = cd->key;
         r.cur = cd->cur;
         r.prev = cd->prev;
         cw_thread_name(r.cur.tid, r.cur.thread_name, sizeof(r.cur.thread_name));
@@ -528,6 +579,69 @@ static void check_replaced_unlocked(container *c, cw_thread *t, const cw_report_
             batch_add(b, CW_REPORT_LOST_UPDATE, CW_LOC_KEY, r->tid, cur, &prev);
         }
     }
+}
+
+/* A write of index a->key_hash against the ranged writes of other threads
+ * that cover it (a deletion before it shifted it, a slice store wrote it).
+ * Ranged writes are commuting writes: a region acting on a check they may
+ * have raced is a check-then-act, a plain index write a write-write. */
+static void check_ranges_covering_unlocked(container *c, cw_thread *t, const cw_access *a,
+                                           bool region, const cw_vc *snap, cw_lockset_id H,
+                                           cw_lockset_id L, const cw_report_access *cur, batch *b)
+{
+    const cell *rk = cw_ht_get(&c->cells, (uintptr_t)CW_RANGE_KEY);
+    for (uint32_t i = 0; rk != NULL && i < rk->nrecs; i++) {
+        const rec *r = &rk->recs[i];
+        if (r->tid == t->tid || r->kind != REC_WRITE || a->key_hash < r->range.lo ||
+            a->key_hash >= r->range.hi)
+            continue;
+        if (region) {
+            if (!hb(r->tid, r->clock, snap) && cw_lockset_disjoint(r->locks, H))
+                add_rec(b, CW_REPORT_CHECK_THEN_ACT, r, cur);
+        } else if (!a->commutes && !hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L)) {
+            add_rec(b, CW_REPORT_WRITE_WRITE, r, cur);
+        }
+    }
+}
+
+/* A ranged write against the index locations it covers that have a
+ * history: other threads' regions there (it may have fallen between their
+ * check and write) and their index writes. Reports name the index. */
+static void check_range_write_unlocked(container *c, cw_thread *t, const cw_access *a,
+                                       cw_lockset_id L, const cw_report_access *cur, batch *b)
+{
+    size_t pos = 0;
+    uintptr_t key;
+    void *v;
+    while (cw_ht_next(&c->cells, &pos, &key, &v)) {
+        int64_t at = (int64_t)key;
+        if (at < a->range_lo || at >= a->range_hi || at == CW_RANGE_KEY)
+            continue;
+        const cell *k = v;
+        b->key = at;
+        for (uint32_t i = 0; i < k->nrecs; i++) {
+            const rec *r = &k->recs[i];
+            if (r->tid == t->tid || hb(r->tid, r->clock, t->vc) || !cw_lockset_disjoint(r->locks, L))
+                continue;
+            if (r->kind == REC_REGION)
+                add_rec(b, CW_REPORT_CHECK_THEN_ACT, r, cur);
+            else if (r->kind == REC_WRITE && !r->commutes)
+                add_rec(b, CW_REPORT_WRITE_WRITE, r, cur);
+        }
+    }
+    b->key = a->key_hash;
+}
+
+/* This thread's ranged write over the same range and locks, to refresh. */
+static rec *find_own_range_unlocked(cell *k, cw_tid tid, int64_t lo, int64_t hi, cw_lockset_id locks)
+{
+    for (uint32_t i = 0; i < k->nrecs; i++) {
+        rec *r = &k->recs[i];
+        if (r->kind == REC_WRITE && r->tid == tid && r->locks == locks && r->range.lo == lo &&
+            r->range.hi == hi)
+            return r;
+    }
+    return NULL;
 }
 
 /* The memo slot of a single-key read; NULL without memory. */
@@ -599,6 +713,8 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
         pthread_mutex_unlock(&sh->lock);
         return CW_OK; /* unwatched meanwhile */
     }
+    c->marks |= a->mark;
+    a->marks = c->marks;
     /* Check against the key's history without creating it: asking for a
      * stack must leave no trace. An empty history stands in meanwhile. */
     static const cell empty_cell;
@@ -610,6 +726,7 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
     }
     batch b;
     b.n = 0; /* the arrays are filled as used: zeroing them costs more than the check */
+    b.key = a->key_hash;
     cw_clock now = cw_thread_now(t);
     rec mine = {0};
     rec *existing = NULL;
@@ -678,11 +795,21 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
                 }
             }
         }
+        if (a->index)
+            check_ranges_covering_unlocked(c, t, a, region, rr.snap, H, L, &cur, &b);
+        if (a->ranged)
+            check_range_write_unlocked(c, t, a, L, &cur, &b);
         if (region) {
             existing = find_own_unlocked(k, REC_REGION, t->tid, rr.site, H);
             mine = (rec){.kind = REC_REGION, .op = a->op, .check_op = rr.op,
                          .tid = t->tid, .clock = now, .locks = H, .stack = a->stack,
                          .check_stack = a->check_stack, .site = rr.site};
+        } else if (a->ranged) {
+            existing = find_own_range_unlocked(k, t->tid, a->range_lo, a->range_hi, L);
+            mine = (rec){.kind = REC_WRITE, .op = a->op, .commutes = true, .tid = t->tid,
+                         .clock = now, .locks = L, .stack = a->stack};
+            mine.range.lo = a->range_lo;
+            mine.range.hi = a->range_hi;
         } else {
             existing = find_own_unlocked(k, REC_WRITE, t->tid, (cw_site){0, 0}, L);
             if (existing != NULL && existing->commutes != a->commutes)
@@ -802,7 +929,8 @@ int cw_shadow_iter_end(cw_thread *t, cw_iteration *it, uint32_t *reports,
                 s->recs[i].tid == it->tid)
                 mine = &s->recs[i];
         batch b;
-    b.n = 0; /* the arrays are filled as used: zeroing them costs more than the check */
+        b.n = 0;
+        b.key = 0;
         if (mine != NULL) {
             mine->open = false;
             mine->end_clock = same_thread ? cw_thread_now(t) : mine->clock;
@@ -844,6 +972,7 @@ int cw_shadow_replaced(cw_thread *t, uintptr_t addr, cw_op op, cw_stack_id stack
     }
     batch b;
     b.n = 0;
+    b.key = 0;
     cw_report_access cur = {t->tid, op, true, L, stack, 0, 0, {0}};
     /* Writes already made into it by other threads, unordered with the
      * rebinding and sharing no lock with it. */

@@ -14,6 +14,14 @@
  * - iteration: a Python-level loop over the container (from first step to
  *   exhaustion) races an insertion or deletion by another thread.
  *
+ * A list's indices are keys too (key_hash = the index), and one change can
+ * write many of them: `del l[0]` shifts every later index, `l[2:5] = x`
+ * stores to three. Such a change is one ranged write: a record on the
+ * container's range location (CW_RANGE_KEY) covering [lo, hi), checked
+ * against the index locations in the range that have a history, and checked
+ * by every later index access it covers. Ranged writes commute with each
+ * other (two threads' pop(0) on a queue are fine), not with index writes.
+ *
  * Single operations against each other, where at most one writes, are never
  * a race: each is atomic in CPython.
  *
@@ -27,6 +35,9 @@
 
 #define CW_HISTORY_MAX 16
 #define CW_MAX_NEW_REPORTS 8
+
+/* The key of a container's range location (ranged writes of its indices). */
+#define CW_RANGE_KEY ((int64_t)0x72616e6765737421LL)
 
 /* max_bytes bounds the shadow state (0: no bound): past it, new locations
  * make room by forgetting the least recently used ones of their container,
@@ -46,6 +57,14 @@ void cw_shadow_unwatch(uintptr_t container);
 bool cw_shadow_is_watched(uintptr_t container);
 /* Has this key any history (so a write to it could race)? */
 bool cw_shadow_has_cell(uintptr_t container, int64_t key_hash);
+/* Keys in [lo, hi) that have a history (a list's indices that a write there
+ * could race): writes up to max of them to out and returns how many there
+ * are (more than max: call again with room for all). */
+size_t cw_shadow_keys_in(uintptr_t container, int64_t lo, int64_t hi, int64_t *out, size_t max);
+/* Bits the binding keeps on a watched container for itself (which kinds of
+ * location it has used, say); 0 for a container not watched. */
+void cw_shadow_mark(uintptr_t container, uint32_t bits);
+uint32_t cw_shadow_marks(uintptr_t container);
 size_t cw_shadow_watched_count(void);
 size_t cw_shadow_location_count(void);
 /* Single-key reads answered from a thread's memo (no shadow lookup). */
@@ -65,7 +84,13 @@ typedef struct cw_access {
     cw_site site;     /* where in the call */
     cw_stack_id stack;/* 0 until captured: see CW_NEED_STACK */
     cw_stack_id check_stack; /* the checked read's stack, when asked for */
+    uint32_t mark;    /* bits to add to the container's marks (cw_shadow_mark) */
+    bool index;       /* key_hash is an index: ranged writes covering it count */
+    bool ranged;      /* a write of the indices [range_lo, range_hi); key_hash
+                         must be CW_RANGE_KEY, write and commutes set */
+    int64_t range_lo, range_hi;
     /* Out */
+    uint32_t marks;   /* the container's marks, once it was looked up */
     bool need_check_stack; /* with CW_NEED_STACK: also build check_stack, the
                               stack with its innermost frame at check_site */
     cw_site check_site;

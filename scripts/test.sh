@@ -20,7 +20,7 @@ done
 # The option and suppression parsers under libFuzzer (ASan and UBSan), a
 # fixed number of executions each (more with CACHEWATCH_FULL=1).
 echo "== fuzz"
-cmake -S . -B build-c-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DCW_FUZZ=ON >/dev/null
+cmake -S . -B build-c-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DCW_FUZZ=ON >/dev/null
 cmake --build build-c-fuzz -j2 >/dev/null
 (cd build-c-fuzz && ctest --output-on-failure -V -R '^fuzz_' | grep -aE 'executions|FAILED|selftest|tests passed')
 

@@ -4,6 +4,7 @@ The C core runs the hooks (Hook objects); this table decides where they go.
 Lock and RLock are hooked in C (their types' methods), and so is thread
 start (the Starter wrapping _thread's starter)."""
 import collections.abc
+import copy
 import copyreg
 import importlib
 import weakref
@@ -221,20 +222,34 @@ def _install_sentinel_filter():
     _undo.append(lambda: setattr(threading, "_set_sentinel", original))
 
 
-# pickle, copy and deepcopy of a watched container give a plain one. Items go
-# after the empty container is made (and memoised), so one that holds itself
-# comes back holding itself.
+# copy.copy of a watched container is its type's __copy__ (C): a plain
+# container, copied as atomically as from a plain one. deepcopy walks it live
+# in Python as it walks a plain one (copy's own _deepcopy_dict and
+# _deepcopy_list), so a walk racing an insertion raises as it would plain,
+# and the checker sees the loop. pickle reduces to a plain container whose
+# items the pickler takes in C from the live container, as it does plain.
+# Items go after the empty container is made (and memoised), so one that
+# holds itself comes back holding itself.
 def _reduce_watched_dict(d):
-    return (dict, (), None, None, iter(dict.items(d)))
+    return (dict, (), None, None, iter(d.items()))
 
 
 def _reduce_watched_list(lst):
-    return (list, (), None, iter(list.copy(lst)))
+    return (list, (), None, iter(lst))
 
 
 def _reduce_watched_set(s):
     # set(a_set) copies the table as set.copy does: same order, no __eq__.
     return (set, (set.copy(s),))
+
+
+def _register_deepcopy():
+    dispatch = getattr(copy, "_deepcopy_dispatch", None)
+    if not isinstance(dispatch, dict):
+        return  # deepcopy falls back on the reducers: the same live walk
+    for watched, plain in ((_c.WatchedDict, dict), (_c.WatchedList, list)):
+        if plain in dispatch:
+            dispatch[watched] = dispatch[plain]
 
 
 _registered = False
@@ -247,6 +262,7 @@ def _register_types():
     copyreg.pickle(_c.WatchedDict, _reduce_watched_dict)
     copyreg.pickle(_c.WatchedList, _reduce_watched_list)
     copyreg.pickle(_c.WatchedSet, _reduce_watched_set)
+    _register_deepcopy()
     collections.abc.KeysView.register(_c.WatchedKeys)
     collections.abc.ValuesView.register(_c.WatchedValues)
     collections.abc.ItemsView.register(_c.WatchedItems)

@@ -1198,6 +1198,117 @@ static void test_commuting_writes(void **state)
     assert_int_equal(new_of_kind(w2, CW_REPORT_CHECK_THEN_ACT), 1);
 }
 
+/* ---- a list's indices written by ranges -------------------------------------- */
+
+/* l[i] read as a check, or stored to: an index access. */
+static void index_access(cw_thread *t, uintptr_t c, int64_t i, uintptr_t frame, cw_site s,
+                         bool write)
+{
+    cw_access a = make_access(c, i, write ? CW_OP_SETITEM : CW_OP_GETITEM, frame, s);
+    a.index = true;
+    a.write = write;
+    a.check = !write;
+    shadow_call(t, &a);
+}
+
+/* del l[lo] (shifting the rest), l[lo:hi] = ...: a write of [lo, hi). */
+static void range_write(cw_thread *t, uintptr_t c, int64_t lo, int64_t hi, cw_site s)
+{
+    cw_access a = make_access(c, CW_RANGE_KEY, CW_OP_DELITEM, next_frame(), s);
+    a.write = true;
+    a.commutes = true;
+    a.ranged = true;
+    a.range_lo = lo;
+    a.range_hi = hi;
+    shadow_call(t, &a);
+}
+
+static void test_ranged_writes(void **state)
+{
+    (void)state;
+    uintptr_t code = next_code();
+    cw_thread *a = reg("A"), *b = reg("B");
+
+    /* An index store, then a range over it: write-write naming the index. */
+    uintptr_t c = watch("mod.SLOTS");
+    window w = mark();
+    index_access(a, c, 3, next_frame(), at(code, 2), true);
+    range_write(b, c, 0, 5, at(code, 4));
+    cw_report r = first_report(w, CW_REPORT_WRITE_WRITE);
+    assert_int_equal(r.key_hash, 3);
+    assert_int_equal(new_reports(w), 1);
+
+    /* The other order: the range first, the store it covers after. */
+    c = watch("mod.SLOTS2");
+    w = mark();
+    range_write(b, c, 2, 6, at(code, 4));
+    index_access(a, c, 7, next_frame(), at(code, 2), true); /* outside: nothing */
+    index_access(a, c, 1, next_frame(), at(code, 2), true);
+    assert_no_report(w);
+    index_access(a, c, 5, next_frame(), at(code, 2), true);
+    r = first_report(w, CW_REPORT_WRITE_WRITE);
+    assert_int_equal(r.key_hash, 5);
+
+    /* A read-modify-write of an index and a range over it, either order:
+     * a check-then-act. */
+    for (int order = 0; order < 2; order++) {
+        c = watch(order ? "mod.COUNTS2" : "mod.COUNTS");
+        w = mark();
+        uintptr_t frame = next_frame();
+        if (order)
+            range_write(b, c, 0, 10, at(code, 20));
+        index_access(a, c, 4, frame, at(code, 10), false);
+        index_access(a, c, 4, frame, at(code, 12), true);
+        cw_thread_forget_frame(a, frame);
+        if (!order)
+            range_write(b, c, 0, 10, at(code, 20));
+        r = first_report(w, CW_REPORT_CHECK_THEN_ACT);
+        assert_int_equal(r.key_hash, 4);
+    }
+
+    /* Ranges commute with each other (pops from a queue), and a range
+     * ordered with the store or sharing its lock is fine. */
+    c = watch("mod.QUEUE");
+    w = mark();
+    range_write(a, c, 0, 10, at(code, 30));
+    range_write(b, c, 0, 9, at(code, 30));
+    assert_no_report(w);
+    c = watch("mod.LOCKED");
+    w = mark();
+    uintptr_t m = next_sync_addr();
+    lock(a, m);
+    index_access(a, c, 2, next_frame(), at(code, 32), true);
+    unlock(a, m);
+    lock(b, m);
+    range_write(b, c, 0, 8, at(code, 34));
+    unlock(b, m);
+    handoff(b, a);
+    index_access(a, c, 2, next_frame(), at(code, 36), true);
+    assert_no_report(w);
+}
+
+static void test_marks(void **state)
+{
+    (void)state;
+    uintptr_t c = watch("mod.MARKED");
+    cw_thread *a = reg("A");
+    assert_int_equal(cw_shadow_marks(c), 0);
+    cw_access acc = make_access(c, 9, CW_OP_CONTAINS, next_frame(), at(next_code(), 2));
+    acc.check = true;
+    acc.mark = 4;
+    shadow_call(a, &acc);
+    assert_int_equal(acc.marks, 4);
+    cw_shadow_mark(c, 1);
+    assert_int_equal(cw_shadow_marks(c), 5);
+    assert_int_equal(cw_shadow_marks(next_container_addr()), 0); /* not watched */
+    /* Keys with a history in a range: the index keys, not the others. */
+    int64_t keys[4];
+    index_access(a, c, 2, next_frame(), at(next_code(), 2), true);
+    assert_int_equal(cw_shadow_keys_in(c, 0, 5, keys, 4), 1);
+    assert_int_equal(keys[0], 2);
+    assert_int_equal(cw_shadow_keys_in(c, 0, 100, keys, 0), 2);
+}
+
 /* ---- a rebound name's old container ----------------------------------------- */
 
 static void replaced(cw_thread *t, uintptr_t c, cw_site s)
@@ -1543,6 +1654,8 @@ int main(void)
         cmocka_unit_test(test_memory_bound_evicts_old_locations),
         cmocka_unit_test(test_read_memo_expires_on_change),
         cmocka_unit_test(test_commuting_writes),
+        cmocka_unit_test(test_ranged_writes),
+        cmocka_unit_test(test_marks),
         cmocka_unit_test(test_lost_update_on_rebinding),
         cmocka_unit_test(test_binding_reports_say_binding),
         cmocka_unit_test(test_concurrent_hammer),

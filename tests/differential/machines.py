@@ -536,6 +536,57 @@ class DiffMachine(RuleBasedStateMachine):
         self.both("copy.deepcopy", lambda s: (copy.deepcopy(s.c),
                                               type(copy.deepcopy(s.c)) is self.KIND))
 
+    # Snapshots taken while another thread changes the container: each is one
+    # C-level step on a plain container, so it never raises there; watching
+    # must keep it so. The changing thread adds and removes a sentinel of its
+    # own, leaving the contents as they were. (pickle is not here: it runs
+    # the elements' own reduction code between items, plain too, so whether
+    # it raises is up to the scheduler; tests/stress/concurrent_snapshots.py
+    # compares it on elements that run none.)
+    SNAPSHOT_WAYS = {
+        "copy.copy": copy.copy,
+        "copy-method": lambda c: c.copy(),
+    }
+
+    @rule(way=st.sampled_from(sorted(SNAPSHOT_WAYS)))
+    def snapshot_while_changed(self, way):
+        take = self.SNAPSHOT_WAYS[way]
+        kind = self.KIND
+
+        def op(s):
+            c, sentinel, stop = s.c, object(), threading.Event()
+
+            def change():
+                while not stop.is_set():
+                    if kind is dict:
+                        c[sentinel] = 1
+                        del c[sentinel]
+                    elif kind is list:
+                        c.append(sentinel)
+                        del c[-1]
+                    else:
+                        c.add(sentinel)
+                        c.discard(sentinel)
+
+            raised = set()
+            old = sys.getswitchinterval()
+            sys.setswitchinterval(1e-6)
+            changer = threading.Thread(target=change, name="diff-changer")
+            changer.start()
+            try:
+                for _ in range(20):
+                    try:
+                        take(c)
+                    except Exception as exc:  # the outcome compared
+                        raised.add(type(exc).__name__)
+            finally:
+                stop.set()
+                changer.join()
+                sys.setswitchinterval(old)
+            return sorted(raised)
+
+        self.both(f"{way} while another thread changes it", op)
+
     @rule(other=st.sampled_from(["self", "peer", "plain-copy", "none", "int", "tuple"]))
     def compare(self, other):
         def op(s):

@@ -50,8 +50,7 @@ def test_user_pattern_and_no_redaction():
 def test_long_key_cut_between_utf8_characters():
     # 3-byte characters after the quote: a cut at 17 bytes falls inside one.
     key, text = race_on("'\u20ac' * 300", "key_repr_max=17")
-    assert key.startswith("'\u20ac\u20ac\u20ac\u20ac\u20ac... (")
-    assert key.endswith(" bytes)")
+    assert key == "'\u20ac\u20ac\u20ac\u20ac\u20ac... (repr of 302 characters)"
     assert "\u20ac" * 6 not in text
 
 
@@ -72,3 +71,57 @@ def test_log_file_created_owner_only(tmp_path):
     assert "check-then-act race on app.CACHE" in log.read_text()
     assert "check-then-act" not in text
     assert oct(log.stat().st_mode & 0o777) == "0o600"
+
+
+# Long keys: the work per key is bounded by key_repr_max, not by the key.
+# With the repr made whole and redacted whole (quadratic in its length) a
+# key of 10**5 characters took 82 s; these take a moment, or time out.
+LONG_KEYS = """
+import json, sys, threading, cachewatch
+cachewatch.start("dedup=0")
+class Big:
+    def __repr__(self):
+        return "B" * 10**7
+BIG = Big()
+KEYS = [
+    "mysql://nova:s3cret@db/" + "x" * 10**6,
+    b"y" * 10**6,
+    ("z" * 10**6, "password=hunter2", 7),
+    2 ** (10**6),
+    BIG,
+]
+CACHE = {}
+cachewatch.watch(CACHE, name="app.CACHE")
+def fill(key):
+    if key not in CACHE:
+        CACHE[key] = 1
+for key in KEYS:
+    ts = [threading.Thread(target=fill, args=(key,)) for _ in range(3)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+print(json.dumps(list(dict.fromkeys(f["key"] for f in cachewatch.findings()))))
+"""
+
+
+def test_long_keys_bounded_and_redacted():
+    proc = run_code(LONG_KEYS, timeout=60)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    keys = json.loads(proc.stdout)
+    assert len(keys) == 5, keys
+    url, raw, tup, big_int, big_obj = keys
+    for key in keys:
+        assert len(key.encode()) <= 200 + 40, key
+    assert url.startswith("'mysql://<redacted>db/xxx") and url.endswith("... (str of 1000023 characters)")
+    assert raw.startswith("b'yyy") and raw.endswith("... (bytes of 1000000 characters)")
+    # A tuple's long item is cut inside the tuple; the secret after it never shows.
+    assert tup.startswith("('zzz") and tup.endswith("...")
+    assert big_int == "<int of 1000001 bits>"
+    assert big_obj == "B" * 200 + "... (repr of 10000000 characters)"
+    assert "s3cret" not in proc.stderr and "hunter2" not in proc.stderr
+
+
+def test_secret_straddling_the_cut_is_hidden():
+    # The password starts 6 bytes before the cut at 32 and runs past it.
+    key, text = race_on("'x' * 12 + 'mysql://nova:' + 'p' * 40 + '@db/nova'", "key_repr_max=32")
+    assert key.startswith("'xxxxxxxxxxxxmysql://<redacted>")
+    assert "ppp" not in text and "nova:" not in text

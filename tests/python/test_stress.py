@@ -107,6 +107,29 @@ def test_thread_churn_exact_results_and_bounded_memory():
 
 # ---- (b) watch / unwatch while others mutate --------------------------------
 
+# Snapshots that walk the container in Python, plain as well as watched:
+# they may raise when another thread changes it, and are loops to the checker.
+LIVE_WALKS = {"dict copy.deepcopy", "list copy.deepcopy"}
+
+
+def test_snapshots_while_another_thread_changes_the_container():
+    """Watching never makes a snapshot less atomic than on the plain
+    container: the same ways raise (deepcopy's Python walk of a dict), and
+    every C-level snapshot (copy.copy, pickle, d.copy(), dict(d), l[:], ...)
+    raises on neither. deepcopy's walk is seen as an iteration."""
+    runs = {}
+    for mode in ("plain", "watched"):
+        proc, res = run_child("concurrent_snapshots.py", mode, timeout=300)
+        assert_clean(proc)
+        runs[mode] = res
+    raised = {mode: {way for way, errors in res["errors"].items() if errors}
+              for mode, res in runs.items()}
+    assert raised["plain"] <= LIVE_WALKS, runs["plain"]["errors"]
+    assert raised["watched"] <= raised["plain"] | LIVE_WALKS, runs["watched"]["errors"]
+    assert runs["watched"]["findings"] == [["iteration", "snapshots.dict"],
+                                           ["iteration", "snapshots.list"]]
+
+
 def test_watch_unwatch_while_mutating():
     proc, r = run_child("watch_unwatch.py", timeout=300 if FULL else 60)
     assert_clean(proc)
@@ -274,6 +297,7 @@ def test_report_signal_storm_neither_recurses_nor_livelocks(tmp_path):
 
 VALGRIND = shutil.which("valgrind")
 SUPPRESSIONS = os.path.join(STRESS, "cpython.supp")
+RE2_SUPPRESSIONS = os.path.join(ROOT, "tests", "c", "re2.supp")
 
 
 def ours(frame_objs):
@@ -312,7 +336,7 @@ def describe(err):
 def test_python_stress_under_memcheck(tmp_path):
     xml = tmp_path / "memcheck.xml"
     cmd = [VALGRIND, "--tool=memcheck", "--leak-check=full", "--show-leak-kinds=definite",
-           "--xml=yes", f"--xml-file={xml}", f"--suppressions={SUPPRESSIONS}",
+           "--xml=yes", f"--xml-file={xml}", f"--suppressions={SUPPRESSIONS}", f"--suppressions={RE2_SUPPRESSIONS}",
            "--num-callers=30", sys.executable, os.path.join(STRESS, "churn_threads.py"), "150"]
     env = child_env({"PYTHONMALLOC": "malloc"})
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=STRESS, env=env, timeout=900)
