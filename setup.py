@@ -7,6 +7,7 @@ for them."""
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -17,10 +18,9 @@ from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ENGINE = ["memory", "hashtable", "vclock", "depot", "thread", "lockset", "sync", "shadow",
-          "report", "report_print", "suppress", "redact", "text", "flags", "engine"]
-BINDING = ["runtime", "key_text", "sync_objects", "stack", "frames_internal", "unwind", "hooks_dict", "hooks_lock", "hooks_sync",
-           "hooks_thread", "hooks_global", "containers", "hooks_list", "hooks_set", "module"]
+ENGINE_DIR = os.path.join("ext", "engine")
+BINDING_DIR = os.path.join("ext", "cpython")
+WERROR = bool(os.environ.get("CACHEWATCH_WERROR"))
 
 
 def have_libunwind():
@@ -46,29 +46,32 @@ if not UNWIND:
     sys.stderr.write("cachewatch: libunwind not found (apt-get install libunwind-dev); "
                      "building without native stacks\n")
 
-extra = ["-D_GNU_SOURCE", "-Wall", "-Wextra"]
-if os.environ.get("CACHEWATCH_WERROR"):
-    extra.append("-Werror")
-# Per language: the engine is C11; its one C++ file (linear_re.cc) wraps RE2.
-STD = {".c": "-std=c11", ".cc": "-std=c++17"}
+extra = ["-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra"] + (["-Werror"] if WERROR else [])
+
+
+def sources(folder, suffixes):
+    return sorted(os.path.join(folder, f) for f in os.listdir(os.path.join(HERE, folder))
+                  if f.endswith(suffixes))
+
 
 ext = Extension(
     "cachewatch._cachewatch",
-    sources=[f"ext/{name}.c" for name in ENGINE + BINDING] + ["ext/linear_re.cc"],
-    include_dirs=["ext"],
+    sources=sources(BINDING_DIR, (".c",)),
+    include_dirs=[ENGINE_DIR, BINDING_DIR],
     define_macros=[("CW_HAVE_LIBUNWIND", "1" if UNWIND else "0")],
+    # The engine's static library (built by CMake in build_ext) goes in
+    # first; what it needs of RE2 and the C++ runtime after it.
     libraries=(["unwind"] if UNWIND else []) + ["re2", "stdc++", "dl"],
     extra_compile_args=extra,
-    depends=[os.path.join("ext", f) for f in os.listdir(os.path.join(HERE, "ext"))
-             if f.endswith((".h", ".inc"))],
+    depends=sources(ENGINE_DIR, (".h", ".inc", ".c", ".cc")) + sources(BINDING_DIR, (".h",)),
 )
 
 
 def flag_table_source():
-    """ext/flags.inc as Python data, for code that must not load the C core
+    """ext/engine/flags.inc as Python data, for code that must not load the C core
     (the pytest plugin). Generated at build time: flags.inc stays the one
     source."""
-    with open(os.path.join(HERE, "ext", "flags.inc")) as f:
+    with open(os.path.join(HERE, ENGINE_DIR, "flags.inc")) as f:
         text = re.sub(r"/\*.*?\*/", "", f.read(), flags=re.S)
     rows = []
     for m in re.finditer(r"CW_FLAG\(\s*(\w+)\s*,\s*(\w+)\s*,\s*(\"(?:[^\"\\\\]|\\\\.)*\"|[-\w]+)\s*,"
@@ -76,7 +79,7 @@ def flag_table_source():
         type_, name, default, help_ = m.groups()
         helps = "".join(ast.literal_eval(h) for h in re.findall(r'"(?:[^"\\\\]|\\\\.)*"', help_))
         rows.append((name, type_, default, helps))
-    return ('"""Generated from ext/flags.inc by setup.py: do not edit."""\n'
+    return ('"""Generated from ext/engine/flags.inc by setup.py: do not edit."""\n'
             f"FLAGS = {rows!r}\n")
 
 
@@ -89,21 +92,35 @@ def write_flag_table(package_dir):
 
 
 class BuildExtWithTable(build_ext):
+    """Writes the option table, builds the engine's static library with CMake
+    (the one the C unit tests link), then the binding linked against it."""
+
     def run(self):
         write_flag_table(os.path.join(HERE, "python"))
         super().run()
 
     def build_extensions(self):
-        # One compiler command serves C and C++ sources: give each file the
-        # language standard of its own language.
-        compile_one = self.compiler._compile
-
-        def _compile(obj, src, ext, cc_args, extra_postargs, pp_opts):
-            std = STD.get(os.path.splitext(src)[1], "")
-            return compile_one(obj, src, ext, cc_args, extra_postargs + ([std] if std else []), pp_opts)
-
-        self.compiler._compile = _compile
+        library = build_engine(os.path.join(os.path.abspath(self.build_temp), "engine"))
+        for extension in self.extensions:
+            extension.extra_objects = [library] + list(extension.extra_objects or [])
         super().build_extensions()
+
+
+def build_engine(build_dir):
+    """ext/engine/ as CMake builds it for the tests, optimised as the
+    interpreter's own extensions are; returns the library's path."""
+    cmake = shutil.which("cmake")
+    if cmake is None:
+        sys.exit("cachewatch: building needs CMake (apt-get install cmake)")
+    flags = " ".join(f for f in (sysconfig.get_config_var("CFLAGS") or "").split()
+                     if f in ("-g", "-fwrapv") or f.startswith("-O"))
+    subprocess.run([cmake, "-S", HERE, "-B", build_dir, "-DCMAKE_BUILD_TYPE=None",
+                    "-DCW_TESTS=OFF", f"-DCW_WERROR={'ON' if WERROR else 'OFF'}",
+                    f"-DCMAKE_C_FLAGS={flags}", f"-DCMAKE_CXX_FLAGS={flags}"],
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([cmake, "--build", build_dir, "--target", "cw_core", "-j2"], check=True,
+                   stdout=subprocess.DEVNULL)
+    return os.path.join(build_dir, "libcw_core.a")
 
 
 class BuildPyWithPth(build_py):

@@ -28,7 +28,7 @@ _ENTRY = "cachewatch-findings"
 
 
 def _table():
-    # Pure data, generated from ext/flags.inc at build time: reading it loads
+    # Pure data, generated from ext/engine/flags.inc at build time: reading it loads
     # nothing of the C core.
     from cachewatch._flag_table import FLAGS
 

@@ -1,5 +1,5 @@
 """Options: one syntax everywhere (name=value, as TSAN_OPTIONS), every option
-declared once in ext/flags.inc and read here from the C flag table."""
+declared once in ext/engine/flags.inc and read here from the C flag table."""
 import os
 import re
 

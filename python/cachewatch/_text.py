@@ -1,5 +1,5 @@
 """Messages that quote what a user wrote stay one printable line, as in
-ext/text.c: control characters (C0, DEL, C1) and the Unicode line breaks
+ext/engine/text.c: control characters (C0, DEL, C1) and the Unicode line breaks
 (LS, PS) become \\xNN escapes of their UTF-8 bytes, and a byte an environment
 variable could not decode (a surrogate escape) becomes \\xNN of itself."""
 

@@ -1,4 +1,4 @@
-/* Unit tests for ext/depot.c: stack and string interning. */
+/* Unit tests for ext/engine/depot.c: stack and string interning. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Unit tests for ext/flags.c: defaults, parsing and validation. */
+/* Unit tests for ext/engine/flags.c: defaults, parsing and validation. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Unit tests for ext/hashtable.c: open addressing with tombstones. */
+/* Unit tests for ext/engine/hashtable.c: open addressing with tombstones. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Unit tests for ext/lockset.c: lock incarnations and interned locksets. */
+/* Unit tests for ext/engine/lockset.c: lock incarnations and interned locksets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Unit tests for ext/memory.c: counted allocations and injected failures. */
+/* Unit tests for ext/engine/memory.c: counted allocations and injected failures. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Unit tests for ext/redact.c: secrets replaced, the rest kept, output cut
+/* Unit tests for ext/engine/redact.c: secrets replaced, the rest kept, output cut
  * safely, bad patterns refused with one line naming the option. */
 #include <setjmp.h>
 #include <stdarg.h>

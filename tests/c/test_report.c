@@ -1,5 +1,5 @@
-/* Unit tests for ext/report.c (storage, de-duplication) and
- * ext/report_print.c (text rendering). */
+/* Unit tests for ext/engine/report.c (storage, de-duplication) and
+ * ext/engine/report_print.c (text rendering). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

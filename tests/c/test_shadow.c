@@ -1,4 +1,4 @@
-/* Unit tests for ext/shadow.c: the race checks.
+/* Unit tests for ext/engine/shadow.c: the race checks.
  *
  * The engine is initialised once (cw_engine_init with default flags); every
  * test uses its own containers, code locations and threads, so state left by

@@ -1,4 +1,4 @@
-/* Unit tests for ext/suppress.c's parser: a file is taken whole or not at
+/* Unit tests for ext/engine/suppress.c's parser: a file is taken whole or not at
  * all, whitespace around TYPE and PATTERN does not count, and an error is one
  * printable line naming the file and line. */
 #include <setjmp.h>

@@ -1,4 +1,4 @@
-/* Unit tests for ext/sync.c: sync objects, hand-offs and locksets. */
+/* Unit tests for ext/engine/sync.c: sync objects, hand-offs and locksets. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

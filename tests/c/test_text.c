@@ -1,4 +1,4 @@
-/* Unit tests for ext/text.c: quoted user text stays one printable line. */
+/* Unit tests for ext/engine/text.c: quoted user text stays one printable line. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Unit tests for ext/thread.c: registry and per-thread state. */
+/* Unit tests for ext/engine/thread.c: registry and per-thread state. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,4 +1,4 @@
-/* Unit tests for ext/vclock.c: reference-counted, copy-on-write clocks. */
+/* Unit tests for ext/engine/vclock.c: reference-counted, copy-on-write clocks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -75,12 +75,12 @@ def test_bad_input_gives_one_line():
                                    "(want module:NAME, module:* or package.*)")
 
 
-def test_readme_option_table_is_the_flag_table():
+def test_option_doc_table_is_the_flag_table():
     proc = run_python(["-m", "cachewatch", "options"])
     table = proc.stdout.strip()
     assert table.count("\n") >= 10
-    with open(os.path.join(ROOT, "README.md")) as f:
-        assert table in f.read(), "README.md is stale: run scripts/update-readme-options.py"
+    with open(os.path.join(ROOT, "docs", "options.md")) as f:
+        assert table in f.read(), "docs/options.md is stale: run scripts/update-options-doc.py"
 
 
 def test_native_stacks_place_c_frames_among_python_frames(tmp_path):
@@ -128,7 +128,7 @@ def test_build_without_libunwind_works_and_says_so(tmp_path):
 
 
 def test_generated_option_table_is_the_c_table():
-    # The pytest plugin reads a copy generated from ext/flags.inc at build
+    # The pytest plugin reads a copy generated from ext/engine/flags.inc at build
     # time (it must not load the C core); it must say what the C core says.
     proc = run_python(["-c", "import cachewatch._cachewatch as c, cachewatch._flag_table as t\n"
                              "print([tuple(r) for r in c.flag_table()] == "

@@ -1,5 +1,5 @@
 """Where a watched list's accesses land: its indices, its elements and its
-contents (ext/hooks_list.c). Each test runs two unordered threads (nothing
+contents (ext/cpython/hooks_list.c). Each test runs two unordered threads (nothing
 orders them but their start by the main thread) and checks what is found.
 
 A membership test and a removal are about one element: `if cb in L:

@@ -9,6 +9,10 @@
 #include "idvec.h"
 #include "memory.h"
 
+static uint64_t seq; /* atomic */
+
+uint64_t cw_next_seq(void) { return __atomic_add_fetch(&seq, 1, __ATOMIC_ACQ_REL); }
+
 typedef struct lockset_entry {
     uint64_t hash;
     uint32_t n;

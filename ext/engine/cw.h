@@ -2,10 +2,14 @@
  *
  * Ground rules
  * ------------
- * 1. The engine (every ext/ file that does not include Python.h) knows nothing
- *    of CPython. Objects are opaque addresses (uintptr_t); stacks are ids from
- *    the depot. The binding files (module.c, runtime.c, hooks_*.c, stack.c,
- *    unwind.c) translate between the two.
+ * 1. The engine (ext/engine/, a static library: no file there includes
+ *    Python.h) knows nothing of CPython. Objects are opaque addresses
+ *    (uintptr_t); stacks are ids from the depot. The binding (ext/cpython/:
+ *    module.c, runtime.c, the hooks_*.c families, stack.c, unwind.c)
+ *    translates between the two. Calls between files only point down
+ *    (tests/python/test_layout.py checks it): engine files down to cw.h,
+ *    memory and hashtable; binding files down to state.c and the engine;
+ *    module.c, at the top, gives runtime.c the table of hook families.
  * 2. The engine is called from many threads at once and must be correct
  *    without the GIL: every shared variable names its guard. A function whose
  *    name ends in _unlocked expects its caller to hold that guard.
@@ -94,9 +98,5 @@ typedef enum cw_op {
 } cw_op;
 
 const char *cw_op_name(cw_op op);
-
-/* Monotonic sequence shared by the engine for "which came first" questions
- * that are about real time, not happens-before (lock lifetimes). */
-uint64_t cw_next_seq(void);
 
 #endif /* CW_H */

@@ -1,5 +1,5 @@
-/* runtime.c: the checker's global state: options, activation, the calling
- * thread's record, internal failures, death notices and report output. */
+/* runtime.c: starting and stopping the checker, the calling thread's
+ * record, internal failures, death notices and report output. */
 #include "binding.h"
 
 #include <errno.h>
@@ -22,16 +22,18 @@
 #include "sync.h"
 #include "text.h"
 
-int cw_active;        /* atomic: hooks record only while set */
-cw_flags cw_options;  /* guarded by the GIL */
-__thread cw_tls cw_tls_state __attribute__((tls_model("initial-exec")));
-
-static int engine_ready;  /* guarded by the GIL */
 static int failed;        /* atomic: an internal failure disabled us */
 static int log_fd = 2;    /* guarded by the GIL; 2 or a file we opened */
 static PyObject *threading_active; /* Owned: threading._active, for names */
+static const cw_hook_family *families; /* set once at module init */
+static size_t nfamilies;
 
-int cw_is_started(void) { return engine_ready; }
+void cw_runtime_set_families(const cw_hook_family *table, size_t n)
+{
+    families = table;
+    nfamilies = n;
+}
+
 
 /* ---- internal failure ------------------------------------------------ */
 
@@ -337,10 +339,10 @@ static PyObject *py_start(PyObject *self, PyObject *noargs)
         PyErr_Format(PyExc_ValueError, "%s", err);
         return NULL;
     }
-    if (!engine_ready) {
+    if (!cw_engine_ready) {
         if (cw_engine_init(&cw_options) != CW_OK || cw_stack_init() < 0)
             return PyErr_NoMemory();
-        engine_ready = 1;
+        cw_engine_ready = 1;
     }
     if (load_suppressions(cw_options.suppressions) < 0)
         return NULL;
@@ -369,9 +371,9 @@ static PyObject *py_start(PyObject *self, PyObject *noargs)
             /* nowhere to say it */
         }
     }
-    if (cw_frame_hook_install() < 0 || cw_dealloc_hooks_install() < 0 ||
-        cw_lock_hooks_install() < 0)
-        return NULL;
+    for (size_t i = 0; i < nfamilies; i++)
+        if (families[i].start != NULL && families[i].start() < 0)
+            return NULL;
     __atomic_store_n(&cw_active, 1, __ATOMIC_RELEASE);
     Py_RETURN_NONE;
 }
@@ -381,9 +383,9 @@ static PyObject *py_stop(PyObject *self, PyObject *noargs)
     (void)self;
     (void)noargs;
     __atomic_store_n(&cw_active, 0, __ATOMIC_RELEASE);
-    cw_lock_hooks_uninstall();
-    cw_containers_unwatch_all();
-    /* The frame hook stays: it only forgets state and costs nothing idle. */
+    for (size_t i = 0; i < nfamilies; i++)
+        if (families[i].stop != NULL)
+            families[i].stop();
     Py_RETURN_NONE;
 }
 
@@ -614,7 +616,7 @@ static PyObject *py_findings(PyObject *self, PyObject *noargs)
     (void)self;
     (void)noargs;
     PyObject *list = PyList_New(0);
-    uint32_t n = engine_ready ? cw_report_count() : 0;
+    uint32_t n = cw_engine_ready ? cw_report_count() : 0;
     for (uint32_t id = 1; list && id <= n; id++) {
         cw_report r;
         if (!cw_report_get(id, &r))
@@ -663,7 +665,7 @@ static PyObject *py_stats(PyObject *self, PyObject *noargs)
 {
     (void)self;
     (void)noargs;
-    if (!engine_ready)
+    if (!cw_engine_ready)
         return PyDict_New();
     return Py_BuildValue("{s:I,s:I,s:I,s:n,s:n,s:n,s:I,s:n,s:n,s:N,s:N}", "reports", cw_report_count(),
                          "reports_dropped", cw_report_dropped(), "threads", cw_thread_count(),
@@ -680,7 +682,7 @@ static PyObject *py_clear_findings(PyObject *self, PyObject *noargs)
 {
     (void)self;
     (void)noargs;
-    if (engine_ready)
+    if (cw_engine_ready)
         cw_report_clear();
     Py_RETURN_NONE;
 }
@@ -742,7 +744,7 @@ static PyObject *py_add_finding(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "sssO!O!s:add_finding", &kind_name, &target, &detail, &PyDict_Type,
                           &facts, &PyList_Type, &sections, &dedup))
         return NULL;
-    if (!engine_ready) {
+    if (!cw_engine_ready) {
         PyErr_SetString(PyExc_RuntimeError, "cachewatch is not started");
         return NULL;
     }
@@ -780,7 +782,7 @@ static PyObject *py_capture_stack(PyObject *self, PyObject *noargs)
     (void)self;
     (void)noargs;
     cw_tls_state.busy++;
-    cw_stack_id id = engine_ready ? cw_capture_stack() : 0;
+    cw_stack_id id = cw_engine_ready ? cw_capture_stack() : 0;
     cw_tls_state.busy--;
     return PyLong_FromUnsignedLong(id);
 }
@@ -791,7 +793,7 @@ static PyObject *py_stack_of_frame(PyObject *self, PyObject *frame)
     if (!PyFrame_Check(frame))
         return PyErr_Format(PyExc_TypeError, "stack_of_frame wants a frame");
     cw_tls_state.busy++;
-    cw_stack_id id = engine_ready ? cw_capture_stack_of((PyFrameObject *)frame) : 0;
+    cw_stack_id id = cw_engine_ready ? cw_capture_stack_of((PyFrameObject *)frame) : 0;
     cw_tls_state.busy--;
     return PyLong_FromUnsignedLong(id);
 }
@@ -804,7 +806,7 @@ static PyObject *py_thread_of(PyObject *self, PyObject *arg)
     unsigned long long ident = PyLong_AsUnsignedLongLong(arg);
     if (ident == (unsigned long long)-1 && PyErr_Occurred())
         return NULL;
-    cw_thread *t = engine_ready ? cw_thread_by_ident(ident) : NULL;
+    cw_thread *t = cw_engine_ready ? cw_thread_by_ident(ident) : NULL;
     if (t == NULL)
         Py_RETURN_NONE;
     return Py_BuildValue("(III)", t->tid, t->created_at, t->parent);
@@ -814,7 +816,7 @@ static PyObject *py_current_tid(PyObject *self, PyObject *noargs)
 {
     (void)self;
     (void)noargs;
-    cw_thread *t = engine_ready ? cw_current_thread() : NULL;
+    cw_thread *t = cw_engine_ready ? cw_current_thread() : NULL;
     return PyLong_FromUnsignedLong(t ? t->tid : 0);
 }
 
@@ -868,7 +870,7 @@ static PyObject *py_after_fork_child(PyObject *self, PyObject *noargs)
 {
     (void)self;
     (void)noargs;
-    if (!engine_ready)
+    if (!cw_engine_ready)
         Py_RETURN_NONE;
     cw_thread *me = cw_tls_state.thread;
     cw_engine_after_fork_child(cw_drop_cookie);

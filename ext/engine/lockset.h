@@ -60,4 +60,8 @@ const cw_lock_id *cw_lockset_get(cw_lockset_id id, uint32_t *n);
 /* True when no lock (by the rule above) is common to both. */
 bool cw_lockset_disjoint(cw_lockset_id a, cw_lockset_id b);
 
+/* Monotonic sequence for "which came first" questions that are about real
+ * time, not happens-before (lock lifetimes). */
+uint64_t cw_next_seq(void);
+
 #endif

@@ -8,24 +8,6 @@
 #include "sync.h"
 #include "thread.h"
 
-static uint64_t seq; /* atomic */
-
-uint64_t cw_next_seq(void) { return __atomic_add_fetch(&seq, 1, __ATOMIC_ACQ_REL); }
-
-const char *cw_op_name(cw_op op)
-{
-    switch (op) {
-#define CW_OP_CASE(name, text) \
-    case CW_OP_##name:         \
-        return text;
-        CW_OPS(CW_OP_CASE)
-#undef CW_OP_CASE
-    case CW_OP_COUNT:
-        break;
-    }
-    return "?";
-}
-
 int cw_engine_init(const cw_flags *flags)
 {
     if (cw_depot_init() < 0 || cw_lockset_init() < 0 || cw_sync_init() < 0 ||

@@ -34,6 +34,15 @@ static PyMethodDef hook_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+/* Started in this order; stopped in this order. */
+static const cw_hook_family families[] = {
+    /* The frame hook stays at stop: it only forgets state, costs nothing idle. */
+    {"frames", cw_frame_hook_install, NULL},
+    {"deaths of synchronisation objects", cw_dealloc_hooks_install, NULL},
+    {"locks", cw_lock_hooks_install, cw_lock_hooks_uninstall},
+    {"containers", NULL, cw_containers_unwatch_all},
+};
+
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     .m_name = "cachewatch._cachewatch",
@@ -47,11 +56,13 @@ PyMODINIT_FUNC PyInit__cachewatch(void)
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL)
         return NULL;
+    cw_runtime_set_families(families, sizeof(families) / sizeof(families[0]));
     if (PyModule_AddFunctions(m, cw_runtime_methods) < 0 ||
         PyModule_AddFunctions(m, cw_finding_methods) < 0 ||
         PyModule_AddFunctions(m, cw_service_methods) < 0 || cw_runtime_init(m) < 0 ||
         cw_containers_init(m) < 0 || cw_dict_hooks_init(m) < 0 || cw_list_hooks_init(m) < 0 ||
-        cw_set_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 || cw_thread_hooks_init(m) < 0) {
+        cw_set_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 ||
+        cw_thread_hooks_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -670,208 +670,297 @@ static bool check_precedes(cw_site check, cw_site write)
     return check.code != write.code || check.offset < write.offset;
 }
 
+/* One access between its steps: what it is, what the key's history says
+ * about it, and what it will store. Filled field by field (zeroing the
+ * batch's arrays costs more than the checks). */
+typedef struct step {
+    cw_thread *t;
+    cw_access *a;
+    cw_lockset_id L;      /* locks held now */
+    bool region;          /* a write acting on a read earlier in the call */
+    cw_recent_read rr;    /* that read */
+    cw_lockset_id H;      /* locks held since that read, across the region */
+    struct shard *sh;
+    container *c;
+    cell *k;              /* the key's history; empty_cell until it must exist */
+    cw_clock now;
+    cw_report_access cur; /* this access as a report shows it */
+    batch b;
+    rec mine;             /* the record to store ... */
+    rec *existing;        /* ... over this one of ours, if it only repeats it */
+    bool store;
+    rec *existing_struct; /* the same for the structure location */
+    bool store_struct;
+} step;
+
+static const cell empty_cell;
+
+/* Step 1, without the lock: a read this thread made before, with nothing
+ * changed since that could change what it finds, needs only its pending
+ * check noted again. */
+static bool answered_by_memo(step *s, cw_read_memo **memo, uint64_t *ep)
+{
+    cw_access *a = s->a;
+    *memo = NULL;
+    if (!a->check || a->write || a->structural)
+        return false;
+    *ep = __atomic_load_n(&epoch, __ATOMIC_ACQUIRE);
+    *memo = memo_of(s->t, a);
+    if (*memo == NULL || !memo_holds(*memo, s->t, a, s->L, *ep))
+        return false;
+    __atomic_add_fetch(&memo_hits, 1, __ATOMIC_RELAXED);
+    if (a->frame)
+        cw_thread_note_read(s->t, a->frame, a->container, a->key_hash, a->site, a->op);
+    return true;
+}
+
+/* Step 2, without the lock: a write in the same call as an earlier read of
+ * the key acts on it (a region), with the locks held since. */
+static int find_region(step *s)
+{
+    cw_access *a = s->a;
+    cw_thread *t = s->t;
+    int err = 0;
+    memset(&s->rr, 0, sizeof(s->rr));
+    s->region = false;
+    s->H = 0;
+    if (a->write && a->frame && t->nrecent) {
+        s->region = cw_thread_peek_read(t, a->frame, a->container, a->key_hash, &s->rr) &&
+                    check_precedes(s->rr.site, a->site);
+        if (s->region && t->nheld)
+            s->H = cw_sync_held_since(t, s->rr.serial, &err);
+    }
+    return err;
+}
+
+/* Step 3a: a check against other threads' regions at a check site, and the
+ * read record it leaves. */
+static void check_read_unlocked(step *s)
+{
+    cw_access *a = s->a;
+    cw_thread *t = s->t;
+    if (is_check_site_unlocked(s->c, a->site)) {
+        for (uint32_t i = 0; i < s->k->nrecs; i++) {
+            const rec *r = &s->k->recs[i];
+            if (r->tid == t->tid || r->kind != REC_REGION)
+                continue;
+            if (!hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, s->L)) {
+                cw_report_access prev = side_of_rec(r);
+                batch_add(&s->b, CW_REPORT_CHECK_THEN_ACT, CW_LOC_KEY, r->tid, &s->cur, &prev);
+            }
+        }
+    }
+    s->existing = find_own_unlocked(s->k, REC_READ, t->tid, a->site, s->L);
+    s->mine = (rec){.kind = REC_READ, .op = a->op, .tid = t->tid, .clock = s->now,
+                    .locks = s->L, .stack = a->stack, .site = a->site};
+}
+
+/* Step 3b: a write against the key's history. Passes in order of how
+ * telling a report is, one report per other thread: its check-then-act
+ * regions, then its checks and writes against our region, then plain
+ * conflicting writes. */
+static void check_write_against_history_unlocked(step *s)
+{
+    const cw_access *a = s->a;
+    const cw_thread *t = s->t;
+    for (int pass = 0; pass < 3; pass++) {
+        for (uint32_t i = 0; i < s->k->nrecs; i++) {
+            const rec *r = &s->k->recs[i];
+            if (r->tid == t->tid)
+                continue;
+            switch ((rec_kind)r->kind) {
+            case REC_REGION:
+                /* Our write may have fallen between its check and its write. */
+                if (pass == 0 && !hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, s->L))
+                    add_rec(&s->b, CW_REPORT_CHECK_THEN_ACT, r, &s->cur);
+                break;
+            case REC_READ:
+                /* Another thread checked the key concurrently: it would act
+                 * on what it saw as we did. */
+                if (pass == 1 && s->region && is_check_site_unlocked(s->c, r->site) &&
+                    !hb(r->tid, r->clock, s->rr.snap) && cw_lockset_disjoint(r->locks, s->H))
+                    add_rec(&s->b, CW_REPORT_CHECK_THEN_ACT, r, &s->cur);
+                break;
+            case REC_WRITE:
+                if (s->region) {
+                    if (pass == 1 && !hb(r->tid, r->clock, s->rr.snap) &&
+                        cw_lockset_disjoint(r->locks, s->H))
+                        add_rec(&s->b, CW_REPORT_CHECK_THEN_ACT, r, &s->cur);
+                } else if (pass == 2 && !(r->commutes && a->commutes) &&
+                           !hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, s->L)) {
+                    add_rec(&s->b, CW_REPORT_WRITE_WRITE, r, &s->cur);
+                }
+                break;
+            case REC_STRUCT_WRITE:
+            case REC_ITER:
+            case REC_REPLACE:
+                break;
+            }
+        }
+    }
+}
+
+/* The record a write leaves: a region, a ranged write or a plain write. */
+static void plan_write_record(step *s)
+{
+    const cw_access *a = s->a;
+    cw_tid tid = s->t->tid;
+    if (s->region) {
+        s->existing = find_own_unlocked(s->k, REC_REGION, tid, s->rr.site, s->H);
+        s->mine = (rec){.kind = REC_REGION, .op = a->op, .check_op = s->rr.op, .tid = tid,
+                        .clock = s->now, .locks = s->H, .stack = a->stack,
+                        .check_stack = a->check_stack, .site = s->rr.site};
+    } else if (a->ranged) {
+        s->existing = find_own_range_unlocked(s->k, tid, a->range_lo, a->range_hi, s->L);
+        s->mine = (rec){.kind = REC_WRITE, .op = a->op, .commutes = true, .tid = tid,
+                        .clock = s->now, .locks = s->L, .stack = a->stack};
+        s->mine.range.lo = a->range_lo;
+        s->mine.range.hi = a->range_hi;
+    } else {
+        s->existing = find_own_unlocked(s->k, REC_WRITE, tid, (cw_site){0, 0}, s->L);
+        if (s->existing != NULL && s->existing->commutes != a->commutes)
+            s->existing = NULL; /* keep a non-commuting write apart */
+        s->mine = (rec){.kind = REC_WRITE, .op = a->op, .commutes = a->commutes, .tid = tid,
+                        .clock = s->now, .locks = s->L, .stack = a->stack};
+    }
+}
+
+/* Step 3b: a write, checked against the key and the ranges that cover it or
+ * it covers. */
+static int check_write_unlocked(step *s)
+{
+    cw_access *a = s->a;
+    if (s->region) {
+        if (add_check_site_unlocked(s->c, s->rr.site) < 0)
+            return CW_ERR_NOMEM;
+        s->cur.check_stack = a->check_stack;
+        s->cur.check_op = s->rr.op;
+    }
+    check_write_against_history_unlocked(s);
+    if (a->index)
+        check_ranges_covering_unlocked(s->c, s->t, a, s->region, s->rr.snap, s->H, s->L, &s->cur,
+                                       &s->b);
+    if (a->ranged)
+        check_range_write_unlocked(s->c, s->t, a, s->L, &s->cur, &s->b);
+    plan_write_record(s);
+    return CW_OK;
+}
+
+/* Step 3c: an insertion or deletion against loops over the container. */
+static void check_structural_unlocked(step *s)
+{
+    check_structure_unlocked(s->c, s->t, s->a, s->L, &s->b);
+    s->existing_struct = find_own_unlocked(&s->c->structure, REC_STRUCT_WRITE, s->t->tid,
+                                           (cw_site){0, 0}, s->L);
+    s->store_struct = s->existing_struct == NULL || s->existing_struct->clock != s->now;
+}
+
+/* Step 4: store the records and reports, or ask for the stacks they need
+ * (CW_NEED_STACK, having changed nothing). */
+static int commit_unlocked(step *s)
+{
+    cw_access *a = s->a;
+    bool need = s->b.n > 0 || s->store || s->store_struct;
+    if (need && a->stack == 0)
+        return CW_NEED_STACK;
+    if (need && s->region && a->check_stack == 0) {
+        a->need_check_stack = true;
+        a->check_site = s->rr.site;
+        return CW_NEED_STACK;
+    }
+    /* Stacks were zero while checking; fill them in. */
+    for (uint32_t i = 0; i < s->b.n; i++) {
+        s->b.c[i].cur.stack = a->stack;
+        if (s->region)
+            s->b.c[i].cur.check_stack = a->check_stack;
+    }
+    s->mine.stack = a->stack;
+    if (s->region)
+        s->mine.check_stack = a->check_stack;
+    if (s->store) {
+        if (s->k == &empty_cell && (s->k = cell_of_unlocked(s->sh, s->c, a->key_hash)) == NULL)
+            return CW_ERR_NOMEM;
+        store_rec_unlocked(s->sh, s->k, &s->mine, s->existing);
+    }
+    if (s->store_struct) {
+        rec sw = {.kind = REC_STRUCT_WRITE, .op = a->op, .tid = s->t->tid, .clock = s->now,
+                  .locks = s->L, .stack = a->stack};
+        store_rec_unlocked(s->sh, &s->c->structure, &sw, s->existing_struct);
+    }
+    publish_batch(&s->b, s->c, a->reports, &a->nreports);
+    return CW_OK;
+}
+
+/* Steps 3 and 4 under the container's shard lock. */
+static int check_and_commit(step *s)
+{
+    cw_access *a = s->a;
+    s->sh = shard_of(a->container);
+    pthread_mutex_lock(&s->sh->lock);
+    int rc = CW_OK;
+    s->c = cw_ht_get(&s->sh->table, a->container);
+    if (s->c == NULL)
+        goto out; /* unwatched meanwhile */
+    s->c->marks |= a->mark;
+    a->marks = s->c->marks;
+    /* Check against the key's history without creating it: asking for a
+     * stack must leave no trace. An empty history stands in meanwhile. */
+    s->k = NULL;
+    if (a->check || a->write) {
+        s->k = cw_ht_get(&s->c->cells, (uintptr_t)a->key_hash);
+        if (s->k == NULL)
+            s->k = (cell *)&empty_cell; /* read only until commit_unlocked */
+    }
+    s->b.n = 0;
+    s->b.key = a->key_hash;
+    s->now = cw_thread_now(s->t);
+    s->existing = s->existing_struct = NULL;
+    s->store = s->store_struct = false;
+    s->cur = (cw_report_access){s->t->tid, a->op, a->write, s->L, a->stack, 0, 0, {0}};
+    if (a->check) {
+        check_read_unlocked(s);
+    } else if (a->write && (rc = check_write_unlocked(s)) != CW_OK) {
+        goto out;
+    }
+    if (a->check || a->write)
+        s->store = s->existing == NULL || s->existing->clock != s->now;
+    if (a->write && s->c->replaced)
+        check_replaced_unlocked(s->c, s->t, &s->cur, s->L, &s->b);
+    if (a->structural)
+        check_structural_unlocked(s);
+    rc = commit_unlocked(s);
+out:
+    pthread_mutex_unlock(&s->sh->lock);
+    return rc;
+}
+
 int cw_shadow_access(cw_thread *t, cw_access *a)
 {
     int err = 0;
     a->nreports = 0;
     a->need_check_stack = false;
-    cw_lockset_id L = cw_sync_thread_lockset(t, &err);
+    step s;
+    s.t = t;
+    s.a = a;
+    s.L = cw_sync_thread_lockset(t, &err);
     if (err)
         return err;
-
-    /* A read this thread made before, with nothing changed since that could
-     * change what it finds: only its pending check is noted again. */
-    cw_read_memo *memo = NULL;
+    cw_read_memo *memo;
     uint64_t ep = 0;
-    if (a->check && !a->write && !a->structural) {
-        ep = __atomic_load_n(&epoch, __ATOMIC_ACQUIRE);
-        memo = memo_of(t, a);
-        if (memo != NULL && memo_holds(memo, t, a, L, ep)) {
-            __atomic_add_fetch(&memo_hits, 1, __ATOMIC_RELAXED);
-            if (a->frame)
-                cw_thread_note_read(t, a->frame, a->container, a->key_hash, a->site, a->op);
-            return CW_OK;
-        }
-    }
-
-    /* A write in the same call as an earlier read of the key acts on it. */
-    cw_recent_read rr;
-    memset(&rr, 0, sizeof(rr));
-    bool region = false;
-    cw_lockset_id H = 0;
-    if (a->write && a->frame && t->nrecent) {
-        region = cw_thread_peek_read(t, a->frame, a->container, a->key_hash, &rr) &&
-                 check_precedes(rr.site, a->site);
-        if (region && t->nheld && (H = cw_sync_held_since(t, rr.serial, &err), err))
-            return err;
-    }
-
-    struct shard *sh = shard_of(a->container);
-    pthread_mutex_lock(&sh->lock);
-    container *c = cw_ht_get(&sh->table, a->container);
-    if (c == NULL) {
-        pthread_mutex_unlock(&sh->lock);
-        return CW_OK; /* unwatched meanwhile */
-    }
-    c->marks |= a->mark;
-    a->marks = c->marks;
-    /* Check against the key's history without creating it: asking for a
-     * stack must leave no trace. An empty history stands in meanwhile. */
-    static const cell empty_cell;
-    cell *k = NULL;
-    if (a->check || a->write) {
-        k = cw_ht_get(&c->cells, (uintptr_t)a->key_hash);
-        if (k == NULL)
-            k = (cell *)&empty_cell; /* read only until the commit below */
-    }
-    batch b;
-    b.n = 0; /* the arrays are filled as used: zeroing them costs more than the check */
-    b.key = a->key_hash;
-    cw_clock now = cw_thread_now(t);
-    rec mine = {0};
-    rec *existing = NULL;
-    bool store = false;
-
-    cw_report_access cur = {t->tid, a->op, a->write, L, a->stack, 0, 0, {0}};
-    if (a->check) {
-        if (is_check_site_unlocked(c, a->site)) {
-            for (uint32_t i = 0; i < k->nrecs; i++) {
-                const rec *r = &k->recs[i];
-                if (r->tid == t->tid || r->kind != REC_REGION)
-                    continue;
-                if (!hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L)) {
-                    cw_report_access prev = side_of_rec(r);
-                    batch_add(&b, CW_REPORT_CHECK_THEN_ACT, CW_LOC_KEY, r->tid, &cur, &prev);
-                }
-            }
-        }
-        existing = find_own_unlocked(k, REC_READ, t->tid, a->site, L);
-        store = existing == NULL || existing->clock != now;
-        mine = (rec){.kind = REC_READ, .op = a->op, .tid = t->tid, .clock = now,
-                     .locks = L, .stack = a->stack, .site = a->site};
-    } else if (a->write) {
-        if (region) {
-            if (add_check_site_unlocked(c, rr.site) < 0) {
-                pthread_mutex_unlock(&sh->lock);
-                return CW_ERR_NOMEM;
-            }
-            cur.check_stack = a->check_stack;
-            cur.check_op = rr.op;
-        }
-        /* Passes in order of how telling a report is, one report per other
-         * thread: its check-then-act regions, then its checks and writes
-         * against ours, then plain conflicting writes. */
-        for (int pass = 0; pass < 3; pass++) {
-            for (uint32_t i = 0; i < k->nrecs; i++) {
-                const rec *r = &k->recs[i];
-                if (r->tid == t->tid)
-                    continue;
-                switch ((rec_kind)r->kind) {
-                case REC_REGION:
-                    /* Our write may have fallen between its check and its write. */
-                    if (pass == 0 && !hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L))
-                        add_rec(&b, CW_REPORT_CHECK_THEN_ACT, r, &cur);
-                    break;
-                case REC_READ:
-                    /* Another thread checked the key concurrently: it would act
-                     * on what it saw as we did. */
-                    if (pass == 1 && region && is_check_site_unlocked(c, r->site) &&
-                        !hb(r->tid, r->clock, rr.snap) && cw_lockset_disjoint(r->locks, H))
-                        add_rec(&b, CW_REPORT_CHECK_THEN_ACT, r, &cur);
-                    break;
-                case REC_WRITE:
-                    if (region) {
-                        if (pass == 1 && !hb(r->tid, r->clock, rr.snap) && cw_lockset_disjoint(r->locks, H))
-                            add_rec(&b, CW_REPORT_CHECK_THEN_ACT, r, &cur);
-                    } else if (pass == 2 && !(r->commutes && a->commutes) &&
-                               !hb(r->tid, r->clock, t->vc) && cw_lockset_disjoint(r->locks, L)) {
-                        add_rec(&b, CW_REPORT_WRITE_WRITE, r, &cur);
-                    }
-                    break;
-                case REC_STRUCT_WRITE:
-                case REC_ITER:
-                case REC_REPLACE:
-                    break;
-                }
-            }
-        }
-        if (a->index)
-            check_ranges_covering_unlocked(c, t, a, region, rr.snap, H, L, &cur, &b);
-        if (a->ranged)
-            check_range_write_unlocked(c, t, a, L, &cur, &b);
-        if (region) {
-            existing = find_own_unlocked(k, REC_REGION, t->tid, rr.site, H);
-            mine = (rec){.kind = REC_REGION, .op = a->op, .check_op = rr.op,
-                         .tid = t->tid, .clock = now, .locks = H, .stack = a->stack,
-                         .check_stack = a->check_stack, .site = rr.site};
-        } else if (a->ranged) {
-            existing = find_own_range_unlocked(k, t->tid, a->range_lo, a->range_hi, L);
-            mine = (rec){.kind = REC_WRITE, .op = a->op, .commutes = true, .tid = t->tid,
-                         .clock = now, .locks = L, .stack = a->stack};
-            mine.range.lo = a->range_lo;
-            mine.range.hi = a->range_hi;
-        } else {
-            existing = find_own_unlocked(k, REC_WRITE, t->tid, (cw_site){0, 0}, L);
-            if (existing != NULL && existing->commutes != a->commutes)
-                existing = NULL; /* keep a non-commuting write apart */
-            mine = (rec){.kind = REC_WRITE, .op = a->op, .commutes = a->commutes,
-                         .tid = t->tid, .clock = now, .locks = L, .stack = a->stack};
-        }
-        store = existing == NULL || existing->clock != now;
-    }
-
-    if (a->write && c->replaced)
-        check_replaced_unlocked(c, t, &cur, L, &b);
-
-    rec *existing_struct = NULL;
-    bool store_struct = false;
-    if (a->structural) {
-        check_structure_unlocked(c, t, a, L, &b);
-        existing_struct = find_own_unlocked(&c->structure, REC_STRUCT_WRITE, t->tid,
-                                            (cw_site){0, 0}, L);
-        store_struct = existing_struct == NULL || existing_struct->clock != now;
-    }
-
-    bool need = b.n > 0 || store || store_struct;
-    if (need && a->stack == 0) {
-        pthread_mutex_unlock(&sh->lock);
-        return CW_NEED_STACK;
-    }
-    if (need && region && a->check_stack == 0) {
-        a->need_check_stack = true;
-        a->check_site = rr.site;
-        pthread_mutex_unlock(&sh->lock);
-        return CW_NEED_STACK;
-    }
-    /* Commit. Stacks were zero while checking; fill them in. */
-    for (uint32_t i = 0; i < b.n; i++) {
-        b.c[i].cur.stack = a->stack;
-        if (region)
-            b.c[i].cur.check_stack = a->check_stack;
-    }
-    mine.stack = a->stack;
-    if (region)
-        mine.check_stack = a->check_stack;
-    if (store && (a->check || a->write)) {
-        if (k == &empty_cell && (k = cell_of_unlocked(sh, c, a->key_hash)) == NULL) {
-            pthread_mutex_unlock(&sh->lock);
-            return CW_ERR_NOMEM;
-        }
-        store_rec_unlocked(sh, k, &mine, existing);
-    }
-    if (store_struct) {
-        rec sw = {.kind = REC_STRUCT_WRITE, .op = a->op, .tid = t->tid, .clock = now,
-                  .locks = L, .stack = a->stack};
-        store_rec_unlocked(sh, &c->structure, &sw, existing_struct);
-    }
-    publish_batch(&b, c, a->reports, &a->nreports);
-    pthread_mutex_unlock(&sh->lock);
-    if (memo != NULL && b.n == 0)
-        *memo = (cw_read_memo){a->container, a->key_hash, a->site, t->view, ep, L};
-
+    if (answered_by_memo(&s, &memo, &ep))
+        return CW_OK;
+    if ((err = find_region(&s)) != 0)
+        return err;
+    s.c = NULL;
+    int rc = check_and_commit(&s);
+    if (rc != CW_OK || s.c == NULL)
+        return rc;
+    /* Step 5, after the lock: remember what this thread read and acted on. */
+    if (memo != NULL && s.b.n == 0)
+        *memo = (cw_read_memo){a->container, a->key_hash, a->site, t->view, ep, s.L};
     if (a->check && a->frame)
         cw_thread_note_read(t, a->frame, a->container, a->key_hash, a->site, a->op);
-    if (region) {
+    if (s.region) {
         cw_recent_read taken;
         if (cw_thread_take_read(t, a->frame, a->container, a->key_hash, &taken))
             cw_vc_unref(taken.snap);

@@ -36,8 +36,21 @@ static inline int cw_hook_ready(void)
     return __atomic_load_n(&cw_active, __ATOMIC_RELAXED) && !cw_tls_state.busy;
 }
 
-/* The engine is up (start() ran at least once). */
+/* The engine is up (start() ran at least once); set by runtime.c. */
+extern int cw_engine_ready;
 int cw_is_started(void);
+
+/* A family of hooks: what starting and stopping the checker does for it.
+ * The module's init gives runtime the table (module.c), in order; runtime
+ * walks it, so it depends on no hook file while every hook file may use it.
+ * start: at each start, idempotent, -1 with a Python error; stop: at each
+ * stop, in table order (NULL: nothing). */
+typedef struct cw_hook_family {
+    const char *name;
+    int (*start)(void);
+    void (*stop)(void);
+} cw_hook_family;
+void cw_runtime_set_families(const cw_hook_family *table, size_t n);
 
 /* Containers a name can hold (containers.c): dict, list, set. */
 int cw_container_can_watch(PyObject *obj);

@@ -98,6 +98,53 @@ static long int_attr(PyObject *obj, const char *name, long fallback)
     return x;
 }
 
+/* join() returned: a hand-off from the thread if it has ended. */
+static void joined(PyObject *thread)
+{
+    cw_tls_state.busy++;
+    PyObject *alive = PyObject_CallMethod(thread, "is_alive", NULL);
+    cw_tls_state.busy--;
+    if (alive == NULL)
+        PyErr_Clear();
+    else if (alive == Py_False)
+        consume(thread);
+    Py_XDECREF(alive);
+}
+
+/* A Semaphore made while checking: a mutex when its value is 1. */
+static void semaphore_made(PyObject *sem)
+{
+    bool is_new = false;
+    long value = int_attr(sem, "_value", -1);
+    uintptr_t key = cw_sync_key(sem);
+    if (cw_check_status(cw_sync_declare(key, CW_LOCK_SEMAPHORE, value == 1, &is_new),
+                        "no memory for a semaphore") == 0 &&
+        is_new)
+        cw_sync_key_new(sem, key);
+}
+
+static void semaphore_acquired(PyObject *sem)
+{
+    /* Undeclared (made before we started): a mutex if now empty. */
+    long left = int_attr(sem, "_value", -1);
+    cw_lock_acquired(sem, cw_sync_key(sem), CW_LOCK_SEMAPHORE, left == 0, 1);
+}
+
+/* release(n): n releases, as many as a semaphore could sensibly be given. */
+static void semaphore_releasing(PyObject *sem, PyObject *const *args, Py_ssize_t nargs)
+{
+    long n = 1;
+    if (nargs >= 1 && PyLong_Check(args[0]))
+        n = PyLong_AsLong(args[0]);
+    if (n < 1 || n > 1024) {
+        PyErr_Clear();
+        n = 1;
+    }
+    uintptr_t key = cw_sync_key(sem);
+    for (long i = 0; i < n; i++)
+        cw_lock_releasing(key, false);
+}
+
 static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                           PyObject *kwnames)
 {
@@ -144,50 +191,22 @@ static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_s
         return res;
     case HOOK_JOIN:
         res = call_orig(h, self, args, nargs, kwnames);
-        if (res != NULL && ready && cw_hook_ready()) {
-            cw_tls_state.busy++;
-            PyObject *alive = PyObject_CallMethod(self, "is_alive", NULL);
-            cw_tls_state.busy--;
-            if (alive == NULL)
-                PyErr_Clear();
-            else if (alive == Py_False)
-                consume(self);
-            Py_XDECREF(alive);
-        }
+        if (res != NULL && ready && cw_hook_ready())
+            joined(self);
         return res;
     case HOOK_SEM_INIT:
         res = call_orig(h, self, args, nargs, kwnames);
-        if (res != NULL && ready && cw_hook_ready()) {
-            bool is_new = false;
-            long value = int_attr(self, "_value", -1);
-            uintptr_t key = cw_sync_key(self);
-            if (cw_check_status(cw_sync_declare(key, CW_LOCK_SEMAPHORE, value == 1, &is_new),
-                                "no memory for a semaphore") == 0 &&
-                is_new)
-                cw_sync_key_new(self, key);
-        }
+        if (res != NULL && ready && cw_hook_ready())
+            semaphore_made(self);
         return res;
     case HOOK_SEM_ACQUIRE:
         res = call_orig(h, self, args, nargs, kwnames);
-        if (res != NULL && ready && cw_hook_ready() && truth(res)) {
-            /* Undeclared (made before we started): a mutex if now empty. */
-            long left = int_attr(self, "_value", -1);
-            cw_lock_acquired(self, cw_sync_key(self), CW_LOCK_SEMAPHORE, left == 0, 1);
-        }
+        if (res != NULL && ready && cw_hook_ready() && truth(res))
+            semaphore_acquired(self);
         return res;
     case HOOK_SEM_RELEASE:
-        if (ready) {
-            long n = 1;
-            if (nargs >= 1 && PyLong_Check(args[0]))
-                n = PyLong_AsLong(args[0]);
-            if (n < 1 || n > 1024) {
-                PyErr_Clear();
-                n = 1;
-            }
-            uintptr_t key = cw_sync_key(self);
-            for (long i = 0; i < n; i++)
-                cw_lock_releasing(key, false);
-        }
+        if (ready)
+            semaphore_releasing(self, args, nargs);
         return call_orig(h, self, args, nargs, kwnames);
     }
     return call_orig(h, self, args, nargs, kwnames);

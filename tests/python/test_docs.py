@@ -1,0 +1,53 @@
+"""The README is a short front door and docs/ is behind it: the README stays
+under 150 lines and links only to pages that exist; each page says first
+whom it is for; every option the README shows is a real one."""
+import glob
+import os
+import re
+
+from helpers import ROOT, run_python
+
+README = os.path.join(ROOT, "README.md")
+DOCS = os.path.join(ROOT, "docs")
+
+
+def readme():
+    with open(README) as f:
+        return f.read()
+
+
+def test_readme_is_short_and_links_to_what_exists():
+    text = readme()
+    assert len(text.splitlines()) <= 150
+    links = re.findall(r"\]\(([^)]+)\)", text)
+    assert len(links) >= 6
+    for link in links:
+        assert os.path.exists(os.path.join(ROOT, link)), link
+
+
+def test_each_doc_page_says_whom_it_is_for():
+    pages = sorted(glob.glob(os.path.join(DOCS, "*.md")))
+    assert len(pages) >= 6
+    for page in pages:
+        with open(page) as f:
+            paragraphs = f.read().split("\n\n")
+        assert paragraphs[0].startswith("# "), page
+        assert paragraphs[1].startswith("For: "), page
+
+
+def flag_names():
+    proc = run_python(["-m", "cachewatch", "options"])
+    return set(re.findall(r"^\| `(\w+)` \|", proc.stdout, re.M))
+
+
+def test_options_the_readme_shows_exist():
+    text = readme()
+    flags = flag_names()
+    assert {"watch", "json_path", "redact"} <= flags
+    shown = set(re.findall(r"--cachewatch-([a-z-]+)", text))
+    shown |= set(re.findall(r"cachewatch run --([a-z-]+)", text))
+    for setting in re.findall(r'CACHEWATCH_OPTIONS="([^"]*)"', text):
+        shown |= {word.split("=", 1)[0] for word in setting.split()}
+    assert shown, "the README shows no option"
+    unknown = {o for o in shown if o.replace("-", "_") not in flags}
+    assert unknown == set(), unknown
