@@ -212,6 +212,11 @@ class _State:
         findings = self._merged()
         tr = terminalreporter
         tr.section("cachewatch")
+        if self.started:  # what the targets name that could not be watched
+            from cachewatch import _targets
+
+            for line in _targets.said():
+                tr.write_line(line)
         if not findings:
             tr.write_line("cachewatch: nothing found")
             return

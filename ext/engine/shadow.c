@@ -698,19 +698,19 @@ static const cell empty_cell;
 /* Step 1, without the lock: a read this thread made before, with nothing
  * changed since that could change what it finds, needs only its pending
  * check noted again. */
-static bool answered_by_memo(step *s, cw_read_memo **memo, uint64_t *ep)
+static bool answered_by_memo(cw_thread *t, cw_access *a, cw_lockset_id L, cw_read_memo **memo,
+                             uint64_t *ep)
 {
-    cw_access *a = s->a;
     *memo = NULL;
     if (!a->check || a->write || a->structural)
         return false;
     *ep = __atomic_load_n(&epoch, __ATOMIC_ACQUIRE);
-    *memo = memo_of(s->t, a);
-    if (*memo == NULL || !memo_holds(*memo, s->t, a, s->L, *ep))
+    *memo = memo_of(t, a);
+    if (*memo == NULL || !memo_holds(*memo, t, a, L, *ep))
         return false;
     __atomic_add_fetch(&memo_hits, 1, __ATOMIC_RELAXED);
     if (a->frame)
-        cw_thread_note_read(s->t, a->frame, a->container, a->key_hash, a->site, a->op);
+        cw_thread_note_read(t, a->frame, a->container, a->key_hash, a->site, a->op);
     return true;
 }
 
@@ -934,22 +934,16 @@ out:
     return rc;
 }
 
-int cw_shadow_access(cw_thread *t, cw_access *a)
+/* Steps 2 to 5, apart from the memo's fast path so that it stays small. */
+static int access_history(cw_thread *t, cw_access *a, cw_lockset_id L,
+                          cw_read_memo *memo, uint64_t ep)
 {
-    int err = 0;
-    a->nreports = 0;
-    a->need_check_stack = false;
     step s;
     s.t = t;
     s.a = a;
-    s.L = cw_sync_thread_lockset(t, &err);
-    if (err)
-        return err;
-    cw_read_memo *memo;
-    uint64_t ep = 0;
-    if (answered_by_memo(&s, &memo, &ep))
-        return CW_OK;
-    if ((err = find_region(&s)) != 0)
+    s.L = L;
+    int err = find_region(&s);
+    if (err != 0)
         return err;
     s.c = NULL;
     int rc = check_and_commit(&s);
@@ -957,7 +951,7 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
         return rc;
     /* Step 5, after the lock: remember what this thread read and acted on. */
     if (memo != NULL && s.b.n == 0)
-        *memo = (cw_read_memo){a->container, a->key_hash, a->site, t->view, ep, s.L};
+        *memo = (cw_read_memo){a->container, a->key_hash, a->site, t->view, ep, L};
     if (a->check && a->frame)
         cw_thread_note_read(t, a->frame, a->container, a->key_hash, a->site, a->op);
     if (s.region) {
@@ -966,6 +960,21 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
             cw_vc_unref(taken.snap);
     }
     return CW_OK;
+}
+
+int cw_shadow_access(cw_thread *t, cw_access *a)
+{
+    int err = 0;
+    a->nreports = 0;
+    a->need_check_stack = false;
+    cw_lockset_id L = cw_sync_thread_lockset(t, &err);
+    if (err)
+        return err;
+    cw_read_memo *memo;
+    uint64_t ep = 0;
+    if (answered_by_memo(t, a, L, &memo, &ep))
+        return CW_OK;
+    return access_history(t, a, L, memo, ep);
 }
 
 int cw_shadow_iter_begin(cw_thread *t, uintptr_t addr, cw_stack_id stack,

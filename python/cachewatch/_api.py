@@ -151,7 +151,8 @@ def watch(target, name=None):
         _targets.add(target)
         return
     if type(target) not in (dict, list, set) and not _cachewatch.is_watched(target):
-        raise TypeError(f"cachewatch watches dicts, lists and sets, not {type(target).__name__}")
+        why = _targets.not_watchable(target) or f"a {type(target).__name__}, which has no state to watch"
+        raise TypeError(f"cachewatch cannot watch {why}")
     _cachewatch.watch_container(target, name or _guess_name(target))
 
 

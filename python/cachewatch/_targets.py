@@ -10,7 +10,15 @@
 A target is applied when its module finishes importing (at once if it is
 already imported). A script's own module (__main__) is still running when
 cachewatch starts; its targets are applied when it starts its first thread,
-which is before anything can race."""
+which is before anything can race.
+
+Silence must mean "no race here", never "could not look": when a target
+names shared state of a kind not watched yet (a dict subclass, a deque, an
+object's attributes, a class), one line says so as soon as the target is
+applied, and the pytest plugin repeats it in its summary (said())."""
+import collections
+import collections.abc
+import enum
 import importlib.abc
 import importlib.util
 import sys
@@ -18,6 +26,7 @@ import threading
 import types
 
 from . import _bindings
+from . import _cachewatch as _c
 from ._failsafe import guarded
 
 _names = {}        # module name -> set of NAMEs to watch when it is ready
@@ -26,6 +35,7 @@ _patterns = []     # (prefix, exact) for 'package.*' and 'module:*'
 _done = set()      # module names whose discovery ran
 _finder = None
 _thread_start = None
+_said = []         # the lines said about targets that cannot be watched
 
 
 class TargetError(ValueError):
@@ -102,6 +112,70 @@ def _discover(module, fresh):
     return found
 
 
+# Values a name's binding covers whole: nothing inside them can change.
+_IMMUTABLE = (int, float, complex, str, bytes, tuple, frozenset, bool, type(None), range)
+_CODE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+
+
+def _kind(value):
+    cls = type(value)
+    where = "" if cls.__module__ == "builtins" else cls.__module__ + "."
+    return f"{where}{cls.__qualname__}"
+
+
+def not_watchable(value, module=None):
+    """Why the state inside value is not watched, or None when it is (or has
+    none). module: from discovery, where only containers and instances of
+    the module's own classes count as shared state worth a word."""
+    if type(value) in (dict, list, set) or _c.is_watched(value) or \
+            isinstance(value, _IMMUTABLE + _CODE + (enum.Enum,)):
+        return None
+    params = getattr(type(value), "__dataclass_params__", None)
+    if params is not None and params.frozen:
+        return None
+    if isinstance(value, (dict, list, set, collections.deque, collections.abc.MutableMapping,
+                          collections.abc.MutableSequence, collections.abc.MutableSet)):
+        return f"a {_kind(value)} (cachewatch watches only plain dict, list and set so far)"
+    if isinstance(value, type):
+        if module is not None:
+            return None
+        return (f"the class {value.__module__}.{value.__qualname__} "
+                "(cachewatch does not watch class attributes yet)")
+    if module is not None and type(value).__module__ != module.__name__:
+        return None
+    return f"an instance of {_kind(value)} (cachewatch does not watch objects' attributes yet)"
+
+
+def _say(line):
+    if line not in _said:
+        _said.append(line)
+        sys.stderr.write(line + "\n")
+
+
+def said():
+    """Every line said so far about targets that cannot be watched."""
+    return list(_said)
+
+
+def _say_not_watchable(module, explicit, discovered):
+    namespace = vars(module)
+    for name in sorted(explicit):
+        why = not_watchable(namespace.get(name)) if name in namespace else None
+        if why:
+            _say(f"cachewatch: watch target {module.__name__}:{name} holds {why}; "
+                 "only rebinding the name is watched")
+    if discovered is None:
+        return
+    missed = []
+    for name, value in sorted(namespace.items()):
+        why = None if name.startswith("_") else not_watchable(value, module)
+        if why:
+            missed.append(f"{name} ({why.split(' (')[0]})")
+    if missed:
+        _say(f"cachewatch: in {module.__name__}, not watched (cachewatch watches only plain dict, "
+             "list and set, and names, so far): " + ", ".join(missed))
+
+
 @guarded
 def apply(module_name, force=False, fresh=False):
     """Watch what is asked of this module, if it is imported and ready.
@@ -115,12 +189,15 @@ def apply(module_name, force=False, fresh=False):
     # A module still running its body (a script) keeps its targets pending:
     # each later retry rewrites the functions it has defined since and
     # watches what the names hold by then.
-    names = set(_names.pop(module_name, ()) if ready else _names.get(module_name, ()))
+    explicit = set(_names.pop(module_name, ()) if ready else _names.get(module_name, ()))
+    names, discovered = set(explicit), None
     if _matches(module_name) and module_name not in _done:
         _done.add(module_name)
-        names |= _discover(module, fresh)
+        discovered = _discover(module, fresh)
+        names |= discovered
     if names:
         _bindings.watch(module, sorted(names), fresh=fresh)
+    _say_not_watchable(module, explicit, discovered)
 
 
 @guarded
@@ -213,6 +290,7 @@ def clear():
     _patterns.clear()
     _done.clear()
     _on_import.clear()
+    _said.clear()
     if _finder is not None and _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
     _finder = None

@@ -1,0 +1,123 @@
+"""Silence means "no race here", never "could not look": a target that names
+shared state of a kind cachewatch does not watch yet (a dict subclass, a
+deque, an object's attributes, a class) gets one line as soon as it is
+applied, from the command line, the environment variable and the pytest
+plugin alike; what it can watch, and what has no state, gets none."""
+import collections
+import dataclasses
+import enum
+import os
+import textwrap
+import threading
+
+from cachewatch import _targets
+from helpers import child_env, run_cachewatch, run_python
+from test_service import needs_pth
+
+STATE_MODULE = """
+import collections, enum, logging, threading
+
+class Stats:
+    def __init__(self):
+        self.hits = 0
+
+class Color(enum.Enum):
+    RED = 1
+
+COUNTS = collections.defaultdict(int)
+JOBS = collections.deque()
+STATS = Stats()
+CACHE = {}
+LOCK = threading.Lock()
+LOG = logging.getLogger(__name__)
+FAVOURITE = Color.RED
+LIMIT = 10
+"""
+
+COUNTS_LINE = ("cachewatch: watch target state_mod:COUNTS holds a collections.defaultdict "
+               "(cachewatch watches only plain dict, list and set so far); only rebinding "
+               "the name is watched")
+STATS_LINE = ("cachewatch: watch target state_mod:STATS holds an instance of state_mod.Stats "
+              "(cachewatch does not watch objects' attributes yet); only rebinding the name "
+              "is watched")
+DISCOVERY_LINE = ("cachewatch: in state_mod, not watched (cachewatch watches only plain dict, "
+                  "list and set, and names, so far): COUNTS (a collections.defaultdict), "
+                  "JOBS (a collections.deque), STATS (an instance of state_mod.Stats)")
+
+
+def write_module(tmp_path):
+    (tmp_path / "state_mod.py").write_text(STATE_MODULE)
+    return {"PYTHONPATH": str(tmp_path) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+class Mine:
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    x: int
+
+
+class Mood(enum.Enum):
+    OK = 1
+
+
+def test_what_is_said_not_watchable():
+    for value in ({}, [], set(), 1, "s", (1, [2]), None, frozenset(), Point(1), Mood.OK, len,
+                  threading.Lock, os):
+        assert _targets.not_watchable(value) is None, value
+    assert _targets.not_watchable(collections.OrderedDict()).startswith("a collections.OrderedDict (")
+    assert _targets.not_watchable(collections.Counter()).startswith("a collections.Counter (")
+    assert _targets.not_watchable(collections.deque()).startswith("a collections.deque (")
+    assert _targets.not_watchable(Mine()).startswith("an instance of test_not_watchable.Mine (")
+    assert _targets.not_watchable(Mine).startswith("the class test_not_watchable.Mine (")
+
+
+def test_command_line_says_it_once(tmp_path):
+    env = write_module(tmp_path)
+    script = tmp_path / "main.py"
+    script.write_text(textwrap.dedent("""
+        import threading, state_mod
+        def work():
+            state_mod.COUNTS["a"] += 1
+        ts = [threading.Thread(target=work) for _ in range(3)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        print("counted", state_mod.COUNTS["a"])
+    """))
+    proc, findings = run_cachewatch(["--watch", "state_mod:COUNTS", "--watch", "state_mod:STATS",
+                                     "--watch", "state_mod:CACHE", "--watch", "state_mod:LIMIT",
+                                     str(script)], env=env, cwd=str(tmp_path))
+    assert proc.returncode == 0 and proc.stdout.strip() == "counted 3", proc.stderr
+    lines = [ln for ln in proc.stderr.splitlines() if "state_mod" in ln]
+    assert lines == [COUNTS_LINE, STATS_LINE], proc.stderr
+    assert findings == []
+
+
+@needs_pth
+def test_environment_variable_says_what_discovery_left_out(tmp_path):
+    env = write_module(tmp_path)
+    env["CACHEWATCH_OPTIONS"] = "watch=state_mod:*"
+    proc = run_python(["-c", "import state_mod; print('imported')"], env=env)
+    assert proc.returncode == 0 and proc.stdout.strip() == "imported", proc.stderr
+    assert [ln for ln in proc.stderr.splitlines() if "state_mod" in ln] == [DISCOVERY_LINE]
+
+
+@needs_pth
+def test_pytest_plugin_says_it_in_its_summary(pytester, tmp_path):
+    pytester.makepyfile(state_mod=STATE_MODULE)
+    pytester.makepyfile(test_uses_state="""
+        import state_mod
+        def test_count():
+            state_mod.COUNTS["a"] += 1
+    """)
+    result = pytester.runpytest_subprocess("--cachewatch", "--cachewatch-watch", "state_mod:COUNTS")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*= cachewatch =*", COUNTS_LINE, "cachewatch: nothing found"])
+
+
+def test_a_watchable_target_says_nothing(tmp_path):
+    env = write_module(tmp_path)
+    proc = run_python(["-m", "cachewatch", "run", "--watch", "state_mod:CACHE", "-c",
+                       "import state_mod"], env=child_env(env))
+    assert "state_mod" not in proc.stderr, proc.stderr
