@@ -143,6 +143,7 @@ def watch(target, name=None):
     """Watch a dict, list or set (the object itself; every alias sees it) or
     a target:
     'module:NAME' (the name: its loads, stores and the container it holds),
+    'module:NAME.attr' (the dict, list or set the attribute holds),
     'module:*' or 'package.*' (every module-level container and rebound name
     of matching modules). Targets apply when their module is imported."""
     if not _cachewatch.is_active():

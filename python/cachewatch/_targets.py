@@ -3,6 +3,10 @@
 - 'module:NAME' watches the name NAME of a module: its loads and stores
   (from the module's own code and from outside) and the dict, list or set it
   holds, re-watched after each rebinding.
+- 'module:NAME.attr[.attr...]' watches the dict, list or set that attribute
+  holds (a class-level cache, a singleton's registry) under the name
+  'module.NAME.attr'; the attribute is read without running any code
+  (inspect.getattr_static), and rebinding it is not watched yet.
 - 'module:*' and 'package.*' watch, in each matching module, every
   module-level dict, list and set and every name the module's code rebinds
   with `global`, found when the module is imported.
@@ -21,6 +25,7 @@ import collections.abc
 import enum
 import importlib.abc
 import importlib.util
+import inspect
 import sys
 import threading
 import types
@@ -51,10 +56,10 @@ def parse(spec):
     if spec.endswith(".*") and ":" not in spec and _is_dotted(spec[:-2]):
         return spec[:-2], ".*"
     module, sep, name = spec.partition(":")
-    if sep and _is_dotted(module) and (name == "*" or name.isidentifier()):
+    if sep and _is_dotted(module) and (name == "*" or _is_dotted(name)):
         return module, name
     raise TargetError(f"cachewatch: bad watch target {spec!r} "  # repr: one line
-                      "(want module:NAME, module:* or package.*)")
+                      "(want module:NAME, module:NAME.attr, module:* or package.*)")
 
 
 def on_import(module_name, callback):
@@ -176,6 +181,28 @@ def _say_not_watchable(module, explicit, discovered):
              "list and set, and names, so far): " + ", ".join(missed))
 
 
+def _watch_path(module, path):
+    """module:NAME.attr...: watch the container the attribute holds now."""
+    target = f"{module.__name__}:{path}"
+    obj = module
+    for n, part in enumerate(path.split(".")):
+        try:
+            obj = inspect.getattr_static(obj, part)
+        except AttributeError:
+            held = ".".join([module.__name__] + path.split(".")[:n])
+            _say(f"cachewatch: watch target {target} names nothing ({held} has no attribute {part})")
+            return
+    if type(obj) in (dict, list, set) or _c.is_watched(obj):
+        _c.watch_container(obj, f"{module.__name__}.{path}")
+        return
+    if isinstance(obj, property):
+        _say(f"cachewatch: watch target {target} is a property, computed by code; not watched")
+        return
+    why = not_watchable(obj) or f"a {_kind(obj)}, which has no state to watch"
+    _say(f"cachewatch: watch target {target} holds {why}; rebinding an attribute is not "
+         "watched yet")
+
+
 @guarded
 def apply(module_name, force=False, fresh=False):
     """Watch what is asked of this module, if it is imported and ready.
@@ -190,6 +217,8 @@ def apply(module_name, force=False, fresh=False):
     # each later retry rewrites the functions it has defined since and
     # watches what the names hold by then.
     explicit = set(_names.pop(module_name, ()) if ready else _names.get(module_name, ()))
+    paths = {n for n in explicit if "." in n}
+    explicit -= paths
     names, discovered = set(explicit), None
     if _matches(module_name) and module_name not in _done:
         _done.add(module_name)
@@ -198,6 +227,8 @@ def apply(module_name, force=False, fresh=False):
     if names:
         _bindings.watch(module, sorted(names), fresh=fresh)
     _say_not_watchable(module, explicit, discovered)
+    for path in sorted(paths):
+        _watch_path(module, path)
 
 
 @guarded
@@ -331,6 +362,8 @@ def unused(quiet=False):
                           f"(no module named {module_name!r})" for name in sorted(names)]
             continue
         for name in sorted(names):
+            if module is not None and "." in name:
+                continue  # an attribute path: said when applied
             if module is not None and name in _bindings.bindings_of(module_name):
                 continue  # a script's names, watched and kept pending
             if module is None:

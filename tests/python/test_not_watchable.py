@@ -121,3 +121,54 @@ def test_a_watchable_target_says_nothing(tmp_path):
     proc = run_python(["-m", "cachewatch", "run", "--watch", "state_mod:CACHE", "-c",
                        "import state_mod"], env=child_env(env))
     assert "state_mod" not in proc.stderr, proc.stderr
+
+
+PATHS_MODULE = """
+import threading
+
+class App:
+    def __init__(self):
+        self.registry = {}
+        self.name = "app"
+        self.lock = threading.Lock()
+
+    @property
+    def expensive(self):
+        raise RuntimeError("a property must not run")
+
+APP = App()
+"""
+
+
+def test_attribute_paths(tmp_path):
+    """module:NAME.attr watches the container the attribute holds; anything
+    else is said in one line; reading the path runs no code (a property
+    that raises is not called)."""
+    (tmp_path / "paths_mod.py").write_text(PATHS_MODULE)
+    script = tmp_path / "main.py"
+    script.write_text(textwrap.dedent("""
+        import threading, paths_mod
+        def register(n):
+            if "shared" not in paths_mod.APP.registry:
+                paths_mod.APP.registry["shared"] = n
+        ts = [threading.Thread(target=register, args=(n,)) for n in range(3)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        print("registered", len(paths_mod.APP.registry))
+    """))
+    env = {"PYTHONPATH": str(tmp_path)}
+    proc, findings = run_cachewatch(
+        ["--watch", "paths_mod:APP.registry", "--watch", "paths_mod:APP.name",
+         "--watch", "paths_mod:APP.missing", "--watch", "paths_mod:App.expensive",
+         str(script)], env=env, cwd=str(tmp_path))
+    assert proc.stdout.strip() == "registered 1", proc.stderr
+    assert [(f["category"], f["target"]) for f in findings] == \
+        [("check-then-act", "paths_mod.APP.registry")]
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("cachewatch: watch target")]
+    assert lines == [
+        "cachewatch: watch target paths_mod:APP.missing names nothing (paths_mod.APP has no "
+        "attribute missing)",
+        "cachewatch: watch target paths_mod:APP.name holds a str, which has no state to watch; "
+        "rebinding an attribute is not watched yet",
+        "cachewatch: watch target paths_mod:App.expensive is a property, computed by code; "
+        "not watched",
+    ], proc.stderr
