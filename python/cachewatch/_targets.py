@@ -8,8 +8,10 @@
   'module.NAME.attr'; the attribute is read without running any code
   (inspect.getattr_static), and rebinding it is not watched yet.
 - 'module:*' and 'package.*' watch, in each matching module, every
-  module-level dict, list and set and every name the module's code rebinds
-  with `global`, found when the module is imported.
+  module-level dict, list and set, every name the module's code rebinds
+  with `global`, and every dict, list and set a class attribute of the
+  module's own classes holds (class-level caches and registries), found
+  when the module is imported.
 
 A target is applied when its module finishes importing (at once if it is
 already imported). A script's own module (__main__) is still running when
@@ -101,6 +103,21 @@ _EXACT_ONLY = ("copyreg", ("dispatch_table", "_extension_registry", "_inverted_r
 def _exact_only(value):
     module = sys.modules.get(_EXACT_ONLY[0])
     return module is not None and any(value is getattr(module, n, None) for n in _EXACT_ONLY[1])
+
+
+def _class_containers(module):
+    """Attribute paths 'Class.attr' of the containers the module's own
+    classes hold in their class attributes (not enums' members)."""
+    paths = set()
+    for name, cls in list(vars(module).items()):
+        if not isinstance(cls, type) or cls.__module__ != module.__name__ or \
+                issubclass(cls, enum.Enum) or name.startswith("__"):
+            continue
+        for attr, value in list(vars(cls).items()):
+            if not attr.startswith("__") and type(value) in (dict, list, set) and \
+                    not _exact_only(value):
+                paths.add(f"{name}.{attr}")
+    return paths
 
 
 def _discover(module, fresh):
@@ -224,6 +241,7 @@ def apply(module_name, force=False, fresh=False):
         _done.add(module_name)
         discovered = _discover(module, fresh)
         names |= discovered
+        paths |= _class_containers(module)
     if names:
         _bindings.watch(module, sorted(names), fresh=fresh)
     _say_not_watchable(module, explicit, discovered)
