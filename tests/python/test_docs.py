@@ -51,3 +51,17 @@ def test_options_the_readme_shows_exist():
     assert shown, "the README shows no option"
     unknown = {o for o in shown if o.replace("-", "_") not in flags}
     assert unknown == set(), unknown
+
+
+def test_the_readme_demo_runs_and_reports_the_race():
+    """`bash scripts/demo.sh`, the README's first command: it sets up what it
+    needs (here already set up) and prints a race report on the bundled
+    scenario."""
+    import subprocess
+
+    assert "bash scripts/demo.sh" in readme()
+    proc = subprocess.run(["bash", os.path.join(ROOT, "scripts", "demo.sh")], capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "WARNING: cachewatch: check-then-act race on __main__.CELL_CACHE" in proc.stderr
+    assert "SUMMARY: cachewatch: check-then-act race on __main__.CELL_CACHE" in proc.stderr
