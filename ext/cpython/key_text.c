@@ -114,9 +114,15 @@ static PyObject *container_repr(PyObject *obj, Py_ssize_t budget, int depth)
         open = "frozenset({", close = "})";
     else
         return NULL;
-    if (PyObject_Size(obj) == 0 || depth >= MAX_DEPTH)
-        return depth >= MAX_DEPTH && PyObject_Size(obj) ? PyUnicode_FromFormat("%s...%s", open, close)
-                                                        : PyObject_Repr(obj);
+    Py_ssize_t size = PyObject_Size(obj); /* a subclass's __len__ may run, and raise */
+    if (size < 0) {
+        PyErr_Clear();
+        size = 1;
+    }
+    if (size == 0)
+        return PyObject_Repr(obj);
+    if (depth >= MAX_DEPTH)
+        return PyUnicode_FromFormat("%s...%s", open, close);
     int rc = Py_ReprEnter(obj);
     if (rc != 0)
         return rc > 0 ? PyUnicode_FromFormat("%s...%s", open, close) : NULL;
