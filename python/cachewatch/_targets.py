@@ -2,7 +2,8 @@
 
 - 'module:NAME' watches the name NAME of a module: its loads and stores
   (from the module's own code and from outside) and the dict, list or set it
-  holds, re-watched after each rebinding.
+  holds, re-watched after each rebinding; of an instance it holds, the
+  dicts, lists and sets its attributes hold.
 - 'module:NAME.attr[.attr...]' watches the dict, list or set that attribute
   holds (a class-level cache, a singleton's registry) under the name
   'module.NAME.attr'; the attribute is read without running any code
@@ -10,8 +11,9 @@
 - 'module:*' and 'package.*' watch, in each matching module, every
   module-level dict, list and set, every name the module's code rebinds
   with `global`, and every dict, list and set a class attribute of the
-  module's own classes holds (class-level caches and registries), found
-  when the module is imported.
+  module's own classes holds (class-level caches and registries), or an
+  attribute of a module-level instance of one, found when the module is
+  imported.
 
 A target is applied when its module finishes importing (at once if it is
 already imported). A script's own module (__main__) is still running when
@@ -168,6 +170,22 @@ def not_watchable(value, module=None):
     return f"an instance of {_kind(value)} (cachewatch does not watch objects' attributes yet)"
 
 
+def _instance_containers(value):
+    """The attributes of an instance that hold a plain dict, list or set,
+    read from its __dict__ (no property or __getattr__ runs)."""
+    if isinstance(value, (type, enum.Enum) + _IMMUTABLE + _CODE):
+        return []
+    try:
+        attrs = object.__getattribute__(value, "__dict__")
+    except (AttributeError, TypeError):
+        return []
+    if type(attrs) is not dict:
+        return []
+    return sorted(a for a, v in list(attrs.items())
+                  if type(a) is str and not a.startswith("__") and not _exact_only(v)
+                  and (type(v) in (dict, list, set) or _c.is_watched(v)))
+
+
 def _say(line):
     if line not in _said:
         _said.append(line)
@@ -180,22 +198,34 @@ def said():
 
 
 def _say_not_watchable(module, explicit, discovered):
+    """Say what the targets left out; return the attribute paths of the
+    containers that instances they name hold, to watch."""
     namespace = vars(module)
+    paths = set()
     for name in sorted(explicit):
-        why = not_watchable(namespace.get(name)) if name in namespace else None
-        if why:
-            _say(f"cachewatch: watch target {module.__name__}:{name} holds {why}; "
-                 "only rebinding the name is watched")
+        value = namespace.get(name)
+        why = not_watchable(value) if name in namespace else None
+        if not why:
+            continue
+        held = _instance_containers(value)
+        paths |= {f"{name}.{attr}" for attr in held}
+        also = f" and the dicts, lists and sets its attributes hold ({', '.join(held)}) are" \
+            if held else " is"
+        _say(f"cachewatch: watch target {module.__name__}:{name} holds {why}; "
+             f"only rebinding the name{also} watched")
     if discovered is None:
-        return
+        return paths
     missed = []
     for name, value in sorted(namespace.items()):
         why = None if name.startswith("_") else not_watchable(value, module)
         if why:
             missed.append(f"{name} ({why.split(' (')[0]})")
+            paths |= {f"{name}.{attr}" for attr in _instance_containers(value)}
     if missed:
         _say(f"cachewatch: in {module.__name__}, not watched (cachewatch watches only plain dict, "
-             "list and set, and names, so far): " + ", ".join(missed))
+             "list and set, and names, so far, and of instances the containers their attributes "
+             "hold): " + ", ".join(missed))
+    return paths
 
 
 def _watch_path(module, path):
@@ -244,7 +274,7 @@ def apply(module_name, force=False, fresh=False):
         paths |= _class_containers(module)
     if names:
         _bindings.watch(module, sorted(names), fresh=fresh)
-    _say_not_watchable(module, explicit, discovered)
+    paths |= _say_not_watchable(module, explicit, discovered)
     for path in sorted(paths):
         _watch_path(module, path)
 

@@ -41,8 +41,9 @@ STATS_LINE = ("cachewatch: watch target state_mod:STATS holds an instance of sta
               "(cachewatch does not watch objects' attributes yet); only rebinding the name "
               "is watched")
 DISCOVERY_LINE = ("cachewatch: in state_mod, not watched (cachewatch watches only plain dict, "
-                  "list and set, and names, so far): COUNTS (a collections.defaultdict), "
-                  "JOBS (a collections.deque), STATS (an instance of state_mod.Stats)")
+                  "list and set, and names, so far, and of instances the containers their "
+                  "attributes hold): COUNTS (a collections.defaultdict), JOBS (a "
+                  "collections.deque), STATS (an instance of state_mod.Stats)")
 
 
 def write_module(tmp_path):
@@ -158,6 +159,7 @@ def test_attribute_paths(tmp_path):
     env = {"PYTHONPATH": str(tmp_path)}
     proc, findings = run_cachewatch(
         ["--watch", "paths_mod:APP.registry", "--watch", "paths_mod:APP.name",
+         "--watch", "paths_mod:APP",
          "--watch", "paths_mod:APP.missing", "--watch", "paths_mod:App.expensive",
          str(script)], env=env, cwd=str(tmp_path))
     assert proc.stdout.strip() == "registered 1", proc.stderr
@@ -165,6 +167,9 @@ def test_attribute_paths(tmp_path):
         [("check-then-act", "paths_mod.APP.registry")]
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("cachewatch: watch target")]
     assert lines == [
+        "cachewatch: watch target paths_mod:APP holds an instance of paths_mod.App (cachewatch "
+        "does not watch objects' attributes yet); only rebinding the name and the dicts, lists "
+        "and sets its attributes hold (registry) are watched",
         "cachewatch: watch target paths_mod:APP.missing names nothing (paths_mod.APP has no "
         "attribute missing)",
         "cachewatch: watch target paths_mod:APP.name holds a str, which has no state to watch; "
@@ -172,3 +177,33 @@ def test_attribute_paths(tmp_path):
         "cachewatch: watch target paths_mod:App.expensive is a property, computed by code; "
         "not watched",
     ], proc.stderr
+
+
+INSTANCE_MODULE = """
+import threading
+
+class App:
+    def __init__(self):
+        self.registry = {}
+        self.hits = 0
+
+APP = App()
+
+def register(n):
+    if "shared" not in APP.registry:
+        APP.registry["shared"] = n
+
+def main():
+    ts = [threading.Thread(target=register, args=(n,)) for n in range(3)]
+    [t.start() for t in ts]; [t.join() for t in ts]
+"""
+
+
+def test_discovery_watches_what_module_level_instances_hold(tmp_path):
+    (tmp_path / "inst_mod.py").write_text(INSTANCE_MODULE)
+    (tmp_path / "run_inst.py").write_text("import inst_mod\ninst_mod.main()\n")
+    proc, findings = run_cachewatch(["--watch", "inst_mod:*", str(tmp_path / "run_inst.py")],
+                                    env={"PYTHONPATH": str(tmp_path)}, cwd=str(tmp_path))
+    assert [(f["category"], f["target"]) for f in findings] == \
+        [("check-then-act", "inst_mod.APP.registry")], proc.stderr
+    assert "APP (an instance of inst_mod.App)" in proc.stderr
