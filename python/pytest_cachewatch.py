@@ -47,14 +47,15 @@ def pytest_addoption(parser):
     for name, type_, default, help_ in _table():
         if name in ("exitcode", "print_reports"):
             continue  # pytest decides the exit status and what is shown
+        arg_help = help_.replace("%", "%%")  # argparse %-formats option help, not ini help
         if name == "watch":
             group.addoption(_opt(name), action="append", default=[], metavar="TARGET",
-                            help=help_ + " May be repeated.")
+                            help=arg_help + " May be repeated.")
             parser.addini("cachewatch_watch", type="linelist", default=[], help=help_)
             continue
         group.addoption(_opt(name), default=None,
                         metavar={"bool": "0|1", "int": "N", "str": "TEXT"}[type_],
-                        help=f"{help_} (default {default})")
+                        help=f"{arg_help} (default {default})")
         parser.addini("cachewatch_" + name, default=None, help=help_)
 
 

@@ -104,20 +104,26 @@ static uint32_t record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, 
     return a.marks;
 }
 
-void cw_record_key(PyObject *self, PyObject *key, cw_op op, unsigned flags, int check_opcode)
+int cw_quiet_hash(PyObject *key, Py_hash_t *hash)
 {
     /* The operation may have raised (KeyError): a Python __hash__ must not
      * run with its exception set, nor clear it. */
     cw_saved_error saved;
     cw_error_save(&saved);
     cw_tls_state.busy++;
-    Py_hash_t hash = PyObject_Hash(key);
+    *hash = PyObject_Hash(key);
     cw_tls_state.busy--;
-    if (hash == -1)
+    if (*hash == -1)
         PyErr_Clear();
-    else
-        cw_record(self, key, hash, op, flags, check_opcode);
     cw_error_restore(&saved);
+    return *hash != -1;
+}
+
+void cw_record_key(PyObject *self, PyObject *key, cw_op op, unsigned flags, int check_opcode)
+{
+    Py_hash_t hash;
+    if (cw_quiet_hash(key, &hash))
+        cw_record(self, key, hash, op, flags, check_opcode);
 }
 
 /* ---- iteration --------------------------------------------------------- */

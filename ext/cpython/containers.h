@@ -45,6 +45,9 @@ uint32_t cw_record_marked(PyObject *self, PyObject *key, Py_hash_t hash, cw_op o
 /* A write of every index of a list in [lo, hi) in one change (a deletion
  * shifting the later ones, a slice store, a sort): see shadow.h. */
 void cw_record_range(PyObject *self, Py_ssize_t lo, Py_ssize_t hi, cw_op op);
+/* key's hash, computed with the thread busy and the caller's error state
+ * kept; 0 (and no error) when key is unhashable. */
+int cw_quiet_hash(PyObject *key, Py_hash_t *hash);
 /* The same with the hash computed here (nothing is recorded for an
  * unhashable key). */
 void cw_record_key(PyObject *self, PyObject *key, cw_op op, unsigned flags, int check_opcode);

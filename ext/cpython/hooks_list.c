@@ -18,10 +18,12 @@
  * Appends, pops and removals commute with each other (list.append from many
  * threads is fine), but a check followed by one in the same call (`if l:
  * l.pop()`, `if x not in l: l.append(x)`) is a check-then-act; clear() and
- * slice stores do not commute. Index and element writes are recorded only
- * once the list has such a location in use (the container's marks), so a
- * list used as a queue pays nothing for them. An unhashable element has no
- * location of its own: its checks read the contents. Type swap, loops and
+ * slice stores do not commute. Element writes are recorded only once some
+ * membership check was made on the list, and a change that only removes
+ * indices from the end (pop(), clear()) writes them only once some index
+ * was used (the container's marks), so a list used as a stack or queue pays
+ * for neither. An unhashable element has no location of its own: its
+ * checks read the contents. Type swap, loops and
  * the rest as for dicts (hooks_dict.c). Guarded by the GIL. */
 #include "containers.h"
 
@@ -35,6 +37,7 @@ static PyObject *list_append, *list_extend, *list_insert, *list_pop, *list_remov
 
 /* The container's marks: which kinds of location are in use. */
 #define ON_ELEMENTS 1u
+#define ON_INDICES 2u
 
 static uint32_t record_contents(PyObject *self, cw_op op, unsigned flags, int check_opcode)
 {
@@ -58,25 +61,11 @@ static int64_t element_location(Py_hash_t h, int what)
     return (int64_t)(z ^ (z >> 31));
 }
 
-/* x's hash without disturbing the caller's error state; 0 if unhashable. */
-static int element_hash(PyObject *x, Py_hash_t *h)
-{
-    cw_saved_error saved;
-    cw_error_save(&saved);
-    cw_tls_state.busy++;
-    *h = PyObject_Hash(x);
-    cw_tls_state.busy--;
-    if (*h == -1)
-        PyErr_Clear();
-    cw_error_restore(&saved);
-    return *h != -1;
-}
-
 /* A check of whether the list holds x (x in l, count, a failed remove). */
 static void check_element(PyObject *self, PyObject *x, cw_op op, int check_opcode)
 {
     Py_hash_t h;
-    if (element_hash(x, &h)) {
+    if (cw_quiet_hash(x, &h)) {
         cw_record_marked(self, x, element_location(h, ADDED), op, CW_AT_ELEMENT, check_opcode,
                          ON_ELEMENTS);
         cw_record(self, x, element_location(h, REMOVED), op, CW_AT_ELEMENT, check_opcode);
@@ -90,7 +79,7 @@ static void check_element(PyObject *self, PyObject *x, cw_op op, int check_opcod
 static void element_changed(PyObject *self, PyObject *x, int what, cw_op op)
 {
     Py_hash_t h;
-    if (element_hash(x, &h))
+    if (cw_quiet_hash(x, &h))
         cw_record(self, x, element_location(h, what), op, CW_WRITE | CW_COMMUTES | CW_AT_ELEMENT,
                   CW_CHECK_NEVER);
 }
@@ -143,7 +132,10 @@ static void change_end(PyObject *self, change *c, int ok, cw_op op, Py_ssize_t l
                        Py_ssize_t added_lo, Py_ssize_t added_hi)
 {
     if (ok && cw_hook_ready()) {
-        cw_record_range(self, lo, hi, op);
+        /* Indices that are gone conflict only with a history there (a later
+         * access to them finds no item); shifted ones with later ones too. */
+        if (lo < PyList_GET_SIZE(self) || (c->marks & ON_INDICES))
+            cw_record_range(self, lo, hi, op);
         elements_changed(self, c->removed, REMOVED, op);
         if (added_hi > added_lo && (c->marks & ON_ELEMENTS)) {
             PyObject *added = PyList_GetSlice(self, added_lo, added_hi);
@@ -163,7 +155,8 @@ static PyObject *cwlist_subscript(PyObject *self, PyObject *item)
     Py_ssize_t i = cw_hook_ready() ? index_of(self, item) : -1;
     PyObject *res = PyList_Type.tp_as_mapping->mp_subscript(self, item);
     if (i >= 0 && (res != NULL || PyErr_ExceptionMatches(PyExc_IndexError)))
-        cw_record(self, item, (Py_hash_t)i, CW_OP_GETITEM, CW_AT_INDEX, CW_CHECK_SUBSCRIPT);
+        cw_record_marked(self, item, (Py_hash_t)i, CW_OP_GETITEM, CW_AT_INDEX, CW_CHECK_SUBSCRIPT,
+                         ON_INDICES);
     return res;
 }
 
@@ -205,7 +198,7 @@ static int cwlist_ass_subscript(PyObject *self, PyObject *item, PyObject *value)
         int rc = PyList_Type.tp_as_mapping->mp_ass_subscript(self, item, value);
         if (rc == 0 && cw_hook_ready()) {
             uint32_t marks = cw_record_marked(self, item, (Py_hash_t)i, CW_OP_SETITEM,
-                                              CW_WRITE | CW_AT_INDEX, CW_CHECK_NEVER, 0);
+                                              CW_WRITE | CW_AT_INDEX, CW_CHECK_NEVER, ON_INDICES);
             if ((marks & ON_ELEMENTS) && old != value) {
                 element_changed(self, old, REMOVED, CW_OP_SETITEM);
                 element_changed(self, value, ADDED, CW_OP_SETITEM);
@@ -358,8 +351,9 @@ static PyObject *cwlist_insert(PyObject *self, PyObject *const *args, Py_ssize_t
     PyObject *res = cw_call_with_self(list_insert, self, args, nargs, kwnames);
     if (res != NULL)
         c.marks |= record_contents(self, CW_OP_INSERT, CHANGED, CW_CHECK_NEVER);
-    /* Every index from the insertion point on now holds what was before it. */
-    change_end(self, &c, res != NULL && at >= 0, CW_OP_INSERT, at, c.before + 1, at, at + 1);
+    /* Every index from the insertion point on now holds what was before it
+     * (at the end, none: as an append). */
+    change_end(self, &c, res != NULL && at >= 0, CW_OP_INSERT, at, c.before, at, at + 1);
     return res;
 }
 
@@ -420,7 +414,7 @@ static PyObject *cwlist_remove(PyObject *self, PyObject *const *args, Py_ssize_t
         /* The element's location, marked in use: a remove of one's own
          * element is the act of `if x in l: l.remove(x)`. */
         Py_hash_t h;
-        if (cw_hook_ready() && element_hash(args[0], &h))
+        if (cw_hook_ready() && cw_quiet_hash(args[0], &h))
             cw_record_marked(self, args[0], element_location(h, REMOVED), CW_OP_REMOVE,
                              CW_WRITE | CW_COMMUTES | CW_AT_ELEMENT, CW_CHECK_NEVER, ON_ELEMENTS);
     } else if (PyErr_ExceptionMatches(PyExc_ValueError)) {

@@ -24,6 +24,7 @@ def build_parser():
     run = sub.add_parser("run", help="run a program under cachewatch",
                          description="Run a Python program under cachewatch.")
     for name, type_, default, help_ in _options.table():
+        help_ = help_.replace("%", "%%")  # argparse %-formats help ("%p becomes the pid")
         if name == "watch":
             run.add_argument("--watch", action="append", default=[], metavar="MODULE:NAME",
                              help=help_ + " May be repeated.")

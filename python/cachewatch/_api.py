@@ -152,7 +152,9 @@ def watch(target, name=None):
         _targets.add(target)
         return
     if type(target) not in (dict, list, set) and not _cachewatch.is_watched(target):
-        why = _targets.not_watchable(target) or f"a {type(target).__name__}, which has no state to watch"
+        found = _targets.not_watchable(target)
+        why = f"{found[0]} ({found[1]})" if found else \
+            f"a {type(target).__name__}, which has no state to watch"
         raise TypeError(f"cachewatch cannot watch {why}")
     _cachewatch.watch_container(target, name or _guess_name(target))
 

@@ -107,21 +107,6 @@ def _exact_only(value):
     return module is not None and any(value is getattr(module, n, None) for n in _EXACT_ONLY[1])
 
 
-def _class_containers(module):
-    """Attribute paths 'Class.attr' of the containers the module's own
-    classes hold in their class attributes (not enums' members)."""
-    paths = set()
-    for name, cls in list(vars(module).items()):
-        if not isinstance(cls, type) or cls.__module__ != module.__name__ or \
-                issubclass(cls, enum.Enum) or name.startswith("__"):
-            continue
-        for attr, value in list(vars(cls).items()):
-            if not attr.startswith("__") and type(value) in (dict, list, set) and \
-                    not _exact_only(value):
-                paths.add(f"{name}.{attr}")
-    return paths
-
-
 def _discover(module, fresh):
     """Module-level containers and rebound names worth watching."""
     found = set()
@@ -137,7 +122,8 @@ def _discover(module, fresh):
 
 
 # Values a name's binding covers whole: nothing inside them can change.
-_IMMUTABLE = (int, float, complex, str, bytes, tuple, frozenset, bool, type(None), range)
+_IMMUTABLE = (int, float, complex, str, bytes, tuple, frozenset, bool, type(None), range,
+              enum.Enum)
 _CODE = (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
 
 
@@ -147,43 +133,63 @@ def _kind(value):
     return f"{where}{cls.__qualname__}"
 
 
+def _watchable_container(value):
+    return (type(value) in (dict, list, set) or _c.is_watched(value)) and not _exact_only(value)
+
+
 def not_watchable(value, module=None):
-    """Why the state inside value is not watched, or None when it is (or has
-    none). module: from discovery, where only containers and instances of
-    the module's own classes count as shared state worth a word."""
-    if type(value) in (dict, list, set) or _c.is_watched(value) or \
-            isinstance(value, _IMMUTABLE + _CODE + (enum.Enum,)):
+    """(what value is, why its state is not watched), or None when it is
+    watched (or has no state). module: from discovery, where only containers
+    and the module's own instances count as shared state worth a word."""
+    if _watchable_container(value) or isinstance(value, _IMMUTABLE + _CODE):
         return None
     params = getattr(type(value), "__dataclass_params__", None)
     if params is not None and params.frozen:
         return None
     if isinstance(value, (dict, list, set, collections.deque, collections.abc.MutableMapping,
                           collections.abc.MutableSequence, collections.abc.MutableSet)):
-        return f"a {_kind(value)} (cachewatch watches only plain dict, list and set so far)"
+        return f"a {_kind(value)}", "cachewatch watches only plain dict, list and set so far"
     if isinstance(value, type):
         if module is not None:
             return None
-        return (f"the class {value.__module__}.{value.__qualname__} "
-                "(cachewatch does not watch class attributes yet)")
+        return (f"the class {value.__module__}.{value.__qualname__}",
+                "cachewatch does not watch class attributes yet")
     if module is not None and type(value).__module__ != module.__name__:
         return None
-    return f"an instance of {_kind(value)} (cachewatch does not watch objects' attributes yet)"
+    return f"an instance of {_kind(value)}", "cachewatch does not watch objects' attributes yet"
 
 
-def _instance_containers(value):
-    """The attributes of an instance that hold a plain dict, list or set,
-    read from its __dict__ (no property or __getattr__ runs)."""
-    if isinstance(value, (type, enum.Enum) + _IMMUTABLE + _CODE):
+def _held_containers(value):
+    """The attributes of a class or instance that hold a watchable dict,
+    list or set, read from its __dict__ (no property or __getattr__ runs)."""
+    if isinstance(value, _IMMUTABLE + _CODE):
         return []
     try:
         attrs = object.__getattribute__(value, "__dict__")
     except (AttributeError, TypeError):
         return []
-    if type(attrs) is not dict:
-        return []
-    return sorted(a for a, v in list(attrs.items())
-                  if type(a) is str and not a.startswith("__") and not _exact_only(v)
-                  and (type(v) in (dict, list, set) or _c.is_watched(v)))
+    return sorted(a for a, v in list(dict(attrs).items())
+                  if type(a) is str and not a.startswith("__") and _watchable_container(v))
+
+
+def _paths_held(module, names):
+    """'NAME.attr' for each container the classes and instances these
+    module-level names hold keep in their attributes."""
+    namespace = vars(module)
+    return {f"{name}.{attr}" for name in names if name in namespace
+            for attr in _held_containers(namespace[name])}
+
+
+def _own_objects(module):
+    """Module-level classes and instances of the module's own classes (not
+    enums): where class-level caches and singletons' registries live."""
+    found = set()
+    for name, value in list(vars(module).items()):
+        cls = value if isinstance(value, type) else type(value)
+        if not name.startswith("__") and cls.__module__ == module.__name__ and \
+                not issubclass(cls, enum.Enum):
+            found.add(name)
+    return found
 
 
 def _say(line):
@@ -197,35 +203,30 @@ def said():
     return list(_said)
 
 
-def _say_not_watchable(module, explicit, discovered):
-    """Say what the targets left out; return the attribute paths of the
-    containers that instances they name hold, to watch."""
+def _say_not_watchable(module, explicit, discovering):
+    """One line per explicit target whose state is not watched, one for what
+    discovery (when discovering) left out."""
     namespace = vars(module)
-    paths = set()
     for name in sorted(explicit):
-        value = namespace.get(name)
-        why = not_watchable(value) if name in namespace else None
-        if not why:
+        found = not_watchable(namespace[name]) if name in namespace else None
+        if found is None:
             continue
-        held = _instance_containers(value)
-        paths |= {f"{name}.{attr}" for attr in held}
+        held = _held_containers(namespace[name])
         also = f" and the dicts, lists and sets its attributes hold ({', '.join(held)}) are" \
             if held else " is"
-        _say(f"cachewatch: watch target {module.__name__}:{name} holds {why}; "
+        _say(f"cachewatch: watch target {module.__name__}:{name} holds {found[0]} ({found[1]}); "
              f"only rebinding the name{also} watched")
-    if discovered is None:
-        return paths
+    if not discovering:
+        return
     missed = []
     for name, value in sorted(namespace.items()):
-        why = None if name.startswith("_") else not_watchable(value, module)
-        if why:
-            missed.append(f"{name} ({why.split(' (')[0]})")
-            paths |= {f"{name}.{attr}" for attr in _instance_containers(value)}
+        found = None if name.startswith("_") else not_watchable(value, module)
+        if found is not None:
+            missed.append(f"{name} ({found[0]})")
     if missed:
         _say(f"cachewatch: in {module.__name__}, not watched (cachewatch watches only plain dict, "
              "list and set, and names, so far, and of instances the containers their attributes "
              "hold): " + ", ".join(missed))
-    return paths
 
 
 def _watch_path(module, path):
@@ -239,13 +240,14 @@ def _watch_path(module, path):
             held = ".".join([module.__name__] + path.split(".")[:n])
             _say(f"cachewatch: watch target {target} names nothing ({held} has no attribute {part})")
             return
-    if type(obj) in (dict, list, set) or _c.is_watched(obj):
+    if _watchable_container(obj):
         _c.watch_container(obj, f"{module.__name__}.{path}")
         return
     if isinstance(obj, property):
         _say(f"cachewatch: watch target {target} is a property, computed by code; not watched")
         return
-    why = not_watchable(obj) or f"a {_kind(obj)}, which has no state to watch"
+    found = not_watchable(obj)
+    why = f"{found[0]} ({found[1]})" if found else f"a {_kind(obj)}, which has no state to watch"
     _say(f"cachewatch: watch target {target} holds {why}; rebinding an attribute is not "
          "watched yet")
 
@@ -266,15 +268,16 @@ def apply(module_name, force=False, fresh=False):
     explicit = set(_names.pop(module_name, ()) if ready else _names.get(module_name, ()))
     paths = {n for n in explicit if "." in n}
     explicit -= paths
-    names, discovered = set(explicit), None
-    if _matches(module_name) and module_name not in _done:
+    names = set(explicit)
+    discovering = _matches(module_name) and module_name not in _done
+    if discovering:
         _done.add(module_name)
-        discovered = _discover(module, fresh)
-        names |= discovered
-        paths |= _class_containers(module)
+        names |= _discover(module, fresh)
+        paths |= _paths_held(module, _own_objects(module))
     if names:
         _bindings.watch(module, sorted(names), fresh=fresh)
-    paths |= _say_not_watchable(module, explicit, discovered)
+    _say_not_watchable(module, explicit, discovering)
+    paths |= _paths_held(module, {n for n in explicit if not_watchable(vars(module).get(n))})
     for path in sorted(paths):
         _watch_path(module, path)
 

@@ -65,3 +65,16 @@ def test_the_readme_demo_runs_and_reports_the_race():
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "WARNING: cachewatch: check-then-act race on __main__.CELL_CACHE" in proc.stderr
     assert "SUMMARY: cachewatch: check-then-act race on __main__.CELL_CACHE" in proc.stderr
+
+
+def test_every_entry_point_help_renders(pytester):
+    """`--help` of the command line, its subcommands and pytest with the
+    plugin installed: each renders, and shows the %p of the path options."""
+    for args in (["-m", "cachewatch", "--help"], ["-m", "cachewatch", "run", "--help"],
+                 ["-m", "cachewatch", "report", "--help"], ["-m", "cachewatch", "options"]):
+        proc = run_python(args)
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, (args, proc.stderr[-2000:])
+    assert "%p becomes the pid" in run_python(["-m", "cachewatch", "run", "--help"]).stdout
+    result = pytester.runpytest_subprocess("--help")
+    assert result.ret == 0, result.stderr.str()[-2000:]
+    assert "--cachewatch-json-path" in result.stdout.str()

@@ -193,3 +193,25 @@ def test_remove_shifts_only_what_follows(started):
         lambda: items.__setitem__(2, "z"), in_order=True)
     # Index 1 held 'b' before and after; index 2 held 'c', now 'd'.
     assert found() == [("write-write", "index", "2")]
+
+
+def test_a_stack_pays_for_no_index_or_element_locations(started):
+    from cachewatch import _cachewatch
+
+    stack = watched([])
+
+    def worker():
+        for i in range(50):
+            stack.append(i)
+            stack.pop()
+
+    run(worker, worker)
+    assert found() == []
+    # The contents and the structure: no range, index or element location.
+    assert _cachewatch.stats()["locations"] == 2
+
+
+def test_store_to_the_last_index_and_a_pop(started):
+    items = watched(["a", "b", "c"])
+    run(lambda: items.__setitem__(2, "z"), lambda: items.pop(), in_order=True)
+    assert found() == [("write-write", "index", "2")]
