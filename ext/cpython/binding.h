@@ -141,6 +141,7 @@ int cw_dict_hooks_init(PyObject *module);
 int cw_global_hooks_init(PyObject *module);
 int cw_list_hooks_init(PyObject *module);
 int cw_set_hooks_init(PyObject *module);
+int cw_deque_hooks_init(PyObject *module);
 int cw_lock_hooks_install(void);
 void cw_lock_hooks_uninstall(void);
 int cw_sync_hooks_init(PyObject *module);
@@ -151,6 +152,7 @@ void cw_frame_hook_uninstall(void);
 
 /* Module-level functions implemented in hook files. */
 PyObject *cw_py_watch_container(PyObject *self, PyObject *args);
+PyObject *cw_py_can_watch(PyObject *self, PyObject *obj);
 PyObject *cw_py_unwatch_container(PyObject *self, PyObject *arg);
 PyObject *cw_py_is_watched(PyObject *self, PyObject *arg);
 PyObject *cw_py_publish(PyObject *self, PyObject *arg);

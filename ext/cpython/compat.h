@@ -131,6 +131,50 @@ static inline int cw_module_add(PyObject *module, const char *name, PyObject *va
 #define CW_END_CRITICAL_SECTION() }
 #endif
 
+/* What type's MRO finds under name (a new reference; NULL, no error, if
+ * nothing). _PyType_Lookup answers from the type cache; it is exported up
+ * to 3.14. */
+static inline PyObject *cw_type_lookup_obj(PyTypeObject *type, PyObject *name)
+{
+    PyObject *found = _PyType_Lookup(type, name);
+    Py_XINCREF(found);
+    return found;
+}
+
+static inline PyObject *cw_type_lookup(PyTypeObject *type, const char *name)
+{
+    PyObject *key = PyUnicode_InternFromString(name);
+    if (key == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    PyObject *found = cw_type_lookup_obj(type, key);
+    Py_DECREF(key);
+    return found;
+}
+
+/* A heap subclass made with nothing of its own (twins.c) reads its
+ * instances' attributes as the base lays them out: from 3.11 a managed dict
+ * and inline values, found through the flags and the type's cached keys. */
+static inline void cw_type_share_layout(PyTypeObject *sub, PyTypeObject *base)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    unsigned long layout = Py_TPFLAGS_MANAGED_DICT;
+#ifdef Py_TPFLAGS_MANAGED_WEAKREF
+    layout |= Py_TPFLAGS_MANAGED_WEAKREF;
+#endif
+#ifdef Py_TPFLAGS_INLINE_VALUES
+    layout |= Py_TPFLAGS_INLINE_VALUES;
+#endif
+    sub->tp_flags |= base->tp_flags & layout;
+    if (base->tp_flags & Py_TPFLAGS_HEAPTYPE)
+        ((PyHeapTypeObject *)sub)->ht_cached_keys = ((PyHeapTypeObject *)base)->ht_cached_keys;
+#else
+    (void)sub;
+    (void)base;
+#endif
+}
+
 /* Py_SET_TYPE exists from 3.9 on. */
 #define cw_set_type(obj, type) Py_SET_TYPE((obj), (type))
 

@@ -5,16 +5,7 @@
 
 #include "hashtable.h"
 
-cw_opcodes cw_opcode = {-1, -1, -1, -1};
-
-typedef struct kind {
-    PyTypeObject *plain;
-    PyTypeObject *watched;
-} kind;
-
-#define MAX_KINDS 4
-static kind kinds[MAX_KINDS];
-static int nkinds;
+cw_opcodes cw_opcode = {-1, -1, -1, -1, -1};
 
 static cw_hashtable watched; /* address -> the container (borrowed) */
 static int watched_ready;
@@ -267,35 +258,84 @@ static PyTypeObject CwIter_Type = {
 
 /* ---- kinds and the watched registry ------------------------------------ */
 
+/* A builtin cachewatch watches, and its static watched type. */
+typedef struct base_kind {
+    PyTypeObject *builtin;
+    PyTypeObject *hooks;
+} base_kind;
+
+#define MAX_KINDS 8
+static base_kind bases[MAX_KINDS];
+static int nbases;
+
 int cw_container_kind_register(PyTypeObject *plain, PyTypeObject *watched_type)
 {
-    if (nkinds == MAX_KINDS)
+    if (nbases == MAX_KINDS)
         return -1;
-    kinds[nkinds++] = (kind){plain, watched_type};
+    bases[nbases++] = (base_kind){plain, watched_type};
     return 0;
 }
 
-static const kind *kind_of(PyObject *obj)
+/* What an object is: its plain type and the type it has while watched (NULL
+ * for a subclass whose twin is not made yet). */
+typedef struct kind {
+    PyTypeObject *plain;
+    PyTypeObject *watched;
+    const base_kind *base;
+} kind;
+
+static int kind_of(PyObject *obj, kind *out)
 {
-    for (int i = 0; i < nkinds; i++)
-        if (Py_TYPE(obj) == kinds[i].plain || Py_TYPE(obj) == kinds[i].watched)
-            return &kinds[i];
-    return NULL;
+    PyTypeObject *tp = Py_TYPE(obj);
+    for (int i = 0; i < nbases; i++)
+        if (tp == bases[i].builtin || tp == bases[i].hooks) {
+            *out = (kind){bases[i].builtin, bases[i].hooks, &bases[i]};
+            return 1;
+        }
+    if (cw_is_twin(tp)) {
+        *out = (kind){tp->tp_base, tp, NULL};
+        return 1;
+    }
+    for (int i = 0; i < nbases; i++)
+        if (PyType_IsSubtype(tp, bases[i].builtin)) {
+            *out = (kind){tp, NULL, &bases[i]};
+            return 1;
+        }
+    return 0;
 }
 
-int cw_container_can_watch(PyObject *obj) { return kind_of(obj) != NULL; }
+/* Give obj another type; an instance holds a reference to a heap type. */
+static void swap_type(PyObject *obj, PyTypeObject *to)
+{
+    PyTypeObject *from = Py_TYPE(obj);
+    if (from == to)
+        return;
+    if (to->tp_flags & Py_TPFLAGS_HEAPTYPE)
+        Py_INCREF(to);
+    cw_set_type(obj, to);
+    if (from->tp_flags & Py_TPFLAGS_HEAPTYPE)
+        Py_DECREF(from);
+}
+
+int cw_container_can_watch(PyObject *obj)
+{
+    kind k;
+    return kind_of(obj, &k);
+}
 
 int cw_container_is_watched(PyObject *obj)
 {
-    const kind *k = kind_of(obj);
-    return k != NULL && Py_TYPE(obj) == k->watched;
+    kind k;
+    return kind_of(obj, &k) && Py_TYPE(obj) == k.watched;
 }
 
 int cw_container_watch(PyObject *obj, const char *target)
 {
-    const kind *k = kind_of(obj);
-    if (k == NULL) {
-        PyErr_Format(PyExc_TypeError, "cachewatch watches dicts, lists and sets, not %.100s",
+    kind k;
+    if (!kind_of(obj, &k)) {
+        PyErr_Format(PyExc_TypeError,
+                     "cachewatch watches dicts, lists, sets and deques (and their subclasses), "
+                     "not %.100s",
                      Py_TYPE(obj)->tp_name);
         return -1;
     }
@@ -303,36 +343,39 @@ int cw_container_watch(PyObject *obj, const char *target)
         PyErr_SetString(PyExc_RuntimeError, "cachewatch is not started");
         return -1;
     }
+    if (k.watched == NULL &&
+        (k.watched = cw_twin_for(k.plain, k.base->hooks, k.base->builtin)) == NULL)
+        return -1;
     if (cw_shadow_watch((uintptr_t)obj, target) != CW_OK ||
         cw_ht_put(&watched, (uintptr_t)obj, obj) < 0) {
         cw_shadow_unwatch((uintptr_t)obj);
         PyErr_NoMemory();
         return -1;
     }
-    cw_set_type(obj, k->watched);
+    swap_type(obj, k.watched);
     return 0;
 }
 
 void cw_container_unwatch(PyObject *obj)
 {
-    const kind *k = kind_of(obj);
-    if (k == NULL || Py_TYPE(obj) != k->watched)
+    kind k;
+    if (!kind_of(obj, &k) || Py_TYPE(obj) != k.watched)
         return;
     if (cw_tls_state.thread != NULL)
         cw_thread_forget_container(cw_tls_state.thread, (uintptr_t)obj);
     cw_shadow_unwatch((uintptr_t)obj);
     cw_ht_remove(&watched, (uintptr_t)obj);
-    cw_set_type(obj, k->plain);
+    swap_type(obj, k.plain);
 }
 
 void cw_container_dying(PyObject *obj)
 {
-    const kind *k = kind_of(obj);
+    kind k;
     if (watched_ready)
         cw_ht_remove(&watched, (uintptr_t)obj);
     cw_shadow_unwatch((uintptr_t)obj);
-    if (k != NULL)
-        cw_set_type(obj, k->plain);
+    if (kind_of(obj, &k))
+        swap_type(obj, k.plain);
 }
 
 void cw_containers_unwatch_all(void)
@@ -343,10 +386,10 @@ void cw_containers_unwatch_all(void)
     void *v;
     while (cw_ht_next(&watched, &pos, NULL, &v)) {
         PyObject *obj = v;
-        const kind *k = kind_of(obj);
+        kind k;
         cw_shadow_unwatch((uintptr_t)obj);
-        if (k != NULL)
-            cw_set_type(obj, k->plain);
+        if (kind_of(obj, &k))
+            swap_type(obj, k.plain);
     }
     cw_ht_fini(&watched);
     cw_ht_init(&watched, 64, NULL, NULL, CW_MEM_MISC);
@@ -371,6 +414,12 @@ PyObject *cw_py_unwatch_container(PyObject *self, PyObject *obj)
     (void)self;
     cw_container_unwatch(obj);
     Py_RETURN_NONE;
+}
+
+PyObject *cw_py_can_watch(PyObject *self, PyObject *obj)
+{
+    (void)self;
+    return PyBool_FromLong(cw_container_can_watch(obj));
 }
 
 PyObject *cw_py_is_watched(PyObject *self, PyObject *obj)
@@ -399,6 +448,7 @@ int cw_containers_init(PyObject *module)
     cw_opcode.binary_op = opcode_of(opmap, "BINARY_OP");
     cw_opcode.contains = opcode_of(opmap, "CONTAINS_OP");
     cw_opcode.for_iter = opcode_of(opmap, "FOR_ITER");
+    cw_opcode.precall = opcode_of(opmap, "PRECALL");
     Py_DECREF(opmap);
     if (cw_ht_init(&watched, 64, NULL, NULL, CW_MEM_MISC) < 0)
         return -1;

@@ -26,7 +26,7 @@
 
 /* This interpreter's opcode numbers (from dis.opmap; -1 when absent). */
 typedef struct cw_opcodes {
-    int binary_subscr, binary_op, contains, for_iter;
+    int binary_subscr, binary_op, contains, for_iter, precall;
 } cw_opcodes;
 extern cw_opcodes cw_opcode;
 
@@ -55,6 +55,17 @@ void cw_record_key(PyObject *self, PyObject *key, cw_op op, unsigned flags, int 
 /* Wrap an iterator over a watched container so a Python-level loop over it
  * is seen (steals inner; NULL passes through). */
 PyObject *cw_wrap_iter(PyObject *inner, PyObject *container);
+
+/* The plain type of a watched container: the static watched types and the
+ * twins (twins.c) are direct subclasses of it. Hooks call its slots. */
+#define CW_PLAIN_TYPE(obj) (Py_TYPE(obj)->tp_base)
+
+/* Twins (twins.c): the watched type of a subclass of a builtin, made once. */
+PyTypeObject *cw_twin_for(PyTypeObject *plain, PyTypeObject *hooks, PyTypeObject *builtin);
+int cw_is_twin(PyTypeObject *type);
+/* __reduce_ex__ of the plain type, naming the plain type where it named the
+ * watched one. */
+PyObject *cw_reduce_ex_as_plain(PyObject *self, PyObject *proto);
 
 /* Kinds of watched container. */
 int cw_container_kind_register(PyTypeObject *plain, PyTypeObject *watched);

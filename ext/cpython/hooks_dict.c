@@ -30,7 +30,7 @@ static PyObject *dict_get, *dict_setdefault, *dict_pop, *dict_popitem, *dict_upd
 
 static PyObject *cwdict_subscript(PyObject *self, PyObject *key)
 {
-    PyObject *res = PyDict_Type.tp_as_mapping->mp_subscript(self, key);
+    PyObject *res = CW_PLAIN_TYPE(self)->tp_as_mapping->mp_subscript(self, key);
     if (cw_hook_ready() && (res != NULL || PyErr_ExceptionMatches(PyExc_KeyError)))
         cw_record_key(self, key, CW_OP_GETITEM, 0, CW_CHECK_SUBSCRIPT);
     return res;
@@ -39,7 +39,7 @@ static PyObject *cwdict_subscript(PyObject *self, PyObject *key)
 static int cwdict_ass_subscript(PyObject *self, PyObject *key, PyObject *value)
 {
     Py_ssize_t before = PyDict_GET_SIZE(self);
-    int rc = PyDict_Type.tp_as_mapping->mp_ass_subscript(self, key, value);
+    int rc = CW_PLAIN_TYPE(self)->tp_as_mapping->mp_ass_subscript(self, key, value);
     if (rc == 0 && cw_hook_ready())
         cw_record_key(self, key, value ? CW_OP_SETITEM : CW_OP_DELITEM,
                       CW_WRITE | (PyDict_GET_SIZE(self) != before ? CW_STRUCTURAL : 0),
@@ -49,7 +49,7 @@ static int cwdict_ass_subscript(PyObject *self, PyObject *key, PyObject *value)
 
 static int cwdict_contains(PyObject *self, PyObject *key)
 {
-    int rc = PyDict_Type.tp_as_sequence->sq_contains(self, key);
+    int rc = CW_PLAIN_TYPE(self)->tp_as_sequence->sq_contains(self, key);
     if (rc >= 0 && cw_hook_ready())
         cw_record_key(self, key, CW_OP_CONTAINS, 0, cw_opcode.contains);
     return rc;
@@ -245,7 +245,7 @@ static PyObject *cwdict_copy(PyObject *self, PyObject *noargs)
 
 static PyObject *cwdict_iter(PyObject *self)
 {
-    return cw_wrap_iter(PyDict_Type.tp_iter(self), self);
+    return cw_wrap_iter(CW_PLAIN_TYPE(self)->tp_iter(self), self);
 }
 
 static PyObject *cwdict_reversed(PyObject *self, PyObject *noargs)

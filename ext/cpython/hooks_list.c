@@ -153,7 +153,7 @@ static void change_end(PyObject *self, change *c, int ok, cw_op op, Py_ssize_t l
 static PyObject *cwlist_subscript(PyObject *self, PyObject *item)
 {
     Py_ssize_t i = cw_hook_ready() ? index_of(self, item) : -1;
-    PyObject *res = PyList_Type.tp_as_mapping->mp_subscript(self, item);
+    PyObject *res = CW_PLAIN_TYPE(self)->tp_as_mapping->mp_subscript(self, item);
     if (i >= 0 && (res != NULL || PyErr_ExceptionMatches(PyExc_IndexError)))
         cw_record_marked(self, item, (Py_hash_t)i, CW_OP_GETITEM, CW_AT_INDEX, CW_CHECK_SUBSCRIPT,
                          ON_INDICES);
@@ -187,7 +187,7 @@ static int slice_range(PyObject *item, Py_ssize_t len, Py_ssize_t *lo, Py_ssize_
 static int cwlist_ass_subscript(PyObject *self, PyObject *item, PyObject *value)
 {
     if (!cw_hook_ready())
-        return PyList_Type.tp_as_mapping->mp_ass_subscript(self, item, value);
+        return CW_PLAIN_TYPE(self)->tp_as_mapping->mp_ass_subscript(self, item, value);
     Py_ssize_t before = PyList_GET_SIZE(self);
     Py_ssize_t i = index_of(self, item), lo = 0, hi = 0, step = 1;
     int is_slice = i < 0 && slice_range(item, before, &lo, &hi, &step);
@@ -195,7 +195,7 @@ static int cwlist_ass_subscript(PyObject *self, PyObject *item, PyObject *value)
         /* One index stored to: it, and the elements it swaps. */
         PyObject *old = i < before ? PyList_GET_ITEM(self, i) : NULL;
         Py_XINCREF(old);
-        int rc = PyList_Type.tp_as_mapping->mp_ass_subscript(self, item, value);
+        int rc = CW_PLAIN_TYPE(self)->tp_as_mapping->mp_ass_subscript(self, item, value);
         if (rc == 0 && cw_hook_ready()) {
             uint32_t marks = cw_record_marked(self, item, (Py_hash_t)i, CW_OP_SETITEM,
                                               CW_WRITE | CW_AT_INDEX, CW_CHECK_NEVER, ON_INDICES);
@@ -210,7 +210,7 @@ static int cwlist_ass_subscript(PyObject *self, PyObject *item, PyObject *value)
     if (i >= 0 && i < before)
         lo = i, hi = i + 1;
     else if (!is_slice)
-        return PyList_Type.tp_as_mapping->mp_ass_subscript(self, item, value);
+        return CW_PLAIN_TYPE(self)->tp_as_mapping->mp_ass_subscript(self, item, value);
     change c;
     change_begin(self, &c, lo, hi);
     if (step != 1 && c.removed != NULL) { /* an extended slice: only its own items */
@@ -220,7 +220,7 @@ static int cwlist_ass_subscript(PyObject *self, PyObject *item, PyObject *value)
             Py_CLEAR(c.removed);
         }
     }
-    int rc = PyList_Type.tp_as_mapping->mp_ass_subscript(self, item, value);
+    int rc = CW_PLAIN_TYPE(self)->tp_as_mapping->mp_ass_subscript(self, item, value);
     Py_ssize_t after = PyList_GET_SIZE(self);
     cw_op op = value ? CW_OP_SETITEM : CW_OP_DELITEM;
     if (rc == 0) {
@@ -250,7 +250,7 @@ static int cwlist_ass_subscript(PyObject *self, PyObject *item, PyObject *value)
 
 static int cwlist_contains(PyObject *self, PyObject *x)
 {
-    int rc = PyList_Type.tp_as_sequence->sq_contains(self, x);
+    int rc = CW_PLAIN_TYPE(self)->tp_as_sequence->sq_contains(self, x);
     if (rc >= 0 && cw_hook_ready())
         check_element(self, x, CW_OP_CONTAINS, cw_opcode.contains);
     return rc;
@@ -260,7 +260,7 @@ static Py_ssize_t cwlist_length(PyObject *self)
 {
     if (cw_hook_ready())
         record_contents(self, CW_OP_GET, 0, CW_CHECK_ALWAYS);
-    return PyList_GET_SIZE(self);
+    return CW_PLAIN_TYPE(self)->tp_as_sequence->sq_length(self);
 }
 
 /* l += seq, l.extend(seq), l.append(x): added at the end. */
@@ -279,7 +279,7 @@ static void appended(PyObject *self, cw_op op, Py_ssize_t before)
 static PyObject *cwlist_inplace_concat(PyObject *self, PyObject *other)
 {
     Py_ssize_t before = PyList_GET_SIZE(self);
-    PyObject *res = PyList_Type.tp_as_sequence->sq_inplace_concat(self, other);
+    PyObject *res = CW_PLAIN_TYPE(self)->tp_as_sequence->sq_inplace_concat(self, other);
     if (res != NULL && cw_hook_ready())
         appended(self, CW_OP_EXTEND, before);
     return res;
@@ -288,11 +288,11 @@ static PyObject *cwlist_inplace_concat(PyObject *self, PyObject *other)
 static PyObject *cwlist_inplace_repeat(PyObject *self, Py_ssize_t n)
 {
     if (!cw_hook_ready())
-        return PyList_Type.tp_as_sequence->sq_inplace_repeat(self, n);
+        return CW_PLAIN_TYPE(self)->tp_as_sequence->sq_inplace_repeat(self, n);
     /* l *= 0 empties the list; l *= n > 1 adds copies of what it holds. */
     change c;
     change_begin(self, &c, 0, n <= 0 ? PyList_GET_SIZE(self) : 0);
-    PyObject *res = PyList_Type.tp_as_sequence->sq_inplace_repeat(self, n);
+    PyObject *res = CW_PLAIN_TYPE(self)->tp_as_sequence->sq_inplace_repeat(self, n);
     if (res != NULL)
         c.marks |= record_contents(self, CW_OP_EXTEND, CW_WRITE | CW_STRUCTURAL, CW_CHECK_NEVER);
     change_end(self, &c, res != NULL, CW_OP_EXTEND, 0, n <= 0 ? c.before : 0, 0, 0);
@@ -495,7 +495,7 @@ static PyObject *cwlist_copy(PyObject *self, PyObject *noargs)
     return PyList_GetSlice(self, 0, PY_SSIZE_T_MAX);
 }
 
-static PyObject *cwlist_iter(PyObject *self) { return cw_wrap_iter(PyList_Type.tp_iter(self), self); }
+static PyObject *cwlist_iter(PyObject *self) { return cw_wrap_iter(CW_PLAIN_TYPE(self)->tp_iter(self), self); }
 
 static PyObject *cwlist_reversed(PyObject *self, PyObject *noargs)
 {

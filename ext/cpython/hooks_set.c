@@ -14,7 +14,7 @@ static PyObject *set_add, *set_discard, *set_remove, *set_pop, *set_clear, *set_
 
 static int cwset_contains(PyObject *self, PyObject *x)
 {
-    int rc = PySet_Type.tp_as_sequence->sq_contains(self, x);
+    int rc = CW_PLAIN_TYPE(self)->tp_as_sequence->sq_contains(self, x);
     if (rc >= 0 && cw_hook_ready())
         cw_record_key(self, x, CW_OP_CONTAINS, 0, cw_opcode.contains);
     return rc;
@@ -104,7 +104,7 @@ BULK(cwset_symmetric_difference_update, set_symmetric_difference_update)
     static PyObject *fname(PyObject *self, PyObject *other)                                    \
     {                                                                                          \
         Py_ssize_t before = PySet_GET_SIZE(self);                                              \
-        PyObject *res = PySet_Type.tp_as_number->slot(self, other);                            \
+        PyObject *res = CW_PLAIN_TYPE(self)->tp_as_number->slot(self, other);                            \
         if (res != NULL && res != Py_NotImplemented && cw_hook_ready() &&                      \
             PySet_GET_SIZE(self) != before)                                                    \
             cw_record(self, NULL, 0, CW_OP_UPDATE, CW_STRUCTURAL, CW_CHECK_NEVER);             \
@@ -116,7 +116,7 @@ INPLACE(cwset_isub, nb_inplace_subtract)
 INPLACE(cwset_ixor, nb_inplace_xor)
 #undef INPLACE
 
-static PyObject *cwset_iter(PyObject *self) { return cw_wrap_iter(PySet_Type.tp_iter(self), self); }
+static PyObject *cwset_iter(PyObject *self) { return cw_wrap_iter(CW_PLAIN_TYPE(self)->tp_iter(self), self); }
 
 static PyObject *cwset_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {

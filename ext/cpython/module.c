@@ -12,6 +12,8 @@ static PyMethodDef hook_methods[] = {
      "watch_container(obj, target): watch a plain dict, list or set."},
     {"unwatch_container", cw_py_unwatch_container, METH_O, "Stop watching a container."},
     {"is_watched", cw_py_is_watched, METH_O, "Is this container watched?"},
+    {"can_watch", cw_py_can_watch, METH_O,
+     "Is this a container cachewatch can watch (a dict, list, set or deque, or a subclass)?"},
     {"publish", cw_py_publish, METH_O, "Record a hand-off from the calling thread through obj."},
     {"consume", cw_py_consume, METH_O, "Record that the calling thread received obj's hand-offs."},
     {"ignore", cw_py_ignore, METH_O, "Never treat obj as a lock (a thread's lifetime sentinel)."},
@@ -61,7 +63,7 @@ PyMODINIT_FUNC PyInit__cachewatch(void)
         PyModule_AddFunctions(m, cw_finding_methods) < 0 ||
         PyModule_AddFunctions(m, cw_service_methods) < 0 || cw_runtime_init(m) < 0 ||
         cw_containers_init(m) < 0 || cw_dict_hooks_init(m) < 0 || cw_list_hooks_init(m) < 0 ||
-        cw_set_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 ||
+        cw_set_hooks_init(m) < 0 || cw_deque_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 ||
         cw_thread_hooks_init(m) < 0) {
         Py_DECREF(m);
         return NULL;

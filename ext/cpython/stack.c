@@ -4,12 +4,27 @@
  * Frame keys are code object addresses; every code object that appears in a
  * depot entry is kept alive (code_refs) so an address never names two
  * different code objects. Guarded by the GIL. */
-#include "binding.h"
+#include "containers.h" /* cw_opcode */
 
 #include <string.h>
 
 #include "depot.h"
 #include "hashtable.h"
+
+/* The frame's instruction offset, one per call: 3.11 makes some calls from
+ * a specialised PRECALL and others from the CALL after it (PRECALL has one
+ * cache entry), and a race is named by where its accesses were. */
+static int call_site_offset(PyCodeObject *code, PyFrameObject *frame)
+{
+    int offset = cw_frame_lasti(frame);
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    if (cw_opcode.precall >= 0 && cw_code_opcode(code, offset) == cw_opcode.precall)
+        offset += 4;
+#else
+    (void)code;
+#endif
+    return offset;
+}
 
 #define MAX_CAPTURE 256
 #define MAX_NATIVE 256
@@ -139,7 +154,7 @@ static uint32_t walk_python_marked(PyFrameObject *frame, cw_frame *out, int8_t *
             if (entries)
                 entries[n] = (int8_t)(entry < 0 ? -1 : (entry || pending_entry));
             pending_entry = 0;
-            out[n++] = (cw_frame){(uintptr_t)code, cw_frame_lasti(f), 0, 0, 0};
+            out[n++] = (cw_frame){(uintptr_t)code, call_site_offset(code, f), 0, 0, 0};
         } else if (entry > 0 && n > 0) {
             entries[n - 1] = 1; /* the run began at or below an omitted frame */
         }
@@ -267,7 +282,7 @@ PyFrameObject *cw_current_site(cw_site *site)
         return NULL;
     }
     PyCodeObject *code = cw_frame_code(frame);
-    *site = (cw_site){(uintptr_t)code, cw_frame_lasti(frame)};
+    *site = (cw_site){(uintptr_t)code, call_site_offset(code, frame)};
     Py_DECREF(code); /* alive as long as the frame runs */
     return frame;
 }

@@ -70,13 +70,18 @@ void cw_report_clear(void)
 }
 
 /* The innermost frame's key, which names the line of code. */
+static uint64_t code_location_key(uintptr_t pc, int32_t offset)
+{
+    return cw_hash_word((uint64_t)pc ^ ((uint64_t)(uint32_t)offset << 1));
+}
+
 static uint64_t top_frame_key(cw_stack_id id)
 {
     uint32_t n;
     const cw_frame *f = cw_depot_get(id, &n);
     if (n == 0)
         return 0;
-    return cw_hash_word((uint64_t)f[0].pc ^ ((uint64_t)(uint32_t)f[0].offset << 1));
+    return code_location_key(f[0].pc, f[0].offset);
 }
 
 /* A side is named by the check it acted on when there is one, else by the
@@ -84,6 +89,8 @@ static uint64_t top_frame_key(cw_stack_id id)
  * was caught checking, or checking and writing. */
 static uint64_t side_key(const cw_report_access *a)
 {
+    if (a->check_site.code)
+        return code_location_key(a->check_site.code, a->check_site.offset);
     return top_frame_key(a->check_stack ? a->check_stack : a->stack);
 }
 

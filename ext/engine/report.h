@@ -60,6 +60,7 @@ typedef struct cw_report_access {
     cw_lockset_id locks;
     cw_stack_id stack;
     cw_stack_id check_stack; /* the read this access acted on, if any */
+    cw_site check_site;      /* where that read was (known even without its stack) */
     cw_op check_op;
     char thread_name[64];    /* as the thread was called at the report */
 } cw_report_access;

@@ -511,6 +511,7 @@ static cw_report_access side_of_rec(const rec *r)
     s.stack = r->stack;
     if (r->kind == REC_REGION) {
         s.check_stack = r->check_stack;
+        s.check_site = r->site;
         s.check_op = (cw_op)r->check_op;
     }
     return s;
@@ -556,7 +557,7 @@ static void check_structure_unlocked(container *c, cw_thread *t, const cw_access
             continue;
         bool unordered = r->open || !hb(r->tid, r->end_clock, t->vc);
         if (unordered && cw_lockset_disjoint(r->locks, L)) {
-            cw_report_access cur = {t->tid, a->op, true, L, a->stack, 0, 0, {0}};
+            cw_report_access cur = {.tid = t->tid, .op = a->op, .write = true, .locks = L, .stack = a->stack};
             cw_report_access prev = side_of_rec(r);
             batch_add(b, CW_REPORT_ITERATION, CW_LOC_STRUCTURE, r->tid, &cur, &prev);
         }
@@ -725,8 +726,13 @@ static int find_region(step *s)
     s->region = false;
     s->H = 0;
     if (a->write && a->frame && t->nrecent) {
-        s->region = cw_thread_peek_read(t, a->frame, a->container, a->key_hash, &s->rr) &&
-                    check_precedes(s->rr.site, a->site);
+        bool read = cw_thread_peek_read(t, a->frame, a->container, a->key_hash, &s->rr);
+        /* Read and written by one instruction (Counter.update's C loop, a
+         * subclass's method in C): an atomic read-modify-write, which
+         * commutes with others like it. */
+        if (read && cw_site_eq(s->rr.site, a->site))
+            a->commutes = true;
+        s->region = read && check_precedes(s->rr.site, a->site);
         if (s->region && t->nheld)
             s->H = cw_sync_held_since(t, s->rr.serial, &err);
     }
@@ -834,6 +840,7 @@ static int check_write_unlocked(step *s)
         if (add_check_site_unlocked(s->c, s->rr.site) < 0)
             return CW_ERR_NOMEM;
         s->cur.check_stack = a->check_stack;
+        s->cur.check_site = s->rr.site;
         s->cur.check_op = s->rr.op;
     }
     check_write_against_history_unlocked(s);
@@ -916,7 +923,7 @@ static int check_and_commit(step *s)
     s->now = cw_thread_now(s->t);
     s->existing = s->existing_struct = NULL;
     s->store = s->store_struct = false;
-    s->cur = (cw_report_access){s->t->tid, a->op, a->write, s->L, a->stack, 0, 0, {0}};
+    s->cur = (cw_report_access){.tid = s->t->tid, .op = a->op, .write = a->write, .locks = s->L, .stack = a->stack};
     if (a->check) {
         check_read_unlocked(s);
     } else if (a->write && (rc = check_write_unlocked(s)) != CW_OK) {
@@ -1071,7 +1078,7 @@ int cw_shadow_replaced(cw_thread *t, uintptr_t addr, cw_op op, cw_stack_id stack
     batch b;
     b.n = 0;
     b.key = 0;
-    cw_report_access cur = {t->tid, op, true, L, stack, 0, 0, {0}};
+    cw_report_access cur = {.tid = t->tid, .op = op, .write = true, .locks = L, .stack = stack};
     /* Writes already made into it by other threads, unordered with the
      * rebinding and sharing no lock with it. */
     size_t pos = 0;

@@ -140,8 +140,9 @@ def is_active():
 
 
 def watch(target, name=None):
-    """Watch a dict, list or set (the object itself; every alias sees it) or
-    a target:
+    """Watch a dict, list, set or deque, or an object of a subclass of one
+    (defaultdict, OrderedDict, Counter, a class of your own: the object
+    itself, so every alias sees it), or a target:
     'module:NAME' (the name: its loads, stores and the container it holds),
     'module:NAME.attr' (the dict, list or set the attribute holds),
     'module:*' or 'package.*' (every module-level container and rebound name
@@ -151,7 +152,7 @@ def watch(target, name=None):
     if isinstance(target, str):
         _targets.add(target)
         return
-    if type(target) not in (dict, list, set) and not _cachewatch.is_watched(target):
+    if not _cachewatch.can_watch(target):
         found = _targets.not_watchable(target)
         why = f"{found[0]} ({found[1]})" if found else \
             f"a {type(target).__name__}, which has no state to watch"

@@ -111,7 +111,7 @@ def _discover(module, fresh):
     """Module-level containers and rebound names worth watching."""
     found = set()
     for name, value in list(vars(module).items()):
-        if not name.startswith("__") and type(value) in (dict, list, set) and not _exact_only(value):
+        if not name.startswith("__") and _watchable_container(value):
             found.add(name)
     for name in _bindings.rebound_names(module, fresh):
         value = vars(module).get(name)
@@ -134,7 +134,7 @@ def _kind(value):
 
 
 def _watchable_container(value):
-    return (type(value) in (dict, list, set) or _c.is_watched(value)) and not _exact_only(value)
+    return _c.can_watch(value) and not _exact_only(value)
 
 
 def not_watchable(value, module=None):
