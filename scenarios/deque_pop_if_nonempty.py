@@ -2,7 +2,7 @@
 the check and the pop are two operations; another worker can take the last
 job in between and this popleft raises IndexError."""
 # CACHEWATCH-ARGS: --watch __main__:JOBS
-# EXPECT: check-then-act __main__.JOBS lines=14,15
+# EXPECT: check-then-act __main__.JOBS lines=15,16
 import collections
 import threading
 

@@ -57,6 +57,10 @@ int cw_container_can_watch(PyObject *obj);
 int cw_container_is_watched(PyObject *obj);
 int cw_container_watch(PyObject *obj, const char *target); /* -1 with an error */
 void cw_container_unwatch(PyObject *obj);
+/* A name or attribute (target, a str) that held old_value now holds
+ * new_value: a watched old container was replaced for every reader of it; a
+ * new container is watched under target. */
+void cw_container_rebound(PyObject *old_value, PyObject *new_value, PyObject *target);
 /* Swap every watched container back (at stop). */
 void cw_containers_unwatch_all(void);
 
@@ -142,6 +146,16 @@ int cw_global_hooks_init(PyObject *module);
 int cw_list_hooks_init(PyObject *module);
 int cw_set_hooks_init(PyObject *module);
 int cw_deque_hooks_init(PyObject *module);
+int cw_attr_hooks_init(PyObject *module);
+
+/* Objects' attributes (hooks_attr.c). */
+/* Why obj's attributes cannot be watched, or NULL. */
+const char *cw_object_unwatchable(PyObject *obj);
+int cw_object_watch(PyObject *obj, PyObject *target); /* -1 with an error */
+void cw_objects_unwatch_all(void);
+PyObject *cw_py_watch_object(PyObject *self, PyObject *args);
+PyObject *cw_py_unwatch_object(PyObject *self, PyObject *obj);
+PyObject *cw_py_object_unwatchable(PyObject *self, PyObject *obj);
 int cw_lock_hooks_install(void);
 void cw_lock_hooks_uninstall(void);
 int cw_sync_hooks_init(PyObject *module);

@@ -90,6 +90,7 @@ static uint32_t record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, 
     cw_emit_reports_as(a.reports, a.nreports, key,
                        flags & CW_AT_INDEX     ? CW_LOC_INDEX
                        : flags & CW_AT_ELEMENT ? CW_LOC_ELEMENT
+                       : flags & CW_AT_LENGTH  ? CW_LOC_LENGTH
                                                : CW_LOC_KEY);
     cw_error_restore(&saved);
     return a.marks;
@@ -393,6 +394,32 @@ void cw_containers_unwatch_all(void)
     }
     cw_ht_fini(&watched);
     cw_ht_init(&watched, 64, NULL, NULL, CW_MEM_MISC);
+}
+
+void cw_container_rebound(PyObject *old_value, PyObject *new_value, PyObject *target)
+{
+    cw_saved_error saved;
+    cw_error_save(&saved);
+    cw_tls_state.busy++;
+    cw_thread *t = cw_current_thread();
+    if (t != NULL && old_value != NULL && cw_container_is_watched(old_value)) {
+        uint32_t reports[CW_MAX_NEW_REPORTS], n = 0;
+        cw_stack_id stack = cw_capture_stack();
+        if (cw_check_status(cw_shadow_replaced(t, (uintptr_t)old_value, CW_OP_STORE, stack,
+                                               reports, &n),
+                            "no memory recording a rebinding") == 0) {
+            cw_tls_state.busy--;
+            cw_emit_reports(reports, n, NULL);
+            cw_tls_state.busy++;
+        }
+    }
+    if (new_value != NULL && cw_container_can_watch(new_value)) {
+        const char *name = PyUnicode_AsUTF8(target);
+        if (name == NULL || cw_container_watch(new_value, name) < 0)
+            PyErr_Clear();
+    }
+    cw_tls_state.busy--;
+    cw_error_restore(&saved);
 }
 
 /* ---- Python-facing ----------------------------------------------------- */

@@ -16,6 +16,7 @@
 #define CW_COMMUTES 4u    /* a write that commutes with others of its kind */
 #define CW_AT_INDEX 8u    /* the key is a list's index (for the report) */
 #define CW_AT_ELEMENT 16u /* the key is a list's element (for the report) */
+#define CW_AT_LENGTH 32u  /* the key is a deque's length (for the report) */
 
 /* check_opcode of cw_record(): the read is a check when the current
  * instruction is this opcode; CW_CHECK_ALWAYS for an explicit method call,

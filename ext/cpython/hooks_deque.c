@@ -25,8 +25,8 @@ static PyObject *deque_append, *deque_appendleft, *deque_extend, *deque_extendle
 
 static void record_length_check(PyObject *self, cw_op op, int check_opcode)
 {
-    cw_record(self, NULL, GREW, op, 0, check_opcode);
-    cw_record(self, NULL, SHRANK, op, 0, check_opcode);
+    cw_record(self, NULL, GREW, op, CW_AT_LENGTH, check_opcode);
+    cw_record(self, NULL, SHRANK, op, CW_AT_LENGTH, check_opcode);
 }
 
 /* A change: adds (it grew) or takes (it shrank). A bounded deque at its
@@ -34,7 +34,7 @@ static void record_length_check(PyObject *self, cw_op op, int check_opcode)
  * can see that. */
 static void record_change(PyObject *self, cw_op op, int adds, int commutes)
 {
-    unsigned flags = CW_WRITE | CW_STRUCTURAL | (commutes ? CW_COMMUTES : 0);
+    unsigned flags = CW_WRITE | CW_STRUCTURAL | CW_AT_LENGTH | (commutes ? CW_COMMUTES : 0);
     cw_record(self, NULL, adds ? GREW : SHRANK, op, flags, CW_CHECK_NEVER);
 }
 
@@ -67,7 +67,7 @@ static int cwdeque_ass_item(PyObject *self, Py_ssize_t i, PyObject *value)
         if (value == NULL)
             record_change(self, CW_OP_DELITEM, 0, 1);
         else /* the order changed, not the length */
-            cw_record(self, NULL, GREW, CW_OP_SETITEM, CW_STRUCTURAL, CW_CHECK_NEVER);
+            cw_record(self, NULL, GREW, CW_OP_SETITEM, CW_STRUCTURAL | CW_AT_LENGTH, CW_CHECK_NEVER);
     }
     return rc;
 }
@@ -106,7 +106,7 @@ static PyObject *reordering(PyObject *method, PyObject *self, PyObject *const *a
 {
     PyObject *res = cw_call_with_self(method, self, args, nargs, kwnames);
     if (res != NULL && cw_hook_ready())
-        cw_record(self, NULL, GREW, CW_OP_UPDATE, CW_STRUCTURAL, CW_CHECK_NEVER);
+        cw_record(self, NULL, GREW, CW_OP_UPDATE, CW_STRUCTURAL | CW_AT_LENGTH, CW_CHECK_NEVER);
     return res;
 }
 

@@ -71,30 +71,9 @@ static void rebound(Binding *b, PyObject *old_value, PyObject *new_value)
 {
     if (old_value == new_value)
         return;
-    cw_saved_error saved;
-    cw_error_save(&saved);
-    cw_tls_state.busy++;
-    cw_thread *t = cw_current_thread();
-    if (t != NULL && old_value != NULL && cw_container_is_watched(old_value)) {
-        uint32_t reports[CW_MAX_NEW_REPORTS], n = 0;
-        cw_stack_id stack = cw_capture_stack();
-        if (cw_check_status(cw_shadow_replaced(t, (uintptr_t)old_value, CW_OP_STORE, stack,
-                                               reports, &n),
-                            "no memory recording a rebinding") == 0) {
-            cw_tls_state.busy--;
-            cw_emit_reports(reports, n, NULL);
-            cw_tls_state.busy++;
-        }
-    }
-    if (new_value != NULL && cw_container_can_watch(new_value)) {
-        const char *target = PyUnicode_AsUTF8(b->target);
-        if (target == NULL || cw_container_watch(new_value, target) < 0)
-            PyErr_Clear();
-    }
+    cw_container_rebound(old_value, new_value, b->target);
     b->last_value = (uintptr_t)new_value;
     b->was_bound |= new_value != NULL;
-    cw_tls_state.busy--;
-    cw_error_restore(&saved);
 }
 
 /* Notice a change made where nothing of ours saw it (on 3.11, through the

@@ -14,6 +14,11 @@ static PyMethodDef hook_methods[] = {
     {"is_watched", cw_py_is_watched, METH_O, "Is this container watched?"},
     {"can_watch", cw_py_can_watch, METH_O,
      "Is this a container cachewatch can watch (a dict, list, set or deque, or a subclass)?"},
+    {"watch_object", cw_py_watch_object, METH_VARARGS,
+     "watch_object(obj, target): watch the attributes of obj as target.attr."},
+    {"unwatch_object", cw_py_unwatch_object, METH_O, "Stop watching an object's attributes."},
+    {"object_unwatchable", cw_py_object_unwatchable, METH_O,
+     "Why obj's attributes cannot be watched, or None."},
     {"publish", cw_py_publish, METH_O, "Record a hand-off from the calling thread through obj."},
     {"consume", cw_py_consume, METH_O, "Record that the calling thread received obj's hand-offs."},
     {"ignore", cw_py_ignore, METH_O, "Never treat obj as a lock (a thread's lifetime sentinel)."},
@@ -43,6 +48,7 @@ static const cw_hook_family families[] = {
     {"deaths of synchronisation objects", cw_dealloc_hooks_install, NULL},
     {"locks", cw_lock_hooks_install, cw_lock_hooks_uninstall},
     {"containers", NULL, cw_containers_unwatch_all},
+    {"objects", NULL, cw_objects_unwatch_all},
 };
 
 static struct PyModuleDef module_def = {
@@ -63,7 +69,7 @@ PyMODINIT_FUNC PyInit__cachewatch(void)
         PyModule_AddFunctions(m, cw_finding_methods) < 0 ||
         PyModule_AddFunctions(m, cw_service_methods) < 0 || cw_runtime_init(m) < 0 ||
         cw_containers_init(m) < 0 || cw_dict_hooks_init(m) < 0 || cw_list_hooks_init(m) < 0 ||
-        cw_set_hooks_init(m) < 0 || cw_deque_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 ||
+        cw_set_hooks_init(m) < 0 || cw_deque_hooks_init(m) < 0 || cw_attr_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 ||
         cw_thread_hooks_init(m) < 0) {
         Py_DECREF(m);
         return NULL;

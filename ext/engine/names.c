@@ -70,6 +70,10 @@ const char *cw_location_kind_name(cw_location_kind loc)
         return "index";
     case CW_LOC_ELEMENT:
         return "element";
+    case CW_LOC_LENGTH:
+        return "length";
+    case CW_LOC_ATTRIBUTE:
+        return "attribute";
     }
     return "?";
 }

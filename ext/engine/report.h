@@ -47,6 +47,8 @@ typedef enum cw_location_kind {
     CW_LOC_BINDING,   /* a module-level name */
     CW_LOC_INDEX,     /* one index of a list (a key, as the binding tells) */
     CW_LOC_ELEMENT,   /* whether a list holds an element equal to one value */
+    CW_LOC_LENGTH,    /* a deque's length (it grew, or it shrank) */
+    CW_LOC_ATTRIBUTE, /* one attribute of a watched object */
 } cw_location_kind;
 
 const char *cw_report_kind_name(cw_report_kind kind);

@@ -209,6 +209,12 @@ size_t cw_report_format(const cw_report *r, int pid, char *buf, size_t size)
     case CW_LOC_BINDING:
         put(&o, "  Location: the module-level name %s\n", target);
         break;
+    case CW_LOC_LENGTH:
+        put(&o, "  Location: the length of %s (whether it is empty, or how full)\n", target);
+        break;
+    case CW_LOC_ATTRIBUTE:
+        put(&o, "  Location: the attribute %s\n", target);
+        break;
     }
     put_access(&o, r, "", &r->cur);
     put_access(&o, r, "Previous ", &r->prev);

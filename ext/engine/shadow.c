@@ -58,7 +58,7 @@ typedef struct cell {
 typedef struct container {
     uintptr_t addr;
     cw_str_id target;
-    bool binding;   /* a module-level name, not a container */
+    uint8_t binding; /* a module-level name (1) or an attribute (2), not a container */
     bool replaced;  /* its structure history holds REC_REPLACE records */
     uint32_t marks; /* the binding's (cw_shadow_mark) */
     cw_hashtable cells;  /* key hash -> cell* */
@@ -159,19 +159,24 @@ void cw_shadow_fini(void)
     __atomic_store_n(&initialised, 0, __ATOMIC_RELEASE);
 }
 
-static int watch_as(uintptr_t addr, const char *target, bool binding);
+static int watch_as(uintptr_t addr, const char *target, uint8_t binding);
 
 int cw_shadow_watch(uintptr_t addr, const char *target)
 {
-    return watch_as(addr, target, false);
+    return watch_as(addr, target, 0);
 }
 
 int cw_shadow_watch_binding(uintptr_t addr, const char *target)
 {
-    return watch_as(addr, target, true);
+    return watch_as(addr, target, 1);
 }
 
-static int watch_as(uintptr_t addr, const char *target, bool binding)
+int cw_shadow_watch_attribute(uintptr_t addr, const char *target)
+{
+    return watch_as(addr, target, 2);
+}
+
+static int watch_as(uintptr_t addr, const char *target, uint8_t binding)
 {
     cw_str_id name = cw_str_intern(target);
     struct shard *sh = shard_of(addr);
@@ -525,7 +530,7 @@ static void publish_batch(const batch *b, const container *c, uint32_t *out, uin
         r.kind = cd->kind;
         r.target = c->target;
         r.container = c->addr;
-        r.location = c->binding ? CW_LOC_BINDING : cd->loc;
+        r.location = c->binding == 2 ? CW_LOC_ATTRIBUTE : c->binding ? CW_LOC_BINDING : cd->loc;
         r.has_key = r.location == CW_LOC_KEY;
         r.key_hash = cd->key;
         r.cur = cd->cur;

@@ -50,6 +50,9 @@ int cw_shadow_watch(uintptr_t container, const char *target);
 /* Watch a module-level name: one location (key 0) whose reads and writes
  * are the name's loads and stores. Reports say "binding". */
 int cw_shadow_watch_binding(uintptr_t addr, const char *target);
+/* The same for one attribute of an object (its own location, reported as
+ * the attribute target). */
+int cw_shadow_watch_attribute(uintptr_t addr, const char *target);
 /* Forget every access record (keep what is watched): after a fork. */
 void cw_shadow_forget_history(void);
 /* Stop watching (also when the container dies); forgets its history. */

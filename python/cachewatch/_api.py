@@ -145,12 +145,16 @@ def watch(target, name=None):
     itself, so every alias sees it), or a target:
     'module:NAME' (the name: its loads, stores and the container it holds),
     'module:NAME.attr' (the dict, list or set the attribute holds),
+    or an object of a Python class (its attributes, named name.attr),
     'module:*' or 'package.*' (every module-level container and rebound name
     of matching modules). Targets apply when their module is imported."""
     if not _cachewatch.is_active():
         raise RuntimeError("cachewatch is not started (call cachewatch.start() first)")
     if isinstance(target, str):
         _targets.add(target)
+        return
+    if _targets.watchable_object(target):
+        _cachewatch.watch_object(target, name or _guess_name(target))
         return
     if not _cachewatch.can_watch(target):
         found = _targets.not_watchable(target)
@@ -161,8 +165,10 @@ def watch(target, name=None):
 
 
 def unwatch(target):
-    """Stop watching a container (it becomes a plain one again)."""
+    """Stop watching a container (it becomes a plain one again) or an
+    object's attributes."""
     _cachewatch.unwatch_container(target)
+    _cachewatch.unwatch_object(target)
 
 
 def _guess_name(obj):
@@ -173,7 +179,7 @@ def _guess_name(obj):
         for key, value in list(namespace.items()):
             if value is obj:
                 return f"{mod_name}.{key}"
-    return f"dict@{id(obj):#x}"
+    return f"{type(obj).__name__}@{id(obj):#x}"
 
 
 def findings():

@@ -146,9 +146,10 @@ def not_watchable(value, module=None):
     params = getattr(type(value), "__dataclass_params__", None)
     if params is not None and params.frozen:
         return None
-    if isinstance(value, (dict, list, set, collections.deque, collections.abc.MutableMapping,
-                          collections.abc.MutableSequence, collections.abc.MutableSet)):
-        return f"a {_kind(value)}", "cachewatch watches only plain dict, list and set so far"
+    if isinstance(value, (collections.abc.MutableMapping, collections.abc.MutableSequence,
+                          collections.abc.MutableSet)) and _c.object_unwatchable(value):
+        return (f"a {_kind(value)}", "cachewatch watches dicts, lists, sets and deques and "
+                "their subclasses, not other containers")
     if isinstance(value, type):
         if module is not None:
             return None
@@ -156,7 +157,15 @@ def not_watchable(value, module=None):
                 "cachewatch does not watch class attributes yet")
     if module is not None and type(value).__module__ != module.__name__:
         return None
-    return f"an instance of {_kind(value)}", "cachewatch does not watch objects' attributes yet"
+    why = _c.object_unwatchable(value)
+    return None if why is None else (f"an instance of {_kind(value)}", f"it is {why}")
+
+
+def watchable_object(value):
+    """An object whose attributes can be watched (not a container, a
+    value, code or a class)."""
+    return not _c.can_watch(value) and not isinstance(value, _IMMUTABLE + _CODE + (type,)) and \
+        _c.object_unwatchable(value) is None
 
 
 def _held_containers(value):
@@ -224,9 +233,9 @@ def _say_not_watchable(module, explicit, discovering):
         if found is not None:
             missed.append(f"{name} ({found[0]})")
     if missed:
-        _say(f"cachewatch: in {module.__name__}, not watched (cachewatch watches only plain dict, "
-             "list and set, and names, so far, and of instances the containers their attributes "
-             "hold): " + ", ".join(missed))
+        _say(f"cachewatch: in {module.__name__}, not watched (cachewatch watches names, dicts, "
+             "lists, sets and deques and their subclasses, and objects of Python classes): "
+             + ", ".join(missed))
 
 
 def _watch_path(module, path):
@@ -276,8 +285,14 @@ def apply(module_name, force=False, fresh=False):
         paths |= _paths_held(module, _own_objects(module))
     if names:
         _bindings.watch(module, sorted(names), fresh=fresh)
+    objects = set(explicit) | (_own_objects(module) if discovering else set())
+    namespace = vars(module)
+    for name in sorted(objects):
+        if name in namespace and watchable_object(namespace[name]):
+            _c.watch_object(namespace[name], f"{module.__name__}.{name}")
     _say_not_watchable(module, explicit, discovering)
-    paths |= _paths_held(module, {n for n in explicit if not_watchable(vars(module).get(n))})
+    paths |= _paths_held(module, {n for n in explicit if n in namespace and
+                                  watchable_object(namespace[n])})
     for path in sorted(paths):
         _watch_path(module, path)
 

@@ -1,21 +1,23 @@
 """Silence means "no race here", never "could not look": a target that names
-shared state of a kind cachewatch does not watch yet (a dict subclass, a
-deque, an object's attributes, a class) gets one line as soon as it is
-applied, from the command line, the environment variable and the pytest
-plugin alike; what it can watch, and what has no state, gets none."""
+shared state of a kind cachewatch does not watch (a mapping that is not a
+dict, an object of a C type, a class's own attributes) gets one line as soon
+as it is applied, from the command line, the environment variable and the
+pytest plugin alike; what it can watch (dict, list, set and deque and their
+subclasses, objects of Python classes), and what has no state, gets none."""
 import collections
 import dataclasses
 import enum
 import os
 import textwrap
 import threading
+import weakref
 
 from cachewatch import _targets
 from helpers import child_env, run_cachewatch, run_python
 from test_service import needs_pth
 
 STATE_MODULE = """
-import collections, enum, logging, threading
+import array, collections, enum, logging, threading, weakref
 
 class Stats:
     def __init__(self):
@@ -27,6 +29,8 @@ class Color(enum.Enum):
 COUNTS = collections.defaultdict(int)
 JOBS = collections.deque()
 STATS = Stats()
+REFS = weakref.WeakValueDictionary()
+SAMPLES = array.array("d")
 CACHE = {}
 LOCK = threading.Lock()
 LOG = logging.getLogger(__name__)
@@ -34,16 +38,12 @@ FAVOURITE = Color.RED
 LIMIT = 10
 """
 
-COUNTS_LINE = ("cachewatch: watch target state_mod:COUNTS holds a collections.defaultdict "
-               "(cachewatch watches only plain dict, list and set so far); only rebinding "
-               "the name is watched")
-STATS_LINE = ("cachewatch: watch target state_mod:STATS holds an instance of state_mod.Stats "
-              "(cachewatch does not watch objects' attributes yet); only rebinding the name "
-              "is watched")
-DISCOVERY_LINE = ("cachewatch: in state_mod, not watched (cachewatch watches only plain dict, "
-                  "list and set, and names, so far, and of instances the containers their "
-                  "attributes hold): COUNTS (a collections.defaultdict), JOBS (a "
-                  "collections.deque), STATS (an instance of state_mod.Stats)")
+SAMPLES_LINE = ("cachewatch: watch target state_mod:SAMPLES holds a array.array (cachewatch "
+                "watches dicts, lists, sets and deques and their subclasses, not other "
+                "containers); only rebinding the name is watched")
+DISCOVERY_LINE = ("cachewatch: in state_mod, not watched (cachewatch watches names, dicts, lists, "
+                  "sets and deques and their subclasses, and objects of Python classes): SAMPLES "
+                  "(a array.array)")
 
 
 def write_module(tmp_path):
@@ -68,10 +68,14 @@ def test_what_is_said_not_watchable():
     for value in ({}, [], set(), 1, "s", (1, [2]), None, frozenset(), Point(1), Mood.OK, len,
                   threading.Lock, os):
         assert _targets.not_watchable(value) is None, value
-    assert _targets.not_watchable(collections.OrderedDict())[0] == "a collections.OrderedDict"
-    assert _targets.not_watchable(collections.Counter())[0] == "a collections.Counter"
-    assert _targets.not_watchable(collections.deque())[0] == "a collections.deque"
-    assert _targets.not_watchable(Mine())[0] == "an instance of test_not_watchable.Mine"
+    for value in (collections.OrderedDict(), collections.Counter(), collections.deque(),
+                  collections.defaultdict(list), Mine()):
+        assert _targets.not_watchable(value) is None, value
+    assert _targets.not_watchable(weakref.WeakValueDictionary()) is None  # an object: watched
+    import array
+    assert _targets.not_watchable(array.array("d"))[0] == "a array.array"
+    local = _targets.not_watchable(threading.local())
+    assert local[0] == "an instance of _thread._local" and "C type" in local[1], local
     assert _targets.not_watchable(Mine)[0] == "the class test_not_watchable.Mine"
     assert "does not watch class attributes" in _targets.not_watchable(Mine)[1]
 
@@ -87,12 +91,13 @@ def test_command_line_says_it_once(tmp_path):
         [t.start() for t in ts]; [t.join() for t in ts]
         print("counted", state_mod.COUNTS["a"])
     """))
-    proc, findings = run_cachewatch(["--watch", "state_mod:COUNTS", "--watch", "state_mod:STATS",
+    proc, findings = run_cachewatch(["--watch", "state_mod:SAMPLES", "--watch", "state_mod:STATS",
+                                     "--watch", "state_mod:REFS",
                                      "--watch", "state_mod:CACHE", "--watch", "state_mod:LIMIT",
                                      str(script)], env=env, cwd=str(tmp_path))
     assert proc.returncode == 0 and proc.stdout.strip() == "counted 3", proc.stderr
     lines = [ln for ln in proc.stderr.splitlines() if "state_mod" in ln]
-    assert lines == [COUNTS_LINE, STATS_LINE], proc.stderr
+    assert lines == [SAMPLES_LINE], proc.stderr
     assert findings == []
 
 
@@ -113,9 +118,9 @@ def test_pytest_plugin_says_it_in_its_summary(pytester, tmp_path):
         def test_count():
             state_mod.COUNTS["a"] += 1
     """)
-    result = pytester.runpytest_subprocess("--cachewatch", "--cachewatch-watch", "state_mod:COUNTS")
+    result = pytester.runpytest_subprocess("--cachewatch", "--cachewatch-watch", "state_mod:SAMPLES")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*= cachewatch =*", COUNTS_LINE, "cachewatch: nothing found"])
+    result.stdout.fnmatch_lines(["*= cachewatch =*", SAMPLES_LINE, "cachewatch: nothing found"])
 
 
 def test_a_watchable_target_says_nothing(tmp_path):
@@ -168,9 +173,6 @@ def test_attribute_paths(tmp_path):
         [("check-then-act", "paths_mod.APP.registry")]
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("cachewatch: watch target")]
     assert lines == [
-        "cachewatch: watch target paths_mod:APP holds an instance of paths_mod.App (cachewatch "
-        "does not watch objects' attributes yet); only rebinding the name and the dicts, lists "
-        "and sets its attributes hold (registry) are watched",
         "cachewatch: watch target paths_mod:APP.missing names nothing (paths_mod.APP has no "
         "attribute missing)",
         "cachewatch: watch target paths_mod:APP.name holds a str, which has no state to watch; "
@@ -207,4 +209,4 @@ def test_discovery_watches_what_module_level_instances_hold(tmp_path):
                                     env={"PYTHONPATH": str(tmp_path)}, cwd=str(tmp_path))
     assert [(f["category"], f["target"]) for f in findings] == \
         [("check-then-act", "inst_mod.APP.registry")], proc.stderr
-    assert "APP (an instance of inst_mod.App)" in proc.stderr
+    assert "not watched" not in proc.stderr, proc.stderr

@@ -1,0 +1,327 @@
+/* hooks_attr.c: watched objects' attributes.
+ *
+ * Watching an object (a module-level singleton, cachewatch.watch(obj)) makes
+ * each of its attributes a location of its own ("module.NAME.attr"), as a
+ * module-level name is one: every load is a read that a later store in the
+ * same call may act on (`self.hits += 1`, `if self._conn is None:
+ * self._conn = connect()`), a store is a write, and rebinding an attribute
+ * that holds a watched container while another thread writes into the old
+ * one is a lost update. A dict, list, set or deque stored in one is watched
+ * under the attribute's name.
+ *
+ * The object keeps its type: its class's tp_getattro and tp_setattro are
+ * wrapped once (heap classes only) to call the class's own and then, for a
+ * watched object, record; other instances pay one table lookup per access.
+ * The interpreter does not specialise attribute access on a class whose
+ * tp_getattro is not the generic one (PyType_Modified drops what it had
+ * specialised). An attribute is what the object's dict or slots hold, or a
+ * class-level default the instance may shadow later; methods, properties
+ * and other descriptors are not locations (what a property's code does to
+ * the object is seen). Guarded by the GIL. */
+#include "binding.h"
+
+#include <string.h>
+
+#include "hashtable.h"
+
+typedef struct wrapped_class {
+    getattrofunc getattro; /* the class's own */
+    setattrofunc setattro;
+} wrapped_class;
+
+typedef struct watched_object {
+    PyObject *target; /* Owned: "module.NAME" */
+    PyObject *attrs;  /* Owned: {name: location id (int)} */
+    PyObject *ref;    /* Owned: a weak reference, or the object itself when it has none */
+} watched_object;
+
+static cw_hashtable wrapped; /* class address -> wrapped_class* */
+static cw_hashtable objects; /* object address -> watched_object* */
+static int tables_ready;
+static uintptr_t next_location;
+
+/* ---- what is an attribute --------------------------------------------- */
+
+static const wrapped_class *wrapped_of(PyTypeObject *type)
+{
+    const wrapped_class *w = cw_ht_get(&wrapped, (uintptr_t)type);
+    if (w != NULL)
+        return w;
+    /* A subclass made after the wrapping inherited the wrapper. */
+    PyObject *mro = type->tp_mro;
+    for (Py_ssize_t i = 1; mro != NULL && i < PyTuple_GET_SIZE(mro); i++)
+        if ((w = cw_ht_get(&wrapped, (uintptr_t)PyTuple_GET_ITEM(mro, i))) != NULL)
+            return w;
+    return NULL;
+}
+
+/* An instance attribute (or the class-level default of one), not a method,
+ * property or other descriptor. */
+static int is_attribute(PyTypeObject *type, PyObject *name)
+{
+    if (!PyUnicode_Check(name))
+        return 0;
+    PyObject *found = cw_type_lookup_obj(type, name);
+    if (found == NULL)
+        return 1;
+    PyTypeObject *kind = Py_TYPE(found);
+    int yes = kind->tp_descr_set != NULL ? kind == &PyMemberDescr_Type /* __slots__ */
+                                         : kind->tp_descr_get == NULL;
+    Py_DECREF(found);
+    return yes;
+}
+
+static watched_object *watched_of(PyObject *self)
+{
+    if (objects.used == 0 || !cw_hook_ready())
+        return NULL;
+    return cw_ht_get(&objects, (uintptr_t)self);
+}
+
+/* ---- recording --------------------------------------------------------- */
+
+/* The location of one attribute, made on first use. */
+static uintptr_t location_of(watched_object *w, PyObject *name)
+{
+    PyObject *id = PyDict_GetItemWithError(w->attrs, name);
+    if (id != NULL)
+        return (uintptr_t)PyLong_AsVoidPtr(id);
+    if (PyErr_Occurred())
+        return 0;
+    /* Odd: never the address of an object. */
+    uintptr_t loc = (++next_location << 4) | 0x9;
+    PyObject *target = PyUnicode_FromFormat("%U.%U", w->target, name);
+    const char *text = target ? PyUnicode_AsUTF8(target) : NULL;
+    id = PyLong_FromVoidPtr((void *)loc);
+    int ok = text != NULL && id != NULL && cw_shadow_watch_attribute(loc, text) == CW_OK &&
+             PyDict_SetItem(w->attrs, name, id) == 0;
+    Py_XDECREF(target);
+    Py_XDECREF(id);
+    return ok ? loc : 0;
+}
+
+static void record(watched_object *w, PyObject *name, cw_op op, bool write)
+{
+    cw_saved_error saved;
+    cw_error_save(&saved);
+    cw_tls_state.busy++;
+    cw_thread *t = cw_current_thread();
+    uintptr_t loc = t != NULL ? location_of(w, name) : 0;
+    cw_access a;
+    memset(&a, 0, sizeof(a));
+    if (loc != 0) {
+        cw_site site;
+        PyFrameObject *frame = cw_current_site(&site);
+        a.container = loc;
+        a.op = op;
+        a.write = write;
+        a.check = !write && frame != NULL; /* every load is a direct read */
+        a.frame = (uintptr_t)frame;
+        a.site = site;
+        cw_record_access(t, &a, frame);
+    }
+    PyErr_Clear();
+    cw_tls_state.busy--;
+    cw_emit_reports(a.reports, a.nreports, NULL);
+    cw_error_restore(&saved);
+}
+
+/* ---- the wrappers ------------------------------------------------------ */
+
+static PyObject *hook_getattro(PyObject *self, PyObject *name)
+{
+    const wrapped_class *c = wrapped_of(Py_TYPE(self));
+    PyObject *res = c ? c->getattro(self, name) : PyObject_GenericGetAttr(self, name);
+    watched_object *w = watched_of(self);
+    if (w != NULL && (res != NULL || PyErr_ExceptionMatches(PyExc_AttributeError)) &&
+        is_attribute(Py_TYPE(self), name))
+        record(w, name, CW_OP_GET, false);
+    return res;
+}
+
+static int hook_setattro(PyObject *self, PyObject *name, PyObject *value)
+{
+    const wrapped_class *c = wrapped_of(Py_TYPE(self));
+    setattrofunc own = c ? c->setattro : PyObject_GenericSetAttr;
+    watched_object *w = watched_of(self);
+    if (w == NULL || !is_attribute(Py_TYPE(self), name))
+        return own(self, name, value);
+    /* What it held, read without running code, for a container it held. */
+    PyObject *old = NULL;
+    if (c != NULL && c->getattro == PyObject_GenericGetAttr) {
+        cw_saved_error saved;
+        cw_error_save(&saved);
+        cw_tls_state.busy++;
+        old = PyObject_GenericGetAttr(self, name);
+        PyErr_Clear();
+        cw_tls_state.busy--;
+        cw_error_restore(&saved);
+    }
+    int rc = own(self, name, value);
+    if (rc == 0 && (w = watched_of(self)) != NULL) {
+        record(w, name, value ? CW_OP_STORE : CW_OP_DELITEM, true);
+        PyObject *target = PyUnicode_FromFormat("%U.%U", w->target, name);
+        if (target != NULL && old != value)
+            cw_container_rebound(old, value, target);
+        Py_XDECREF(target);
+        PyErr_Clear();
+    }
+    Py_XDECREF(old);
+    return rc;
+}
+
+/* ---- watching ---------------------------------------------------------- */
+
+static int wrap_class(PyTypeObject *type)
+{
+    if (cw_ht_get(&wrapped, (uintptr_t)type) != NULL)
+        return 0;
+    wrapped_class *c = PyMem_RawMalloc(sizeof(*c));
+    if (c == NULL || cw_ht_put(&wrapped, (uintptr_t)type, c) < 0) {
+        PyMem_RawFree(c);
+        PyErr_NoMemory();
+        return -1;
+    }
+    c->getattro = type->tp_getattro ? type->tp_getattro : PyObject_GenericGetAttr;
+    c->setattro = type->tp_setattro ? type->tp_setattro : PyObject_GenericSetAttr;
+    Py_INCREF(type); /* the wrapper stays as long as the process */
+    type->tp_getattro = hook_getattro;
+    type->tp_setattro = hook_setattro;
+    PyType_Modified(type);
+    return 0;
+}
+
+static void forget(uintptr_t addr)
+{
+    watched_object *w = cw_ht_get(&objects, addr);
+    if (w == NULL)
+        return;
+    cw_ht_remove(&objects, addr);
+    Py_ssize_t pos = 0;
+    PyObject *name, *id;
+    while (PyDict_Next(w->attrs, &pos, &name, &id))
+        cw_shadow_unwatch((uintptr_t)PyLong_AsVoidPtr(id));
+    PyErr_Clear();
+    Py_XDECREF(w->target);
+    Py_XDECREF(w->attrs);
+    Py_XDECREF(w->ref);
+    PyMem_RawFree(w);
+}
+
+/* The object died: its address may be reused. self: the address (int). */
+static PyObject *object_died(PyObject *addr, PyObject *ref)
+{
+    (void)ref;
+    forget((uintptr_t)PyLong_AsVoidPtr(addr));
+    PyErr_Clear();
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef died_def = {"object_died", object_died, METH_O, NULL};
+
+const char *cw_object_unwatchable(PyObject *obj)
+{
+    PyTypeObject *type = Py_TYPE(obj);
+    if (PyType_Check(obj))
+        return "a class (its attributes are not watched yet)";
+    unsigned long fixed = 0;
+#ifdef Py_TPFLAGS_IMMUTABLETYPE
+    fixed = Py_TPFLAGS_IMMUTABLETYPE;
+#endif
+    if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE) || (type->tp_flags & fixed))
+        return "an object of a C type, whose attribute access cannot be wrapped";
+    return NULL;
+}
+
+int cw_object_watch(PyObject *obj, PyObject *target)
+{
+    const char *why = cw_object_unwatchable(obj);
+    if (why != NULL) {
+        PyErr_Format(PyExc_TypeError, "cachewatch cannot watch %s", why);
+        return -1;
+    }
+    if (!tables_ready || !cw_is_started()) {
+        PyErr_SetString(PyExc_RuntimeError, "cachewatch is not started");
+        return -1;
+    }
+    if (cw_ht_get(&objects, (uintptr_t)obj) != NULL)
+        return 0; /* watched already: its locations and their histories stay */
+    if (wrap_class(Py_TYPE(obj)) < 0)
+        return -1;
+    watched_object *w = PyMem_RawCalloc(1, sizeof(*w));
+    if (w == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    PyObject *addr = PyLong_FromVoidPtr(obj);
+    PyObject *died = addr ? PyCFunction_New(&died_def, addr) : NULL;
+    w->ref = died ? PyWeakref_NewRef(obj, died) : NULL;
+    Py_XDECREF(addr);
+    Py_XDECREF(died);
+    if (w->ref == NULL && PyErr_ExceptionMatches(PyExc_TypeError)) {
+        PyErr_Clear(); /* no weak references: kept alive while watched */
+        Py_INCREF(obj);
+        w->ref = obj;
+    }
+    Py_INCREF(target);
+    w->target = target;
+    w->attrs = PyDict_New();
+    if (w->ref == NULL || w->attrs == NULL || cw_ht_put(&objects, (uintptr_t)obj, w) < 0) {
+        Py_XDECREF(w->ref);
+        Py_XDECREF(w->target);
+        Py_XDECREF(w->attrs);
+        PyMem_RawFree(w);
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+void cw_objects_unwatch_all(void)
+{
+    if (!tables_ready)
+        return;
+    size_t pos = 0;
+    uintptr_t addr;
+    while (cw_ht_next(&objects, &pos, &addr, NULL)) {
+        forget(addr);
+        pos = 0; /* the table changed */
+    }
+}
+
+PyObject *cw_py_watch_object(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *obj, *target;
+    if (!PyArg_ParseTuple(args, "OU", &obj, &target) || cw_object_watch(obj, target) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+PyObject *cw_py_unwatch_object(PyObject *self, PyObject *obj)
+{
+    (void)self;
+    if (tables_ready)
+        forget((uintptr_t)obj);
+    Py_RETURN_NONE;
+}
+
+PyObject *cw_py_object_unwatchable(PyObject *self, PyObject *obj)
+{
+    (void)self;
+    const char *why = cw_object_unwatchable(obj);
+    if (why == NULL)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(why);
+}
+
+int cw_attr_hooks_init(PyObject *module)
+{
+    (void)module;
+    if (cw_ht_init(&wrapped, 16, NULL, NULL, CW_MEM_MISC) < 0 ||
+        cw_ht_init(&objects, 16, NULL, NULL, CW_MEM_MISC) < 0)
+        return -1;
+    tables_ready = 1;
+    return 0;
+}
