@@ -223,7 +223,15 @@ static PyObject *cwiter_repr(CwIter *w) { return PyObject_Repr(w->inner); }
 static PyObject *cwiter_length_hint(CwIter *w, PyObject *noargs)
 {
     (void)noargs;
-    return PyObject_CallMethod(w->inner, "__length_hint__", NULL);
+    /* An iterator without one (odict_iterator): no hint, as for the plain. */
+    PyObject *hint = PyObject_GetAttrString(w->inner, "__length_hint__");
+    if (hint == NULL && PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        PyErr_Clear();
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *res = hint ? PyObject_CallNoArgs(hint) : NULL;
+    Py_XDECREF(hint);
+    return res;
 }
 
 static PyObject *cwiter_reduce(CwIter *w, PyObject *noargs)

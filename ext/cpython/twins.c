@@ -124,13 +124,21 @@ static PyGetSetDef class_def = {"__class__", get_class, set_class, NULL, NULL};
 /* Twins made so far: plain type -> twin (both owned, never freed). */
 static PyObject *twins;
 
-/* The hooks of the static watched type where it has its own. */
-static void copy_slots(PyTypeObject *twin, PyTypeObject *hooks, PyTypeObject *builtin)
+/* The hooks of the static watched type where it has its own. The mapping,
+ * sequence and iteration hooks call the plain type's slot (an override runs
+ * as it is); the in-place operators reimplement the builtin's, so they are
+ * used only where the plain type has the builtin's own (OrderedDict's |= is
+ * not dict's). */
+static void copy_slots(PyTypeObject *twin, PyTypeObject *hooks, PyTypeObject *builtin,
+                       PyTypeObject *plain)
 {
 #define SLOT(sub, field)                                                                    \
     if (hooks->sub != NULL && hooks->sub->field != NULL &&                                  \
         (builtin->sub == NULL || hooks->sub->field != builtin->sub->field))                 \
         twin->sub->field = hooks->sub->field;
+#define SLOT_IF_BUILTINS(sub, field)                                                        \
+    if (plain->sub != NULL && builtin->sub != NULL && plain->sub->field == builtin->sub->field) \
+        SLOT(sub, field)
     SLOT(tp_as_mapping, mp_length)
     SLOT(tp_as_mapping, mp_subscript)
     SLOT(tp_as_mapping, mp_ass_subscript)
@@ -140,10 +148,11 @@ static void copy_slots(PyTypeObject *twin, PyTypeObject *hooks, PyTypeObject *bu
     SLOT(tp_as_sequence, sq_contains)
     SLOT(tp_as_sequence, sq_inplace_concat)
     SLOT(tp_as_sequence, sq_inplace_repeat)
-    SLOT(tp_as_number, nb_inplace_or)
-    SLOT(tp_as_number, nb_inplace_and)
-    SLOT(tp_as_number, nb_inplace_xor)
-    SLOT(tp_as_number, nb_inplace_subtract)
+    SLOT_IF_BUILTINS(tp_as_number, nb_inplace_or)
+    SLOT_IF_BUILTINS(tp_as_number, nb_inplace_and)
+    SLOT_IF_BUILTINS(tp_as_number, nb_inplace_xor)
+    SLOT_IF_BUILTINS(tp_as_number, nb_inplace_subtract)
+#undef SLOT_IF_BUILTINS
 #undef SLOT
     if (hooks->tp_iter != builtin->tp_iter)
         twin->tp_iter = hooks->tp_iter;
@@ -160,7 +169,9 @@ static int copy_methods(PyTypeObject *twin, PyTypeObject *plain, PyTypeObject *h
         PyObject *mine = cw_type_lookup(builtin, def->ml_name);
         PyObject *theirs = cw_type_lookup(plain, def->ml_name);
         if (mine != NULL && mine == theirs) {
-            PyObject *descr = PyDescr_NewMethod(twin, def);
+            /* Bound to the builtin, as the method it stands for: its
+             * messages name the builtin ("dict.popitem() takes ..."). */
+            PyObject *descr = PyDescr_NewMethod(builtin, def);
             rc = descr == NULL ? -1 : PyDict_SetItemString(dict, def->ml_name, descr);
             Py_XDECREF(descr);
         }
@@ -232,7 +243,7 @@ static PyTypeObject *make_twin(PyTypeObject *plain, PyTypeObject *hooks, PyTypeO
         Py_DECREF(twin);
         return NULL;
     }
-    copy_slots(twin, hooks, builtin);
+    copy_slots(twin, hooks, builtin, plain);
     PyType_Modified(twin);
     return twin;
 }
