@@ -271,17 +271,19 @@ static PyTypeObject CwIter_Type = {
 typedef struct base_kind {
     PyTypeObject *builtin;
     PyTypeObject *hooks;
+    PyMethodDef *subclass_methods;
 } base_kind;
 
 #define MAX_KINDS 8
 static base_kind bases[MAX_KINDS];
 static int nbases;
 
-int cw_container_kind_register(PyTypeObject *plain, PyTypeObject *watched_type)
+int cw_container_kind_register(PyTypeObject *plain, PyTypeObject *watched_type,
+                               PyMethodDef *subclass_methods)
 {
     if (nbases == MAX_KINDS)
         return -1;
-    bases[nbases++] = (base_kind){plain, watched_type};
+    bases[nbases++] = (base_kind){plain, watched_type, subclass_methods};
     return 0;
 }
 
@@ -353,7 +355,8 @@ int cw_container_watch(PyObject *obj, const char *target)
         return -1;
     }
     if (k.watched == NULL &&
-        (k.watched = cw_twin_for(k.plain, k.base->hooks, k.base->builtin)) == NULL)
+        (k.watched = cw_twin_for(k.plain, k.base->hooks, k.base->builtin,
+                                 k.base->subclass_methods)) == NULL)
         return -1;
     if (cw_shadow_watch((uintptr_t)obj, target) != CW_OK ||
         cw_ht_put(&watched, (uintptr_t)obj, obj) < 0) {

@@ -62,14 +62,19 @@ PyObject *cw_wrap_iter(PyObject *inner, PyObject *container);
 #define CW_PLAIN_TYPE(obj) (Py_TYPE(obj)->tp_base)
 
 /* Twins (twins.c): the watched type of a subclass of a builtin, made once. */
-PyTypeObject *cw_twin_for(PyTypeObject *plain, PyTypeObject *hooks, PyTypeObject *builtin);
+PyTypeObject *cw_twin_for(PyTypeObject *plain, PyTypeObject *hooks, PyTypeObject *builtin,
+                          PyMethodDef *subclass_methods);
 int cw_is_twin(PyTypeObject *type);
 /* __reduce_ex__ of the plain type, naming the plain type where it named the
  * watched one. */
 PyObject *cw_reduce_ex_as_plain(PyObject *self, PyObject *proto);
 
 /* Kinds of watched container. */
-int cw_container_kind_register(PyTypeObject *plain, PyTypeObject *watched);
+/* subclass_methods (may be NULL): methods a subclass's twin gets where the
+ * subclass has a C method of that name of its own (OrderedDict.keys); they
+ * call it and see what it does. */
+int cw_container_kind_register(PyTypeObject *plain, PyTypeObject *watched,
+                               PyMethodDef *subclass_methods);
 /* A watched container is being freed: forget it and give it its plain type
  * back (the caller then runs the plain type's dealloc). */
 void cw_container_dying(PyObject *obj);

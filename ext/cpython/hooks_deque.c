@@ -234,7 +234,7 @@ int cw_deque_hooks_init(PyObject *module)
     CwDeque_Type.tp_clear = deque_type->tp_clear;
     CwDeque_Type.tp_weaklistoffset = deque_type->tp_weaklistoffset;
     if (PyType_Ready(&CwDeque_Type) < 0 || lookup_methods() < 0 ||
-        cw_container_kind_register(deque_type, &CwDeque_Type) < 0)
+        cw_container_kind_register(deque_type, &CwDeque_Type, NULL) < 0)
         return -1;
     return cw_module_add(module, "WatchedDeque", (PyObject *)&CwDeque_Type);
 }

@@ -19,6 +19,7 @@
 
 static PyTypeObject CwDict_Type;
 static PyTypeObject CwKeys_Type, CwValues_Type, CwItems_Type;
+static PyTypeObject CwODictKeys_Type, CwODictValues_Type, CwODictItems_Type;
 
 /* dict's own methods, looked up once (borrowed from dict's type dict). */
 static PyObject *dict_get, *dict_setdefault, *dict_pop, *dict_popitem, *dict_update,
@@ -171,13 +172,13 @@ static PyObject *cwdict_ior(PyObject *self, PyObject *other)
     return self;
 }
 
-static PyObject *cwdict_clear(PyObject *self, PyObject *noargs)
+/* clear() through method (dict's own, or a subclass's in C). */
+static PyObject *clear_with(PyObject *method, PyObject *self)
 {
-    (void)noargs;
     PyObject *keys = NULL;
     if (cw_hook_ready() && PyDict_GET_SIZE(self) > 0)
         keys = PyDict_Keys(self);
-    PyObject *res = call_dict_method(dict_clear, self, NULL, 0, NULL);
+    PyObject *res = call_dict_method(method, self, NULL, 0, NULL);
     if (res != NULL && keys != NULL && cw_hook_ready()) {
         /* Only keys with a history can race; the rest have nothing to say. */
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(keys); i++) {
@@ -196,6 +197,12 @@ static PyObject *cwdict_clear(PyObject *self, PyObject *noargs)
     if (PyErr_Occurred() && res != NULL)
         PyErr_Clear();
     return res;
+}
+
+static PyObject *cwdict_clear(PyObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    return clear_with(dict_clear, self);
 }
 
 /* d.copy() and copy.copy(d): a plain dict, as atomic as dict.copy of a
@@ -254,6 +261,89 @@ static PyObject *cwdict_reversed(PyObject *self, PyObject *noargs)
     return cw_wrap_iter(call_dict_method(dict_reversed, self, NULL, 0, NULL), self);
 }
 
+/* ---- a subclass's own methods in C (OrderedDict's) ---------------------- */
+
+/* What the watched object's plain type has under name (a new reference). */
+static PyObject *plain_method(PyObject *self, const char *name)
+{
+    PyObject *m = cw_type_lookup(CW_PLAIN_TYPE(self), name);
+    if (m == NULL)
+        PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute '%s'",
+                     Py_TYPE(self)->tp_name, name);
+    return m;
+}
+
+static PyObject *make_view(PyTypeObject *type, PyObject *method, PyObject *self);
+
+static PyObject *plain_view(PyObject *self, PyTypeObject *type, const char *name)
+{
+    PyObject *m = plain_method(self, name);
+    PyObject *v = m ? make_view(type, m, self) : NULL;
+    Py_XDECREF(m);
+    return v;
+}
+
+static PyObject *extra_keys(PyObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    return plain_view(self, &CwKeys_Type, "keys");
+}
+
+static PyObject *extra_values(PyObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    return plain_view(self, &CwValues_Type, "values");
+}
+
+static PyObject *extra_items(PyObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    return plain_view(self, &CwItems_Type, "items");
+}
+
+static PyObject *extra_reversed(PyObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    PyObject *m = plain_method(self, "__reversed__");
+    PyObject *it = m ? cw_wrap_iter(call_dict_method(m, self, NULL, 0, NULL), self) : NULL;
+    Py_XDECREF(m);
+    return it;
+}
+
+static PyObject *extra_clear(PyObject *self, PyObject *noargs)
+{
+    (void)noargs;
+    PyObject *m = plain_method(self, "clear");
+    PyObject *res = m ? clear_with(m, self) : NULL;
+    Py_XDECREF(m);
+    return res;
+}
+
+/* move_to_end changes the order, not what a key holds: loops over the
+ * dict race it, nothing else. */
+static PyObject *extra_move_to_end(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                   PyObject *kwnames)
+{
+    PyObject *m = plain_method(self, "move_to_end");
+    PyObject *res = m ? call_dict_method(m, self, args, nargs, kwnames) : NULL;
+    Py_XDECREF(m);
+    if (res != NULL && cw_hook_ready())
+        cw_record(self, NULL, 0, CW_OP_UPDATE, CW_STRUCTURAL, CW_CHECK_NEVER);
+    return res;
+}
+
+/* For a subclass that has these in C (OrderedDict): its own, seen. */
+static PyMethodDef cwdict_subclass_methods[] = {
+    {"keys", (PyCFunction)extra_keys, METH_NOARGS, NULL},
+    {"values", (PyCFunction)extra_values, METH_NOARGS, NULL},
+    {"items", (PyCFunction)extra_items, METH_NOARGS, NULL},
+    {"__reversed__", (PyCFunction)extra_reversed, METH_NOARGS, NULL},
+    {"clear", (PyCFunction)extra_clear, METH_NOARGS, NULL},
+    {"move_to_end", (PyCFunction)(void (*)(void))extra_move_to_end,
+     METH_FASTCALL | METH_KEYWORDS, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
 /* ---- views: the real view, with iteration seen ------------------------- */
 
 typedef struct {
@@ -265,7 +355,8 @@ typedef struct {
 static int is_view(PyObject *o)
 {
     PyTypeObject *t = Py_TYPE(o);
-    return t == &CwKeys_Type || t == &CwValues_Type || t == &CwItems_Type;
+    return t == &CwKeys_Type || t == &CwValues_Type || t == &CwItems_Type ||
+           t == &CwODictKeys_Type || t == &CwODictValues_Type || t == &CwODictItems_Type;
 }
 
 static PyObject *unwrap(PyObject *o) { return is_view(o) ? ((CwView *)o)->view : o; }
@@ -275,6 +366,11 @@ static PyObject *make_view(PyTypeObject *type, PyObject *method, PyObject *self)
     PyObject *real = call_dict_method(method, self, NULL, 0, NULL);
     if (real == NULL)
         return NULL;
+    /* An OrderedDict's views keep their names (messages print them). */
+    if (strncmp(Py_TYPE(real)->tp_name, "odict_", 6) == 0)
+        type = type == &CwKeys_Type     ? &CwODictKeys_Type
+               : type == &CwValues_Type ? &CwODictValues_Type
+                                        : &CwODictItems_Type;
     CwView *v = PyObject_GC_New(CwView, type);
     if (v == NULL) {
         Py_DECREF(real);
@@ -406,6 +502,9 @@ static Py_hash_t cwview_identity_hash(PyObject *v) { return PyBaseObject_Type.tp
 CW_VIEW_TYPE(CwKeys_Type, "dict_keys", PyObject_HashNotImplemented)
 CW_VIEW_TYPE(CwValues_Type, "dict_values", cwview_identity_hash)
 CW_VIEW_TYPE(CwItems_Type, "dict_items", PyObject_HashNotImplemented)
+CW_VIEW_TYPE(CwODictKeys_Type, "odict_keys", PyObject_HashNotImplemented)
+CW_VIEW_TYPE(CwODictValues_Type, "odict_values", cwview_identity_hash)
+CW_VIEW_TYPE(CwODictItems_Type, "odict_items", PyObject_HashNotImplemented)
 
 /* ---- the type ---------------------------------------------------------- */
 
@@ -498,14 +597,20 @@ int cw_dict_hooks_init(PyObject *module)
     CwDict_Type.tp_traverse = PyDict_Type.tp_traverse;
     CwDict_Type.tp_clear = PyDict_Type.tp_clear;
     if (PyType_Ready(&CwDict_Type) < 0 || PyType_Ready(&CwKeys_Type) < 0 ||
-        PyType_Ready(&CwValues_Type) < 0 || PyType_Ready(&CwItems_Type) < 0)
+        PyType_Ready(&CwValues_Type) < 0 || PyType_Ready(&CwItems_Type) < 0 ||
+        PyType_Ready(&CwODictKeys_Type) < 0 || PyType_Ready(&CwODictValues_Type) < 0 ||
+        PyType_Ready(&CwODictItems_Type) < 0)
         return -1;
-    if (lookup_dict_methods() < 0 || cw_container_kind_register(&PyDict_Type, &CwDict_Type) < 0)
+    if (lookup_dict_methods() < 0 ||
+        cw_container_kind_register(&PyDict_Type, &CwDict_Type, cwdict_subclass_methods) < 0)
         return -1;
     if (cw_module_add(module, "WatchedDict", (PyObject *)&CwDict_Type) < 0 ||
         cw_module_add(module, "WatchedKeys", (PyObject *)&CwKeys_Type) < 0 ||
         cw_module_add(module, "WatchedValues", (PyObject *)&CwValues_Type) < 0 ||
-        cw_module_add(module, "WatchedItems", (PyObject *)&CwItems_Type) < 0)
+        cw_module_add(module, "WatchedItems", (PyObject *)&CwItems_Type) < 0 ||
+        cw_module_add(module, "WatchedODictKeys", (PyObject *)&CwODictKeys_Type) < 0 ||
+        cw_module_add(module, "WatchedODictValues", (PyObject *)&CwODictValues_Type) < 0 ||
+        cw_module_add(module, "WatchedODictItems", (PyObject *)&CwODictItems_Type) < 0)
         return -1;
     return 0;
 }

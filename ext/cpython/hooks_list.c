@@ -582,7 +582,7 @@ int cw_list_hooks_init(PyObject *module)
              lookup(dict, &list_count, "count") < 0 ||
              lookup(dict, &list_reversed, "__reversed__") < 0;
     Py_XDECREF(dict);
-    if (rc || cw_container_kind_register(&PyList_Type, &CwList_Type) < 0)
+    if (rc || cw_container_kind_register(&PyList_Type, &CwList_Type, NULL) < 0)
         return -1;
     return cw_module_add(module, "WatchedList", (PyObject *)&CwList_Type);
 }

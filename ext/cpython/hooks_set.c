@@ -226,7 +226,7 @@ int cw_set_hooks_init(PyObject *module)
              lookup(dict, &set_intersection_update, "intersection_update") < 0 ||
              lookup(dict, &set_symmetric_difference_update, "symmetric_difference_update") < 0;
     Py_XDECREF(dict);
-    if (rc || cw_container_kind_register(&PySet_Type, &CwSet_Type) < 0)
+    if (rc || cw_container_kind_register(&PySet_Type, &CwSet_Type, NULL) < 0)
         return -1;
     return cw_module_add(module, "WatchedSet", (PyObject *)&CwSet_Type);
 }

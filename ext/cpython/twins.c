@@ -160,29 +160,48 @@ static void copy_slots(PyTypeObject *twin, PyTypeObject *hooks, PyTypeObject *bu
 
 /* The watched type's methods, for each name the plain type resolves to the
  * builtin's own. */
-static int copy_methods(PyTypeObject *twin, PyTypeObject *plain, PyTypeObject *hooks,
-                        PyTypeObject *builtin)
+static int add_method(PyObject *dict, PyTypeObject *owner, PyMethodDef *def)
 {
-    PyObject *dict = PyType_GetDict_compat(twin);
-    int rc = dict == NULL ? -1 : 0;
-    for (PyMethodDef *def = hooks->tp_methods; rc == 0 && def && def->ml_name; def++) {
+    PyObject *descr = PyDescr_NewMethod(owner, def);
+    int rc = descr == NULL ? -1 : PyDict_SetItemString(dict, def->ml_name, descr);
+    Py_XDECREF(descr);
+    return rc;
+}
+
+/* The subclass methods of the kind for each name the plain type has its own
+ * C method for (a Python one works through the slots). */
+static int add_subclass_methods(PyObject *dict, PyTypeObject *twin, PyTypeObject *plain,
+                                PyTypeObject *builtin, PyMethodDef *defs)
+{
+    int rc = 0;
+    for (PyMethodDef *def = defs; rc == 0 && def && def->ml_name; def++) {
         PyObject *mine = cw_type_lookup(builtin, def->ml_name);
         PyObject *theirs = cw_type_lookup(plain, def->ml_name);
-        if (mine != NULL && mine == theirs) {
-            /* Bound to the builtin, as the method it stands for: its
-             * messages name the builtin ("dict.popitem() takes ..."). */
-            PyObject *descr = PyDescr_NewMethod(builtin, def);
-            rc = descr == NULL ? -1 : PyDict_SetItemString(dict, def->ml_name, descr);
-            Py_XDECREF(descr);
-        }
+        if (theirs != NULL && theirs != mine && Py_IS_TYPE(theirs, &PyMethodDescr_Type))
+            rc = add_method(dict, twin, def);
         Py_XDECREF(mine);
         Py_XDECREF(theirs);
     }
-    if (rc == 0) {
-        PyObject *descr = PyDescr_NewMethod(twin, &reduce_def);
-        rc = descr == NULL ? -1 : PyDict_SetItemString(dict, "__reduce_ex__", descr);
-        Py_XDECREF(descr);
+    return rc;
+}
+
+static int copy_methods(PyTypeObject *twin, PyTypeObject *plain, PyTypeObject *hooks,
+                        PyTypeObject *builtin, PyMethodDef *subclass_methods)
+{
+    PyObject *dict = PyType_GetDict_compat(twin);
+    int rc = dict == NULL ? -1 : add_subclass_methods(dict, twin, plain, builtin, subclass_methods);
+    for (PyMethodDef *def = hooks->tp_methods; rc == 0 && def && def->ml_name; def++) {
+        PyObject *mine = cw_type_lookup(builtin, def->ml_name);
+        PyObject *theirs = cw_type_lookup(plain, def->ml_name);
+        /* Bound to the builtin, as the method it stands for: its messages
+         * name the builtin ("dict.popitem() takes ..."). */
+        if (mine != NULL && mine == theirs)
+            rc = add_method(dict, builtin, def);
+        Py_XDECREF(mine);
+        Py_XDECREF(theirs);
     }
+    if (rc == 0)
+        rc = add_method(dict, twin, &reduce_def);
     if (rc == 0) {
         PyObject *descr = PyDescr_NewGetSet(twin, &class_def);
         rc = descr == NULL ? -1 : PyDict_SetItemString(dict, "__class__", descr);
@@ -211,7 +230,8 @@ static int copy_names(PyTypeObject *twin, PyTypeObject *plain)
     return 0;
 }
 
-static PyTypeObject *make_twin(PyTypeObject *plain, PyTypeObject *hooks, PyTypeObject *builtin)
+static PyTypeObject *make_twin(PyTypeObject *plain, PyTypeObject *hooks, PyTypeObject *builtin,
+                               PyMethodDef *subclass_methods)
 {
     PyType_Slot slots[] = {
         {Py_tp_new, (void *)twin_new},
@@ -239,7 +259,7 @@ static PyTypeObject *make_twin(PyTypeObject *plain, PyTypeObject *hooks, PyTypeO
         return NULL;
     }
     cw_type_share_layout(twin, plain);
-    if (copy_names(twin, plain) < 0 || copy_methods(twin, plain, hooks, builtin) < 0) {
+    if (copy_names(twin, plain) < 0 || copy_methods(twin, plain, hooks, builtin, subclass_methods) < 0) {
         Py_DECREF(twin);
         return NULL;
     }
@@ -248,7 +268,8 @@ static PyTypeObject *make_twin(PyTypeObject *plain, PyTypeObject *hooks, PyTypeO
     return twin;
 }
 
-PyTypeObject *cw_twin_for(PyTypeObject *plain, PyTypeObject *hooks, PyTypeObject *builtin)
+PyTypeObject *cw_twin_for(PyTypeObject *plain, PyTypeObject *hooks, PyTypeObject *builtin,
+                          PyMethodDef *subclass_methods)
 {
     if (twins == NULL && (twins = PyDict_New()) == NULL)
         return NULL;
@@ -257,7 +278,7 @@ PyTypeObject *cw_twin_for(PyTypeObject *plain, PyTypeObject *hooks, PyTypeObject
         return (PyTypeObject *)twin;
     if (PyErr_Occurred())
         return NULL;
-    twin = (PyObject *)make_twin(plain, hooks, builtin);
+    twin = (PyObject *)make_twin(plain, hooks, builtin, subclass_methods);
     if (twin == NULL)
         return NULL;
     int rc = PyDict_SetItem(twins, (PyObject *)plain, twin);

@@ -266,6 +266,9 @@ def _register_types():
     collections.abc.KeysView.register(_c.WatchedKeys)
     collections.abc.ValuesView.register(_c.WatchedValues)
     collections.abc.ItemsView.register(_c.WatchedItems)
+    collections.abc.KeysView.register(_c.WatchedODictKeys)
+    collections.abc.ValuesView.register(_c.WatchedODictValues)
+    collections.abc.ItemsView.register(_c.WatchedODictItems)
     _registered = True
 
 

@@ -1374,6 +1374,7 @@ class UserListMachine(ListMachine):
 class UserSetMachine(SetMachine):
     KIND = MySet
     NAME = "userset"
+    SNAPSHOT_WAYS = ATOMIC_SNAPSHOTS  # copy.copy: list(s) through the reducer, more steps
 
     @rule(x=hashable)
     def own_method(self, x):
