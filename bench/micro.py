@@ -310,6 +310,41 @@ def _executor_case(condition):
     return run, (lambda n: None)
 
 
+# ---- objects' attributes ------------------------------------------------------
+
+class _Stats:
+    def __init__(self):
+        self.hits = 0
+
+
+def _loop_attr_read(o, n):
+    keys = KEYS
+    for _ in range(n):
+        for _k in keys:
+            o.hits
+
+
+def _loop_attr_write(o, n):
+    keys = KEYS
+    for _ in range(n):
+        for _k in keys:
+            o.hits = 1
+
+
+def _attr_case(loop, which):
+    """which: "watched" (the object itself) or "sibling" (another instance
+    of its class, unwatched: it pays the class's attribute wrapper)."""
+    def make(condition):
+        import cachewatch
+        obj, sibling = _Stats(), _Stats()
+        if condition == "cachewatch":
+            cachewatch.watch(obj, name=f"bench.obj_{loop.__name__}_{which}")
+        _other_thread_touches(lambda: obj.hits)
+        target = obj if which == "watched" else sibling
+        return (lambda n: loop(target, n)), (lambda n: _loop_empty(target, n))
+    return make
+
+
 class Case:
     def __init__(self, name, make, ops_per_n, budget=None, group="dict"):
         self.name, self.make, self.ops_per_n = name, make, ops_per_n
@@ -322,6 +357,10 @@ LOCK_BUDGET = ("ratio", 2.0)
 # From "Module-global rebinding": code that does not touch a watched name.
 WATCHED_MODULE_BUDGET = ("ratio", 1.10)
 OTHER_MODULE_BUDGET = ("ratio", 1.02)
+# Issue 13: a watched object's attribute access at most 10x the bare one; an
+# instance of a watched class that no second thread touches at most 2x.
+ATTR_BUDGET = ("ratio", 10.0)
+SIBLING_BUDGET = ("ratio", 2.0)
 
 CASES = [
     Case("dict get d[k]", _dict_case(_loop_get, _loop_empty), N_KEYS, DICT_BUDGET),
@@ -333,6 +372,14 @@ CASES = [
     Case("dict d.get(k)", _dict_case(_loop_method_get, _loop_empty), N_KEYS),
     Case("dict setdefault", _dict_case(_loop_setdefault, _loop_empty), N_KEYS),
     Case("dict iteration step", _dict_case(_loop_iterate, _loop_empty), N_KEYS),
+    Case("attribute read o.x", _attr_case(_loop_attr_read, "watched"), N_KEYS, ATTR_BUDGET,
+         "attr"),
+    Case("attribute write o.x=v", _attr_case(_loop_attr_write, "watched"), N_KEYS, ATTR_BUDGET,
+         "attr"),
+    Case("unwatched instance, read", _attr_case(_loop_attr_read, "sibling"), N_KEYS,
+         SIBLING_BUDGET, "attr"),
+    Case("unwatched instance, write", _attr_case(_loop_attr_write, "sibling"), N_KEYS,
+         SIBLING_BUDGET, "attr"),
     Case("global read", _global_case("read"), N_KEYS, group="global"),
     Case("global write", _global_case("write"), N_KEYS, group="global"),
     Case("watched module, other names", _global_case("other_names", "empty"), N_KEYS,

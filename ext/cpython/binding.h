@@ -52,6 +52,14 @@ typedef struct cw_hook_family {
 } cw_hook_family;
 void cw_runtime_set_families(const cw_hook_family *table, size_t n);
 
+/* This interpreter's opcode numbers (from dis.opmap; -1 when absent), read
+ * by cw_opcodes_init (stack.c). */
+typedef struct cw_opcodes {
+    int binary_subscr, binary_op, contains, for_iter, precall;
+} cw_opcodes;
+extern cw_opcodes cw_opcode;
+int cw_opcodes_init(void);
+
 /* Containers a name can hold (containers.c): dict, list, set. */
 int cw_container_can_watch(PyObject *obj);
 int cw_container_is_watched(PyObject *obj);
@@ -151,7 +159,8 @@ int cw_attr_hooks_init(PyObject *module);
 /* Objects' attributes (hooks_attr.c). */
 /* Why obj's attributes cannot be watched, or NULL. */
 const char *cw_object_unwatchable(PyObject *obj);
-int cw_object_watch(PyObject *obj, PyObject *target); /* -1 with an error */
+/* -1 with an error; what (a str, may be NULL): what it is, for reports. */
+int cw_object_watch(PyObject *obj, PyObject *target, PyObject *what);
 void cw_objects_unwatch_all(void);
 PyObject *cw_py_watch_object(PyObject *self, PyObject *args);
 PyObject *cw_py_unwatch_object(PyObject *self, PyObject *obj);

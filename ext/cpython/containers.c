@@ -5,7 +5,6 @@
 
 #include "hashtable.h"
 
-cw_opcodes cw_opcode = {-1, -1, -1, -1, -1};
 
 static cw_hashtable watched; /* address -> the container (borrowed) */
 static int watched_ready;
@@ -328,6 +327,25 @@ static void swap_type(PyObject *obj, PyTypeObject *to)
         Py_DECREF(from);
 }
 
+/* A report on a subclass or a deque says what the object is. */
+static void describe(PyObject *obj, const kind *k)
+{
+    if (k->plain == &PyDict_Type || k->plain == &PyList_Type || k->plain == &PySet_Type)
+        return;
+    PyObject *module = PyObject_GetAttrString((PyObject *)k->plain, "__module__");
+    PyObject *qualname = PyObject_GetAttrString((PyObject *)k->plain, "__qualname__");
+    PyObject *what = module && qualname && PyUnicode_Check(module) && PyUnicode_Check(qualname)
+                         ? PyUnicode_FromFormat("a %U.%U", module, qualname)
+                         : NULL;
+    const char *text = what ? PyUnicode_AsUTF8(what) : NULL;
+    if (text != NULL)
+        cw_shadow_describe((uintptr_t)obj, text);
+    PyErr_Clear();
+    Py_XDECREF(module);
+    Py_XDECREF(qualname);
+    Py_XDECREF(what);
+}
+
 int cw_container_can_watch(PyObject *obj)
 {
     kind k;
@@ -364,6 +382,7 @@ int cw_container_watch(PyObject *obj, const char *target)
         PyErr_NoMemory();
         return -1;
     }
+    describe(obj, &k);
     swap_type(obj, k.watched);
     return 0;
 }
@@ -466,28 +485,12 @@ PyObject *cw_py_is_watched(PyObject *self, PyObject *obj)
     return PyBool_FromLong(cw_container_is_watched(obj));
 }
 
-static int opcode_of(PyObject *opmap, const char *name)
-{
-    PyObject *v = PyDict_GetItemString(opmap, name);
-    return v ? (int)PyLong_AsLong(v) : -1;
-}
-
 int cw_containers_init(PyObject *module)
 {
     (void)module;
-    if (PyType_Ready(&CwIter_Type) < 0)
+    if (PyType_Ready(&CwIter_Type) < 0 || cw_opcodes_init() < 0)
         return -1;
-    PyObject *dis = PyImport_ImportModule("dis");
-    PyObject *opmap = dis ? PyObject_GetAttrString(dis, "opmap") : NULL;
-    Py_XDECREF(dis);
-    if (opmap == NULL)
-        return -1;
-    cw_opcode.binary_subscr = opcode_of(opmap, "BINARY_SUBSCR");
-    cw_opcode.binary_op = opcode_of(opmap, "BINARY_OP");
-    cw_opcode.contains = opcode_of(opmap, "CONTAINS_OP");
-    cw_opcode.for_iter = opcode_of(opmap, "FOR_ITER");
-    cw_opcode.precall = opcode_of(opmap, "PRECALL");
-    Py_DECREF(opmap);
+    cw_twins_init(cw_container_dying, cw_container_unwatch);
     if (cw_ht_init(&watched, 64, NULL, NULL, CW_MEM_MISC) < 0)
         return -1;
     watched_ready = 1;

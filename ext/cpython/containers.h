@@ -25,11 +25,6 @@
 #define CW_CHECK_NEVER (-1)
 #define CW_CHECK_SUBSCRIPT (-3) /* a subscript: BINARY_SUBSCR, or BINARY_OP from 3.14 */
 
-/* This interpreter's opcode numbers (from dis.opmap; -1 when absent). */
-typedef struct cw_opcodes {
-    int binary_subscr, binary_op, contains, for_iter, precall;
-} cw_opcodes;
-extern cw_opcodes cw_opcode;
 
 /* A list's "contents": the location its membership tests and length checks
  * read and its appends, inserts, pops and removals write. */
@@ -65,6 +60,8 @@ PyObject *cw_wrap_iter(PyObject *inner, PyObject *container);
 PyTypeObject *cw_twin_for(PyTypeObject *plain, PyTypeObject *hooks, PyTypeObject *builtin,
                           PyMethodDef *subclass_methods);
 int cw_is_twin(PyTypeObject *type);
+/* What to do when a twin's object dies, or is given another class. */
+void cw_twins_init(void (*dying)(PyObject *), void (*unwatch)(PyObject *));
 /* __reduce_ex__ of the plain type, naming the plain type where it named the
  * watched one. */
 PyObject *cw_reduce_ex_as_plain(PyObject *self, PyObject *proto);

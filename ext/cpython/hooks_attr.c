@@ -32,6 +32,7 @@ typedef struct wrapped_class {
 typedef struct watched_object {
     PyObject *target; /* Owned: "module.NAME" */
     PyObject *attrs;  /* Owned: {name: location id (int)} */
+    PyObject *what;   /* Owned: what the object is, for reports (a str), or NULL */
     PyObject *ref;    /* Owned: a weak reference, or the object itself when it has none */
 } watched_object;
 
@@ -95,6 +96,9 @@ static uintptr_t location_of(watched_object *w, PyObject *name)
     id = PyLong_FromVoidPtr((void *)loc);
     int ok = text != NULL && id != NULL && cw_shadow_watch_attribute(loc, text) == CW_OK &&
              PyDict_SetItem(w->attrs, name, id) == 0;
+    const char *what = ok && w->what ? PyUnicode_AsUTF8(w->what) : NULL;
+    if (what != NULL)
+        cw_shadow_describe(loc, what);
     Py_XDECREF(target);
     Py_XDECREF(id);
     return ok ? loc : 0;
@@ -204,6 +208,7 @@ static void forget(uintptr_t addr)
     PyErr_Clear();
     Py_XDECREF(w->target);
     Py_XDECREF(w->attrs);
+    Py_XDECREF(w->what);
     Py_XDECREF(w->ref);
     PyMem_RawFree(w);
 }
@@ -233,7 +238,7 @@ const char *cw_object_unwatchable(PyObject *obj)
     return NULL;
 }
 
-int cw_object_watch(PyObject *obj, PyObject *target)
+int cw_object_watch(PyObject *obj, PyObject *target, PyObject *what)
 {
     const char *why = cw_object_unwatchable(obj);
     if (why != NULL) {
@@ -265,11 +270,14 @@ int cw_object_watch(PyObject *obj, PyObject *target)
     }
     Py_INCREF(target);
     w->target = target;
+    Py_XINCREF(what);
+    w->what = what;
     w->attrs = PyDict_New();
     if (w->ref == NULL || w->attrs == NULL || cw_ht_put(&objects, (uintptr_t)obj, w) < 0) {
         Py_XDECREF(w->ref);
         Py_XDECREF(w->target);
         Py_XDECREF(w->attrs);
+        Py_XDECREF(w->what);
         PyMem_RawFree(w);
         if (!PyErr_Occurred())
             PyErr_NoMemory();
@@ -293,8 +301,9 @@ void cw_objects_unwatch_all(void)
 PyObject *cw_py_watch_object(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *obj, *target;
-    if (!PyArg_ParseTuple(args, "OU", &obj, &target) || cw_object_watch(obj, target) < 0)
+    PyObject *obj, *target, *what = NULL;
+    if (!PyArg_ParseTuple(args, "OU|U", &obj, &target, &what) ||
+        cw_object_watch(obj, target, what) < 0)
         return NULL;
     Py_RETURN_NONE;
 }

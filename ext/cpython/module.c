@@ -15,7 +15,8 @@ static PyMethodDef hook_methods[] = {
     {"can_watch", cw_py_can_watch, METH_O,
      "Is this a container cachewatch can watch (a dict, list, set or deque, or a subclass)?"},
     {"watch_object", cw_py_watch_object, METH_VARARGS,
-     "watch_object(obj, target): watch the attributes of obj as target.attr."},
+     "watch_object(obj, target[, what]): watch the attributes of obj as target.attr "
+     "(what: what it is, for reports)."},
     {"unwatch_object", cw_py_unwatch_object, METH_O, "Stop watching an object's attributes."},
     {"object_unwatchable", cw_py_object_unwatchable, METH_O,
      "Why obj's attributes cannot be watched, or None."},

@@ -639,6 +639,12 @@ static PyObject *py_findings(PyObject *self, PyObject *noargs)
                               "accesses", cur, prev, "hits", r.hits);
         if (d != NULL && !r.has_key)
             PyDict_SetItemString(d, "key", Py_None);
+        if (d != NULL && r.detail) {
+            PyObject *what = PyUnicode_FromString(cw_str_get(r.detail));
+            if (what == NULL || PyDict_SetItemString(d, "object", what) < 0)
+                PyErr_Clear();
+            Py_XDECREF(what);
+        }
         Py_XDECREF(cur);
         Py_XDECREF(prev);
         if (d == NULL || PyList_Append(list, d) < 0)

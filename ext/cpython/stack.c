@@ -4,7 +4,7 @@
  * Frame keys are code object addresses; every code object that appears in a
  * depot entry is kept alive (code_refs) so an address never names two
  * different code objects. Guarded by the GIL. */
-#include "containers.h" /* cw_opcode */
+#include "binding.h"
 
 #include <string.h>
 
@@ -272,6 +272,30 @@ int cw_stack_omit_under(PyObject *dirs)
 cw_stack_id cw_capture_stack(void)
 {
     return capture_from(PyEval_GetFrame());
+}
+
+cw_opcodes cw_opcode = {-1, -1, -1, -1, -1};
+
+static int opcode_of(PyObject *opmap, const char *name)
+{
+    PyObject *v = PyDict_GetItemString(opmap, name);
+    return v ? (int)PyLong_AsLong(v) : -1;
+}
+
+int cw_opcodes_init(void)
+{
+    PyObject *dis = PyImport_ImportModule("dis");
+    PyObject *opmap = dis ? PyObject_GetAttrString(dis, "opmap") : NULL;
+    Py_XDECREF(dis);
+    if (opmap == NULL)
+        return -1;
+    cw_opcode.binary_subscr = opcode_of(opmap, "BINARY_SUBSCR");
+    cw_opcode.binary_op = opcode_of(opmap, "BINARY_OP");
+    cw_opcode.contains = opcode_of(opmap, "CONTAINS_OP");
+    cw_opcode.for_iter = opcode_of(opmap, "FOR_ITER");
+    cw_opcode.precall = opcode_of(opmap, "PRECALL");
+    Py_DECREF(opmap);
+    return 0;
 }
 
 PyFrameObject *cw_current_site(cw_site *site)

@@ -23,6 +23,18 @@
 
 #include <string.h>
 
+/* What the registry (containers.c) does when a twin's object dies or is
+ * given another class: set by cw_twins_init, so this file depends on it
+ * only through them. */
+static void (*on_dying)(PyObject *);
+static void (*on_unwatch)(PyObject *);
+
+void cw_twins_init(void (*dying)(PyObject *), void (*unwatch)(PyObject *))
+{
+    on_dying = dying;
+    on_unwatch = unwatch;
+}
+
 static PyObject *twin_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     /* type(obj)() makes a plain object: nothing is watched by accident. */
@@ -32,7 +44,7 @@ static PyObject *twin_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static void twin_dealloc(PyObject *self)
 {
     PyTypeObject *plain = CW_PLAIN_TYPE(self);
-    cw_container_dying(self); /* gives self its plain type back */
+    on_dying(self); /* gives self its plain type back */
     plain->tp_dealloc(self);
 }
 
@@ -111,7 +123,7 @@ static int set_class(PyObject *self, PyObject *value, void *closure)
         PyErr_SetString(PyExc_TypeError, "__class__ cannot be set");
         return -1;
     }
-    cw_container_unwatch(self);
+    on_unwatch(self);
     int rc = Py_TYPE(object_class)->tp_descr_set(object_class, self, value);
     Py_DECREF(object_class);
     return rc;

@@ -216,6 +216,8 @@ size_t cw_report_format(const cw_report *r, int pid, char *buf, size_t size)
         put(&o, "  Location: the attribute %s\n", target);
         break;
     }
+    if (r->detail)
+        put(&o, "  Object: %s\n", cw_str_get(r->detail));
     put_access(&o, r, "", &r->cur);
     put_access(&o, r, "Previous ", &r->prev);
     put_thread(&o, r->cur.tid, r->cur.thread_name);

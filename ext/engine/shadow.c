@@ -58,6 +58,7 @@ typedef struct cell {
 typedef struct container {
     uintptr_t addr;
     cw_str_id target;
+    cw_str_id what; /* what the object is, for reports (0: nothing worth saying) */
     uint8_t binding; /* a module-level name (1) or an attribute (2), not a container */
     bool replaced;  /* its structure history holds REC_REPLACE records */
     uint32_t marks; /* the binding's (cw_shadow_mark) */
@@ -206,6 +207,17 @@ static int watch_as(uintptr_t addr, const char *target, uint8_t binding)
 out:
     pthread_mutex_unlock(&sh->lock);
     return rc;
+}
+
+void cw_shadow_describe(uintptr_t addr, const char *what)
+{
+    cw_str_id id = what ? cw_str_intern(what) : 0;
+    struct shard *sh = shard_of(addr);
+    pthread_mutex_lock(&sh->lock);
+    container *c = cw_ht_get(&sh->table, addr);
+    if (c != NULL)
+        c->what = id;
+    pthread_mutex_unlock(&sh->lock);
 }
 
 void cw_shadow_unwatch(uintptr_t addr)
@@ -529,6 +541,7 @@ static void publish_batch(const batch *b, const container *c, uint32_t *out, uin
         cw_report r = {0};
         r.kind = cd->kind;
         r.target = c->target;
+        r.detail = c->what;
         r.container = c->addr;
         r.location = c->binding == 2 ? CW_LOC_ATTRIBUTE : c->binding ? CW_LOC_BINDING : cd->loc;
         r.has_key = r.location == CW_LOC_KEY;

@@ -53,6 +53,9 @@ int cw_shadow_watch_binding(uintptr_t addr, const char *target);
 /* The same for one attribute of an object (its own location, reported as
  * the attribute target). */
 int cw_shadow_watch_attribute(uintptr_t addr, const char *target);
+/* Say what a watched object is ("a collections.OrderedDict", "an attribute
+ * of a mod.Pool created at f.py:12"): its reports show it. */
+void cw_shadow_describe(uintptr_t addr, const char *what);
 /* Forget every access record (keep what is watched): after a fork. */
 void cw_shadow_forget_history(void);
 /* Stop watching (also when the container dies); forgets its history. */

@@ -154,7 +154,7 @@ def watch(target, name=None):
         _targets.add(target)
         return
     if _targets.watchable_object(target):
-        _cachewatch.watch_object(target, name or _guess_name(target))
+        _targets.watch_object(target, name or _guess_name(target))
         return
     if not _cachewatch.can_watch(target):
         found = _targets.not_watchable(target)

@@ -161,6 +161,26 @@ def not_watchable(value, module=None):
     return None if why is None else (f"an instance of {_kind(value)}", f"it is {why}")
 
 
+def describe_object(value):
+    """What an object is, for its reports: its class, and where it was made
+    when tracemalloc was tracing then."""
+    what = f"an attribute of an instance of {_kind(value)}"
+    try:
+        import tracemalloc
+        tb = tracemalloc.get_object_traceback(value) if tracemalloc.is_tracing() else None
+    except Exception:  # noqa: BLE001 (no traceback is no description)
+        tb = None
+    if tb:
+        frame = tb[-1] if len(tb) else None
+        if frame is not None:
+            what += f" created at {frame.filename}:{frame.lineno}"
+    return what
+
+
+def watch_object(value, target):
+    _c.watch_object(value, target, describe_object(value))
+
+
 def watchable_object(value):
     """An object whose attributes can be watched (not a container, a
     value, code or a class)."""
@@ -289,7 +309,7 @@ def apply(module_name, force=False, fresh=False):
     namespace = vars(module)
     for name in sorted(objects):
         if name in namespace and watchable_object(namespace[name]):
-            _c.watch_object(namespace[name], f"{module.__name__}.{name}")
+            watch_object(namespace[name], f"{module.__name__}.{name}")
     _say_not_watchable(module, explicit, discovering)
     paths |= _paths_held(module, {n for n in explicit if n in namespace and
                                   watchable_object(namespace[n])})
