@@ -165,6 +165,10 @@ void cw_objects_unwatch_all(void);
 PyObject *cw_py_watch_object(PyObject *self, PyObject *args);
 PyObject *cw_py_unwatch_object(PyObject *self, PyObject *obj);
 PyObject *cw_py_object_unwatchable(PyObject *self, PyObject *obj);
+/* Every instance of a class (module:Class()). */
+const char *cw_class_unwatchable(PyObject *cls);
+PyObject *cw_py_watch_instances(PyObject *self, PyObject *args);
+PyObject *cw_py_class_unwatchable(PyObject *self, PyObject *cls);
 int cw_lock_hooks_install(void);
 void cw_lock_hooks_uninstall(void);
 int cw_sync_hooks_init(PyObject *module);

@@ -17,7 +17,16 @@
  * specialised). An attribute is what the object's dict or slots hold, or a
  * class-level default the instance may shadow later; methods, properties
  * and other descriptors are not locations (what a property's code does to
- * the object is seen). Guarded by the GIL. */
+ * the object is seen).
+ *
+ * Every instance of a class (module:Class()): an instance is taken in when
+ * first used, owned by that thread; nothing is recorded while only its owner
+ * uses it (most objects never leave their thread, as in Eraser's and TSan's
+ * shadow states), and from the first use by another thread on it is watched
+ * as above, its reports saying where it was first used and where it became
+ * shared. Such instances need weak references (to be forgotten at death).
+ *
+ * Guarded by the GIL. */
 #include "binding.h"
 
 #include <string.h>
@@ -34,10 +43,12 @@ typedef struct watched_object {
     PyObject *attrs;  /* Owned: {name: location id (int)} */
     PyObject *what;   /* Owned: what the object is, for reports (a str), or NULL */
     PyObject *ref;    /* Owned: a weak reference, or the object itself when it has none */
+    cw_tid owner;     /* an instance of a watched class used by one thread so far; 0: shared */
 } watched_object;
 
 static cw_hashtable wrapped; /* class address -> wrapped_class* */
 static cw_hashtable objects; /* object address -> watched_object* */
+static cw_hashtable classes; /* class address -> "module.Class" (owned str): every instance */
 static int tables_ready;
 static uintptr_t next_location;
 
@@ -72,11 +83,18 @@ static int is_attribute(PyTypeObject *type, PyObject *name)
     return yes;
 }
 
+static watched_object *adopt(PyObject *self);
+static int still_owned(watched_object *w);
+
+/* The object's entry when its accesses are to be recorded now. */
 static watched_object *watched_of(PyObject *self)
 {
-    if (objects.used == 0 || !cw_hook_ready())
+    if ((objects.used == 0 && classes.used == 0) || !cw_hook_ready())
         return NULL;
-    return cw_ht_get(&objects, (uintptr_t)self);
+    watched_object *w = cw_ht_get(&objects, (uintptr_t)self);
+    if (w == NULL && classes.used != 0)
+        w = adopt(self);
+    return w == NULL || (w->owner != 0 && still_owned(w)) ? NULL : w;
 }
 
 /* ---- recording --------------------------------------------------------- */
@@ -238,32 +256,21 @@ const char *cw_object_unwatchable(PyObject *obj)
     return NULL;
 }
 
-int cw_object_watch(PyObject *obj, PyObject *target, PyObject *what)
+/* A new entry for obj (strong: kept alive when it has no weak references,
+ * else it must have them); NULL with an error. */
+static watched_object *add_object(PyObject *obj, PyObject *target, PyObject *what, int strong)
 {
-    const char *why = cw_object_unwatchable(obj);
-    if (why != NULL) {
-        PyErr_Format(PyExc_TypeError, "cachewatch cannot watch %s", why);
-        return -1;
-    }
-    if (!tables_ready || !cw_is_started()) {
-        PyErr_SetString(PyExc_RuntimeError, "cachewatch is not started");
-        return -1;
-    }
-    if (cw_ht_get(&objects, (uintptr_t)obj) != NULL)
-        return 0; /* watched already: its locations and their histories stay */
-    if (wrap_class(Py_TYPE(obj)) < 0)
-        return -1;
     watched_object *w = PyMem_RawCalloc(1, sizeof(*w));
     if (w == NULL) {
         PyErr_NoMemory();
-        return -1;
+        return NULL;
     }
     PyObject *addr = PyLong_FromVoidPtr(obj);
     PyObject *died = addr ? PyCFunction_New(&died_def, addr) : NULL;
     w->ref = died ? PyWeakref_NewRef(obj, died) : NULL;
     Py_XDECREF(addr);
     Py_XDECREF(died);
-    if (w->ref == NULL && PyErr_ExceptionMatches(PyExc_TypeError)) {
+    if (w->ref == NULL && strong && PyErr_ExceptionMatches(PyExc_TypeError)) {
         PyErr_Clear(); /* no weak references: kept alive while watched */
         Py_INCREF(obj);
         w->ref = obj;
@@ -281,9 +288,171 @@ int cw_object_watch(PyObject *obj, PyObject *target, PyObject *what)
         PyMem_RawFree(w);
         if (!PyErr_Occurred())
             PyErr_NoMemory();
+        return NULL;
+    }
+    return w;
+}
+
+int cw_object_watch(PyObject *obj, PyObject *target, PyObject *what)
+{
+    const char *why = cw_object_unwatchable(obj);
+    if (why != NULL) {
+        PyErr_Format(PyExc_TypeError, "cachewatch cannot watch %s", why);
         return -1;
     }
+    if (!tables_ready || !cw_is_started()) {
+        PyErr_SetString(PyExc_RuntimeError, "cachewatch is not started");
+        return -1;
+    }
+    watched_object *w = cw_ht_get(&objects, (uintptr_t)obj);
+    if (w != NULL) {
+        w->owner = 0; /* named: watched from now on, whoever uses it */
+        return 0;     /* its locations and their histories stay */
+    }
+    return wrap_class(Py_TYPE(obj)) < 0 || add_object(obj, target, what, 1) == NULL ? -1 : 0;
+}
+
+/* ---- every instance of a class ------------------------------------------ */
+
+/* "file:line" of the running code, or of its caller when that is a
+ * constructor (where the object is being made). */
+static PyObject *where_now(void)
+{
+    PyFrameObject *frame = PyEval_GetFrame();
+    Py_XINCREF(frame);
+    for (int up = 0; frame != NULL && up < 2; up++) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        int constructor = PyUnicode_CompareWithASCIIString(code->co_name, "__init__") == 0 ||
+                          PyUnicode_CompareWithASCIIString(code->co_name, "__new__") == 0;
+        if (!constructor || up == 1) {
+            PyObject *text = PyUnicode_FromFormat("%U:%d", code->co_filename,
+                                                  PyFrame_GetLineNumber(frame));
+            Py_DECREF(code);
+            Py_DECREF(frame);
+            return text;
+        }
+        Py_DECREF(code);
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(frame);
+        frame = back;
+    }
+    Py_XDECREF(frame);
+    return PyUnicode_FromString("?");
+}
+
+static PyObject *class_target(PyTypeObject *type)
+{
+    PyObject *target = cw_ht_get(&classes, (uintptr_t)type);
+    PyObject *mro = type->tp_mro;
+    for (Py_ssize_t i = 1; target == NULL && mro != NULL && i < PyTuple_GET_SIZE(mro); i++)
+        target = cw_ht_get(&classes, (uintptr_t)PyTuple_GET_ITEM(mro, i));
+    return target;
+}
+
+/* An instance of a watched class, used for the first time: owned by this
+ * thread. Returns its entry (NULL if it cannot be watched). */
+static watched_object *adopt(PyObject *self)
+{
+    PyObject *prefix = class_target(Py_TYPE(self));
+    cw_thread *t = prefix ? cw_current_thread() : NULL;
+    if (t == NULL || !PyType_SUPPORTS_WEAKREFS(Py_TYPE(self)))
+        return NULL;
+    cw_saved_error saved;
+    cw_error_save(&saved);
+    cw_tls_state.busy++;
+    PyObject *where = where_now();
+    PyObject *target = PyUnicode_FromFormat("%U()", prefix);
+    PyObject *what = where ? PyUnicode_FromFormat("an attribute of an instance of %U first used "
+                                                  "at %U", prefix, where)
+                           : NULL;
+    watched_object *w = target && what ? add_object(self, target, what, 0) : NULL;
+    if (w != NULL)
+        w->owner = t->tid;
+    Py_XDECREF(where);
+    Py_XDECREF(target);
+    Py_XDECREF(what);
+    PyErr_Clear();
+    cw_tls_state.busy--;
+    cw_error_restore(&saved);
+    return w;
+}
+
+/* Is w still used by its owner only? A use by another thread makes it
+ * shared: watched from now on, its reports saying where. */
+static int still_owned(watched_object *w)
+{
+    cw_thread *t = cw_current_thread();
+    if (t == NULL || t->tid == w->owner)
+        return 1;
+    w->owner = 0;
+    cw_saved_error saved;
+    cw_error_save(&saved);
+    cw_tls_state.busy++;
+    char name[CW_NAME_MAX];
+    cw_thread_name(t->tid, name, sizeof(name));
+    PyObject *where = where_now();
+    PyObject *what = where ? PyUnicode_FromFormat("%U, shared from thread T%u '%s' at %U",
+                                                  w->what, (unsigned)t->tid, name, where)
+                           : NULL;
+    if (what != NULL)
+        Py_SETREF(w->what, what);
+    Py_XDECREF(where);
+    PyErr_Clear();
+    cw_tls_state.busy--;
+    cw_error_restore(&saved);
     return 0;
+}
+
+const char *cw_class_unwatchable(PyObject *cls)
+{
+    if (!PyType_Check(cls))
+        return "not a class";
+    PyTypeObject *type = (PyTypeObject *)cls;
+    unsigned long fixed = 0;
+#ifdef Py_TPFLAGS_IMMUTABLETYPE
+    fixed = Py_TPFLAGS_IMMUTABLETYPE;
+#endif
+    if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE) || (type->tp_flags & fixed))
+        return "a C type, whose attribute access cannot be wrapped";
+    if (!PyType_SUPPORTS_WEAKREFS(type))
+        return "a class whose instances have no weak references (__slots__ without "
+               "__weakref__), so their deaths cannot be seen";
+    return NULL;
+}
+
+PyObject *cw_py_watch_instances(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *cls, *target;
+    if (!PyArg_ParseTuple(args, "OU", &cls, &target))
+        return NULL;
+    const char *why = cw_class_unwatchable(cls);
+    if (why != NULL)
+        return PyErr_Format(PyExc_TypeError, "cachewatch cannot watch the instances of %s", why);
+    if (!tables_ready || !cw_is_started()) {
+        PyErr_SetString(PyExc_RuntimeError, "cachewatch is not started");
+        return NULL;
+    }
+    if (cw_ht_get(&classes, (uintptr_t)cls) != NULL)
+        Py_RETURN_NONE;
+    if (wrap_class((PyTypeObject *)cls) < 0)
+        return NULL;
+    Py_INCREF(target);
+    Py_INCREF(cls); /* its entry lives as long as the process */
+    if (cw_ht_put(&classes, (uintptr_t)cls, target) < 0) {
+        Py_DECREF(target);
+        return PyErr_NoMemory();
+    }
+    Py_RETURN_NONE;
+}
+
+PyObject *cw_py_class_unwatchable(PyObject *self, PyObject *cls)
+{
+    (void)self;
+    const char *why = cw_class_unwatchable(cls);
+    if (why == NULL)
+        Py_RETURN_NONE;
+    return PyUnicode_FromString(why);
 }
 
 void cw_objects_unwatch_all(void)
@@ -296,6 +465,12 @@ void cw_objects_unwatch_all(void)
         forget(addr);
         pos = 0; /* the table changed */
     }
+    void *target;
+    pos = 0;
+    while (cw_ht_next(&classes, &pos, &addr, &target))
+        Py_DECREF((PyObject *)target);
+    cw_ht_fini(&classes);
+    cw_ht_init(&classes, 16, NULL, NULL, CW_MEM_MISC);
 }
 
 PyObject *cw_py_watch_object(PyObject *self, PyObject *args)
@@ -329,7 +504,8 @@ int cw_attr_hooks_init(PyObject *module)
 {
     (void)module;
     if (cw_ht_init(&wrapped, 16, NULL, NULL, CW_MEM_MISC) < 0 ||
-        cw_ht_init(&objects, 16, NULL, NULL, CW_MEM_MISC) < 0)
+        cw_ht_init(&objects, 16, NULL, NULL, CW_MEM_MISC) < 0 ||
+        cw_ht_init(&classes, 16, NULL, NULL, CW_MEM_MISC) < 0)
         return -1;
     tables_ready = 1;
     return 0;

@@ -8,6 +8,8 @@
   holds (a class-level cache, a singleton's registry) under the name
   'module.NAME.attr'; the attribute is read without running any code
   (inspect.getattr_static), and rebinding it is not watched yet.
+- 'module:Class()' watches every instance of the class (its attributes and
+  what they hold) from the first use of it by a second thread on.
 - 'module:*' and 'package.*' watch, in each matching module, every
   module-level dict, list and set, every name the module's code rebinds
   with `global`, and every dict, list and set a class attribute of the
@@ -56,14 +58,17 @@ def _is_dotted(name):
 
 
 def parse(spec):
-    """('module', 'NAME'), ('module', '*') or ('package', '.*')."""
+    """('module', 'NAME'), ('module', 'Class()'), ('module', '*') or
+    ('package', '.*')."""
     if spec.endswith(".*") and ":" not in spec and _is_dotted(spec[:-2]):
         return spec[:-2], ".*"
     module, sep, name = spec.partition(":")
-    if sep and _is_dotted(module) and (name == "*" or _is_dotted(name)):
+    bare = name[:-2] if name.endswith("()") else name
+    if sep and _is_dotted(module) and (name == "*" or _is_dotted(bare)):
         return module, name
     raise TargetError(f"cachewatch: bad watch target {spec!r} "  # repr: one line
-                      "(want module:NAME, module:NAME.attr, module:* or package.*)")
+                      "(want module:NAME, module:NAME.attr, module:Class(), module:* or "
+                      "package.*)")
 
 
 def on_import(module_name, callback):
@@ -281,6 +286,25 @@ def _watch_path(module, path):
          "watched yet")
 
 
+def _watch_instances(module, path):
+    """module:Class(): every instance of the class, once a second thread
+    uses it."""
+    target = f"{module.__name__}:{path}()"
+    obj = module
+    for part in path.split("."):
+        try:
+            obj = inspect.getattr_static(obj, part)
+        except AttributeError:
+            _say(f"cachewatch: watch target {target} names nothing ({module.__name__} has no "
+                 f"{path})")
+            return
+    why = _c.class_unwatchable(obj)
+    if why is not None:
+        _say(f"cachewatch: watch target {target} names {why}; not watched")
+        return
+    _c.watch_instances(obj, f"{module.__name__}.{path}")
+
+
 @guarded
 def apply(module_name, force=False, fresh=False):
     """Watch what is asked of this module, if it is imported and ready.
@@ -295,6 +319,9 @@ def apply(module_name, force=False, fresh=False):
     # each later retry rewrites the functions it has defined since and
     # watches what the names hold by then.
     explicit = set(_names.pop(module_name, ()) if ready else _names.get(module_name, ()))
+    for name in sorted(n for n in explicit if n.endswith("()")):
+        _watch_instances(module, name[:-2])
+    explicit = {n for n in explicit if not n.endswith("()")}
     paths = {n for n in explicit if "." in n}
     explicit -= paths
     names = set(explicit)
@@ -448,8 +475,8 @@ def unused(quiet=False):
                           f"(no module named {module_name!r})" for name in sorted(names)]
             continue
         for name in sorted(names):
-            if module is not None and "." in name:
-                continue  # an attribute path: said when applied
+            if module is not None and ("." in name or name.endswith("()")):
+                continue  # an attribute path or a class's instances: said when applied
             if module is not None and name in _bindings.bindings_of(module_name):
                 continue  # a script's names, watched and kept pending
             if module is None:

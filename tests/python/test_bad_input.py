@@ -483,7 +483,7 @@ def test_bad_watch_target_under_the_cli(tmp_path, spec):
      "cachewatch: option 'fr\\xffob=1' is not UTF-8 text; not started\n"),
     # A target pending (module not imported) before a bad one: only the bad one.
     (b"watch=nonexistent.mod:X,bad!!",
-     "cachewatch: bad watch target 'bad!!' (want module:NAME, module:NAME.attr, module:* or package.*); "
+     "cachewatch: bad watch target 'bad!!' (want module:NAME, module:NAME.attr, module:Class(), module:* or package.*); "
      "not started\n"),
     # Out of range: one line naming the option, the host unharmed.
     (b"report_interval_s=9223372036854775807", None),

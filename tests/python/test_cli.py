@@ -72,7 +72,7 @@ def test_bad_input_gives_one_line():
     proc = run_python(["-m", "cachewatch", "run", "--watch", "bad", RACY])
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("cachewatch: bad watch target 'bad' "
-                                   "(want module:NAME, module:NAME.attr, module:* or package.*)")
+                                   "(want module:NAME, module:NAME.attr, module:Class(), module:* or package.*)")
 
 
 def test_option_doc_table_is_the_flag_table():
