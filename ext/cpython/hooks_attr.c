@@ -9,9 +9,13 @@
  * one is a lost update. A dict, list, set or deque stored in one is watched
  * under the attribute's name.
  *
- * The object keeps its type: its class's tp_getattro and tp_setattro are
- * wrapped once (heap classes only) to call the class's own and then, for a
- * watched object, record; other instances pay one table lookup per access.
+ * The object keeps its type. Its class is wrapped once (heap classes only):
+ * its tp_getattro calls the class's own and then, for a watched object,
+ * records; stores and deletions go through a __setattr__ and __delattr__ put
+ * in the class's dict (tp_setattro itself must stay a Python-level slot:
+ * object.__setattr__ refuses to run on an object whose class has a C-level
+ * one of its own), which record and call what the class had. Other
+ * instances pay one table lookup per access.
  * The interpreter does not specialise attribute access on a class whose
  * tp_getattro is not the generic one (PyType_Modified drops what it had
  * specialised). An attribute is what the object's dict or slots hold, or a
@@ -35,7 +39,8 @@
 
 typedef struct wrapped_class {
     getattrofunc getattro; /* the class's own */
-    setattrofunc setattro;
+    PyObject *setattr;     /* Owned: the __setattr__ its dict had, or NULL */
+    PyObject *delattr;     /* Owned: the __delattr__ its dict had, or NULL */
 } wrapped_class;
 
 typedef struct watched_object {
@@ -161,15 +166,47 @@ static PyObject *hook_getattro(PyObject *self, PyObject *name)
     return res;
 }
 
-static int hook_setattro(PyObject *self, PyObject *name, PyObject *value)
+/* Store (value) or delete (NULL) as the object's class would without us:
+ * what the wrapped class's dict had, else the next class's in the MRO. */
+static int store_as_before(PyTypeObject *owner, PyObject *self, PyObject *name, PyObject *value)
 {
-    const wrapped_class *c = wrapped_of(Py_TYPE(self));
-    setattrofunc own = c ? c->setattro : PyObject_GenericSetAttr;
+    const wrapped_class *c = cw_ht_get(&wrapped, (uintptr_t)owner);
+    const char *slot = value ? "__setattr__" : "__delattr__";
+    PyObject *f = c ? (value ? c->setattr : c->delattr) : NULL;
+    Py_XINCREF(f);
+    PyObject *mro = Py_TYPE(self)->tp_mro;
+    Py_ssize_t i = 0, n = mro ? PyTuple_GET_SIZE(mro) : 0;
+    while (i < n && PyTuple_GET_ITEM(mro, i) != (PyObject *)owner)
+        i++;
+    for (i++; f == NULL && i < n; i++) {
+        PyTypeObject *base = (PyTypeObject *)PyTuple_GET_ITEM(mro, i);
+        if (base == &PyBaseObject_Type) /* object's own: no need of its wrapper */
+            return PyObject_GenericSetAttr(self, name, value);
+        PyObject *dict = PyType_GetDict_compat(base);
+        f = dict ? PyDict_GetItemString(dict, slot) : NULL;
+        Py_XINCREF(f);
+        Py_XDECREF(dict);
+    }
+    if (f == NULL)
+        return PyObject_GenericSetAttr(self, name, value);
+    PyObject *res = value ? PyObject_CallFunctionObjArgs(f, self, name, value, NULL)
+                          : PyObject_CallFunctionObjArgs(f, self, name, NULL);
+    Py_DECREF(f);
+    Py_XDECREF(res);
+    return res ? 0 : -1;
+}
+
+/* A store or deletion through a wrapped class (owner: the class whose dict
+ * holds the __setattr__ called), recorded once, by the outermost one. */
+static int watched_store(PyTypeObject *owner, PyObject *self, PyObject *name, PyObject *value)
+{
     watched_object *w = watched_of(self);
-    if (w == NULL || !is_attribute(Py_TYPE(self), name))
-        return own(self, name, value);
+    if (w == NULL || !is_attribute(Py_TYPE(self), name) ||
+        cw_ht_get(&wrapped, (uintptr_t)owner) != wrapped_of(Py_TYPE(self)))
+        return store_as_before(owner, self, name, value);
     /* What it held, read without running code, for a container it held. */
     PyObject *old = NULL;
+    const wrapped_class *c = wrapped_of(Py_TYPE(self));
     if (c != NULL && c->getattro == PyObject_GenericGetAttr) {
         cw_saved_error saved;
         cw_error_save(&saved);
@@ -179,7 +216,7 @@ static int hook_setattro(PyObject *self, PyObject *name, PyObject *value)
         cw_tls_state.busy--;
         cw_error_restore(&saved);
     }
-    int rc = own(self, name, value);
+    int rc = store_as_before(owner, self, name, value);
     if (rc == 0 && (w = watched_of(self)) != NULL) {
         record(w, name, value ? CW_OP_STORE : CW_OP_DELITEM, true);
         PyObject *target = PyUnicode_FromFormat("%U.%U", w->target, name);
@@ -192,23 +229,76 @@ static int hook_setattro(PyObject *self, PyObject *name, PyObject *value)
     return rc;
 }
 
+static PyObject *method_setattr(PyObject *self, PyTypeObject *owner, PyObject *const *args,
+                                Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (nargs != 2 || (kwnames && PyTuple_GET_SIZE(kwnames)))
+        return PyErr_Format(PyExc_TypeError, "expected 2 arguments, got %zd", nargs);
+    if (!PyUnicode_Check(args[0]))
+        return PyErr_Format(PyExc_TypeError, "attribute name must be string, not '%.200s'",
+                            Py_TYPE(args[0])->tp_name);
+    if (watched_store(owner, self, args[0], args[1]) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *method_delattr(PyObject *self, PyTypeObject *owner, PyObject *const *args,
+                                Py_ssize_t nargs, PyObject *kwnames)
+{
+    if (nargs != 1 || (kwnames && PyTuple_GET_SIZE(kwnames)))
+        return PyErr_Format(PyExc_TypeError, "expected 1 argument, got %zd", nargs);
+    if (!PyUnicode_Check(args[0]))
+        return PyErr_Format(PyExc_TypeError, "attribute name must be string, not '%.200s'",
+                            Py_TYPE(args[0])->tp_name);
+    if (watched_store(owner, self, args[0], NULL) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+#define CMETHOD (METH_METHOD | METH_FASTCALL | METH_KEYWORDS)
+static PyMethodDef setattr_def = {"__setattr__", (PyCFunction)(void (*)(void))method_setattr,
+                                  CMETHOD, "Implement setattr(self, name, value)."};
+static PyMethodDef delattr_def = {"__delattr__", (PyCFunction)(void (*)(void))method_delattr,
+                                  CMETHOD, "Implement delattr(self, name)."};
+
 /* ---- watching ---------------------------------------------------------- */
+
+/* Put a method of ours in the class's dict under def's name, keeping what
+ * was there in *kept. */
+static int install(PyTypeObject *type, PyMethodDef *def, PyObject **kept)
+{
+    PyObject *dict = PyType_GetDict_compat(type);
+    PyObject *had = dict ? PyDict_GetItemString(dict, def->ml_name) : NULL;
+    Py_XINCREF(had);
+    Py_XDECREF(dict);
+    *kept = had;
+    PyObject *descr = PyDescr_NewMethod(type, def);
+    int rc = descr ? PyObject_SetAttrString((PyObject *)type, def->ml_name, descr) : -1;
+    Py_XDECREF(descr);
+    return rc;
+}
 
 static int wrap_class(PyTypeObject *type)
 {
     if (cw_ht_get(&wrapped, (uintptr_t)type) != NULL)
         return 0;
-    wrapped_class *c = PyMem_RawMalloc(sizeof(*c));
+    wrapped_class *c = PyMem_RawCalloc(1, sizeof(*c));
     if (c == NULL || cw_ht_put(&wrapped, (uintptr_t)type, c) < 0) {
         PyMem_RawFree(c);
         PyErr_NoMemory();
         return -1;
     }
-    c->getattro = type->tp_getattro ? type->tp_getattro : PyObject_GenericGetAttr;
-    c->setattro = type->tp_setattro ? type->tp_setattro : PyObject_GenericSetAttr;
+    /* A subclass made after its base was wrapped inherited our getattro. */
+    const wrapped_class *base = type->tp_getattro == hook_getattro && type->tp_base
+                                    ? wrapped_of(type->tp_base)
+                                    : NULL;
+    c->getattro = base                ? base->getattro
+                  : type->tp_getattro ? type->tp_getattro
+                                      : PyObject_GenericGetAttr;
     Py_INCREF(type); /* the wrapper stays as long as the process */
+    if (install(type, &setattr_def, &c->setattr) < 0 || install(type, &delattr_def, &c->delattr) < 0)
+        return -1;
     type->tp_getattro = hook_getattro;
-    type->tp_setattro = hook_setattro;
     PyType_Modified(type);
     return 0;
 }

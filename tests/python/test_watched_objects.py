@@ -1,0 +1,219 @@
+"""Watched objects behave as plain ones: a hypothesis state machine applies
+each attribute operation to a watched object and to an unwatched twin of
+the same class shape (made by a second, identical class statement, so the
+plain side's class is not wrapped either) and compares results, exceptions
+and the objects' state; and the attribute wrapper's life cycle (death,
+re-watching, objects without weak references, every instance of a class)."""
+import copy
+import gc
+import pickle
+import threading
+
+import pytest
+from hypothesis import settings, strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
+
+import cachewatch
+from cachewatch import _cachewatch
+
+NAMES = ["hits", "_conn", "name", "registry", "missing", "__class__", "prop", "slot"]
+VALUES = [0, 1, "v", None, [1], {"k": 1}, (1, 2)]
+
+
+def make_classes():
+    """The shapes a watched object can have; called twice for two identical
+    sets of classes (module-level, so pickle finds them by name)."""
+    class Plain:
+        default = "class-level"
+
+        def __init__(self):
+            self.hits = 0
+
+        def method(self):
+            return self.hits
+
+    class Slotted:
+        __slots__ = ("hits", "slot", "__weakref__")
+
+        def __init__(self):
+            self.hits = 0
+
+    class Dynamic:
+        def __init__(self):
+            self.hits = 0
+
+        def __getattr__(self, name):
+            if name == "missing":
+                return "computed"
+            raise AttributeError(name)
+
+    class Guarded:
+        def __init__(self):
+            object.__setattr__(self, "hits", 0)
+
+        def __setattr__(self, name, value):
+            if name == "name":
+                raise AttributeError("name is read-only")
+            object.__setattr__(self, name, value)
+
+        @property
+        def prop(self):
+            return self.hits * 2
+
+        @prop.setter
+        def prop(self, value):
+            self.hits = value
+
+    return {"Plain": Plain, "Slotted": Slotted, "Dynamic": Dynamic, "Guarded": Guarded}
+
+
+PLAIN_CLASSES = make_classes()
+WATCHED_CLASSES = make_classes()
+for _n, _c in list(PLAIN_CLASSES.items()):
+    _c.__qualname__ = _c.__name__ = f"Plain{_n}"
+    globals()[f"Plain{_n}"] = _c
+for _n, _c in list(WATCHED_CLASSES.items()):
+    _c.__qualname__ = _c.__name__ = f"Watched{_n}"
+    globals()[f"Watched{_n}"] = _c
+
+
+def outcome(fn):
+    try:
+        return ("ok", fn())
+    except Exception as exc:  # the exception is the result
+        return ("raised", type(exc).__name__, str(exc).replace("Watched", "Plain"))
+
+
+def state(obj):
+    d = getattr(obj, "__dict__", None)
+    slots = {n: getattr(obj, n, "<unset>") for n in getattr(type(obj), "__slots__", ())
+             if n != "__weakref__"}
+    return (dict(d) if d is not None else None), slots
+
+
+class ObjectMachine(RuleBasedStateMachine):
+    @initialize(shape=st.sampled_from(sorted(PLAIN_CLASSES)))
+    def init(self, shape):
+        self.shape = shape
+        self.p = PLAIN_CLASSES[shape]()
+        self.w = WATCHED_CLASSES[shape]()
+        cachewatch.watch(self.w, name=f"objects.{shape}")
+
+    def both(self, fn):
+        a, b = outcome(lambda: fn(self.p)), outcome(lambda: fn(self.w))
+        assert a == b, (a, b)
+        assert state(self.p) == state(self.w)
+
+    @rule(name=st.sampled_from(NAMES), value=st.sampled_from(VALUES))
+    def set_attr(self, name, value):
+        self.both(lambda o: setattr(o, name, value) if name != "__class__" else None)
+
+    @rule(name=st.sampled_from(NAMES))
+    def get_attr(self, name):
+        self.both(lambda o: getattr(o, name) if name != "__class__" else
+                  type(o).__name__.replace("Watched", "Plain"))
+
+    @rule(name=st.sampled_from(NAMES))
+    def get_default_and_has(self, name):
+        self.both(lambda o: (hasattr(o, name), repr(getattr(o, name, "dflt"))[:0]
+                             if name == "__class__" else getattr(o, name, "dflt")))
+
+    @rule(name=st.sampled_from(NAMES))
+    def del_attr(self, name):
+        self.both(lambda o: delattr(o, name) if name != "__class__" else None)
+
+    @rule()
+    def increment(self):
+        def op(o):
+            o.hits += 1
+            return o.hits
+        self.both(op)
+
+    @rule()
+    def method_and_vars(self):
+        self.both(lambda o: (getattr(o, "method", lambda: "none")(),
+                             sorted(vars(o)) if hasattr(o, "__dict__") else "slots"))
+
+    @rule()
+    def copies(self):
+        def op(o):
+            c = copy.copy(o)
+            back = pickle.loads(pickle.dumps(o))
+            return state(c), state(back), type(back) is type(o), type(c) is type(o)
+        self.both(op)
+
+
+@pytest.fixture
+def started():
+    cachewatch.start("print_reports=0 thread_leaks=0")
+    yield
+    cachewatch.stop()
+
+
+def test_watched_objects_behave_as_plain_ones(started):
+    run_state_machine_as_test(ObjectMachine, settings=settings(
+        max_examples=300, stateful_step_count=25, deadline=None, database=None))
+    assert not _cachewatch.has_failed()
+
+
+def test_a_watched_object_keeps_its_type_and_its_class_is_not_changed(started):
+    class Pool:
+        def __init__(self):
+            self.conn = None
+
+    pool, other = Pool(), Pool()
+    cachewatch.watch(pool, name="objects.pool")
+    assert type(pool) is Pool and type(other) is Pool and Pool.__name__ == "Pool"
+    pool.conn = {}
+    assert _cachewatch.is_watched(pool.conn)  # a container stored in an attribute is watched
+    other.conn = {}
+    assert not _cachewatch.is_watched(other.conn)  # another instance is not
+
+
+def test_a_dead_object_is_forgotten_and_its_address_can_be_reused(started):
+    class Box:
+        pass
+
+    def race_on(obj):
+        def bump():
+            for _ in range(200):
+                obj.n = getattr(obj, "n", 0) + 1
+        ts = [threading.Thread(target=bump) for _ in range(2)]
+        [t.start() for t in ts]
+        [t.join() for t in ts]
+
+    box = Box()
+    cachewatch.watch(box, name="objects.box")
+    before = _cachewatch.stats()["locations"]
+    box.n = 1
+    assert _cachewatch.stats()["locations"] > before
+    del box
+    gc.collect()
+    # a new object, maybe at the same address, is not watched
+    fresh = Box()
+    race_on(fresh)
+    assert [f for f in cachewatch.findings() if f["target"].startswith("objects.box")] == []
+
+
+def test_an_object_without_weak_references_is_kept_alive_while_watched(started):
+    class Tight:
+        __slots__ = ("n",)
+
+    t = Tight()
+    cachewatch.watch(t, name="objects.tight")
+    t.n = 1
+    assert t.n == 1
+    cachewatch.unwatch(t)
+    t.n = 2
+    assert t.n == 2
+
+
+def test_a_c_object_and_a_class_are_refused_with_the_reason(started):
+    with pytest.raises(TypeError, match="cannot watch an instance of _thread._local "
+                                        r"\(it is an object of a C type"):
+        cachewatch.watch(threading.local(), name="objects.local")
+    assert _cachewatch.class_unwatchable(int) == \
+        "a C type, whose attribute access cannot be wrapped"
+    class Tight:
+        __slots__ = ("n",)
+    assert "no weak references" in _cachewatch.class_unwatchable(Tight)
