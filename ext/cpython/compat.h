@@ -67,20 +67,35 @@ typedef struct cw_saved_error {
 #endif
 } cw_saved_error;
 
+/* Hooks save and restore around every access; most run with no error set,
+ * which costs a test each way (PyErr_Occurred reads the thread state). */
 static inline void cw_error_save(cw_saved_error *s)
 {
 #if PY_VERSION_HEX >= 0x030C0000
-    s->exc = PyErr_GetRaisedException();
+    s->exc = PyErr_Occurred() ? PyErr_GetRaisedException() : NULL;
 #else
-    PyErr_Fetch(&s->type, &s->value, &s->tb);
+    if (PyErr_Occurred())
+        PyErr_Fetch(&s->type, &s->value, &s->tb);
+    else
+        s->type = s->value = s->tb = NULL;
 #endif
 }
 
 static inline void cw_error_restore(cw_saved_error *s)
 {
 #if PY_VERSION_HEX >= 0x030C0000
+    if (s->exc == NULL) {
+        if (PyErr_Occurred())
+            PyErr_Clear();
+        return;
+    }
     PyErr_SetRaisedException(s->exc);
 #else
+    if (s->type == NULL) {
+        if (PyErr_Occurred())
+            PyErr_Clear();
+        return;
+    }
     PyErr_Restore(s->type, s->value, s->tb);
 #endif
 }

@@ -41,6 +41,7 @@ typedef struct wrapped_class {
     getattrofunc getattro; /* the class's own */
     PyObject *setattr;     /* Owned: the __setattr__ its dict had, or NULL */
     PyObject *delattr;     /* Owned: the __delattr__ its dict had, or NULL */
+    int generic_store;     /* neither, and its only base is object: stores are generic */
 } wrapped_class;
 
 typedef struct watched_object {
@@ -49,6 +50,12 @@ typedef struct watched_object {
     PyObject *what;   /* Owned: what the object is, for reports (a str), or NULL */
     PyObject *ref;    /* Owned: a weak reference, or the object itself when it has none */
     cw_tid owner;     /* an instance of a watched class used by one thread so far; 0: shared */
+    struct {
+        PyObject *name;       /* Owned */
+        uintptr_t loc;
+        unsigned int version; /* the class's version tag when is_attr was found */
+        int is_attr;
+    } recent[4];      /* the last attributes used, by name identity (names are interned) */
 } watched_object;
 
 static cw_hashtable wrapped; /* class address -> wrapped_class* */
@@ -104,12 +111,26 @@ static watched_object *watched_of(PyObject *self)
 
 /* ---- recording --------------------------------------------------------- */
 
+static void remember(watched_object *w, size_t slot, PyObject *name, uintptr_t loc)
+{
+    Py_INCREF(name);
+    Py_XSETREF(w->recent[slot].name, name);
+    w->recent[slot].loc = loc;
+    w->recent[slot].version = 0; /* is_attr not known yet */
+}
+
 /* The location of one attribute, made on first use. */
 static uintptr_t location_of(watched_object *w, PyObject *name)
 {
+    size_t slot = ((uintptr_t)name >> 4) & 3;
+    if (w->recent[slot].name == name)
+        return w->recent[slot].loc;
     PyObject *id = PyDict_GetItemWithError(w->attrs, name);
-    if (id != NULL)
-        return (uintptr_t)PyLong_AsVoidPtr(id);
+    if (id != NULL) {
+        uintptr_t loc = (uintptr_t)PyLong_AsVoidPtr(id);
+        remember(w, slot, name, loc);
+        return loc;
+    }
     if (PyErr_Occurred())
         return 0;
     /* Odd: never the address of an object. */
@@ -122,6 +143,8 @@ static uintptr_t location_of(watched_object *w, PyObject *name)
     const char *what = ok && w->what ? PyUnicode_AsUTF8(w->what) : NULL;
     if (what != NULL)
         cw_shadow_describe(loc, what);
+    if (ok)
+        remember(w, slot, name, loc);
     Py_XDECREF(target);
     Py_XDECREF(id);
     return ok ? loc : 0;
@@ -147,7 +170,8 @@ static void record(watched_object *w, PyObject *name, cw_op op, bool write)
         a.site = site;
         cw_record_access(t, &a, frame);
     }
-    PyErr_Clear();
+    if (PyErr_Occurred())
+        PyErr_Clear();
     cw_tls_state.busy--;
     cw_emit_reports(a.reports, a.nreports, NULL);
     cw_error_restore(&saved);
@@ -155,13 +179,29 @@ static void record(watched_object *w, PyObject *name, cw_op op, bool write)
 
 /* ---- the wrappers ------------------------------------------------------ */
 
+/* is_attribute, answered from w's recent names while the class's version
+ * tag (which any change of a class in its MRO renews) stands still. */
+static int is_attribute_of(watched_object *w, PyTypeObject *type, PyObject *name)
+{
+    size_t slot = ((uintptr_t)name >> 4) & 3;
+    unsigned int version = (type->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
+    if (version != 0 && w->recent[slot].name == name && w->recent[slot].version == version)
+        return w->recent[slot].is_attr;
+    int yes = is_attribute(type, name);
+    if (version != 0 && w->recent[slot].name == name) {
+        w->recent[slot].version = version;
+        w->recent[slot].is_attr = yes;
+    }
+    return yes;
+}
+
 static PyObject *hook_getattro(PyObject *self, PyObject *name)
 {
     const wrapped_class *c = wrapped_of(Py_TYPE(self));
     PyObject *res = c ? c->getattro(self, name) : PyObject_GenericGetAttr(self, name);
     watched_object *w = watched_of(self);
     if (w != NULL && (res != NULL || PyErr_ExceptionMatches(PyExc_AttributeError)) &&
-        is_attribute(Py_TYPE(self), name))
+        is_attribute_of(w, Py_TYPE(self), name))
         record(w, name, CW_OP_GET, false);
     return res;
 }
@@ -171,6 +211,8 @@ static PyObject *hook_getattro(PyObject *self, PyObject *name)
 static int store_as_before(PyTypeObject *owner, PyObject *self, PyObject *name, PyObject *value)
 {
     const wrapped_class *c = cw_ht_get(&wrapped, (uintptr_t)owner);
+    if (c != NULL && c->generic_store && Py_TYPE(self) == owner)
+        return PyObject_GenericSetAttr(self, name, value);
     const char *slot = value ? "__setattr__" : "__delattr__";
     PyObject *f = c ? (value ? c->setattr : c->delattr) : NULL;
     Py_XINCREF(f);
@@ -212,18 +254,25 @@ static int watched_store(PyTypeObject *owner, PyObject *self, PyObject *name, Py
         cw_error_save(&saved);
         cw_tls_state.busy++;
         old = PyObject_GenericGetAttr(self, name);
-        PyErr_Clear();
+        if (old == NULL)
+            PyErr_Clear();
         cw_tls_state.busy--;
         cw_error_restore(&saved);
     }
+    /* A store that may run Python code may also end the watching of self. */
+    int plain = c != NULL && c->generic_store && Py_TYPE(self) == owner;
     int rc = store_as_before(owner, self, name, value);
-    if (rc == 0 && (w = watched_of(self)) != NULL) {
+    if (rc == 0 && (plain || (w = watched_of(self)) != NULL)) {
         record(w, name, value ? CW_OP_STORE : CW_OP_DELITEM, true);
-        PyObject *target = PyUnicode_FromFormat("%U.%U", w->target, name);
-        if (target != NULL && old != value)
+        /* A container stored, or one replaced: the rebinding's rules. */
+        int containers = old != value && ((value != NULL && cw_container_can_watch(value)) ||
+                                          (old != NULL && cw_container_is_watched(old)));
+        PyObject *target = containers ? PyUnicode_FromFormat("%U.%U", w->target, name) : NULL;
+        if (target != NULL)
             cw_container_rebound(old, value, target);
         Py_XDECREF(target);
-        PyErr_Clear();
+        if (PyErr_Occurred())
+            PyErr_Clear();
     }
     Py_XDECREF(old);
     return rc;
@@ -298,6 +347,9 @@ static int wrap_class(PyTypeObject *type)
     Py_INCREF(type); /* the wrapper stays as long as the process */
     if (install(type, &setattr_def, &c->setattr) < 0 || install(type, &delattr_def, &c->delattr) < 0)
         return -1;
+    c->generic_store = c->setattr == NULL && c->delattr == NULL &&
+                       type->tp_base == &PyBaseObject_Type && type->tp_mro != NULL &&
+                       PyTuple_GET_SIZE(type->tp_mro) == 2;
     type->tp_getattro = hook_getattro;
     PyType_Modified(type);
     return 0;
@@ -318,6 +370,8 @@ static void forget(uintptr_t addr)
     Py_XDECREF(w->attrs);
     Py_XDECREF(w->what);
     Py_XDECREF(w->ref);
+    for (size_t i = 0; i < sizeof(w->recent) / sizeof(w->recent[0]); i++)
+        Py_XDECREF(w->recent[i].name);
     PyMem_RawFree(w);
 }
 
