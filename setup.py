@@ -61,7 +61,13 @@ ext = Extension(
     define_macros=[("CW_HAVE_LIBUNWIND", "1" if UNWIND else "0")],
     # The engine's static library (built by CMake in build_ext) goes in
     # first; what it needs of RE2 and the C++ runtime after it.
-    libraries=(["unwind"] if UNWIND else []) + ["re2", "stdc++", "dl"],
+    libraries=["re2", "stdc++", "dl"],
+    # libgcc_s needed (and searched) before libunwind: libunwind also exports
+    # the _Unwind_* ABI, and the C++ runtime loaded with us must bind to
+    # libgcc_s's, or an exception thrown by any later C++ extension (greenlet)
+    # aborts the process. --no-as-needed keeps libgcc_s, which no object of
+    # ours calls, in the list.
+    extra_link_args=["-Wl,--no-as-needed", "-lgcc_s", "-lunwind"] if UNWIND else [],
     extra_compile_args=extra,
     depends=sources(ENGINE_DIR, (".h", ".inc", ".c", ".cc")) + sources(BINDING_DIR, (".h",)),
 )

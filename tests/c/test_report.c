@@ -290,8 +290,11 @@ static void test_format_full(void **state)
     r.kind = CW_REPORT_CHECK_THEN_ACT;
     r.target = cw_str_intern("app.cache.USERS");
     r.has_key = true;
-    r.cur = (cw_report_access){w->tid, CW_OP_SETITEM, true, 0, cur, check, CW_OP_GET, "worker-3"};
-    r.prev = (cw_report_access){main_t->tid, CW_OP_SETITEM, true, held, prev, 0, 0, "MainThread"};
+    r.cur = (cw_report_access){.tid = w->tid, .op = CW_OP_SETITEM, .write = true, .stack = cur,
+                               .check_stack = check, .check_op = CW_OP_GET,
+                               .thread_name = "worker-3"};
+    r.prev = (cw_report_access){.tid = main_t->tid, .op = CW_OP_SETITEM, .write = true,
+                                .locks = held, .stack = prev, .thread_name = "MainThread"};
     uint32_t id = cw_report_add(&r);
     assert_int_not_equal(id, 0);
     cw_report_set_key(id, "'alice'");

@@ -639,6 +639,51 @@ static void test_write_write(void **state)
     assert_true(r.has_key);
 }
 
+/* c.update(words) from two threads: Counter's C loop reads and writes each
+ * key at one site (one instruction, no Python code between): an atomic
+ * read-modify-write, commuting with another like it; a plain store of the
+ * key still conflicts with it. */
+static void test_read_and_write_by_one_instruction_commute(void **state)
+{
+    (void)state;
+    uintptr_t c = watch("mod.COUNTER");
+    cw_thread *a = reg("A"), *b = reg("B"), *z = reg("Z");
+    uintptr_t code = next_code();
+    cw_site site = at(code, 10);
+    window w = mark();
+    for (int i = 0; i < 2; i++) {
+        cw_thread *t = i ? b : a;
+        uintptr_t frame = next_frame();
+        check_read(t, c, 5, frame, site);
+        write_key(t, c, 5, frame, site, false);
+        cw_thread_forget_frame(t, frame);
+    }
+    assert_no_report(w);
+    write_key(z, c, 5, next_frame(), at(code, 40), false);
+    assert_int_equal(new_of_kind(w, CW_REPORT_WRITE_WRITE), 1);
+}
+
+/* One check-then-act race seen from either side, and from a thread's check
+ * or its region, is one finding: the region is named by its check's site,
+ * known even when its check's stack was never captured. */
+static void test_region_named_by_its_check_site(void **state)
+{
+    (void)state;
+    uintptr_t c = watch("mod.REGION");
+    cw_thread *a = reg("A"), *b = reg("B"), *d = reg("D");
+    uintptr_t code = next_code();
+    window w = mark();
+    region(a, c, 9, at(code, 4), at(code, 20));
+    region(b, c, 9, at(code, 4), at(code, 20));
+    region(d, c, 9, at(code, 4), at(code, 20));
+    region(a, c, 11, at(code, 4), at(code, 20));
+    region(b, c, 11, at(code, 4), at(code, 20));
+    assert_int_equal(new_of_kind(w, CW_REPORT_CHECK_THEN_ACT), 1);
+    cw_report r = first_report(w, CW_REPORT_CHECK_THEN_ACT);
+    assert_true(r.hits >= 1);
+    assert_true(cw_site_eq(r.cur.check_site, at(code, 4)) || cw_site_eq(r.prev.check_site, at(code, 4)));
+}
+
 static void test_write_write_ordered_or_locked(void **state)
 {
     (void)state;
@@ -1640,6 +1685,8 @@ int main(void)
         cmocka_unit_test(test_check_later_in_code_is_not_acted_on),
         cmocka_unit_test(test_lock_role_incarnations_serialise),
         cmocka_unit_test(test_write_write),
+        cmocka_unit_test(test_read_and_write_by_one_instruction_commute),
+        cmocka_unit_test(test_region_named_by_its_check_site),
         cmocka_unit_test(test_write_write_ordered_or_locked),
         cmocka_unit_test(test_single_read_vs_single_write),
         cmocka_unit_test(test_different_keys),
