@@ -151,7 +151,10 @@ def watch(target, name=None):
     if not _cachewatch.is_active():
         raise RuntimeError("cachewatch is not started (call cachewatch.start() first)")
     if isinstance(target, str):
-        _targets.add(target)
+        # comma-separated, as in the watch option: --watch 'a:X,b:Y'
+        for one in [t.strip() for t in target.split(",")] if "," in target else [target]:
+            if one:
+                _targets.add(one)
         return
     if _targets.watchable_object(target):
         _targets.watch_object(target, name or _guess_name(target))

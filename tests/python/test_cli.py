@@ -156,3 +156,13 @@ def test_report_merges_per_process_files(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == (f"cachewatch: cannot read report {tmp_path / 'junk.json'}: "
                                    "not a cachewatch report (no 'findings' list)")
+
+
+def test_watch_takes_comma_separated_targets_as_its_help_says():
+    """--watch 'a:X,b:Y' is two targets (the watch option's own syntax), on the
+    command line as in CACHEWATCH_OPTIONS."""
+    proc, findings = run_cachewatch(["--watch", "__main__:OTHER,__main__:CACHE", RACY],
+                                    cwd=SCENARIOS)
+    assert proc.returncode == 66, proc.stderr
+    assert [f["target"] for f in findings] == ["__main__.CACHE"]
+    assert "bad watch target" not in proc.stderr
