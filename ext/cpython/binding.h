@@ -165,6 +165,17 @@ void cw_objects_unwatch_all(void);
 PyObject *cw_py_watch_object(PyObject *self, PyObject *args);
 PyObject *cw_py_unwatch_object(PyObject *self, PyObject *obj);
 PyObject *cw_py_object_unwatchable(PyObject *self, PyObject *obj);
+/* For a class's own attributes (hooks_class.c): watch the class object as
+ * an object of attributes; a load through its metaclass; the __setattr__
+ * and __delattr__ methods that record stores (2, NULL-terminated); forget. */
+int cw_attr_watch_class(PyObject *cls, PyObject *target, PyObject *what);
+void cw_attr_loaded(PyObject *self, PyObject *name, int found);
+PyMethodDef *cw_attr_store_methods(void);
+void cw_attr_unwatch(PyObject *obj);
+/* Classes (hooks_class.c). */
+int cw_class_hooks_init(PyObject *module);
+void cw_classes_unwatch_all(void);
+PyObject *cw_py_watch_class(PyObject *self, PyObject *args);
 /* Every instance of a class (module:Class()). */
 const char *cw_class_unwatchable(PyObject *cls);
 PyObject *cw_py_watch_instances(PyObject *self, PyObject *args);

@@ -50,6 +50,7 @@ typedef struct watched_object {
     PyObject *what;   /* Owned: what the object is, for reports (a str), or NULL */
     PyObject *ref;    /* Owned: a weak reference, or the object itself when it has none */
     cw_tid owner;     /* an instance of a watched class used by one thread so far; 0: shared */
+    int is_class;     /* the object is a class (hooks_class.c): its own attributes */
     struct {
         PyObject *name;       /* Owned */
         uintptr_t loc;
@@ -93,6 +94,29 @@ static int is_attribute(PyTypeObject *type, PyObject *name)
                                          : kind->tp_descr_get == NULL;
     Py_DECREF(found);
     return yes;
+}
+
+/* A class's attribute: found in its MRO as plain data (not a function,
+ * descriptor or nested class), or not found (it may be set later). */
+static int is_class_attribute(PyTypeObject *cls, PyObject *name)
+{
+    if (!PyUnicode_Check(name))
+        return 0;
+    PyObject *found = cw_type_lookup_obj(cls, name);
+    if (found == NULL)
+        return 1;
+    int yes = Py_TYPE(found)->tp_descr_get == NULL && !PyType_Check(found);
+    Py_DECREF(found);
+    return yes;
+}
+
+static int is_attribute_of(watched_object *w, PyTypeObject *type, PyObject *name);
+
+/* Whether name is one of w's locations (self: its object). */
+static int names_state(watched_object *w, PyObject *self, PyObject *name)
+{
+    return w->is_class ? is_class_attribute((PyTypeObject *)self, name)
+                       : is_attribute_of(w, Py_TYPE(self), name);
 }
 
 static watched_object *adopt(PyObject *self);
@@ -206,6 +230,14 @@ static PyObject *hook_getattro(PyObject *self, PyObject *name)
     return res;
 }
 
+void cw_attr_loaded(PyObject *self, PyObject *name, int found)
+{
+    watched_object *w = watched_of(self);
+    if (w != NULL && (found || PyErr_ExceptionMatches(PyExc_AttributeError)) &&
+        names_state(w, self, name))
+        record(w, name, CW_OP_GET, false);
+}
+
 /* Store (value) or delete (NULL) as the object's class would without us:
  * what the wrapped class's dict had, else the next class's in the MRO. */
 static int store_as_before(PyTypeObject *owner, PyObject *self, PyObject *name, PyObject *value)
@@ -243,13 +275,20 @@ static int store_as_before(PyTypeObject *owner, PyObject *self, PyObject *name, 
 static int watched_store(PyTypeObject *owner, PyObject *self, PyObject *name, PyObject *value)
 {
     watched_object *w = watched_of(self);
-    if (w == NULL || !is_attribute(Py_TYPE(self), name) ||
+    if (w == NULL || !names_state(w, self, name) ||
         cw_ht_get(&wrapped, (uintptr_t)owner) != wrapped_of(Py_TYPE(self)))
         return store_as_before(owner, self, name, value);
     /* What it held, read without running code, for a container it held. */
     PyObject *old = NULL;
     const wrapped_class *c = wrapped_of(Py_TYPE(self));
-    if (c != NULL && c->getattro == PyObject_GenericGetAttr) {
+    if (w->is_class) {
+        PyObject *dict = PyType_GetDict_compat((PyTypeObject *)self);
+        old = dict ? PyDict_GetItemWithError(dict, name) : NULL;
+        Py_XINCREF(old);
+        Py_XDECREF(dict);
+        if (old == NULL && PyErr_Occurred())
+            PyErr_Clear();
+    } else if (c != NULL && c->getattro == PyObject_GenericGetAttr) {
         cw_saved_error saved;
         cw_error_save(&saved);
         cw_tls_state.busy++;
@@ -305,10 +344,15 @@ static PyObject *method_delattr(PyObject *self, PyTypeObject *owner, PyObject *c
 }
 
 #define CMETHOD (METH_METHOD | METH_FASTCALL | METH_KEYWORDS)
-static PyMethodDef setattr_def = {"__setattr__", (PyCFunction)(void (*)(void))method_setattr,
-                                  CMETHOD, "Implement setattr(self, name, value)."};
-static PyMethodDef delattr_def = {"__delattr__", (PyCFunction)(void (*)(void))method_delattr,
-                                  CMETHOD, "Implement delattr(self, name)."};
+static PyMethodDef store_methods[] = {
+    {"__setattr__", (PyCFunction)(void (*)(void))method_setattr, CMETHOD,
+     "Implement setattr(self, name, value)."},
+    {"__delattr__", (PyCFunction)(void (*)(void))method_delattr, CMETHOD,
+     "Implement delattr(self, name)."},
+    {NULL, NULL, 0, NULL},
+};
+
+PyMethodDef *cw_attr_store_methods(void) { return store_methods; }
 
 /* ---- watching ---------------------------------------------------------- */
 
@@ -345,7 +389,8 @@ static int wrap_class(PyTypeObject *type)
                   : type->tp_getattro ? type->tp_getattro
                                       : PyObject_GenericGetAttr;
     Py_INCREF(type); /* the wrapper stays as long as the process */
-    if (install(type, &setattr_def, &c->setattr) < 0 || install(type, &delattr_def, &c->delattr) < 0)
+    if (install(type, &store_methods[0], &c->setattr) < 0 ||
+        install(type, &store_methods[1], &c->delattr) < 0)
         return -1;
     c->generic_store = c->setattr == NULL && c->delattr == NULL &&
                        type->tp_base == &PyBaseObject_Type && type->tp_mro != NULL &&
@@ -435,6 +480,23 @@ static watched_object *add_object(PyObject *obj, PyObject *target, PyObject *wha
         return NULL;
     }
     return w;
+}
+
+int cw_attr_watch_class(PyObject *cls, PyObject *target, PyObject *what)
+{
+    if (cw_ht_get(&objects, (uintptr_t)cls) != NULL)
+        return 0;
+    watched_object *w = add_object(cls, target, what, 1);
+    if (w == NULL)
+        return -1;
+    w->is_class = 1;
+    return 0;
+}
+
+void cw_attr_unwatch(PyObject *obj)
+{
+    if (tables_ready)
+        forget((uintptr_t)obj);
 }
 
 int cw_object_watch(PyObject *obj, PyObject *target, PyObject *what)

@@ -20,6 +20,8 @@ static PyMethodDef hook_methods[] = {
     {"unwatch_object", cw_py_unwatch_object, METH_O, "Stop watching an object's attributes."},
     {"object_unwatchable", cw_py_object_unwatchable, METH_O,
      "Why obj's attributes cannot be watched, or None."},
+    {"watch_class", cw_py_watch_class, METH_VARARGS,
+     "watch_class(cls, target[, what]): watch the class's own data attributes as target.attr."},
     {"watch_instances", cw_py_watch_instances, METH_VARARGS,
      "watch_instances(cls, target): watch every instance of cls once a second thread uses it."},
     {"class_unwatchable", cw_py_class_unwatchable, METH_O,
@@ -53,6 +55,7 @@ static const cw_hook_family families[] = {
     {"deaths of synchronisation objects", cw_dealloc_hooks_install, NULL},
     {"locks", cw_lock_hooks_install, cw_lock_hooks_uninstall},
     {"containers", NULL, cw_containers_unwatch_all},
+    {"classes", NULL, cw_classes_unwatch_all},
     {"objects", NULL, cw_objects_unwatch_all},
 };
 
@@ -74,7 +77,7 @@ PyMODINIT_FUNC PyInit__cachewatch(void)
         PyModule_AddFunctions(m, cw_finding_methods) < 0 ||
         PyModule_AddFunctions(m, cw_service_methods) < 0 || cw_runtime_init(m) < 0 ||
         cw_containers_init(m) < 0 || cw_dict_hooks_init(m) < 0 || cw_list_hooks_init(m) < 0 ||
-        cw_set_hooks_init(m) < 0 || cw_deque_hooks_init(m) < 0 || cw_attr_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 ||
+        cw_set_hooks_init(m) < 0 || cw_deque_hooks_init(m) < 0 || cw_attr_hooks_init(m) < 0 || cw_class_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 ||
         cw_thread_hooks_init(m) < 0) {
         Py_DECREF(m);
         return NULL;

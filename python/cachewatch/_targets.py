@@ -8,6 +8,8 @@
   holds (a class-level cache, a singleton's registry) under the name
   'module.NAME.attr'; the attribute is read without running any code
   (inspect.getattr_static), and rebinding it is not watched yet.
+- 'module:NAME' naming a class watches its own data attributes (class-level
+  singletons and counters: `cls._instance`), reported as 'module.Class.attr'.
 - 'module:Class()' watches every instance of the class (its attributes and
   what they hold) from the first use of it by a second thread on.
 - 'module:*' and 'package.*' watch, in each matching module, every
@@ -156,10 +158,10 @@ def not_watchable(value, module=None):
         return (f"a {_kind(value)}", "cachewatch watches dicts, lists, sets and deques and "
                 "their subclasses, not other containers")
     if isinstance(value, type):
-        if module is not None:
-            return None
+        if module is not None or value.__flags__ & _HEAPTYPE:
+            return None  # its own attributes are watched when it is named
         return (f"the class {value.__module__}.{value.__qualname__}",
-                "cachewatch does not watch class attributes yet")
+                "a C type, whose attributes cannot change")
     if module is not None and type(value).__module__ != module.__name__:
         return None
     why = _c.object_unwatchable(value)
@@ -184,6 +186,20 @@ def describe_object(value):
 
 def watch_object(value, target):
     _c.watch_object(value, target, describe_object(value))
+
+
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement
+
+
+def watch_class(cls, target):
+    try:
+        _c.watch_class(cls, target, f"an attribute of the class {_kind_of_class(cls)}")
+    except TypeError as exc:
+        _say(f"cachewatch: watch target {target} holds {exc}"[:400])
+
+
+def _kind_of_class(cls):
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def watchable_object(value):
@@ -337,6 +353,9 @@ def apply(module_name, force=False, fresh=False):
     for name in sorted(objects):
         if name in namespace and watchable_object(namespace[name]):
             watch_object(namespace[name], f"{module.__name__}.{name}")
+    for name in sorted(explicit):  # a class named as a target: its own attributes
+        if isinstance(namespace.get(name), type) and namespace[name].__flags__ & _HEAPTYPE:
+            watch_class(namespace[name], f"{module.__name__}.{name}")
     _say_not_watchable(module, explicit, discovering)
     paths |= _paths_held(module, {n for n in explicit if n in namespace and
                                   watchable_object(namespace[n])})
