@@ -13,8 +13,8 @@
  * dicts (hooks_dict.c). Guarded by the GIL. */
 #include "containers.h"
 
-static PyTypeObject CwDeque_Type;
-static PyTypeObject *deque_type; /* collections.deque (owned) */
+static PyTypeObject *CwDeque_Type; /* made from cwdeque_spec (owned) */
+static PyTypeObject *deque_type;   /* collections.deque (owned) */
 
 static PyObject *deque_append, *deque_appendleft, *deque_extend, *deque_extendleft,
     *deque_insert, *deque_pop, *deque_popleft, *deque_remove, *deque_clear, *deque_rotate,
@@ -160,13 +160,6 @@ static void cwdeque_dealloc(PyObject *self)
     deque_type->tp_dealloc(self);
 }
 
-static PySequenceMethods cwdeque_as_sequence = {
-    .sq_length = cwdeque_length,
-    .sq_item = cwdeque_item,
-    .sq_ass_item = cwdeque_ass_item,
-    .sq_inplace_concat = cwdeque_inplace_concat,
-};
-
 #define FASTKW (METH_FASTCALL | METH_KEYWORDS)
 #define M(name, fn) {name, (PyCFunction)(void (*)(void))fn, FASTKW, NULL}
 static PyMethodDef cwdeque_methods[] = {
@@ -182,16 +175,26 @@ static PyMethodDef cwdeque_methods[] = {
 };
 #undef M
 
-static PyTypeObject CwDeque_Type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "collections.deque",
-    .tp_dealloc = cwdeque_dealloc,
-    .tp_as_sequence = &cwdeque_as_sequence,
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_doc = "A deque watched by cachewatch.",
-    .tp_iter = cwdeque_iter,
-    .tp_methods = cwdeque_methods,
-    .tp_new = cwdeque_new,
+/* A heap type: deque is one from 3.12 on, and a static type cannot derive
+ * from a heap type. */
+static PyType_Slot cwdeque_slots[] = {
+    {Py_tp_dealloc, (void *)cwdeque_dealloc},
+    {Py_tp_new, (void *)cwdeque_new},
+    {Py_tp_iter, (void *)cwdeque_iter},
+    {Py_tp_methods, (void *)cwdeque_methods},
+    {Py_tp_doc, (void *)"A deque watched by cachewatch."},
+    {Py_sq_length, (void *)cwdeque_length},
+    {Py_sq_item, (void *)cwdeque_item},
+    {Py_sq_ass_item, (void *)cwdeque_ass_item},
+    {Py_sq_inplace_concat, (void *)cwdeque_inplace_concat},
+    {0, NULL},
+};
+
+static PyType_Spec cwdeque_spec = {
+    .name = "collections.deque",
+    .basicsize = 0, /* deque's */
+    .flags = Py_TPFLAGS_DEFAULT, /* GC and the rest come from deque */
+    .slots = cwdeque_slots,
 };
 
 static int lookup_methods(void)
@@ -228,13 +231,11 @@ int cw_deque_hooks_init(PyObject *module)
     Py_XDECREF(collections);
     if (deque_type == NULL)
         return -1;
-    CwDeque_Type.tp_base = deque_type;
-    CwDeque_Type.tp_basicsize = deque_type->tp_basicsize;
-    CwDeque_Type.tp_traverse = deque_type->tp_traverse;
-    CwDeque_Type.tp_clear = deque_type->tp_clear;
-    CwDeque_Type.tp_weaklistoffset = deque_type->tp_weaklistoffset;
-    if (PyType_Ready(&CwDeque_Type) < 0 || lookup_methods() < 0 ||
-        cw_container_kind_register(deque_type, &CwDeque_Type, NULL) < 0)
+    PyObject *bases = PyTuple_Pack(1, (PyObject *)deque_type);
+    CwDeque_Type = bases ? (PyTypeObject *)PyType_FromSpecWithBases(&cwdeque_spec, bases) : NULL;
+    Py_XDECREF(bases);
+    if (CwDeque_Type == NULL || lookup_methods() < 0 ||
+        cw_container_kind_register(deque_type, CwDeque_Type, NULL) < 0)
         return -1;
-    return cw_module_add(module, "WatchedDeque", (PyObject *)&CwDeque_Type);
+    return cw_module_add(module, "WatchedDeque", (PyObject *)CwDeque_Type);
 }
