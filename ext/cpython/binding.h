@@ -159,8 +159,9 @@ int cw_attr_hooks_init(PyObject *module);
 /* Objects' attributes (hooks_attr.c). */
 /* Why obj's attributes cannot be watched, or NULL. */
 const char *cw_object_unwatchable(PyObject *obj);
-/* -1 with an error; what (a str, may be NULL): what it is, for reports. */
-int cw_object_watch(PyObject *obj, PyObject *target, PyObject *what);
+/* -1 with an error; what (a str, may be NULL): what it is, for reports;
+ * only (an iterable of names, may be NULL for all): the attributes watched. */
+int cw_object_watch(PyObject *obj, PyObject *target, PyObject *what, PyObject *only);
 void cw_objects_unwatch_all(void);
 PyObject *cw_py_watch_object(PyObject *self, PyObject *args);
 PyObject *cw_py_unwatch_object(PyObject *self, PyObject *obj);
@@ -168,7 +169,7 @@ PyObject *cw_py_object_unwatchable(PyObject *self, PyObject *obj);
 /* For a class's own attributes (hooks_class.c): watch the class object as
  * an object of attributes; a load through its metaclass; the __setattr__
  * and __delattr__ methods that record stores (2, NULL-terminated); forget. */
-int cw_attr_watch_class(PyObject *cls, PyObject *target, PyObject *what);
+int cw_attr_watch_class(PyObject *cls, PyObject *target, PyObject *what, PyObject *only);
 void cw_attr_loaded(PyObject *self, PyObject *name, int found);
 PyMethodDef *cw_attr_store_methods(void);
 void cw_attr_unwatch(PyObject *obj);

@@ -51,6 +51,7 @@ typedef struct watched_object {
     PyObject *ref;    /* Owned: a weak reference, or the object itself when it has none */
     cw_tid owner;     /* an instance of a watched class used by one thread so far; 0: shared */
     int is_class;     /* the object is a class (hooks_class.c): its own attributes */
+    PyObject *only;   /* Owned: the names watched (a set), or NULL for all */
     struct {
         PyObject *name;       /* Owned */
         uintptr_t loc;
@@ -115,6 +116,11 @@ static int is_attribute_of(watched_object *w, PyTypeObject *type, PyObject *name
 /* Whether name is one of w's locations (self: its object). */
 static int names_state(watched_object *w, PyObject *self, PyObject *name)
 {
+    if (w->only != NULL && PySet_Contains(w->only, name) != 1) {
+        if (PyErr_Occurred())
+            PyErr_Clear();
+        return 0;
+    }
     return w->is_class ? is_class_attribute((PyTypeObject *)self, name)
                        : is_attribute_of(w, Py_TYPE(self), name);
 }
@@ -225,7 +231,7 @@ static PyObject *hook_getattro(PyObject *self, PyObject *name)
     PyObject *res = c ? c->getattro(self, name) : PyObject_GenericGetAttr(self, name);
     watched_object *w = watched_of(self);
     if (w != NULL && (res != NULL || PyErr_ExceptionMatches(PyExc_AttributeError)) &&
-        is_attribute_of(w, Py_TYPE(self), name))
+        names_state(w, self, name))
         record(w, name, CW_OP_GET, false);
     return res;
 }
@@ -414,6 +420,7 @@ static void forget(uintptr_t addr)
     Py_XDECREF(w->target);
     Py_XDECREF(w->attrs);
     Py_XDECREF(w->what);
+    Py_XDECREF(w->only);
     Py_XDECREF(w->ref);
     for (size_t i = 0; i < sizeof(w->recent) / sizeof(w->recent[0]); i++)
         Py_XDECREF(w->recent[i].name);
@@ -482,15 +489,42 @@ static watched_object *add_object(PyObject *obj, PyObject *target, PyObject *wha
     return w;
 }
 
-int cw_attr_watch_class(PyObject *cls, PyObject *target, PyObject *what)
+/* Watched again, maybe for other names: the union (NULL: all). */
+static int widen(watched_object *w, PyObject *only)
 {
-    if (cw_ht_get(&objects, (uintptr_t)cls) != NULL)
+    if (w->only == NULL)
         return 0;
-    watched_object *w = add_object(cls, target, what, 1);
+    if (only == NULL) {
+        Py_CLEAR(w->only);
+        return 0;
+    }
+    PyObject *it = PyObject_GetIter(only), *name;
+    while (it != NULL && (name = PyIter_Next(it)) != NULL) {
+        int rc = PySet_Add(w->only, name);
+        Py_DECREF(name);
+        if (rc < 0)
+            break;
+    }
+    Py_XDECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static int set_only(watched_object *w, PyObject *only)
+{
+    w->only = only ? PySet_New(only) : NULL;
+    return only && w->only == NULL ? -1 : 0;
+}
+
+int cw_attr_watch_class(PyObject *cls, PyObject *target, PyObject *what, PyObject *only)
+{
+    watched_object *w = cw_ht_get(&objects, (uintptr_t)cls);
+    if (w != NULL)
+        return widen(w, only);
+    w = add_object(cls, target, what, 1);
     if (w == NULL)
         return -1;
     w->is_class = 1;
-    return 0;
+    return set_only(w, only);
 }
 
 void cw_attr_unwatch(PyObject *obj)
@@ -499,7 +533,7 @@ void cw_attr_unwatch(PyObject *obj)
         forget((uintptr_t)obj);
 }
 
-int cw_object_watch(PyObject *obj, PyObject *target, PyObject *what)
+int cw_object_watch(PyObject *obj, PyObject *target, PyObject *what, PyObject *only)
 {
     const char *why = cw_object_unwatchable(obj);
     if (why != NULL) {
@@ -513,9 +547,11 @@ int cw_object_watch(PyObject *obj, PyObject *target, PyObject *what)
     watched_object *w = cw_ht_get(&objects, (uintptr_t)obj);
     if (w != NULL) {
         w->owner = 0; /* named: watched from now on, whoever uses it */
-        return 0;     /* its locations and their histories stay */
+        return widen(w, only); /* its locations and their histories stay */
     }
-    return wrap_class(Py_TYPE(obj)) < 0 || add_object(obj, target, what, 1) == NULL ? -1 : 0;
+    if (wrap_class(Py_TYPE(obj)) < 0 || (w = add_object(obj, target, what, 1)) == NULL)
+        return -1;
+    return set_only(w, only);
 }
 
 /* ---- every instance of a class ------------------------------------------ */
@@ -682,9 +718,14 @@ void cw_objects_unwatch_all(void)
 PyObject *cw_py_watch_object(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *obj, *target, *what = NULL;
-    if (!PyArg_ParseTuple(args, "OU|U", &obj, &target, &what) ||
-        cw_object_watch(obj, target, what) < 0)
+    PyObject *obj, *target, *what = NULL, *only = NULL;
+    if (!PyArg_ParseTuple(args, "OU|OO", &obj, &target, &what, &only))
+        return NULL;
+    what = what == Py_None ? NULL : what;
+    only = only == Py_None ? NULL : only;
+    if (what != NULL && !PyUnicode_Check(what))
+        return PyErr_Format(PyExc_TypeError, "what must be a str");
+    if (cw_object_watch(obj, target, what, only) < 0)
         return NULL;
     Py_RETURN_NONE;
 }

@@ -94,7 +94,7 @@ static const char *unwatchable(PyObject *cls)
     return NULL;
 }
 
-static int watch_class(PyObject *cls, PyObject *target, PyObject *what)
+static int watch_class(PyObject *cls, PyObject *target, PyObject *what, PyObject *only)
 {
     const char *why = unwatchable(cls);
     if (why != NULL) {
@@ -103,7 +103,7 @@ static int watch_class(PyObject *cls, PyObject *target, PyObject *what)
     }
     PyTypeObject *meta = Py_TYPE(cls);
     PyTypeObject *twin = is_twin(meta) ? meta : twin_of(meta);
-    if (twin == NULL || cw_attr_watch_class(cls, target, what) < 0)
+    if (twin == NULL || cw_attr_watch_class(cls, target, what, only) < 0)
         return -1;
     if (twin != meta) {
         if (PyList_Append(watched, cls) < 0) {
@@ -141,14 +141,18 @@ void cw_classes_unwatch_all(void)
 PyObject *cw_py_watch_class(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *cls, *target, *what = NULL;
-    if (!PyArg_ParseTuple(args, "OU|U", &cls, &target, &what))
+    PyObject *cls, *target, *what = NULL, *only = NULL;
+    if (!PyArg_ParseTuple(args, "OU|OO", &cls, &target, &what, &only))
         return NULL;
+    what = what == Py_None ? NULL : what;
+    only = only == Py_None ? NULL : only;
+    if (what != NULL && !PyUnicode_Check(what))
+        return PyErr_Format(PyExc_TypeError, "what must be a str");
     if (!cw_is_started()) {
         PyErr_SetString(PyExc_RuntimeError, "cachewatch is not started");
         return NULL;
     }
-    if (watch_class(cls, target, what) < 0)
+    if (watch_class(cls, target, what, only) < 0)
         return NULL;
     Py_RETURN_NONE;
 }

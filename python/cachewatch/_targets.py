@@ -184,16 +184,16 @@ def describe_object(value):
     return what
 
 
-def watch_object(value, target):
-    _c.watch_object(value, target, describe_object(value))
+def watch_object(value, target, only=None):
+    _c.watch_object(value, target, describe_object(value), only)
 
 
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement
 
 
-def watch_class(cls, target):
+def watch_class(cls, target, only=None):
     try:
-        _c.watch_class(cls, target, f"an attribute of the class {_kind_of_class(cls)}")
+        _c.watch_class(cls, target, f"an attribute of the class {_kind_of_class(cls)}", only)
     except TypeError as exc:
         _say(f"cachewatch: watch target {target} holds {exc}"[:400])
 
@@ -290,16 +290,33 @@ def _watch_path(module, path):
             held = ".".join([module.__name__] + path.split(".")[:n])
             _say(f"cachewatch: watch target {target} names nothing ({held} has no attribute {part})")
             return
-    if _watchable_container(obj):
-        _c.watch_container(obj, f"{module.__name__}.{path}")
-        return
     if isinstance(obj, property):
         _say(f"cachewatch: watch target {target} is a property, computed by code; not watched")
         return
-    found = not_watchable(obj)
-    why = f"{found[0]} ({found[1]})" if found else f"a {_kind(obj)}, which has no state to watch"
-    _say(f"cachewatch: watch target {target} holds {why}; rebinding an attribute is not "
-         "watched yet")
+    # The attribute itself (its loads and stores) on the object or class that
+    # holds it, and what it holds.
+    parts = path.split(".")
+    owner_path, attr = ".".join(parts[:-1]), parts[-1]
+    owner = module
+    for part in parts[:-1]:
+        owner = inspect.getattr_static(owner, part)
+    owner_target = f"{module.__name__}.{owner_path}"
+    watched_attr = False
+    if isinstance(owner, type) and owner.__flags__ & _HEAPTYPE:
+        watch_class(owner, owner_target, only=[attr])
+        watched_attr = True
+    elif watchable_object(owner):
+        watch_object(owner, owner_target, only=[attr])
+        watched_attr = True
+    if _watchable_container(obj):
+        _c.watch_container(obj, f"{module.__name__}.{path}")
+    elif watchable_object(obj):
+        watch_object(obj, f"{module.__name__}.{path}")
+    elif not watched_attr:
+        found = not_watchable(obj)
+        why = f"{found[0]} ({found[1]})" if found else f"a {_kind(obj)}"
+        _say(f"cachewatch: watch target {target} holds {why}, and {_kind(owner)} that holds "
+             "it cannot be watched; not watched")
 
 
 def _watch_instances(module, path):

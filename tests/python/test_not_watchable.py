@@ -176,8 +176,6 @@ def test_attribute_paths(tmp_path):
     assert lines == [
         "cachewatch: watch target paths_mod:APP.missing names nothing (paths_mod.APP has no "
         "attribute missing)",
-        "cachewatch: watch target paths_mod:APP.name holds a str, which has no state to watch; "
-        "rebinding an attribute is not watched yet",
         "cachewatch: watch target paths_mod:App.expensive is a property, computed by code; "
         "not watched",
     ], proc.stderr
