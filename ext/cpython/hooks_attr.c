@@ -116,10 +116,12 @@ static int is_attribute_of(watched_object *w, PyTypeObject *type, PyObject *name
 /* Whether name is one of w's locations (self: its object). */
 static int names_state(watched_object *w, PyObject *self, PyObject *name)
 {
-    if (w->only != NULL && PySet_Contains(w->only, name) != 1) {
-        if (PyErr_Occurred())
-            PyErr_Clear();
-        return 0;
+    if (w->only != NULL) {
+        int in = PySet_Contains(w->only, name);
+        if (in < 0)
+            PyErr_Clear(); /* an unhashable name: only str names are attributes */
+        if (in != 1)
+            return 0;
     }
     return w->is_class ? is_class_attribute((PyTypeObject *)self, name)
                        : is_attribute_of(w, Py_TYPE(self), name);

@@ -279,8 +279,10 @@ def _say_not_watchable(module, explicit, discovering):
              + ", ".join(missed))
 
 
-def _watch_path(module, path):
-    """module:NAME.attr...: watch the container the attribute holds now."""
+def _watch_path(module, path, attribute=True):
+    """module:NAME.attr...: watch the attribute (when attribute) and what it
+    holds now. Discovery watches only what it holds: it must not give every
+    class of a module another metaclass."""
     target = f"{module.__name__}:{path}"
     obj = module
     for n, part in enumerate(path.split(".")):
@@ -302,7 +304,9 @@ def _watch_path(module, path):
         owner = inspect.getattr_static(owner, part)
     owner_target = f"{module.__name__}.{owner_path}"
     watched_attr = False
-    if isinstance(owner, type) and owner.__flags__ & _HEAPTYPE:
+    if not attribute:
+        pass
+    elif isinstance(owner, type) and owner.__flags__ & _HEAPTYPE:
         watch_class(owner, owner_target, only=[attr])
         watched_attr = True
     elif watchable_object(owner):
@@ -312,7 +316,7 @@ def _watch_path(module, path):
         _c.watch_container(obj, f"{module.__name__}.{path}")
     elif watchable_object(obj):
         watch_object(obj, f"{module.__name__}.{path}")
-    elif not watched_attr:
+    elif not watched_attr and attribute:
         found = not_watchable(obj)
         why = f"{found[0]} ({found[1]})" if found else f"a {_kind(obj)}"
         _say(f"cachewatch: watch target {target} holds {why}, and {_kind(owner)} that holds "
@@ -357,6 +361,7 @@ def apply(module_name, force=False, fresh=False):
     explicit = {n for n in explicit if not n.endswith("()")}
     paths = {n for n in explicit if "." in n}
     explicit -= paths
+    named_paths = set(paths)  # asked for: the attribute itself too
     names = set(explicit)
     discovering = _matches(module_name) and module_name not in _done
     if discovering:
@@ -377,7 +382,7 @@ def apply(module_name, force=False, fresh=False):
     paths |= _paths_held(module, {n for n in explicit if n in namespace and
                                   watchable_object(namespace[n])})
     for path in sorted(paths):
-        _watch_path(module, path)
+        _watch_path(module, path, attribute=path in named_paths)
 
 
 @guarded

@@ -223,3 +223,26 @@ def test_a_c_object_and_a_class_are_refused_with_the_reason(started):
     class Tight:
         __slots__ = ("n",)
     assert "no weak references" in _cachewatch.class_unwatchable(Tight)
+
+
+def test_a_watched_class_answers_missing_attributes_as_before(started):
+    """getattr(cls, name, default) on a watched class (all its attributes, or
+    one of them) raises and catches AttributeError as for a plain class
+    (unittest does it on every test class)."""
+    from cachewatch import _targets
+
+    class Config:
+        _instance = None
+
+    class Other:
+        flag = 1
+
+    _targets.watch_class(Config, "objects.Config")
+    _targets.watch_class(Other, "objects.Other", only=["flag"])
+    for cls in (Config, Other):
+        assert getattr(cls, "__unittest_skip__", False) is False
+        assert not hasattr(cls, "missing")
+        with pytest.raises(AttributeError, match="has no attribute 'missing'"):
+            cls.missing
+    Config._instance = 1
+    assert Config._instance == 1 and Other.flag == 1
