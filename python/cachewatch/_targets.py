@@ -150,6 +150,9 @@ def not_watchable(value, module=None):
     and the module's own instances count as shared state worth a word."""
     if _watchable_container(value) or isinstance(value, _IMMUTABLE + _CODE):
         return None
+    if _exact_only(value):
+        return ("a dict pickle's C code reads only as an exact dict",
+                "left plain: watching it would break pickling")
     params = getattr(type(value), "__dataclass_params__", None)
     if params is not None and params.frozen:
         return None

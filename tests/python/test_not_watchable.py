@@ -77,6 +77,10 @@ def test_what_is_said_not_watchable():
     local = _targets.not_watchable(threading.local())
     assert local[0] == "an instance of _thread._local" and "C type" in local[1], local
     assert _targets.not_watchable(Mine) is None  # its own attributes: watched when named
+    import copyreg
+    assert _targets.not_watchable(copyreg.dispatch_table) == (
+        "a dict pickle's C code reads only as an exact dict",
+        "left plain: watching it would break pickling")
     assert _targets.not_watchable(int) == ("the class builtins.int",
                                            "a C type, whose attributes cannot change")
 
