@@ -30,8 +30,15 @@
  * as above, its reports saying where it was first used and where it became
  * shared. Such instances need weak references (to be forgotten at death).
  *
+ * An object of a Python class that is a mapping of its own (a cachetools
+ * cache, a registry class with __getitem__/__setitem__ in Python) is also a
+ * container to its users: `k in obj`, `obj[k]` and `obj[k] = v` from the
+ * code using it are recorded on its items under its own name, key by key,
+ * so `if k not in CACHE: CACHE[k] = v` is a check-then-act even though
+ * each operation is a method call of its own (whose insides are seen too).
+ *
  * Guarded by the GIL. */
-#include "binding.h"
+#include "containers.h"
 
 #include <string.h>
 
@@ -42,6 +49,10 @@ typedef struct wrapped_class {
     PyObject *setattr;     /* Owned: the __setattr__ its dict had, or NULL */
     PyObject *delattr;     /* Owned: the __delattr__ its dict had, or NULL */
     int generic_store;     /* neither, and its only base is object: stores are generic */
+    /* The class's own item slots (a mapping written in Python), or NULL. */
+    binaryfunc subscript;
+    objobjargproc ass_subscript;
+    objobjproc contains;
 } wrapped_class;
 
 typedef struct watched_object {
@@ -52,6 +63,7 @@ typedef struct watched_object {
     cw_tid owner;     /* an instance of a watched class used by one thread so far; 0: shared */
     int is_class;     /* the object is a class (hooks_class.c): its own attributes */
     PyObject *only;   /* Owned: the names watched (a set), or NULL for all */
+    uintptr_t items;  /* the location of its items as a mapping (0: none yet) */
     struct {
         PyObject *name;       /* Owned */
         uintptr_t loc;
@@ -207,6 +219,138 @@ static void record(watched_object *w, PyObject *name, cw_op op, bool write)
     cw_tls_state.busy--;
     cw_emit_reports(a.reports, a.nreports, NULL);
     cw_error_restore(&saved);
+}
+
+/* ---- an object that is a mapping of its own ------------------------------ */
+
+static uintptr_t items_of(watched_object *w, PyObject *self)
+{
+    if (w->items == 0) {
+        uintptr_t loc = (++next_location << 4) | 0x9;
+        const char *target = PyUnicode_AsUTF8(w->target);
+        if (target != NULL && cw_shadow_watch(loc, target) == CW_OK) {
+            w->items = loc;
+            PyObject *module = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "__module__");
+            PyObject *name = PyObject_GetAttrString((PyObject *)Py_TYPE(self), "__qualname__");
+            PyObject *what = module && name ? PyUnicode_FromFormat("the items of a %S.%S (its own "
+                                                                   "mapping methods)", module, name)
+                                            : NULL;
+            const char *text = what ? PyUnicode_AsUTF8(what) : NULL;
+            if (text != NULL)
+                cw_shadow_describe(loc, text);
+            Py_XDECREF(module);
+            Py_XDECREF(name);
+            Py_XDECREF(what);
+        }
+        if (PyErr_Occurred())
+            PyErr_Clear();
+    }
+    return w->items;
+}
+
+/* One item operation from the code using the object (check_opcode: as
+ * cw_record's). */
+static void record_item(watched_object *w, PyObject *self, PyObject *key, cw_op op, bool write,
+                        int check_opcode)
+{
+    Py_hash_t hash;
+    if (!cw_quiet_hash(key, &hash))
+        return;
+    cw_saved_error saved;
+    cw_error_save(&saved);
+    cw_tls_state.busy++;
+    cw_thread *t = cw_current_thread();
+    uintptr_t loc = t != NULL ? items_of(w, self) : 0;
+    cw_access a;
+    memset(&a, 0, sizeof(a));
+    if (loc != 0) {
+        cw_site site;
+        PyFrameObject *frame = cw_current_site(&site);
+        int opcode = frame ? cw_code_opcode((PyCodeObject *)site.code, site.offset) : -1;
+        a.container = loc;
+        a.key_hash = (int64_t)hash;
+        a.op = op;
+        a.write = write;
+        a.check = !write && frame != NULL &&
+                  (check_opcode == CW_CHECK_SUBSCRIPT
+                       ? opcode >= 0 && (opcode == cw_opcode.binary_subscr ||
+                                         opcode == cw_opcode.binary_op)
+                       : opcode == check_opcode);
+        a.frame = (uintptr_t)frame;
+        a.site = site;
+        if (a.write || a.check)
+            cw_record_access(t, &a, frame);
+    }
+    cw_tls_state.busy--;
+    cw_emit_reports(a.reports, a.nreports, key);
+    cw_error_restore(&saved);
+}
+
+static PyObject *hook_subscript(PyObject *self, PyObject *key)
+{
+    const wrapped_class *c = wrapped_of(Py_TYPE(self));
+    PyObject *res = c && c->subscript ? c->subscript(self, key) : NULL;
+    if (c == NULL || c->subscript == NULL)
+        return PyErr_Format(PyExc_TypeError, "'%.100s' object is not subscriptable",
+                            Py_TYPE(self)->tp_name);
+    watched_object *w = watched_of(self);
+    if (w != NULL && !w->is_class && (res != NULL || PyErr_ExceptionMatches(PyExc_KeyError)))
+        record_item(w, self, key, CW_OP_GETITEM, false, CW_CHECK_SUBSCRIPT);
+    return res;
+}
+
+static int hook_ass_subscript(PyObject *self, PyObject *key, PyObject *value)
+{
+    const wrapped_class *c = wrapped_of(Py_TYPE(self));
+    if (c == NULL || c->ass_subscript == NULL) {
+        PyErr_Format(PyExc_TypeError, "'%.100s' object does not support item assignment",
+                     Py_TYPE(self)->tp_name);
+        return -1;
+    }
+    int rc = c->ass_subscript(self, key, value);
+    watched_object *w = rc == 0 ? watched_of(self) : NULL;
+    if (w != NULL && !w->is_class)
+        record_item(w, self, key, value ? CW_OP_SETITEM : CW_OP_DELITEM, true, CW_CHECK_NEVER);
+    return rc;
+}
+
+static int hook_contains(PyObject *self, PyObject *key)
+{
+    const wrapped_class *c = wrapped_of(Py_TYPE(self));
+    int rc = c && c->contains ? c->contains(self, key) : -1;
+    if (c == NULL || c->contains == NULL) {
+        PyErr_SetString(PyExc_TypeError, "containment is not supported");
+        return -1;
+    }
+    watched_object *w = rc >= 0 ? watched_of(self) : NULL;
+    if (w != NULL && !w->is_class)
+        record_item(w, self, key, CW_OP_CONTAINS, false, cw_opcode.contains);
+    return rc;
+}
+
+/* A class whose __setitem__ is Python code is a mapping of its own: its
+ * item slots get the hooks above (a subclass made later inherits them). */
+static void wrap_items(PyTypeObject *type, wrapped_class *c, const wrapped_class *base)
+{
+    PyObject *setitem = cw_type_lookup(type, "__setitem__");
+    int python_mapping = setitem != NULL && PyFunction_Check(setitem);
+    Py_XDECREF(setitem);
+    if (!python_mapping || type->tp_as_mapping == NULL)
+        return;
+    PyMappingMethods *m = type->tp_as_mapping;
+    PySequenceMethods *sq = type->tp_as_sequence;
+    c->subscript = m->mp_subscript == hook_subscript && base ? base->subscript : m->mp_subscript;
+    c->ass_subscript = m->mp_ass_subscript == hook_ass_subscript && base ? base->ass_subscript
+                                                                         : m->mp_ass_subscript;
+    c->contains = sq && sq->sq_contains == hook_contains && base ? base->contains
+                  : sq                                           ? sq->sq_contains
+                                                                 : NULL;
+    if (c->subscript)
+        m->mp_subscript = hook_subscript;
+    if (c->ass_subscript)
+        m->mp_ass_subscript = hook_ass_subscript;
+    if (sq && c->contains)
+        sq->sq_contains = hook_contains;
 }
 
 /* ---- the wrappers ------------------------------------------------------ */
@@ -403,6 +547,7 @@ static int wrap_class(PyTypeObject *type)
     c->generic_store = c->setattr == NULL && c->delattr == NULL &&
                        type->tp_base == &PyBaseObject_Type && type->tp_mro != NULL &&
                        PyTuple_GET_SIZE(type->tp_mro) == 2;
+    wrap_items(type, c, base ? base : (type->tp_base ? wrapped_of(type->tp_base) : NULL));
     type->tp_getattro = hook_getattro;
     PyType_Modified(type);
     return 0;
@@ -418,6 +563,8 @@ static void forget(uintptr_t addr)
     PyObject *name, *id;
     while (PyDict_Next(w->attrs, &pos, &name, &id))
         cw_shadow_unwatch((uintptr_t)PyLong_AsVoidPtr(id));
+    if (w->items)
+        cw_shadow_unwatch(w->items);
     PyErr_Clear();
     Py_XDECREF(w->target);
     Py_XDECREF(w->attrs);
