@@ -53,6 +53,7 @@ typedef struct wrapped_class {
     binaryfunc subscript;
     objobjargproc ass_subscript;
     objobjproc contains;
+    PyObject *get; /* Owned: the get() the class had (a mapping written in Python), or NULL */
 } wrapped_class;
 
 typedef struct watched_object {
@@ -272,10 +273,11 @@ static void record_item(watched_object *w, PyObject *self, PyObject *key, cw_op 
         a.op = op;
         a.write = write;
         a.check = !write && frame != NULL &&
-                  (check_opcode == CW_CHECK_SUBSCRIPT
-                       ? opcode >= 0 && (opcode == cw_opcode.binary_subscr ||
-                                         opcode == cw_opcode.binary_op)
-                       : opcode == check_opcode);
+                  (check_opcode == CW_CHECK_ALWAYS ||
+                   (check_opcode == CW_CHECK_SUBSCRIPT
+                        ? opcode >= 0 && (opcode == cw_opcode.binary_subscr ||
+                                          opcode == cw_opcode.binary_op)
+                        : opcode >= 0 && opcode == check_opcode));
         a.frame = (uintptr_t)frame;
         a.site = site;
         if (a.write || a.check)
@@ -328,6 +330,56 @@ static int hook_contains(PyObject *self, PyObject *key)
     return rc;
 }
 
+/* obj.get(k): a check of k by the code calling it (its insides are seen
+ * too). owner: the class whose dict holds this get. */
+static PyObject *method_get(PyObject *self, PyTypeObject *owner, PyObject *const *args,
+                            Py_ssize_t nargs, PyObject *kwnames)
+{
+    const wrapped_class *c = cw_ht_get(&wrapped, (uintptr_t)owner);
+    if (c == NULL || c->get == NULL)
+        return PyErr_Format(PyExc_AttributeError, "'%.100s' object has no attribute 'get'",
+                            Py_TYPE(self)->tp_name);
+    PyObject *res = cw_call_with_self(c->get, self, args, nargs, kwnames);
+    watched_object *w = res != NULL && nargs >= 1 ? watched_of(self) : NULL;
+    if (w != NULL && !w->is_class)
+        record_item(w, self, args[0], CW_OP_GET, false, CW_CHECK_ALWAYS);
+    return res;
+}
+
+static PyMethodDef get_def = {"get", (PyCFunction)(void (*)(void))method_get,
+                              METH_METHOD | METH_FASTCALL | METH_KEYWORDS,
+                              "D.get(k[,d]) -> D[k] if k in D, else d."};
+
+static int is_our_get(PyObject *f)
+{
+    return f != NULL && Py_IS_TYPE(f, &PyMethodDescr_Type) &&
+           ((PyMethodDescrObject *)f)->d_method == &get_def;
+}
+
+/* get() of a mapping class: ours in its dict, calling the one it had. */
+static void wrap_get(PyTypeObject *type, wrapped_class *c, const wrapped_class *base)
+{
+    PyObject *had = cw_type_lookup(type, "get");
+    if (is_our_get(had)) { /* a base's, inherited: call what that one calls */
+        Py_DECREF(had);
+        had = base && base->get ? (Py_INCREF(base->get), base->get) : NULL;
+    }
+    if (had == NULL || !PyCallable_Check(had)) {
+        Py_XDECREF(had);
+        PyErr_Clear();
+        return;
+    }
+    PyObject *descr = PyDescr_NewMethod(type, &get_def);
+    if (descr == NULL || PyObject_SetAttrString((PyObject *)type, "get", descr) < 0) {
+        Py_XDECREF(descr);
+        Py_DECREF(had);
+        PyErr_Clear();
+        return;
+    }
+    Py_DECREF(descr);
+    c->get = had;
+}
+
 /* A class whose __setitem__ is Python code is a mapping of its own: its
  * item slots get the hooks above (a subclass made later inherits them). */
 static void wrap_items(PyTypeObject *type, wrapped_class *c, const wrapped_class *base)
@@ -351,6 +403,7 @@ static void wrap_items(PyTypeObject *type, wrapped_class *c, const wrapped_class
         m->mp_ass_subscript = hook_ass_subscript;
     if (sq && c->contains)
         sq->sq_contains = hook_contains;
+    wrap_get(type, c, base);
 }
 
 /* ---- the wrappers ------------------------------------------------------ */

@@ -246,3 +246,52 @@ def test_a_watched_class_answers_missing_attributes_as_before(started):
             cls.missing
     Config._instance = 1
     assert Config._instance == 1 and Other.flag == 1
+
+
+def test_a_mapping_object_is_a_container_to_its_users(started):
+    """k in obj / obj.get(k) then obj[k] = v: a check-then-act on the object's
+    items even though each is a method call of its own; get's default and
+    KeyError behave as before."""
+    import collections.abc
+
+    class Store(collections.abc.MutableMapping):
+        def __init__(self):
+            self._d = {}
+            self._lock = threading.Lock()
+
+        def __getitem__(self, k):
+            with self._lock:
+                return self._d[k]
+
+        def __setitem__(self, k, v):
+            with self._lock:
+                self._d[k] = v
+
+        def __delitem__(self, k):
+            with self._lock:
+                del self._d[k]
+
+        def __iter__(self):
+            return iter(list(self._d))
+
+        def __len__(self):
+            return len(self._d)
+
+    store = Store()
+    cachewatch.watch(store, name="objects.store")
+    assert store.get("nope", 5) == 5 and store.get("nope") is None
+    with pytest.raises(KeyError):
+        store["nope"]
+    barrier = threading.Barrier(3)
+
+    def fill():
+        barrier.wait()
+        for i in range(100):
+            if store.get(i % 10) is None:
+                store[i % 10] = i
+
+    ts = [threading.Thread(target=fill) for _ in range(3)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    found = [(f["category"], f["target"]) for f in cachewatch.findings()]
+    assert ("check-then-act", "objects.store") in found, found
