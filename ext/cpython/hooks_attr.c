@@ -428,19 +428,22 @@ static PyObject *hook_getattro(PyObject *self, PyObject *name)
 {
     const wrapped_class *c = wrapped_of(Py_TYPE(self));
     PyObject *res = c ? c->getattro(self, name) : PyObject_GenericGetAttr(self, name);
-    watched_object *w = watched_of(self);
-    if (w != NULL && (res != NULL || PyErr_ExceptionMatches(PyExc_AttributeError)) &&
-        names_state(w, self, name))
-        record(w, name, CW_OP_GET, false);
+    cw_attr_loaded(self, name, res != NULL);
     return res;
 }
 
 void cw_attr_loaded(PyObject *self, PyObject *name, int found)
 {
     watched_object *w = watched_of(self);
-    if (w != NULL && (found || PyErr_ExceptionMatches(PyExc_AttributeError)) &&
-        names_state(w, self, name))
+    if (w == NULL || (!found && !PyErr_ExceptionMatches(PyExc_AttributeError)))
+        return;
+    /* The load's AttributeError stays set for the caller: the type lookup
+     * naming the attribute must not see it (it may clear it). */
+    cw_saved_error saved;
+    cw_error_save(&saved);
+    if (names_state(w, self, name))
         record(w, name, CW_OP_GET, false);
+    cw_error_restore(&saved);
 }
 
 /* Store (value) or delete (NULL) as the object's class would without us:

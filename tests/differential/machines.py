@@ -578,9 +578,14 @@ class DiffMachine(RuleBasedStateMachine):
                     if kind is dict:
                         c[sentinel] = 1
                         del c[sentinel]
-                    elif kind in (list, collections.deque):
+                    elif kind is list:
                         c.append(sentinel)
                         del c[-1]
+                    elif kind is collections.deque:
+                        # appending to a full bounded deque drops an item:
+                        # change its order and back instead
+                        c.rotate(1)
+                        c.rotate(-1)
                     else:
                         c.add(sentinel)
                         c.discard(sentinel)

@@ -295,3 +295,18 @@ def test_a_mapping_object_is_a_container_to_its_users(started):
     [t.join() for t in ts]
     found = [(f["category"], f["target"]) for f in cachewatch.findings()]
     assert ("check-then-act", "objects.store") in found, found
+
+
+def test_a_missing_attribute_of_a_watched_object_raises_attribute_error(started):
+    """The type lookup that names a loaded attribute ran with the load's
+    AttributeError set, and CPython's lookup clears a pending error when its
+    cache misses: getattr then failed with SystemError."""
+    for n in range(3):
+        cls = type(f"Fresh{n}", (), {"__init__": lambda self: setattr(self, "hits", 0)})
+        obj = cls()
+        cachewatch.watch(obj, name=f"objects.fresh{n}")
+        for missing in ("name", "other", f"attr{n}"):
+            with pytest.raises(AttributeError, match=f"has no attribute '{missing}'"):
+                getattr(obj, missing)
+            assert not hasattr(obj, missing)
+            assert getattr(obj, missing, 7) == 7
