@@ -168,6 +168,17 @@ static inline PyObject *cw_type_lookup(PyTypeObject *type, const char *name)
     return found;
 }
 
+/* A type whose slots and dict cachewatch may change: made by a class
+ * statement (a heap type) and not marked immutable (3.10+). */
+static inline int cw_type_is_open(PyTypeObject *type)
+{
+    unsigned long fixed = 0;
+#ifdef Py_TPFLAGS_IMMUTABLETYPE
+    fixed = Py_TPFLAGS_IMMUTABLETYPE;
+#endif
+    return (type->tp_flags & Py_TPFLAGS_HEAPTYPE) && !(type->tp_flags & fixed);
+}
+
 /* A heap subclass made with nothing of its own (twins.c) reads its
  * instances' attributes as the base lays them out: from 3.11 a managed dict
  * and inline values, found through the flags and the type's cached keys. */

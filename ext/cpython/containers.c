@@ -24,13 +24,19 @@ void cw_record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned
     cw_record_marked(self, key, hash, op, flags, check_opcode, 0);
 }
 
-static uint32_t record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
-                       int check_opcode, uint32_t mark, const Py_ssize_t *range);
+static uint32_t record(uintptr_t container, PyObject *key, Py_hash_t hash, cw_op op,
+                       unsigned flags, int check_opcode, uint32_t mark, const Py_ssize_t *range);
 
 uint32_t cw_record_marked(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
                           int check_opcode, uint32_t mark)
 {
-    return record(self, key, hash, op, flags, check_opcode, mark, NULL);
+    return record((uintptr_t)self, key, hash, op, flags, check_opcode, mark, NULL);
+}
+
+void cw_record_at(uintptr_t location, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
+                  int check_opcode)
+{
+    record(location, key, hash, op, flags, check_opcode, 0, NULL);
 }
 
 void cw_record_range(PyObject *self, Py_ssize_t lo, Py_ssize_t hi, cw_op op)
@@ -38,12 +44,12 @@ void cw_record_range(PyObject *self, Py_ssize_t lo, Py_ssize_t hi, cw_op op)
     if (hi <= lo)
         return;
     Py_ssize_t range[2] = {lo, hi};
-    record(self, NULL, (Py_hash_t)CW_RANGE_KEY, op, CW_WRITE | CW_COMMUTES | CW_AT_INDEX,
+    record((uintptr_t)self, NULL, (Py_hash_t)CW_RANGE_KEY, op, CW_WRITE | CW_COMMUTES | CW_AT_INDEX,
            CW_CHECK_NEVER, 0, range);
 }
 
-static uint32_t record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
-                       int check_opcode, uint32_t mark, const Py_ssize_t *range)
+static uint32_t record(uintptr_t container, PyObject *key, Py_hash_t hash, cw_op op,
+                       unsigned flags, int check_opcode, uint32_t mark, const Py_ssize_t *range)
 {
     cw_saved_error saved;
     cw_error_save(&saved);
@@ -55,7 +61,7 @@ static uint32_t record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, 
     if (t != NULL) {
         cw_site site;
         PyFrameObject *frame = cw_current_site(&site);
-        a.container = (uintptr_t)self;
+        a.container = container;
         a.key_hash = (int64_t)hash;
         a.op = op;
         a.write = write;

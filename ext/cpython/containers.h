@@ -38,6 +38,10 @@ void cw_record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned
  * returns its marks as the engine saw them (0 when nothing was recorded). */
 uint32_t cw_record_marked(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
                           int check_opcode, uint32_t mark);
+/* The same for a watched location that is not a container object's own (a
+ * module-level name, an object's attribute or items). */
+void cw_record_at(uintptr_t location, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
+                  int check_opcode);
 /* A write of every index of a list in [lo, hi) in one change (a deletion
  * shifting the later ones, a slice store, a sort): see shadow.h. */
 void cw_record_range(PyObject *self, Py_ssize_t lo, Py_ssize_t hi, cw_op op);

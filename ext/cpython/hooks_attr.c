@@ -94,9 +94,11 @@ static const wrapped_class *wrapped_of(PyTypeObject *type)
     return NULL;
 }
 
-/* An instance attribute (or the class-level default of one), not a method,
- * property or other descriptor. */
-static int is_attribute(PyTypeObject *type, PyObject *name)
+/* A data attribute: an instance's (its dict or __slots__, or the
+ * class-level default it may shadow) or, of_class, a class's own (plain data
+ * in its MRO, not a nested class); not a method, property or other
+ * descriptor. One not found may be set later: it is one. */
+static int is_attribute(PyTypeObject *type, PyObject *name, int of_class)
 {
     if (!PyUnicode_Check(name))
         return 0;
@@ -104,22 +106,9 @@ static int is_attribute(PyTypeObject *type, PyObject *name)
     if (found == NULL)
         return 1;
     PyTypeObject *kind = Py_TYPE(found);
-    int yes = kind->tp_descr_set != NULL ? kind == &PyMemberDescr_Type /* __slots__ */
-                                         : kind->tp_descr_get == NULL;
-    Py_DECREF(found);
-    return yes;
-}
-
-/* A class's attribute: found in its MRO as plain data (not a function,
- * descriptor or nested class), or not found (it may be set later). */
-static int is_class_attribute(PyTypeObject *cls, PyObject *name)
-{
-    if (!PyUnicode_Check(name))
-        return 0;
-    PyObject *found = cw_type_lookup_obj(cls, name);
-    if (found == NULL)
-        return 1;
-    int yes = Py_TYPE(found)->tp_descr_get == NULL && !PyType_Check(found);
+    int yes = of_class                     ? kind->tp_descr_get == NULL && !PyType_Check(found)
+              : kind->tp_descr_set != NULL ? kind == &PyMemberDescr_Type /* __slots__ */
+                                           : kind->tp_descr_get == NULL;
     Py_DECREF(found);
     return yes;
 }
@@ -136,7 +125,7 @@ static int names_state(watched_object *w, PyObject *self, PyObject *name)
         if (in != 1)
             return 0;
     }
-    return w->is_class ? is_class_attribute((PyTypeObject *)self, name)
+    return w->is_class ? is_attribute((PyTypeObject *)self, name, 1)
                        : is_attribute_of(w, Py_TYPE(self), name);
 }
 
@@ -197,29 +186,16 @@ static uintptr_t location_of(watched_object *w, PyObject *name)
 
 static void record(watched_object *w, PyObject *name, cw_op op, bool write)
 {
-    cw_saved_error saved;
-    cw_error_save(&saved);
+    /* Callers have no error set (a load's is saved around this). */
     cw_tls_state.busy++;
-    cw_thread *t = cw_current_thread();
-    uintptr_t loc = t != NULL ? location_of(w, name) : 0;
-    cw_access a;
-    memset(&a, 0, sizeof(a));
-    if (loc != 0) {
-        cw_site site;
-        PyFrameObject *frame = cw_current_site(&site);
-        a.container = loc;
-        a.op = op;
-        a.write = write;
-        a.check = !write && frame != NULL; /* every load is a direct read */
-        a.frame = (uintptr_t)frame;
-        a.site = site;
-        cw_record_access(t, &a, frame);
-    }
-    if (PyErr_Occurred())
-        PyErr_Clear();
+    uintptr_t loc = location_of(w, name);
     cw_tls_state.busy--;
-    cw_emit_reports(a.reports, a.nreports, NULL);
-    cw_error_restore(&saved);
+    if (loc == 0) {
+        PyErr_Clear(); /* no memory for the location: not recorded */
+        return;
+    }
+    /* Every load is a direct read, as of a module-level name. */
+    cw_record_at(loc, NULL, 0, op, write ? CW_WRITE : 0, CW_CHECK_ALWAYS);
 }
 
 /* ---- an object that is a mapping of its own ------------------------------ */
@@ -260,32 +236,11 @@ static void record_item(watched_object *w, PyObject *self, PyObject *key, cw_op 
     cw_saved_error saved;
     cw_error_save(&saved);
     cw_tls_state.busy++;
-    cw_thread *t = cw_current_thread();
-    uintptr_t loc = t != NULL ? items_of(w, self) : 0;
-    cw_access a;
-    memset(&a, 0, sizeof(a));
-    if (loc != 0) {
-        cw_site site;
-        PyFrameObject *frame = cw_current_site(&site);
-        int opcode = frame ? cw_code_opcode((PyCodeObject *)site.code, site.offset) : -1;
-        a.container = loc;
-        a.key_hash = (int64_t)hash;
-        a.op = op;
-        a.write = write;
-        a.check = !write && frame != NULL &&
-                  (check_opcode == CW_CHECK_ALWAYS ||
-                   (check_opcode == CW_CHECK_SUBSCRIPT
-                        ? opcode >= 0 && (opcode == cw_opcode.binary_subscr ||
-                                          opcode == cw_opcode.binary_op)
-                        : opcode >= 0 && opcode == check_opcode));
-        a.frame = (uintptr_t)frame;
-        a.site = site;
-        if (a.write || a.check)
-            cw_record_access(t, &a, frame);
-    }
+    uintptr_t loc = items_of(w, self);
     cw_tls_state.busy--;
-    cw_emit_reports(a.reports, a.nreports, key);
     cw_error_restore(&saved);
+    if (loc != 0)
+        cw_record_at(loc, key, hash, op, write ? CW_WRITE : 0, check_opcode);
 }
 
 static PyObject *hook_subscript(PyObject *self, PyObject *key)
@@ -416,7 +371,7 @@ static int is_attribute_of(watched_object *w, PyTypeObject *type, PyObject *name
     unsigned int version = (type->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
     if (version != 0 && w->recent[slot].name == name && w->recent[slot].version == version)
         return w->recent[slot].is_attr;
-    int yes = is_attribute(type, name);
+    int yes = is_attribute(type, name, 0);
     if (version != 0 && w->recent[slot].name == name) {
         w->recent[slot].version = version;
         w->recent[slot].is_attr = yes;
@@ -645,14 +600,9 @@ static PyMethodDef died_def = {"object_died", object_died, METH_O, NULL};
 
 const char *cw_object_unwatchable(PyObject *obj)
 {
-    PyTypeObject *type = Py_TYPE(obj);
     if (PyType_Check(obj))
-        return "a class (its attributes are not watched yet)";
-    unsigned long fixed = 0;
-#ifdef Py_TPFLAGS_IMMUTABLETYPE
-    fixed = Py_TPFLAGS_IMMUTABLETYPE;
-#endif
-    if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE) || (type->tp_flags & fixed))
+        return "a class (watch_class watches its own attributes)";
+    if (!cw_type_is_open(Py_TYPE(obj)))
         return "an object of a C type, whose attribute access cannot be wrapped";
     return NULL;
 }
@@ -855,11 +805,7 @@ const char *cw_class_unwatchable(PyObject *cls)
     if (!PyType_Check(cls))
         return "not a class";
     PyTypeObject *type = (PyTypeObject *)cls;
-    unsigned long fixed = 0;
-#ifdef Py_TPFLAGS_IMMUTABLETYPE
-    fixed = Py_TPFLAGS_IMMUTABLETYPE;
-#endif
-    if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE) || (type->tp_flags & fixed))
+    if (!cw_type_is_open(type))
         return "a C type, whose attribute access cannot be wrapped";
     if (!PyType_SUPPORTS_WEAKREFS(type))
         return "a class whose instances have no weak references (__slots__ without "

@@ -84,12 +84,7 @@ static const char *unwatchable(PyObject *cls)
 {
     if (!PyType_Check(cls))
         return "not a class";
-    unsigned long fixed = 0;
-#ifdef Py_TPFLAGS_IMMUTABLETYPE
-    fixed = Py_TPFLAGS_IMMUTABLETYPE;
-#endif
-    PyTypeObject *type = (PyTypeObject *)cls;
-    if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE) || (type->tp_flags & fixed))
+    if (!cw_type_is_open((PyTypeObject *)cls))
         return "a C type, whose attributes cannot change";
     return NULL;
 }

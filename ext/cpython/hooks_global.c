@@ -14,7 +14,7 @@
  * which also tells the engine that the old container was replaced.
  *
  * Guarded by the GIL: the module table. */
-#include "binding.h"
+#include "containers.h"
 
 #include <string.h>
 
@@ -42,27 +42,8 @@ static int modules_ready;
 
 static void record_binding(Binding *b, cw_op op, bool write)
 {
-    cw_saved_error saved;
-    cw_error_save(&saved);
-    cw_tls_state.busy++;
-    cw_thread *t = cw_current_thread();
-    cw_access a;
-    memset(&a, 0, sizeof(a));
-    if (t != NULL) {
-        cw_site site;
-        PyFrameObject *frame = cw_current_site(&site);
-        a.container = (uintptr_t)b;
-        a.key_hash = 0;
-        a.op = op;
-        a.write = write;
-        a.check = !write && frame != NULL; /* every load is a direct read */
-        a.frame = (uintptr_t)frame;
-        a.site = site;
-        cw_record_access(t, &a, frame);
-    }
-    cw_tls_state.busy--;
-    cw_emit_reports(a.reports, a.nreports, NULL);
-    cw_error_restore(&saved);
+    /* Every load is a direct read. */
+    cw_record_at((uintptr_t)b, NULL, 0, op, write ? CW_WRITE : 0, CW_CHECK_ALWAYS);
 }
 
 /* The name now holds new_value (it held old_value): a watched old container

@@ -145,7 +145,8 @@ def watch(target, name=None):
     itself, so every alias sees it), or a target:
     'module:NAME' (the name: its loads, stores and the container it holds),
     'module:NAME.attr' (the dict, list or set the attribute holds),
-    or an object of a Python class (its attributes, named name.attr),
+    or an object of a Python class (its attributes, named name.attr), or a
+    class of one (its own data attributes: cls._instance),
     'module:*' or 'package.*' (every module-level container and rebound name
     of matching modules). Targets apply when their module is imported."""
     if not _cachewatch.is_active():
@@ -158,6 +159,10 @@ def watch(target, name=None):
         return
     if _targets.watchable_object(target):
         _targets.watch_object(target, name or _guess_name(target))
+        return
+    if isinstance(target, type) and _targets.is_open_class(target):
+        name = name or _guess_name(target)
+        _cachewatch.watch_class(target, name, _targets.describe_class(target))
         return
     if not _cachewatch.can_watch(target):
         found = _targets.not_watchable(target)

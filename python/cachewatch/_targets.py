@@ -161,7 +161,7 @@ def not_watchable(value, module=None):
         return (f"a {_kind(value)}", "cachewatch watches dicts, lists, sets and deques and "
                 "their subclasses, not other containers")
     if isinstance(value, type):
-        if module is not None or value.__flags__ & _HEAPTYPE:
+        if module is not None or is_open_class(value):
             return None  # its own attributes are watched when it is named
         return (f"the class {value.__module__}.{value.__qualname__}",
                 "a C type, whose attributes cannot change")
@@ -192,11 +192,21 @@ def watch_object(value, target, only=None):
 
 
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made by a class statement
+_IMMUTABLETYPE = 1 << 8  # Py_TPFLAGS_IMMUTABLETYPE (3.10+): a C type made at run time
+
+
+def is_open_class(cls):
+    """A class made by a class statement: its own attributes can be watched."""
+    return bool(cls.__flags__ & _HEAPTYPE) and not cls.__flags__ & _IMMUTABLETYPE
+
+
+def describe_class(cls):
+    return f"an attribute of the class {_kind_of_class(cls)}"
 
 
 def watch_class(cls, target, only=None):
     try:
-        _c.watch_class(cls, target, f"an attribute of the class {_kind_of_class(cls)}", only)
+        _c.watch_class(cls, target, describe_class(cls), only)
     except TypeError as exc:
         _say(f"cachewatch: watch target {target} holds {exc}"[:400])
 
@@ -309,7 +319,7 @@ def _watch_path(module, path, attribute=True):
     watched_attr = False
     if not attribute:
         pass
-    elif isinstance(owner, type) and owner.__flags__ & _HEAPTYPE:
+    elif isinstance(owner, type) and is_open_class(owner):
         watch_class(owner, owner_target, only=[attr])
         watched_attr = True
     elif watchable_object(owner):
@@ -379,7 +389,7 @@ def apply(module_name, force=False, fresh=False):
         if name in namespace and watchable_object(namespace[name]):
             watch_object(namespace[name], f"{module.__name__}.{name}")
     for name in sorted(explicit):  # a class named as a target: its own attributes
-        if isinstance(namespace.get(name), type) and namespace[name].__flags__ & _HEAPTYPE:
+        if isinstance(namespace.get(name), type) and is_open_class(namespace[name]):
             watch_class(namespace[name], f"{module.__name__}.{name}")
     _say_not_watchable(module, explicit, discovering)
     paths |= _paths_held(module, {n for n in explicit if n in namespace and

@@ -298,9 +298,10 @@ def test_a_mapping_object_is_a_container_to_its_users(started):
 
 
 def test_a_missing_attribute_of_a_watched_object_raises_attribute_error(started):
-    """The type lookup that names a loaded attribute ran with the load's
-    AttributeError set, and CPython's lookup clears a pending error when its
-    cache misses: getattr then failed with SystemError."""
+    """A load's AttributeError reaches the caller, with or without a default
+    (the object state machine once met a SystemError here: the type lookup
+    naming the attribute ran with the error set and cleared it on a cache
+    miss, which this test cannot force)."""
     for n in range(3):
         cls = type(f"Fresh{n}", (), {"__init__": lambda self: setattr(self, "hits", 0)})
         obj = cls()
@@ -310,3 +311,31 @@ def test_a_missing_attribute_of_a_watched_object_raises_attribute_error(started)
                 getattr(obj, missing)
             assert not hasattr(obj, missing)
             assert getattr(obj, missing, 7) == 7
+
+
+def test_watch_a_class_from_python(started):
+    """cachewatch.watch(cls) watches the class's own data attributes, as a
+    target naming it does; a C type is refused with the reason."""
+    class Config:
+        _instance = None
+
+        @classmethod
+        def get(cls):
+            if cls._instance is None:
+                cls._instance = object()
+            return cls._instance
+
+    cachewatch.watch(Config, name="objects.Config")
+    barrier = threading.Barrier(3)
+
+    def use():
+        barrier.wait()
+        Config.get()
+
+    ts = [threading.Thread(target=use) for _ in range(3)]
+    [t.start() for t in ts]
+    [t.join() for t in ts]
+    found = [(f["category"], f["target"]) for f in cachewatch.findings()]
+    assert ("check-then-act", "objects.Config._instance") in found, found
+    with pytest.raises(TypeError, match=r"cannot watch the class builtins.int \(a C type"):
+        cachewatch.watch(int)
