@@ -345,6 +345,22 @@ def _attr_case(loop, which):
     return make
 
 
+class _StatsWithGetattr(_Stats):
+    def __getattr__(self, name):  # any class with one: its loads are never specialised
+        raise AttributeError(name)
+
+
+def _floor_case(loop, cls):
+    """What the interpreter alone charges an instance whose class hooks
+    attribute loads as a wrapped class does (its loads are never
+    specialised), cachewatch or not: the "cachewatch" condition uses such a
+    class, nothing watched."""
+    def make(condition):
+        target = cls() if condition == "cachewatch" else _Stats()
+        return (lambda n: loop(target, n)), (lambda n: _loop_empty(target, n))
+    return make
+
+
 class Case:
     def __init__(self, name, make, ops_per_n, budget=None, group="dict"):
         self.name, self.make, self.ops_per_n = name, make, ops_per_n
@@ -380,6 +396,8 @@ CASES = [
          SIBLING_BUDGET, "attr"),
     Case("unwatched instance, write", _attr_case(_loop_attr_write, "sibling"), N_KEYS,
          SIBLING_BUDGET, "attr"),
+    Case("floor: read, class with __getattr__", _floor_case(_loop_attr_read, _StatsWithGetattr),
+         N_KEYS, group="attr"),
     Case("global read", _global_case("read"), N_KEYS, group="global"),
     Case("global write", _global_case("write"), N_KEYS, group="global"),
     Case("watched module, other names", _global_case("other_names", "empty"), N_KEYS,

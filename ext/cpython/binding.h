@@ -94,6 +94,8 @@ cw_stack_id cw_capture_stack_of(PyFrameObject *frame);
 /* The current innermost Python frame (borrowed) and site; frame NULL when the
  * thread runs no Python code. */
 PyFrameObject *cw_current_site(cw_site *site);
+/* Where a frame is, at its raw offset lasti ({0, 0} for NULL). */
+cw_site cw_frame_site(PyFrameObject *frame, int lasti);
 /* Capture or reuse the cached stack of the given frame and site. */
 cw_stack_id cw_stack_for(cw_thread *t, PyFrameObject *frame, cw_site site);
 /* A stack like `stack` with its innermost Python frame moved to site. */

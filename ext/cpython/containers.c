@@ -55,12 +55,21 @@ static uint32_t record(uintptr_t container, PyObject *key, Py_hash_t hash, cw_op
     cw_error_save(&saved);
     cw_tls_state.busy++;
     cw_thread *t = cw_current_thread();
-    cw_access a;
-    memset(&a, 0, sizeof(a));
+    cw_access a; /* the inputs and what is read back; not the report array (hot) */
+    a.check = a.ranged = a.need_check_stack = false;
+    a.stack = a.check_stack = 0;
+    a.range_lo = a.range_hi = 0;
+    a.marks = a.nreports = 0;
     bool write = flags & CW_WRITE, structural = flags & CW_STRUCTURAL;
-    if (t != NULL) {
-        cw_site site;
-        PyFrameObject *frame = cw_current_site(&site);
+    PyFrameObject *frame = t ? PyEval_GetFrame() : NULL;
+    int lasti = frame ? cw_frame_lasti(frame) : -1;
+    /* The same check by the same instruction again, nothing changed since. */
+    bool repeated = frame != NULL && !write && !structural && range == NULL &&
+                    check_opcode != CW_CHECK_NEVER &&
+                    cw_shadow_check_repeats(t, container, (int64_t)hash, (uintptr_t)frame, lasti,
+                                            &a.marks);
+    if (t != NULL && !repeated) {
+        cw_site site = cw_frame_site(frame, lasti);
         a.container = container;
         a.key_hash = (int64_t)hash;
         a.op = op;
@@ -68,6 +77,7 @@ static uint32_t record(uintptr_t container, PyObject *key, Py_hash_t hash, cw_op
         a.structural = structural;
         a.commutes = flags & CW_COMMUTES;
         a.frame = (uintptr_t)frame;
+        a.lasti = lasti;
         a.site = site;
         a.mark = mark;
         a.index = (flags & CW_AT_INDEX) && range == NULL;
@@ -303,6 +313,12 @@ typedef struct kind {
 static int kind_of(PyObject *obj, kind *out)
 {
     PyTypeObject *tp = Py_TYPE(obj);
+    /* Values most stores hold: none can also be a container (layouts clash). */
+    if (obj == Py_None || PyFloat_CheckExact(obj) ||
+        (tp->tp_flags & (Py_TPFLAGS_LONG_SUBCLASS | Py_TPFLAGS_UNICODE_SUBCLASS |
+                         Py_TPFLAGS_BYTES_SUBCLASS | Py_TPFLAGS_TUPLE_SUBCLASS |
+                         Py_TPFLAGS_TYPE_SUBCLASS | Py_TPFLAGS_BASE_EXC_SUBCLASS)))
+        return 0;
     for (int i = 0; i < nbases; i++)
         if (tp == bases[i].builtin || tp == bases[i].hooks) {
             *out = (kind){bases[i].builtin, bases[i].hooks, &bases[i]};

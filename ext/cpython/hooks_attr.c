@@ -70,20 +70,41 @@ typedef struct watched_object {
         uintptr_t loc;
         unsigned int version; /* the class's version tag when is_attr was found */
         int is_attr;
+        int plain;            /* it holds what we last stored, no container: a store
+                                 need not read what it replaces (one made around us,
+                                 object.__setattr__ or __dict__, is not seen) */
     } recent[4];      /* the last attributes used, by name identity (names are interned) */
 } watched_object;
 
 static cw_hashtable wrapped; /* class address -> wrapped_class* */
 static cw_hashtable objects; /* object address -> watched_object* */
 static cw_hashtable classes; /* class address -> "module.Class" (owned str): every instance */
+static uint64_t object_bits;  /* a bit per watched object's address hash, never cleared: most
+                                 unwatched instances of a wrapped class skip the lookup */
 static int tables_ready;
 static uintptr_t next_location;
 
 /* ---- what is an attribute --------------------------------------------- */
 
+/* The wrapper of this very class, or NULL. */
+static const wrapped_class *wrapped_exact(PyTypeObject *type)
+{
+    /* The last one found: wrapped classes live as long as the process. */
+    static PyTypeObject *last_type;
+    static const wrapped_class *last;
+    if (type == last_type)
+        return last;
+    const wrapped_class *w = cw_ht_get(&wrapped, (uintptr_t)type);
+    if (w != NULL) {
+        last_type = type;
+        last = w;
+    }
+    return w;
+}
+
 static const wrapped_class *wrapped_of(PyTypeObject *type)
 {
-    const wrapped_class *w = cw_ht_get(&wrapped, (uintptr_t)type);
+    const wrapped_class *w = wrapped_exact(type);
     if (w != NULL)
         return w;
     /* A subclass made after the wrapping inherited the wrapper. */
@@ -129,13 +150,15 @@ static int names_state(watched_object *w, PyObject *self, PyObject *name)
                        : is_attribute_of(w, Py_TYPE(self), name);
 }
 
+static uint64_t object_bit(PyObject *obj) { return 1ULL << (cw_hash_word((uintptr_t)obj) & 63); }
+
 static watched_object *adopt(PyObject *self);
 static int still_owned(watched_object *w);
 
 /* The object's entry when its accesses are to be recorded now. */
 static watched_object *watched_of(PyObject *self)
 {
-    if ((objects.used == 0 && classes.used == 0) || !cw_hook_ready())
+    if ((classes.used == 0 && !(object_bits & object_bit(self))) || !cw_hook_ready())
         return NULL;
     watched_object *w = cw_ht_get(&objects, (uintptr_t)self);
     if (w == NULL && classes.used != 0)
@@ -145,18 +168,28 @@ static watched_object *watched_of(PyObject *self)
 
 /* ---- recording --------------------------------------------------------- */
 
+static size_t recent_slot(PyObject *name) { return ((uintptr_t)name >> 4) & 3; }
+
+/* The attribute holds what a store through us put there, no container. */
+static int holds_plain(const watched_object *w, PyObject *name)
+{
+    size_t slot = recent_slot(name);
+    return w->recent[slot].name == name && w->recent[slot].plain;
+}
+
 static void remember(watched_object *w, size_t slot, PyObject *name, uintptr_t loc)
 {
     Py_INCREF(name);
     Py_XSETREF(w->recent[slot].name, name);
     w->recent[slot].loc = loc;
     w->recent[slot].version = 0; /* is_attr not known yet */
+    w->recent[slot].plain = 0;
 }
 
 /* The location of one attribute, made on first use. */
 static uintptr_t location_of(watched_object *w, PyObject *name)
 {
-    size_t slot = ((uintptr_t)name >> 4) & 3;
+    size_t slot = recent_slot(name);
     if (w->recent[slot].name == name)
         return w->recent[slot].loc;
     PyObject *id = PyDict_GetItemWithError(w->attrs, name);
@@ -367,7 +400,7 @@ static void wrap_items(PyTypeObject *type, wrapped_class *c, const wrapped_class
  * tag (which any change of a class in its MRO renews) stands still. */
 static int is_attribute_of(watched_object *w, PyTypeObject *type, PyObject *name)
 {
-    size_t slot = ((uintptr_t)name >> 4) & 3;
+    size_t slot = recent_slot(name);
     unsigned int version = (type->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) ? type->tp_version_tag : 0;
     if (version != 0 && w->recent[slot].name == name && w->recent[slot].version == version)
         return w->recent[slot].is_attr;
@@ -405,7 +438,7 @@ void cw_attr_loaded(PyObject *self, PyObject *name, int found)
  * what the wrapped class's dict had, else the next class's in the MRO. */
 static int store_as_before(PyTypeObject *owner, PyObject *self, PyObject *name, PyObject *value)
 {
-    const wrapped_class *c = cw_ht_get(&wrapped, (uintptr_t)owner);
+    const wrapped_class *c = wrapped_exact(owner);
     if (c != NULL && c->generic_store && Py_TYPE(self) == owner)
         return PyObject_GenericSetAttr(self, name, value);
     const char *slot = value ? "__setattr__" : "__delattr__";
@@ -439,7 +472,7 @@ static int watched_store(PyTypeObject *owner, PyObject *self, PyObject *name, Py
 {
     watched_object *w = watched_of(self);
     if (w == NULL || !names_state(w, self, name) ||
-        cw_ht_get(&wrapped, (uintptr_t)owner) != wrapped_of(Py_TYPE(self)))
+        wrapped_exact(owner) != wrapped_of(Py_TYPE(self)))
         return store_as_before(owner, self, name, value);
     /* What it held, read without running code, for a container it held. */
     PyObject *old = NULL;
@@ -451,7 +484,7 @@ static int watched_store(PyTypeObject *owner, PyObject *self, PyObject *name, Py
         Py_XDECREF(dict);
         if (old == NULL && PyErr_Occurred())
             PyErr_Clear();
-    } else if (c != NULL && c->getattro == PyObject_GenericGetAttr) {
+    } else if (!holds_plain(w, name) && c != NULL && c->getattro == PyObject_GenericGetAttr) {
         cw_saved_error saved;
         cw_error_save(&saved);
         cw_tls_state.busy++;
@@ -467,8 +500,11 @@ static int watched_store(PyTypeObject *owner, PyObject *self, PyObject *name, Py
     if (rc == 0 && (plain || (w = watched_of(self)) != NULL)) {
         record(w, name, value ? CW_OP_STORE : CW_OP_DELITEM, true);
         /* A container stored, or one replaced: the rebinding's rules. */
-        int containers = old != value && ((value != NULL && cw_container_can_watch(value)) ||
-                                          (old != NULL && cw_container_is_watched(old)));
+        int stored = value != NULL && cw_container_can_watch(value);
+        size_t slot = recent_slot(name);
+        if (w->recent[slot].name == name)
+            w->recent[slot].plain = !stored;
+        int containers = old != value && (stored || (old != NULL && cw_container_is_watched(old)));
         PyObject *target = containers ? PyUnicode_FromFormat("%U.%U", w->target, name) : NULL;
         if (target != NULL)
             cw_container_rebound(old, value, target);
@@ -641,6 +677,7 @@ static watched_object *add_object(PyObject *obj, PyObject *target, PyObject *wha
             PyErr_NoMemory();
         return NULL;
     }
+    object_bits |= object_bit(obj);
     return w;
 }
 

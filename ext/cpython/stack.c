@@ -14,9 +14,8 @@
 /* The frame's instruction offset, one per call: 3.11 makes some calls from
  * a specialised PRECALL and others from the CALL after it (PRECALL has one
  * cache entry), and a race is named by where its accesses were. */
-static int call_site_offset(PyCodeObject *code, PyFrameObject *frame)
+static int call_site_offset(PyCodeObject *code, int offset)
 {
-    int offset = cw_frame_lasti(frame);
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
     if (cw_opcode.precall >= 0 && cw_code_opcode(code, offset) == cw_opcode.precall)
         offset += 4;
@@ -154,7 +153,8 @@ static uint32_t walk_python_marked(PyFrameObject *frame, cw_frame *out, int8_t *
             if (entries)
                 entries[n] = (int8_t)(entry < 0 ? -1 : (entry || pending_entry));
             pending_entry = 0;
-            out[n++] = (cw_frame){(uintptr_t)code, call_site_offset(code, f), 0, 0, 0};
+            out[n++] = (cw_frame){(uintptr_t)code, call_site_offset(code, cw_frame_lasti(f)), 0, 0,
+                                  0};
         } else if (entry > 0 && n > 0) {
             entries[n - 1] = 1; /* the run began at or below an omitted frame */
         }
@@ -298,16 +298,20 @@ int cw_opcodes_init(void)
     return 0;
 }
 
+cw_site cw_frame_site(PyFrameObject *frame, int lasti)
+{
+    if (frame == NULL)
+        return (cw_site){0, 0};
+    PyCodeObject *code = cw_frame_code(frame);
+    cw_site site = {(uintptr_t)code, call_site_offset(code, lasti)};
+    Py_DECREF(code); /* alive as long as the frame runs */
+    return site;
+}
+
 PyFrameObject *cw_current_site(cw_site *site)
 {
     PyFrameObject *frame = PyEval_GetFrame();
-    if (frame == NULL) {
-        *site = (cw_site){0, 0};
-        return NULL;
-    }
-    PyCodeObject *code = cw_frame_code(frame);
-    *site = (cw_site){(uintptr_t)code, call_site_offset(code, frame)};
-    Py_DECREF(code); /* alive as long as the frame runs */
+    *site = cw_frame_site(frame, frame ? cw_frame_lasti(frame) : -1);
     return frame;
 }
 

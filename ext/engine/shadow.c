@@ -81,7 +81,7 @@ static size_t memory_limit; /* bytes of shadow state; 0: no bound */
 
 /* Bumped by every change that could change what a single-key read finds:
  * a region stored, a check site added, a record or location forgotten, a
- * container watched or unwatched. A thread's read memo is good while the
+ * container watched or unwatched. A thread's access memos are good while the
  * epoch, its view and its lockset stand still (atomic). */
 static uint64_t epoch;
 
@@ -480,7 +480,9 @@ static void store_rec_unlocked(struct shard *sh, cell *k, const rec *tmpl, rec *
     rec *r = existing ? existing : new_rec_unlocked(k);
     *r = *tmpl;
     r->seq = ++k->next_seq;
-    k->last_use = ++sh->tick;
+    /* Read without the lock by write memos. */
+    __atomic_store_n(&sh->tick, sh->tick + 1, __ATOMIC_RELEASE);
+    k->last_use = sh->tick;
     if (tmpl->kind == REC_REGION)
         bump_epoch();
 }
@@ -663,22 +665,23 @@ static rec *find_own_range_unlocked(cell *k, cw_tid tid, int64_t lo, int64_t hi,
     return NULL;
 }
 
-/* The memo slot of a single-key read; NULL without memory. */
-static cw_read_memo *memo_of(cw_thread *t, const cw_access *a)
+/* The memo slot of a single-key access; NULL without memory. */
+static cw_access_memo *memo_of(cw_thread *t, const cw_access *a)
 {
     if (t->memos == NULL &&
-        (t->memos = cw_calloc(CW_MEM_THREADS, CW_READ_MEMOS, sizeof(cw_read_memo))) == NULL)
+        (t->memos = cw_calloc(CW_MEM_THREADS, CW_ACCESS_MEMOS, sizeof(cw_access_memo))) == NULL)
         return NULL;
     uint64_t h = cw_hash_word(a->container ^ ((uint64_t)a->key_hash * 0x9e3779b97f4a7c15ULL) ^
-                              a->site.code ^ (uint64_t)(uint32_t)a->site.offset);
-    return &t->memos[h & (CW_READ_MEMOS - 1)];
+                              a->site.code ^ (uint64_t)(uint32_t)a->site.offset ^ a->write);
+    return &t->memos[h & (CW_ACCESS_MEMOS - 1)];
 }
 
-static bool memo_holds(const cw_read_memo *m, const cw_thread *t, const cw_access *a,
+static bool memo_holds(const cw_access_memo *m, const cw_thread *t, const cw_access *a,
                        cw_lockset_id L, uint64_t ep)
 {
     return m->container == a->container && m->key_hash == a->key_hash &&
-           cw_site_eq(m->site, a->site) && m->view == t->view && m->epoch == ep && m->locks == L;
+           cw_site_eq(m->site, a->site) && m->write == a->write && m->view == t->view &&
+           m->epoch == ep && m->locks == L;
 }
 
 /* A write acts on a check made before it in the code. A check further on
@@ -710,26 +713,77 @@ typedef struct step {
     bool store;
     rec *existing_struct; /* the same for the structure location */
     bool store_struct;
+    uint64_t tick;        /* the shard's tick when done */
 } step;
 
 static const cell empty_cell;
 
-/* Step 1, without the lock: a read this thread made before, with nothing
- * changed since that could change what it finds, needs only its pending
- * check noted again. */
-static bool answered_by_memo(cw_thread *t, cw_access *a, cw_lockset_id L, cw_read_memo **memo,
+/* A check answered with nothing to do: what cw_shadow_check_repeats needs
+ * to answer it again (view, epoch and locks as a memo holds them). */
+static cw_last_check *last_check_of(const cw_thread *t, uintptr_t container, int64_t key_hash)
+{
+    uint64_t h = cw_hash_word(container ^ ((uint64_t)key_hash * 0x9e3779b97f4a7c15ULL));
+    return &t->last_checks[h & (CW_LAST_CHECKS - 1)];
+}
+
+static void remember_check(cw_thread *t, const cw_access *a, cw_lockset_id L, uint64_t ep)
+{
+    if (a->frame == 0 || a->lasti < 0)
+        return;
+    if (t->last_checks == NULL &&
+        (t->last_checks = cw_calloc(CW_MEM_THREADS, CW_LAST_CHECKS, sizeof(cw_last_check))) == NULL)
+        return;
+    *last_check_of(t, a->container, a->key_hash) = (cw_last_check){
+        a->container, a->key_hash, a->frame, a->lasti, t->view, ep, t->recent_gen, L, a->marks};
+}
+
+bool cw_shadow_check_repeats(cw_thread *t, uintptr_t container, int64_t key_hash,
+                             uintptr_t frame, int lasti, uint32_t *marks)
+{
+    if (t->last_checks == NULL)
+        return false;
+    const cw_last_check *c = last_check_of(t, container, key_hash);
+    if (c->frame != frame || c->lasti != lasti || c->container != container ||
+        c->key_hash != key_hash || c->view != t->view || c->recent_gen != t->recent_gen ||
+        frame == 0 || c->epoch != __atomic_load_n(&epoch, __ATOMIC_ACQUIRE))
+        return false;
+    int err = 0;
+    if (cw_sync_thread_lockset(t, &err) != c->locks || err)
+        return false;
+    __atomic_add_fetch(&memo_hits, 1, __ATOMIC_RELAXED);
+    *marks = c->marks;
+    return true;
+}
+
+/* Step 1, without the lock: an access this thread made before, with nothing
+ * changed since that could change what it finds, is answered by its memo.
+ * A read needs only its pending check noted again (not even that in the
+ * same call with the same pending reads); a write needs the same call, the
+ * same pending reads (it acts on none) and nothing stored in its shard
+ * since (no other thread's record to conflict with). */
+static bool answered_by_memo(cw_thread *t, cw_access *a, cw_lockset_id L, cw_access_memo **memo,
                              uint64_t *ep)
 {
     *memo = NULL;
-    if (!a->check || a->write || a->structural)
+    if (a->check == a->write || a->structural || a->ranged)
         return false;
     *ep = __atomic_load_n(&epoch, __ATOMIC_ACQUIRE);
-    *memo = memo_of(t, a);
-    if (*memo == NULL || !memo_holds(*memo, t, a, L, *ep))
+    cw_access_memo *m = *memo = memo_of(t, a);
+    if (m == NULL || !memo_holds(m, t, a, L, *ep))
+        return false;
+    bool same_reads = m->frame == a->frame && m->recent_gen == t->recent_gen;
+    if (a->write && (!same_reads || m->tick != __atomic_load_n(&shard_of(a->container)->tick,
+                                                                __ATOMIC_ACQUIRE)))
         return false;
     __atomic_add_fetch(&memo_hits, 1, __ATOMIC_RELAXED);
-    if (a->frame)
+    a->marks = m->marks;
+    if (a->check && a->frame && !same_reads) {
         cw_thread_note_read(t, a->frame, a->container, a->key_hash, a->site, a->op);
+        m->frame = a->frame;
+        m->recent_gen = t->recent_gen;
+    }
+    else if (a->check)
+        remember_check(t, a, L, *ep); /* stable: its pending read stays as it is */
     return true;
 }
 
@@ -926,7 +980,10 @@ static int check_and_commit(step *s)
     s->c = cw_ht_get(&s->sh->table, a->container);
     if (s->c == NULL)
         goto out; /* unwatched meanwhile */
-    s->c->marks |= a->mark;
+    if ((s->c->marks | a->mark) != s->c->marks) {
+        s->c->marks |= a->mark;
+        bump_epoch(); /* memos hold the marks */
+    }
     a->marks = s->c->marks;
     /* Check against the key's history without creating it: asking for a
      * stack must leave no trace. An empty history stands in meanwhile. */
@@ -954,6 +1011,7 @@ static int check_and_commit(step *s)
     if (a->structural)
         check_structural_unlocked(s);
     rc = commit_unlocked(s);
+    s->tick = s->sh->tick;
 out:
     pthread_mutex_unlock(&s->sh->lock);
     return rc;
@@ -961,7 +1019,7 @@ out:
 
 /* Steps 2 to 5, apart from the memo's fast path so that it stays small. */
 static int access_history(cw_thread *t, cw_access *a, cw_lockset_id L,
-                          cw_read_memo *memo, uint64_t ep)
+                          cw_access_memo *memo, uint64_t ep)
 {
     step s;
     s.t = t;
@@ -975,14 +1033,18 @@ static int access_history(cw_thread *t, cw_access *a, cw_lockset_id L,
     if (rc != CW_OK || s.c == NULL)
         return rc;
     /* Step 5, after the lock: remember what this thread read and acted on. */
-    if (memo != NULL && s.b.n == 0)
-        *memo = (cw_read_memo){a->container, a->key_hash, a->site, t->view, ep, L};
     if (a->check && a->frame)
         cw_thread_note_read(t, a->frame, a->container, a->key_hash, a->site, a->op);
     if (s.region) {
         cw_recent_read taken;
         if (cw_thread_take_read(t, a->frame, a->container, a->key_hash, &taken))
             cw_vc_unref(taken.snap);
+    }
+    if (memo != NULL && s.b.n == 0 && !s.region) {
+        *memo = (cw_access_memo){a->container, a->key_hash, a->site, a->write, t->view, ep,
+                                 L, a->marks, a->frame, t->recent_gen, s.tick};
+        if (a->check)
+            remember_check(t, a, L, ep);
     }
     return CW_OK;
 }
@@ -995,7 +1057,7 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
     cw_lockset_id L = cw_sync_thread_lockset(t, &err);
     if (err)
         return err;
-    cw_read_memo *memo;
+    cw_access_memo *memo;
     uint64_t ep = 0;
     if (answered_by_memo(t, a, L, &memo, &ep))
         return CW_OK;

@@ -87,6 +87,7 @@ typedef struct cw_access {
     bool commutes;    /* a write that commutes with other such writes (list.append,
                          list.pop): two of them never conflict on their own */
     uintptr_t frame;  /* the call; 0 when unknown (no Python frame) */
+    int lasti;        /* the instruction's raw offset in it (-1: unknown) */
     cw_site site;     /* where in the call */
     cw_stack_id stack;/* 0 until captured: see CW_NEED_STACK */
     cw_stack_id check_stack; /* the checked read's stack, when asked for */
@@ -103,6 +104,12 @@ typedef struct cw_access {
     uint32_t reports[CW_MAX_NEW_REPORTS];
     uint32_t nreports;
 } cw_access;
+
+/* The check the thread made last at this very instruction (frame, lasti)
+ * again, with nothing changed that could change its answer: nothing to do
+ * (*marks: the container's marks). False: record it. */
+bool cw_shadow_check_repeats(cw_thread *t, uintptr_t container, int64_t key_hash,
+                             uintptr_t frame, int lasti, uint32_t *marks);
 
 /* Record an access and check it. Returns CW_OK, CW_NEED_STACK when it must
  * store a record or a report and a->stack is 0 (nothing was changed: capture

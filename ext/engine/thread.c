@@ -62,6 +62,8 @@ static void free_frames(cw_thread *t)
 {
     cw_free(t->memos);
     t->memos = NULL;
+    cw_free(t->last_checks);
+    t->last_checks = NULL;
     if (t->frames == NULL)
         return;
     for (uint32_t i = 0; i < CW_FRAME_SLOTS; i++)
@@ -246,6 +248,7 @@ static void clear_slot(cw_thread *t, cw_frame_slot *fs)
     for (uint32_t i = 0; i < fs->nreads; i++)
         cw_vc_unref(fs->reads[i].snap);
     t->nrecent -= fs->nreads;
+    t->recent_gen += fs->nreads != 0;
     fs->nreads = 0;
     fs->frame = 0;
     for (uint32_t i = 0; i < CW_STACKS_PER_FRAME; i++)
@@ -309,6 +312,7 @@ void cw_thread_note_read(cw_thread *t, uintptr_t frame, uintptr_t container,
     cw_vc_unref(r->snap);
     *r = (cw_recent_read){frame, container, key_hash, snap, t->acquire_serial,
                           site, op, ++t->stamp};
+    t->recent_gen++;
 }
 
 bool cw_thread_peek_read(cw_thread *t, uintptr_t frame, uintptr_t container,
@@ -331,6 +335,7 @@ bool cw_thread_take_read(cw_thread *t, uintptr_t frame, uintptr_t container,
     *out = *r; /* the caller owns out->snap now */
     *r = fs->reads[--fs->nreads];
     t->nrecent--;
+    t->recent_gen++;
     return true;
 }
 
@@ -350,6 +355,7 @@ void cw_thread_forget_container(cw_thread *t, uintptr_t container)
                 cw_vc_unref(fs->reads[j].snap);
                 fs->reads[j] = fs->reads[--fs->nreads];
                 t->nrecent--;
+                t->recent_gen++;
             } else {
                 j++;
             }

@@ -54,19 +54,39 @@ typedef struct cw_frame_slot {
     uint32_t next_stack;
 } cw_frame_slot;
 
-/* A single-key read the engine found nothing to do for (no report, its
- * record already there): the same read again, with nothing changed that
- * could change that answer, is skipped (see shadow.c). */
-typedef struct cw_read_memo {
+/* A single-key read or write the engine found nothing to do for (no report,
+ * its record already there): the same access again, with nothing changed
+ * that could change that answer, is skipped (see shadow.c). */
+typedef struct cw_access_memo {
     uintptr_t container;
     int64_t key_hash;
     cw_site site;
+    bool write;
     uint64_t view;          /* the thread's view when it was answered */
     uint64_t epoch;         /* the shadow epoch then */
     cw_lockset_id locks;
-} cw_read_memo;
+    uint32_t marks;         /* the container's marks then (a change bumps the epoch) */
+    uintptr_t frame;        /* the call, and the thread's pending reads then: */
+    uint64_t recent_gen;    /* a read need not be noted again, a write is no region */
+    uint64_t tick;          /* a write: its shard's tick after it (nothing stored since) */
+} cw_access_memo;
 
-#define CW_READ_MEMOS 256   /* a power of two; 14 KiB per thread that reads */
+#define CW_ACCESS_MEMOS 256 /* a power of two; 22 KiB per thread that reads */
+
+/* A check this thread made that the engine answered with nothing to do, by
+ * the instruction that made it (frame and raw offset): the same check again
+ * is answered before its site is even worked out. The last ones, by key. */
+typedef struct cw_last_check {
+    uintptr_t container;
+    int64_t key_hash;
+    uintptr_t frame;        /* 0: none */
+    int lasti;
+    uint64_t view, epoch, recent_gen;
+    cw_lockset_id locks;
+    uint32_t marks;
+} cw_last_check;
+
+#define CW_LAST_CHECKS 64   /* a power of two: a loop over a dict's keys fits */
 
 typedef struct cw_thread {
     /* Identity. */
@@ -89,8 +109,10 @@ typedef struct cw_thread {
     cw_frame_slot *frames;   /* CW_FRAME_SLOTS of them, made on first use, freed at exit */
     uint32_t nrecent;        /* pending reads over all slots */
     uint64_t stamp;
+    uint64_t recent_gen;     /* bumped whenever the pending reads change */
     uint64_t view;           /* bumped whenever vc changes */
-    cw_read_memo *memos;     /* CW_READ_MEMOS, made on first use, freed at exit */
+    cw_access_memo *memos;   /* CW_ACCESS_MEMOS, made on first use, freed at exit */
+    cw_last_check *last_checks; /* CW_LAST_CHECKS, made on first use, freed at exit */
 } cw_thread;
 
 /* Register a thread. inherited (Borrowed, may be NULL) is the creator's

@@ -1202,6 +1202,72 @@ static void test_read_memo_expires_on_change(void **state)
     cw_shadow_unwatch(c);
 }
 
+/* A repeated write by the same call at the same site is answered from the
+ * memo while nothing is stored in its shard; another thread's write is
+ * stored, so the next write looks and finds the conflict. A read pending in
+ * the call (the write acts on it) is never answered from the memo. */
+static void test_write_memo_expires_on_other_threads_records(void **state)
+{
+    (void)state;
+    uintptr_t c = watch("mod.WMEMO");
+    uintptr_t code = next_code();
+    cw_site s = at(code, 2);
+    cw_thread *a = reg("A"), *b = reg("B");
+    uintptr_t frame = next_frame();
+    write_key(a, c, 1, frame, s, false);
+    uint64_t hits = cw_shadow_memo_hits();
+    write_key(a, c, 1, frame, s, false);
+    write_key(a, c, 1, frame, s, false);
+    assert_int_equal(cw_shadow_memo_hits(), hits + 2);
+
+    window w = mark();
+    write_key(b, c, 1, next_frame(), at(code, 8), false);
+    assert_int_equal(new_of_kind(w, CW_REPORT_WRITE_WRITE), 1);
+    hits = cw_shadow_memo_hits();
+    write_key(a, c, 1, frame, s, false);
+    assert_int_equal(cw_shadow_memo_hits(), hits);
+
+    /* A check of the key in the same call: the next write is a region. */
+    write_key(a, c, 1, frame, s, false);
+    check_read(a, c, 1, frame, at(code, 0));
+    hits = cw_shadow_memo_hits();
+    write_key(a, c, 1, frame, s, false);
+    assert_int_equal(cw_shadow_memo_hits(), hits);
+    cw_thread_forget_frame(a, frame);
+    cw_shadow_unwatch(c);
+}
+
+/* The same check by the same instruction again is answered before its site
+ * is worked out, until anything a memo depends on changes. */
+static void test_check_repeats_by_instruction(void **state)
+{
+    (void)state;
+    uintptr_t c = watch("mod.REPEAT");
+    uintptr_t code = next_code();
+    cw_thread *a = reg("A"), *b = reg("B");
+    uintptr_t frame = next_frame();
+    cw_access r = make_access(c, 1, CW_OP_GET, frame, at(code, 2));
+    r.check = true;
+    r.lasti = 2;
+    uint32_t marks;
+    assert_false(cw_shadow_check_repeats(a, c, 1, frame, 2, &marks));
+    shadow_call(a, &r);
+    assert_true(cw_shadow_check_repeats(a, c, 1, frame, 2, &marks));
+    assert_false(cw_shadow_check_repeats(a, c, 1, frame, 4, &marks));     /* another instruction */
+    assert_false(cw_shadow_check_repeats(a, c, 2, frame, 2, &marks));     /* another key */
+    assert_false(cw_shadow_check_repeats(a, c, 1, next_frame(), 2, &marks)); /* another call */
+    assert_false(cw_shadow_check_repeats(b, c, 1, frame, 2, &marks));     /* another thread */
+    uintptr_t l = next_sync_addr();
+    lock(a, l);
+    assert_false(cw_shadow_check_repeats(a, c, 1, frame, 2, &marks));     /* a lock taken */
+    unlock(a, l);
+    /* B's region on the key: A's next check must look (and finds it). */
+    region(b, c, 1, at(code, 2), at(code, 6));
+    assert_false(cw_shadow_check_repeats(a, c, 1, frame, 2, &marks));
+    cw_thread_forget_frame(a, frame);
+    cw_shadow_unwatch(c);
+}
+
 /* ---- commuting writes (list.append) -------------------------------------- */
 
 static void append(cw_thread *t, uintptr_t c, uintptr_t frame, cw_site s)
@@ -1700,6 +1766,8 @@ int main(void)
         cmocka_unit_test(test_history_bounded),
         cmocka_unit_test(test_memory_bound_evicts_old_locations),
         cmocka_unit_test(test_read_memo_expires_on_change),
+        cmocka_unit_test(test_write_memo_expires_on_other_threads_records),
+        cmocka_unit_test(test_check_repeats_by_instruction),
         cmocka_unit_test(test_commuting_writes),
         cmocka_unit_test(test_ranged_writes),
         cmocka_unit_test(test_marks),
