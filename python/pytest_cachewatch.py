@@ -66,7 +66,13 @@ def pytest_configure(config):
     enabled = config.getoption("--cachewatch") or config.getini("cachewatch")
     if not enabled:
         return
-    state = _State(config)
+    try:
+        state = _State(config)
+    except (ValueError, TypeError, OSError) as exc:
+        # A mistake in the options: a usage error, said before any test runs.
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise pytest.UsageError(text if text.startswith("cachewatch") else
+                                f"cachewatch: {text}") from None
     config.stash[_STATE] = state
     config.pluginmanager.register(state, "cachewatch-state")
     config.add_cleanup(state.close)
@@ -77,11 +83,12 @@ class _Findings:
 
     def __init__(self, state):
         self._state = state
-        self._first = state.count()
+        self._before = state.snapshot()
 
     def __call__(self, category=None):
-        """Findings made since the test began (of one category, if given)."""
-        found = self._state.all()[self._first:]
+        """Findings made since the test began, new or seen again (of one
+        category, if given)."""
+        found = self._state.since(self._before)
         return [f for f in found if category is None or f["category"] == category]
 
 
@@ -96,6 +103,8 @@ class _State:
         self.collected = []   # (nodeid, when, finding) gathered here or from workers
         self.options = self._options()
         self.json_path = self.options.get("json_path", "")
+        if self.json_path:
+            _check_json_path(self.json_path)
         self.fail_on = self.options.get("fail_on", "all")
         self.started = False
         if not self.controller:
@@ -133,8 +142,16 @@ class _State:
 
         return report.findings()
 
-    def count(self):
-        return len(self.all()) if self.started else 0
+    def snapshot(self):
+        """How often each finding was seen so far."""
+        return {f["id"]: f.get("hits", 1) for f in self.all()} if self.started else {}
+
+    def since(self, snapshot):
+        """Findings seen since the snapshot: new ones and ones seen again (a
+        finding fails every phase it occurs in, whatever ran before)."""
+        if not self.started:
+            return []
+        return [f for f in self.all() if f.get("hits", 1) > snapshot.get(f["id"], 0)]
 
     def text(self, finding):
         from cachewatch import _cachewatch
@@ -168,16 +185,16 @@ class _State:
 
                 for target in marker.kwargs.get("watch", ()):
                     cachewatch.watch(target)
-        before = self.count()
+        before = self.snapshot()
         try:
             result = yield
         except BaseException:
             # The phase failed on its own: keep its error, note the findings.
-            self._made_during(item, when, self.all()[before:], fail=False)
+            self._made_during(item, when, self.since(before), fail=False)
             raise
         if when == "teardown":
             _pools.finish_scope()  # abandoned tasks and leaked threads of this test
-        self._made_during(item, when, self.all()[before:], fail=True)
+        self._made_during(item, when, self.since(before), fail=True)
         return result
 
     def _made_during(self, item, when, new, fail):
@@ -192,8 +209,10 @@ class _State:
             return  # failing already, or the test asserts on them itself
         failing = [f for f in new if report.counts(f, self.fail_on)]
         if failing:
-            # The reports are the failure's text; our own frames say nothing.
-            pytest.fail("\n".join(self.text(f) for f in failing), pytrace=False)
+            # The reports are the failure's text (our own frames say nothing),
+            # after a first line for pytest's short summary.
+            texts = [self.text(f) for f in failing]
+            pytest.fail("\n".join([_first_summary(texts, len(failing))] + texts), pytrace=False)
 
     # -- xdist: the controller gathers what workers found ---------------------
 
@@ -238,8 +257,10 @@ class _State:
         merged = {}
         for nodeid, when, finding in self.collected:
             key = merge.key(finding)
-            nodeids, _ = merged.setdefault(key, (set(), finding))
+            nodeids, seen = merged.get(key, (set(), finding))
             nodeids.add(f"{nodeid}::{when}")
+            # Collected again when seen again: the latest has the whole count.
+            merged[key] = (nodeids, max(seen, finding, key=lambda f: f.get("hits", 1)))
         return list(merged.values())
 
     def close(self):
@@ -253,6 +274,41 @@ class _State:
 
             cachewatch.stop()
             self.started = False
+
+
+def _check_json_path(path):
+    import os
+
+    from cachewatch import report
+
+    directory = os.path.dirname(os.path.abspath(report.expand_path(path)))
+    if not os.path.isdir(directory):
+        raise OSError(f"cachewatch: json_path {path!r}: no such directory {directory!r}")
+
+
+def _first_summary(texts, n):
+    """The SUMMARY line of the first report, for pytest's one-line summary."""
+    for line in texts[0].splitlines():
+        if line.startswith("SUMMARY: "):
+            more = f" (and {n - 1} more)" if n > 1 else ""
+            return line[len("SUMMARY: "):] + more
+    return f"cachewatch: {n} finding(s)"
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The marker's targets are checked before any test runs."""
+    if config.stash.get(_STATE, None) is None:
+        return
+    from cachewatch import _targets
+
+    for item in items:
+        for marker in item.iter_markers("cachewatch"):
+            for target in marker.kwargs.get("watch", ()):
+                try:
+                    for one in [t.strip() for t in str(target).split(",") if t.strip()]:
+                        _targets.parse(one)
+                except _targets.TargetError as exc:
+                    raise pytest.UsageError(f"{item.nodeid}: {exc}") from None
 
 
 def _runner_dirs():

@@ -13,7 +13,11 @@ created, and pools and threads that grow or run on unobserved; it stays
 silent about code ordered by locks, queues, events, joins and futures.
 
 Importing the package loads nothing else: the C core is loaded by the first
-call (so the pytest plugin and the start-up hook cost nothing when off)."""
+call (so the pytest plugin and the start-up hook cost nothing when off).
+
+PYTEST_DONT_REWRITE: pytest marks the package of its plugin for assertion
+rewriting; under `cachewatch run -m pytest` it is imported already, and has
+no assertions to rewrite."""
 
 __all__ = ["start", "stop", "watch", "unwatch", "findings", "clear", "checking",
            "is_active", "write_json", "benign", "TargetError"]

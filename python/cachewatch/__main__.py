@@ -2,8 +2,10 @@
 
 Runs a program under cachewatch. Every option of the option table is a
 command-line flag (--max-frames 16, --native-stacks 1); --watch may be given
-many times. Exit status: the program's own, or the exitcode option (66) when
-races were reported and the program itself succeeded."""
+many times. Everything from the script or `-m module` on belongs to the
+program, as with `python -m`. Exit status: the program's own, or the
+exitcode option (66) when races were reported and the program itself
+succeeded. A failing program's traceback starts at its own code."""
 import argparse
 import os
 import runpy
@@ -58,6 +60,25 @@ def _options_from(args):
     return opts
 
 
+def split_run_args(args):
+    """cachewatch's options, the module (or None) and the program's argv:
+    everything from the script or `-m module` on is the program's."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            return args[:i], None, args[i + 1:]
+        if arg == "-m":
+            return args[:i], (args[i + 1] if i + 1 < len(args) else ""), args[i + 2:]
+        if arg.startswith("-m") and not arg.startswith("--"):
+            return args[:i], arg[2:], args[i + 1:]
+        if not arg.startswith("-"):
+            return args[:i], None, args[i:]
+        # Each option of ours takes a value, but --help and --opt=value.
+        i += 1 if arg in ("-h", "--help") or "=" in arg else 2
+    return args, None, []
+
+
 def _exit_status(code):
     if code is None:
         return 0
@@ -71,9 +92,7 @@ def run(args):
     import cachewatch
 
     program = list(args.program)
-    if program and program[0] == "--":
-        program = program[1:]
-    if args.module is None and not program:
+    if args.module == "" or (args.module is None and not program):
         sys.stderr.write("cachewatch: nothing to run (give a script or -m module)\n")
         return 2
     if args.module is None and not os.path.exists(program[0]):
@@ -89,6 +108,12 @@ def run(args):
     status = 0
     try:
         if args.module is not None:
+            if "" not in sys.path and os.getcwd() not in sys.path:
+                sys.path.insert(0, os.getcwd())  # as python -m does
+            if not _module_exists(args.module):
+                cachewatch.stop(quiet=True)
+                sys.stderr.write(f"cachewatch: no module named {args.module}\n")
+                return 1
             sys.argv = [args.module] + program
             runpy.run_module(args.module, run_name="__main__", alter_sys=True)
         else:
@@ -97,11 +122,32 @@ def run(args):
             runpy.run_path(program[0], run_name="__main__")
     except SystemExit as exc:
         status = _exit_status(exc.code)
-    except BaseException:
-        import traceback
-        traceback.print_exc()
+    except BaseException as exc:  # noqa: BLE001 - the program's own failure
+        _print_program_traceback(exc)
         status = 1
     return finish(status)
+
+
+def _module_exists(name):
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _print_program_traceback(exc):
+    """As python would print it: from the program's first frame, without
+    ours or runpy's in front."""
+    import traceback
+
+    ours = {os.path.abspath(__file__), os.path.abspath(runpy.__file__), "<frozen runpy>"}
+    tb = exc.__traceback__
+    while tb is not None and (tb.tb_frame.f_code.co_filename in ours or
+                              os.path.abspath(tb.tb_frame.f_code.co_filename) in ours):
+        tb = tb.tb_next
+    sys.stderr.write("".join(traceback.format_exception(type(exc), exc, tb)))
 
 
 def finish(status):
@@ -140,16 +186,24 @@ def merge_reports(paths, out):
     for finding in findings:
         print("\n".join(merge.describe(finding)))
     if out:
-        merge.write(out, findings)
+        try:
+            merge.write(out, findings)
+        except OSError as exc:
+            sys.stderr.write(f"cachewatch: cannot write {out}: {exc.strerror or exc}\n")
+            return 2
     print(report.summary_of(findings))
     return 66 if findings else 0
 
 
 def main(argv=None):
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.command == "run":
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["run"]:
+        ours, module, program = split_run_args(argv[1:])
+        args = parser.parse_args(["run"] + ours)
+        args.module, args.program = module, program
         return run(args)
+    args = parser.parse_args(argv)
     if args.command == "options":
         print(options_markdown())
         return 0

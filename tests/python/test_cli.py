@@ -57,9 +57,39 @@ def test_script_arguments_and_dash_m(tmp_path):
         [t.start() for t in ts]; [t.join() for t in ts]
         print(CACHE["k"])
     """))
-    proc, findings = run_cachewatch(WATCH + ["-m", "racer", "--", "x", "y"], cwd=tmp_path)
+    proc, findings = run_cachewatch(WATCH + ["-m", "racer", "x", "y"], cwd=tmp_path)
     assert proc.stdout.strip() == "['x', 'y']", proc.stderr
     assert proc.returncode == 66 and findings[0]["target"] == "__main__.CACHE"
+    # Everything after the module or the script is the program's, flags too
+    # (as with python -m): `run -m pytest -q` must not be refused.
+    proc, _ = run_cachewatch(WATCH + ["-m", "racer", "-q", "--flag", "--json", "z"], cwd=tmp_path)
+    assert proc.stdout.strip() == "['-q', '--flag', '--json', 'z']", proc.stderr
+    proc, _ = run_cachewatch(WATCH + ["-mracer", "-x"], cwd=tmp_path)
+    assert proc.stdout.strip() == "['-x']", proc.stderr
+    proc, _ = run_cachewatch(WATCH + [str(pkg / "__main__.py"), "-q", "--", "w"], cwd=tmp_path)
+    assert proc.stdout.strip() == "['-q', '--', 'w']", proc.stderr
+
+
+def test_run_dash_m_pytest(tmp_path):
+    """pytest run as the module: its own flags, and no warning about cachewatch
+    being imported before pytest could rewrite it."""
+    (tmp_path / "test_small.py").write_text("def test_ok():\n    assert 1 + 1 == 2\n")
+    proc = run_python(["-m", "cachewatch", "run", "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                       "-W", "error::pytest.PytestAssertRewriteWarning", "test_small.py"],
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "1 passed" in proc.stdout and "Warning" not in proc.stdout + proc.stderr
+
+
+def test_failing_program_traceback_starts_at_its_own_code(tmp_path):
+    script = tmp_path / "fails.py"
+    script.write_text("import json\ndef parse():\n    json.loads('{')\nparse()\n")
+    plain = run_python([str(script)], cwd=tmp_path)
+    proc = run_python(["-m", "cachewatch", "run", str(script)], cwd=tmp_path)
+    assert proc.returncode == 1
+    # The traceback python itself prints, then cachewatch's summary line.
+    assert proc.stderr.splitlines()[:-1] == plain.stderr.splitlines(), proc.stderr
+    assert "runpy" not in proc.stderr and "__main__.py" not in proc.stderr
 
 
 def test_bad_input_gives_one_line():
@@ -69,6 +99,9 @@ def test_bad_input_gives_one_line():
     proc = run_python(["-m", "cachewatch", "run", "no_such_script.py"])
     assert proc.returncode == 2
     assert proc.stderr.strip() == "cachewatch: no such script: no_such_script.py"
+    proc = run_python(["-m", "cachewatch", "run", "-m", "no_such_module"])
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "cachewatch: no module named no_such_module"
     proc = run_python(["-m", "cachewatch", "run", "--watch", "bad", RACY])
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("cachewatch: bad watch target 'bad' "
@@ -156,6 +189,10 @@ def test_report_merges_per_process_files(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip() == (f"cachewatch: cannot read report {tmp_path / 'junk.json'}: "
                                    "not a cachewatch report (no 'findings' list)")
+    proc = run_python(["-m", "cachewatch", "report", "--json", "/missing/dir/m.json"] + paths)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("cachewatch: cannot write /missing/dir/m.json: "
+                                   "No such file or directory")
 
 
 def test_watch_takes_comma_separated_targets_as_its_help_says():

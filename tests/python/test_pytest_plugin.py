@@ -23,6 +23,10 @@ RACY_MODULE = """
 """
 
 
+# The race happens afresh in every call (the cache starts empty each time).
+RACY_EACH_TIME = RACY_MODULE.replace("    def race():\n", "    def race():\n        CACHE.clear()\n")
+
+
 def test_inert_when_off(pytester):
     pytester.makepyfile(test_off="""
         import sys, _thread
@@ -56,6 +60,65 @@ def test_race_fails_the_test_that_made_it(pytester):
     ])
     # Frames of pytest itself are left out of the stacks.
     assert "_pytest" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one-process", "xdist"])
+def test_a_finding_fails_every_test_it_occurs_in(pytester, monkeypatch, workers):
+    """Whatever ran before, in one process or split by xdist: the same race in
+    three tests fails all three (a test taking the fixture sees it instead),
+    and the session summary lists it once with every test."""
+    if workers:
+        pytest.importorskip("xdist")
+    monkeypatch.setenv("COLUMNS", "300")  # the short summary is cut to the terminal
+    pytester.makepyfile(racy=RACY_EACH_TIME)
+    pytester.makepyfile(test_app="""
+        import racy
+        def test_first():
+            racy.race()
+        def test_second():
+            racy.race()
+        def test_third(cachewatch_findings):
+            racy.race()
+            assert [f["target"] for f in cachewatch_findings()] == ["racy.CACHE"]
+    """)
+    result = pytester.runpytest_subprocess("--cachewatch", "--cachewatch-watch", "racy:CACHE",
+                                           *workers)
+    result.assert_outcomes(passed=1, failed=2)
+    # pytest's one-line summary carries the finding, not a rule of '='.
+    result.stdout.fnmatch_lines([
+        "FAILED test_app.py::test_first - Failed: cachewatch: check-then-act race on racy.CACHE*",
+    ])
+    summary = result.stdout.str().split("= cachewatch =")[1]
+    assert summary.count("check-then-act on racy.CACHE") == 1, summary
+    for name in ("first", "second", "third"):
+        assert f"test_app.py::test_{name}::call" in summary, summary
+
+
+@pytest.mark.parametrize("args, said", [
+    (["--cachewatch-fail-on", "rcae"], "option 'fail_on' has no category 'rcae'"),
+    (["--cachewatch-max-frames", "0"], "option 'max_frames' must be 1-256, got 0"),
+    (["--cachewatch-json-path", "/missing/dir/x.json"], "no such directory '/missing/dir'"),
+    (["--cachewatch-watch", "not a target"], "bad watch target 'not a target'"),
+    ([], "test_app.py::test_marked: cachewatch: bad watch target 'bad target'"),
+], ids=["fail-on", "max-frames", "json-path", "watch", "marker"])
+def test_usage_mistakes_are_usage_errors(pytester, args, said):
+    """Said in one line before any test runs, pytest's exit status 4."""
+    pytester.makepyfile(test_app="""
+        import pytest
+        @pytest.mark.cachewatch(watch=["bad target"])
+        def test_marked():
+            pass
+    """ if not args else """
+        def test_plain():
+            pass
+    """)
+    result = pytester.runpytest_subprocess("--cachewatch", *args)
+    assert result.ret == 4, result.stdout.str() + result.stderr.str()
+    errors = [line for line in result.stderr.lines if line.startswith("ERROR:")]
+    assert len(errors) == 1 and said in errors[0], result.stderr.str()
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
+    assert "passed" not in result.stdout.str()
 
 
 def test_fail_on_and_the_fixture(pytester):
@@ -164,7 +227,7 @@ def test_xdist_workers_report_to_the_controller_once(pytester):
     result = pytester.runpytest_subprocess("--cachewatch", "--cachewatch-watch", "racy:CACHE",
                                            "-n", "2")
     outcomes = result.parseoutcomes()
-    # Each worker reports the race once (its first racing test fails).
+    # The cache is filled by a worker's first test: later ones only read it.
     assert outcomes.get("failed") in (1, 2) and outcomes.get("passed", 0) + outcomes["failed"] == 3
     text = result.stdout.str()
     summary = text.split("= cachewatch =")[1]
