@@ -193,7 +193,7 @@ class _State:
             self._made_during(item, when, self.since(before), fail=False)
             raise
         if when == "teardown":
-            _pools.finish_scope()  # abandoned tasks and leaked threads of this test
+            _pools.finish_scope(run_scope=False)  # this test's abandoned tasks, leaked threads
         self._made_during(item, when, self.since(before), fail=True)
         return result
 

@@ -111,6 +111,8 @@ int cw_code_is_ours(PyCodeObject *code);
 /* 1 when the evaluation loop was entered from C at this frame, 0 if not,
  * -1 when this CPython does not say (frames_internal.c). */
 int cw_frame_is_entry(PyFrameObject *frame);
+/* Local i of a running frame, a new reference; NULL (no error) if unbound. */
+PyObject *cw_frame_local(PyFrameObject *frame, int i);
 
 /* Native frames (unwind.c). */
 int cw_unwind_available(void);

@@ -1,11 +1,14 @@
 /* frames_internal.c: the only file that reads CPython's internal frame
  * structures, to tell where one run of the evaluation loop starts (so native
- * frames can be placed between the Python frames they called). Everything
- * else uses the public frame API. */
+ * frames can be placed between the Python frames they called), and to read
+ * one local of a running frame without making its f_locals dict (which
+ * would keep every local of the frame alive: a `del executor` in a test
+ * would no longer free it). Everything else uses the public frame API. */
 #include "binding.h"
 
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
 #define Py_BUILD_CORE 1
+#include "internal/pycore_code.h"
 #include "internal/pycore_frame.h"
 
 int cw_frame_is_entry(PyFrameObject *frame)
@@ -20,3 +23,33 @@ int cw_frame_is_entry(PyFrameObject *frame)
     return -1; /* unknown: every Python frame goes at the innermost loop */
 }
 #endif
+
+/* Local i of a running frame (a cell's contents), a new reference; NULL
+ * (no error set) when it is unbound or cannot be read. */
+PyObject *cw_frame_local(PyFrameObject *frame, int i)
+{
+    PyObject *value = NULL;
+    PyCodeObject *code = PyFrame_GetCode(frame);
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *names = PyCode_GetVarnames(code);
+    if (names != NULL && i >= 0 && i < PyTuple_GET_SIZE(names))
+        value = PyFrame_GetVar(frame, PyTuple_GET_ITEM(names, i));
+    Py_XDECREF(names);
+    PyErr_Clear();
+#elif PY_VERSION_HEX >= 0x030B0000
+    if (frame->f_frame != NULL && i >= 0 && i < code->co_nlocalsplus) {
+        value = frame->f_frame->localsplus[i];
+        if (value != NULL && PyCell_Check(value) &&
+            (_PyLocals_GetKind(code->co_localspluskinds, i) & CO_FAST_CELL))
+            value = PyCell_GET(value);
+        Py_XINCREF(value);
+    }
+#else
+    if (i >= 0 && i < code->co_nlocals) {
+        value = frame->f_localsplus[i];
+        Py_XINCREF(value);
+    }
+#endif
+    Py_DECREF(code);
+    return value;
+}

@@ -901,7 +901,95 @@ static PyObject *py_omit_frames_under(PyObject *self, PyObject *dirs)
     Py_RETURN_NONE;
 }
 
+/* The exit status a process gets when it would exit 0 with findings
+ * (exitcode under CACHEWATCH_OPTIONS, as TSAN_OPTIONS=exitcode does): only
+ * exit(3) itself knows the program's status, so an on_exit handler changes
+ * it there, in the process that asked and not in its forked children. */
+static int exit_status_on_findings; /* atomic */
+static pid_t exit_status_pid;
+
+#ifdef __GLIBC__
+static void exit_with_findings(int status, void *arg)
+{
+    (void)arg;
+    int code = __atomic_load_n(&exit_status_on_findings, __ATOMIC_ACQUIRE);
+    if (status == 0 && code != 0 && getpid() == exit_status_pid) {
+        fflush(NULL);
+        _exit(code);
+    }
+}
+#endif
+
+static PyObject *py_exit_status_on_findings(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    long value = PyLong_AsLong(arg);
+    if (value == -1 && PyErr_Occurred())
+        return NULL;
+    if (value < 0 || value > 255)
+        return PyErr_Format(PyExc_ValueError, "cachewatch: exit status %ld is not 0-255", value);
+    int code = (int)value;
+#ifdef __GLIBC__
+    static int registered;
+    if (!registered && on_exit(exit_with_findings, NULL) != 0)
+        return PyErr_Format(PyExc_OSError, "cachewatch: cannot set the exit status");
+    registered = 1;
+    exit_status_pid = getpid();
+    __atomic_store_n(&exit_status_on_findings, code, __ATOMIC_RELEASE);
+    Py_RETURN_TRUE;
+#else
+    (void)code;
+    Py_RETURN_FALSE; /* no on_exit(3): the program's status stands */
+#endif
+}
+
+static PyObject *py_frame_local(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *frame, *fallback;
+    int i;
+    if (!PyArg_ParseTuple(args, "O!iO", &PyFrame_Type, &frame, &i, &fallback))
+        return NULL;
+    PyObject *value = cw_frame_local((PyFrameObject *)frame, i);
+    if (value == NULL) {
+        Py_INCREF(fallback);
+        return fallback;
+    }
+    return value;
+}
+
+static PyObject *py_set_library_files(PyObject *self, PyObject *files)
+{
+    (void)self;
+    PyObject *seq = PySequence_Fast(files, "set_library_files takes a list of str");
+    if (seq == NULL)
+        return NULL;
+    const char *paths[CW_LIBRARY_FILES];
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    size_t k = 0;
+    for (Py_ssize_t i = 0; i < n && k < CW_LIBRARY_FILES; i++) {
+        const char *path = PyUnicode_AsUTF8(PySequence_Fast_GET_ITEM(seq, i));
+        if (path == NULL) {
+            Py_DECREF(seq);
+            return NULL;
+        }
+        paths[k++] = path;
+    }
+    cw_report_set_library_files(paths, k);
+    Py_DECREF(seq);
+    Py_RETURN_NONE;
+}
+
 PyMethodDef cw_service_methods[] = {
+    {"frame_local", py_frame_local, METH_VARARGS,
+     "frame_local(frame, i, fallback): local i of a running frame, read without making "
+     "its f_locals (which would keep its locals alive); fallback when unbound."},
+    {"exit_status_on_findings", py_exit_status_on_findings, METH_O,
+     "exit_status_on_findings(code): exit with code instead of 0 at this process's exit "
+     "(0: the program's own status). False where it cannot (no on_exit)."},
+    {"set_library_files", py_set_library_files, METH_O,
+     "set_library_files([file, ...]): a pool's or thread's SUMMARY line names the first "
+     "frame outside these modules' files."},
     {"omit_frames_under", py_omit_frames_under, METH_O,
      "omit_frames_under([dir, ...]): leave frames of code under these directories out of "
      "stacks (how the program runs, such as a test runner)."},

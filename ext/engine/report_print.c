@@ -2,6 +2,7 @@
 #include "report_print.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,24 @@
 #include "depot.h"
 #include "lockset.h"
 #include "thread.h"
+
+static cw_str_id library_files[CW_LIBRARY_FILES];
+static size_t nlibrary_files;
+
+void cw_report_set_library_files(const char *const *files, size_t n)
+{
+    nlibrary_files = 0;
+    for (size_t i = 0; i < n && nlibrary_files < CW_LIBRARY_FILES; i++)
+        library_files[nlibrary_files++] = cw_str_intern(files[i]);
+}
+
+static bool is_library_frame(const cw_frame *f)
+{
+    for (size_t i = 0; i < nlibrary_files; i++)
+        if (f->file == library_files[i])
+            return true;
+    return false;
+}
 
 typedef struct out {
     char *buf;
@@ -172,8 +191,12 @@ static size_t format_finding(const cw_report *r, int pid, out *o)
     put(o, "SUMMARY: cachewatch: %s %s", kind, target);
     uint32_t n = 0;
     const cw_frame *f = r->nsections ? cw_depot_get(r->sections[0].stack, &n) : NULL;
+    uint32_t first = 0;
+    while (first + 1 < n && is_library_frame(&f[first]))
+        first++;
     if (n)
-        put(o, " %s:%d in %s", cw_str_get(f[0].file), f[0].line, cw_str_get(f[0].function));
+        put(o, " %s:%d in %s", cw_str_get(f[first].file), f[first].line,
+            cw_str_get(f[first].function));
     put(o, "\n==================\n");
     return o->len;
 }

@@ -227,11 +227,13 @@ def _install_sentinel_filter():
 # in Python as it walks a plain one (copy's own _deepcopy_dict and
 # _deepcopy_list), so a walk racing an insertion raises as it would plain,
 # and the checker sees the loop. pickle reduces to a plain container whose
-# items the pickler takes in C from the live container, as it does plain.
-# Items go after the empty container is made (and memoised), so one that
-# holds itself comes back holding itself.
+# items the pickler takes from a copy made in one C call: a plain dict's are
+# taken in one C loop no thread can cut, while this reducer is Python code
+# (a thread switch between it and the pickler's walk would see a live dict
+# change). Items go after the empty container is made (and memoised), so
+# one that holds itself comes back holding itself.
 def _reduce_watched_dict(d):
-    return (dict, (), None, None, iter(d.items()))
+    return (dict, (), None, None, iter(d.copy().items()))
 
 
 def _reduce_watched_list(lst):

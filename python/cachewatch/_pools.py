@@ -13,7 +13,11 @@ after everyone stopped caring.
   returned False. Decided when nobody can wait on it any more (the future is
   gone) or checking ends; a later result() or done-callback clears it.
 - thread-leak: a thread started while checking, still alive when checking ends
-  (after `thread_leak_grace_ms`); daemon threads are reported apart.
+  (after `thread_leak_grace_ms`, waited once for all of them, not at all for
+  a thread blocked for good). Daemon threads are meant to be abandoned: only
+  with `thread_leak_daemons`. A thread started inside a method of an object
+  a module holds (a pool made once per module, started lazily by the first
+  test to use it) is that object's: a test's scope leaves it to the run's.
 
 The findings go to the C report store, like races, so they print, count,
 de-duplicate and reach the JSON file the same way. Guarded by the GIL."""
@@ -29,8 +33,19 @@ from ._failsafe import guarded
 _PUBLIC_MODULE = {"concurrent.futures.thread": "concurrent.futures",
                   "futurist._futures": "futurist", "multiprocessing.pool": "multiprocessing.pool"}
 
-_LIBRARY_PATHS = ("concurrent/futures/", "futurist/", "multiprocessing/", "cachewatch/",
-                  "threading.py")
+# The modules that make pools and threads, and the ones a call passes
+# through on its way there (mock's patch wrappers): a pool is made where the
+# first frame of any other module is. Decided by the module the code
+# belongs to, never by its path (futurist's own tests live under futurist/).
+_LIBRARY_MODULES = frozenset((
+    "threading", "concurrent.futures", "concurrent.futures._base", "concurrent.futures.thread",
+    "concurrent.futures.process", "futurist", "futurist._futures", "futurist._utils",
+    "futurist._thread", "futurist.rejection", "multiprocessing.pool", "multiprocessing.dummy",
+    "unittest.mock", "contextlib", "functools"))
+
+
+def _is_library_module(name):
+    return name in _LIBRARY_MODULES or name == "cachewatch" or name.startswith("cachewatch.")
 
 
 class _Pool:
@@ -78,7 +93,7 @@ _reported_sites = set()
 _tasks = {}                             # id(future) -> (future, _Task), until it finishes
 _abandoned = {}                         # id(future) -> _Task given up on, until decided
 _candidates = {}                        # id(task) -> (weakref to future, task)
-_started_threads = weakref.WeakKeyDictionary()  # Thread -> monotonic start time
+_started_threads = weakref.WeakKeyDictionary()  # Thread -> (monotonic start time, owner ids)
 _watermark = 0                          # tids above it started while checking
 _undo = []
 _options = {}
@@ -88,8 +103,7 @@ def _user_site():
     """(file, line) of the first frame outside the pool libraries."""
     frame = sys._getframe(2)
     while frame is not None:
-        path = frame.f_code.co_filename.replace("\\", "/")
-        if not any(p in path for p in _LIBRARY_PATHS):
+        if not _is_library_module(frame.f_globals.get("__name__", "")):
             return (frame.f_code.co_filename, frame.f_lineno)
         frame = frame.f_back
     return ("?", 0)
@@ -298,30 +312,74 @@ def _is_pool_worker(thread):
     return target in _POOL_WORKERS or type(thread).__name__ == "ThreadWorker"
 
 
+def _blocked_for_good(thread):
+    """Waiting with no timeout (Condition/Event wait, a queue's get): it
+    will not finish by itself, however long we wait."""
+    frame = sys._current_frames().get(thread.ident)
+    code = frame.f_code if frame is not None else None
+    return (code is not None and code.co_name == "wait" and
+            code.co_filename == threading.__file__ and code.co_varnames[1:2] == ("timeout",) and
+            _c.frame_local(frame, 1, 0) is None)
+
+
+def _held_by_modules(ids):
+    """Whether an object of these ids is a module-level value now."""
+    for module in list(sys.modules.values()):
+        try:
+            values = list(vars(module).values())
+        except TypeError:
+            continue
+        if any(id(v) in ids for v in values):
+            return True
+    return False
+
+
+def _owners_at_start():
+    """The objects whose methods are starting a thread (ids): the thread is
+    theirs if a module holds one of them."""
+    ids = set()
+    frame = sys._getframe(2)
+    for _ in range(12):
+        if frame is None:
+            break
+        code = frame.f_code
+        if code.co_argcount and code.co_varnames[0] == "self":
+            owner = _c.frame_local(frame, 0, None)  # never f_locals: it keeps locals alive
+            if owner is not None:
+                ids.add(id(owner))
+        frame = frame.f_back
+    return frozenset(ids)
+
+
 @guarded
-def _check_threads():
+def _check_threads(run_scope):
     if not _options.get("thread_leaks", 1):
         return
     me = threading.current_thread()
+    daemons = _options.get("thread_leak_daemons", 0)
     suspects = []
     for thread in threading.enumerate():
         if thread is me or thread is threading.main_thread() or not thread.is_alive():
             continue
         if isinstance(thread, threading._DummyThread) or _is_pool_worker(thread) or \
-                getattr(thread, "_cachewatch_own", False):
+                getattr(thread, "_cachewatch_own", False) or (thread.daemon and not daemons):
             continue
         info = _c.thread_of(thread.ident) if thread.ident else None
         if info is None or info[0] <= _watermark:
             continue
         suspects.append((thread, info))
+    if not run_scope:
+        suspects = [(t, info) for t, info in suspects
+                    if not _held_by_modules(_started_threads.get(t, (0, ()))[1])]
     deadline = time.monotonic() + _options.get("thread_leak_grace_ms", 1000) / 1000
     for thread, _ in suspects:
-        thread.join(max(0.0, deadline - time.monotonic()))
+        if not _blocked_for_good(thread):
+            thread.join(max(0.0, deadline - time.monotonic()))
     now = time.monotonic()
     for thread, (tid, created, parent) in suspects:
         if not thread.is_alive():
             continue
-        started = _started_threads.get(thread)
+        started = _started_threads.get(thread, (None,))[0]
         alive_ms = _ms(now - started) if started is not None else 0
         detail = (f"daemon thread '{thread.name}' still running when checking ended "
                   "(it is killed at exit)" if thread.daemon else
@@ -492,11 +550,18 @@ def _install_multiprocessing_pool(mpool):
 def _install_thread_start():
     def starting(original):
         def start(self):
-            _started_threads[self] = time.monotonic()
+            _started_threads[self] = (time.monotonic(), _owners_at_start())
             return original(self)
         return start
 
     _wrap(threading.Thread, "start", starting)
+
+
+def _name_library_files(_module=None):
+    """Tell the reports which files are the pool libraries' (imported so far):
+    a finding's SUMMARY names the first frame outside them."""
+    files = [getattr(sys.modules.get(name), "__file__", None) for name in sorted(_LIBRARY_MODULES)]
+    _c.set_library_files([f for f in files if f])
 
 
 def install(options, on_import):
@@ -507,8 +572,11 @@ def install(options, on_import):
     begin_scope()
     _install_thread_start()
     _install_futures()
+    _name_library_files()
     on_import("futurist", _install_futurist)
+    on_import("futurist", _name_library_files)
     on_import("multiprocessing.pool", _install_multiprocessing_pool)
+    on_import("multiprocessing.pool", _name_library_files)
 
 
 def begin_scope():
@@ -517,10 +585,11 @@ def begin_scope():
     _watermark = _c.stats().get("threads", 0)
 
 
-def finish_scope():
-    """A scope ends: decide abandoned tasks, look for its leaked threads."""
+def finish_scope(run_scope=True):
+    """A scope ends (the run's, or a test's: run_scope False): decide
+    abandoned tasks, look for its leaked threads."""
     _decide_all()
-    _check_threads()
+    _check_threads(run_scope)
 
 
 def after_fork_child():

@@ -55,8 +55,15 @@ def _at_exit():
         _api._flush_json()  # json_path's last write, once
         _final = True
     _quiet_signal()
-    if report.findings() and _cachewatch.options().get("print_reports"):
+    options = _cachewatch.options()
+    if report.findings() and options.get("print_reports"):
         sys.stderr.write(report.summary_line() + "\n")
+    # The exitcode option, as under `cachewatch run`: the status of a
+    # program that would exit 0 with findings that count (fail_on). Not of a
+    # forked child (a pre-fork server's worker): its parent acts on it.
+    if os.getpid() == _started_pid and \
+            any(report.counts(f, options.get("fail_on")) for f in report.findings()):
+        _cachewatch.exit_status_on_findings(int(options.get("exitcode") or 0))
 
 
 def _on_signal(previous):
@@ -109,12 +116,16 @@ def _after_fork_in_child():
         _start_interval()   # threads do not survive a fork
 
 
+_started_pid = None
+
+
 def run():
     """Arm exit, signal, interval and fork handling (once per process)."""
-    global _armed
+    global _armed, _started_pid
     if _armed:
         return
     _armed = True
+    _started_pid = os.getpid()
     # Before threading's own shutdown joins the threads, so leaked ones are
     # still alive to be seen; atexit as the fallback.
     register = getattr(threading, "_register_atexit", None)

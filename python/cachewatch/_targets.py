@@ -48,6 +48,7 @@ _patterns = []     # (prefix, exact) for 'package.*' and 'module:*'
 _done = set()      # module names whose discovery ran
 _finder = None
 _thread_start = None
+_raw_starts = []   # (name, original) of _thread's starters, wrapped to retry
 _said = []         # the lines said about targets that cannot be watched
 
 
@@ -463,6 +464,25 @@ def _install_retry_points():
         start.__wrapped__ = original
         threading.Thread.start = start
         _thread_start = original
+    if not _raw_starts:
+        # A script may start its threads with _thread directly: its targets
+        # apply then too (threading's own starts pass through Thread.start).
+        import _thread
+        for attr in ("start_new_thread", "start_new"):
+            raw = getattr(_thread, attr, None)
+            if raw is not None:
+                setattr(_thread, attr, _retrying(raw))
+                _raw_starts.append((attr, raw))
+
+
+def _retrying(raw):
+    def start_new_thread(function, args, kwargs=None):
+        if _names or (_patterns and "__main__" not in _done and _matches("__main__")):
+            retry()
+        return raw(function, args) if kwargs is None else raw(function, args, kwargs)
+    start_new_thread.__wrapped__ = raw
+    start_new_thread.__doc__ = raw.__doc__
+    return start_new_thread
 
 
 def add(spec):
@@ -495,6 +515,10 @@ def clear():
     if _thread_start is not None:
         threading.Thread.start = _thread_start
         _thread_start = None
+    import _thread
+    while _raw_starts:
+        attr, raw = _raw_starts.pop()
+        setattr(_thread, attr, raw)
     _bindings.unwatch_all()
 
 

@@ -203,3 +203,28 @@ def test_watch_takes_comma_separated_targets_as_its_help_says():
     assert proc.returncode == 66, proc.stderr
     assert [f["target"] for f in findings] == ["__main__.CACHE"]
     assert "bad watch target" not in proc.stderr
+
+
+def test_main_targets_apply_to_threads_started_with_thread_module(tmp_path):
+    """A script whose threads start with _thread.start_new_thread (no
+    threading.Thread.start at all) is watched all the same, and its target is
+    not said to name nothing at exit."""
+    script = tmp_path / "raw.py"
+    script.write_text(textwrap.dedent("""
+        import _thread, time
+        CACHE = {}
+        done = []
+        def fill():
+            for k in range(5):
+                if k not in CACHE:
+                    time.sleep(0.001)
+                    CACHE[k] = 1
+            done.append(1)
+        for _ in range(2):
+            _thread.start_new_thread(fill, ())
+        while len(done) < 2:
+            time.sleep(0.01)
+    """))
+    proc, findings = run_cachewatch(WATCH + [str(script)], cwd=tmp_path)
+    assert [f["category"] for f in findings] == ["check-then-act"], proc.stderr
+    assert "names nothing" not in proc.stderr and proc.returncode == 66

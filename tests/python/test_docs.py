@@ -40,8 +40,12 @@ def flag_names():
     return set(re.findall(r"^\| `(\w+)` \|", proc.stdout, re.M))
 
 
-def test_options_the_readme_shows_exist():
+def test_options_the_docs_show_exist():
+    """The README and every page behind it."""
     text = readme()
+    for page in sorted(glob.glob(os.path.join(DOCS, "*.md"))):
+        with open(page) as f:
+            text += f.read()
     flags = flag_names()
     assert {"watch", "json_path", "redact"} <= flags
     shown = set(re.findall(r"--cachewatch-([a-z-]+)", text))

@@ -116,13 +116,15 @@ def test_cancel_before_start_is_fine_cancel_of_running_task_is_not():
     assert "cancel() returned False" in found[0]["detail"]
 
 
-def test_daemon_thread_leaks_are_kept_apart_and_options_apply():
+def test_daemon_threads_only_when_asked_and_options_apply():
     code = """
         import threading, time
         threading.Thread(target=time.sleep, args=(0.5,), name="worker").start()
-        threading.Thread(target=time.sleep, args=(0.5,), name="ticker", daemon=True).start()
+        threading.Thread(target=time.sleep, args=(5,), name="ticker", daemon=True).start()
     """
     found, _ = findings_of(code, "thread_leak_grace_ms=20")
+    assert [f["detail"].split(" started")[0] for f in found] == ["thread 'worker'"]
+    found, _ = findings_of(code, "thread_leak_grace_ms=20 thread_leak_daemons=1")
     details = sorted(f["detail"] for f in found)
     assert [f["kind"] for f in found] == ["thread-leak", "thread-leak"]
     assert details[0].startswith("daemon thread 'ticker'")
@@ -132,6 +134,28 @@ def test_daemon_thread_leaks_are_kept_apart_and_options_apply():
     assert found == []
     found, _ = findings_of(code, "thread_leak_grace_ms=900")
     assert found == [], "the grace period lets them finish"
+
+
+def test_no_wait_for_a_daemon_or_a_thread_blocked_for_good():
+    """A daemon heartbeat is not waited for; nor is a thread waiting on an
+    event nobody will set (it is reported at once)."""
+    proc = run_code(textwrap.dedent("""
+        import threading, time, json, cachewatch
+        cachewatch.start({"print_reports": 0, "thread_leak_grace_ms": 3000})
+        threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+        never = threading.Event()
+        threading.Thread(target=never.wait, name="stuck").start()
+        time.sleep(0.1)
+        began = time.monotonic()
+        cachewatch.stop()
+        took = time.monotonic() - began
+        found = cachewatch.findings()
+        print(json.dumps([round(took, 1), [f["detail"] for f in found]]))
+        never.set()
+    """))
+    took, details = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert took < 1.5, (took, proc.stderr)
+    assert len(details) == 1 and details[0].startswith("thread 'stuck' started and never joined")
 
 
 def test_threads_from_before_start_are_not_leaks():
@@ -173,3 +197,36 @@ def test_futurist_green_pool_is_hooked():
         futurist.GreenThreadPoolExecutor(check_and_reject=rejection.reject_when_reached(3)).shutdown()
     """, "pool_strict=1")
     assert kinds(found) == [("unbounded-pool", "futurist.GreenThreadPoolExecutor")]
+
+
+def test_a_finding_names_the_users_line_decided_by_module_not_path(tmp_path):
+    """Executors made by code whose path says futurist/ (futurist's own tests)
+    through mock.patch's wrapper are attributed to that code; a thread leak's
+    SUMMARY names the line that started the thread, not Thread.start."""
+    tests_dir = tmp_path / "futurist" / "tests"
+    tests_dir.mkdir(parents=True)
+    (tests_dir / "maker.py").write_text(textwrap.dedent("""
+        import threading, time
+        from unittest import mock
+        from concurrent.futures import ThreadPoolExecutor
+        KEPT = []
+        @mock.patch("time.monotonic", time.monotonic)
+        def make():
+            KEPT.append(ThreadPoolExecutor(1))  # line 8
+        def stray():
+            threading.Thread(target=time.sleep, args=(0.5,)).start()  # line 10
+    """))
+    found, stderr = findings_of(f"""
+        import sys
+        sys.path.insert(0, {str(tests_dir)!r})
+        import maker
+        for _ in range(5):
+            maker.make()
+        maker.stray()
+    """, "thread_leak_grace_ms=10")
+    sites = {f["kind"]: f["stacks"][0]["stack"] for f in found}
+    assert sorted(sites) == ["executor-leak", "thread-leak"], found
+    leak = next(f for f in found if f["kind"] == "executor-leak")
+    assert leak["detail"].endswith("maker.py:8 and never shut down"), leak
+    summary = [l for l in stderr.splitlines() if l.startswith("SUMMARY: cachewatch: thread-leak")]
+    assert summary and summary[0].endswith("maker.py:10 in stray"), stderr

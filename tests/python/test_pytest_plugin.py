@@ -215,6 +215,44 @@ def test_leaked_thread_fails_its_teardown(pytester):
                                  "*thread 'stray' started and never joined*"])
 
 
+def test_threads_of_a_module_level_pool_are_not_a_tests_leak(pytester):
+    """A pool kept in a module global and started lazily by the first test
+    that submits (as pebble's pools are): its thread is the pool's. A daemon
+    heartbeat is no leak either. A thread the test itself leaves is."""
+    pytester.makepyfile(lazypool="""
+        import queue, threading
+        class Pool:
+            def __init__(self):
+                self.tasks, self.worker = queue.Queue(), None
+            def submit(self, fn):
+                if self.worker is None:
+                    self.worker = threading.Thread(target=self._run, name="pool-worker")
+                    self.worker.start()
+                self.tasks.put(fn)
+            def _run(self):
+                while True:
+                    try:
+                        self.tasks.get(timeout=3)()
+                    except queue.Empty:
+                        return  # idle: done
+        POOL = Pool()
+    """)
+    pytester.makepyfile(test_pool="""
+        import threading, time, lazypool
+        def test_first():
+            lazypool.POOL.submit(lambda: None)
+            threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+        def test_second():
+            lazypool.POOL.submit(lambda: None)
+        def test_strays():
+            threading.Thread(target=time.sleep, args=(0.5,), name="stray").start()
+    """)
+    result = pytester.runpytest_subprocess("--cachewatch", "--cachewatch-thread-leak-grace-ms=20")
+    result.assert_outcomes(passed=3, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_strays*"])
+    assert "pool-worker" not in result.stdout.str()
+
+
 def test_xdist_workers_report_to_the_controller_once(pytester):
     pytest.importorskip("xdist")
     pytester.makepyfile(racy=RACY_MODULE)

@@ -55,7 +55,7 @@ def test_environment_alone_turns_it_on(tmp_path):
     out = tmp_path / "report.%p.json"
     proc = run_python(["-c", RACY + "print('ok')"],
                       env={"CACHEWATCH_OPTIONS": f"watch=__main__:CACHE json_path={out}"})
-    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+    assert proc.returncode == 66 and proc.stdout.strip() == "ok", proc.stderr
     files = glob.glob(str(tmp_path / "report.*.json"))
     assert len(files) == 1
     data = json.load(open(files[0]))
@@ -66,6 +66,23 @@ def test_environment_alone_turns_it_on(tmp_path):
     proc = run_python(["-c", "import cachewatch; print(cachewatch.is_active())"],
                       env={"CACHEWATCH": "1"})
     assert proc.stdout.strip() == "True"
+
+
+@needs_pth
+def test_exitcode_under_the_environment_variable():
+    """As TSAN_OPTIONS=exitcode: a program that would exit 0 with findings
+    exits with exitcode (66 unless set); its own failure status stands; no
+    finding that counts (fail_on), no change."""
+    watch = "watch=__main__:CACHE"
+    for options, tail, status in [(watch, "", 66), (watch + " exitcode=7", "", 7),
+                                  (watch + " exitcode=0", "", 0),
+                                  (watch, "raise SystemExit(3)", 3),
+                                  (watch + " fail_on=pool", "", 0),
+                                  ("", "", 0)]:
+        proc = run_python(["-c", RACY + "print('ok', flush=True)\n" + tail],
+                          env={"CACHEWATCH_OPTIONS": options or "print_reports=1"})
+        assert proc.returncode == status, (options, tail, proc.returncode, proc.stderr)
+        assert proc.stdout.strip() == "ok"
 
 
 @needs_pth
@@ -119,7 +136,7 @@ def test_forked_child_starts_clean_and_keeps_watching(tmp_path):
     out = tmp_path / "r.%p.json"
     proc = run_python(["-c", code],
                       env={"CACHEWATCH_OPTIONS": f"watch=__main__:CACHE json_path={out}"})
-    assert proc.returncode == 0, proc.stderr
+    assert proc.returncode == 66, proc.stderr  # the parent's own race
     reports = [json.load(open(p)) for p in glob.glob(str(tmp_path / "r.*.json"))]
     assert len(reports) == 2
     keys = sorted(f["key"].split(",")[0] for r in reports for f in r["findings"])

@@ -34,7 +34,8 @@ def run_child(script, *args, options=None, env=None, timeout=60):
     if FULL:
         extra["CACHEWATCH_FULL"] = "1"
     if options is not None:
-        extra["CACHEWATCH_OPTIONS"] = options
+        # The program's own exit status is what these runs compare.
+        extra["CACHEWATCH_OPTIONS"] = options + " exitcode=0"
     try:
         proc = subprocess.run([sys.executable, os.path.join(STRESS, script)] + list(args),
                               capture_output=True, text=True, cwd=STRESS,
@@ -231,7 +232,7 @@ def run_signal_storm(tmp_path, seconds, period, extra="", timeout=60):
     out = tmp_path / "live.json"
     env = child_env({"CACHEWATCH_OPTIONS": f"watch=__main__:STATE json_path={out} "
                      f"report_interval_s=1 log_path={tmp_path}/reports.log "
-                     f"thread_leak_grace_ms=50 {extra}",
+                     f"thread_leak_grace_ms=50 exitcode=0 {extra}",
                      **({"CACHEWATCH_FULL": "1"} if FULL else {})})
     proc = subprocess.Popen([sys.executable, os.path.join(STRESS, "signal_storm.py"),
                              str(seconds), str(period)],
@@ -275,8 +276,9 @@ def test_report_signal_during_findings_and_exit(tmp_path):
     assert r is not None and r["sent_in_main"] > 20 and external > 20, (r, external)
     data = load_report(out)
     categories = sorted(f["category"] for f in data["findings"])
-    # The race, and the child's own signal sender (a daemon) still running.
-    assert categories == ["check-then-act", "thread-leak"], categories
+    # The race; the child's own signal sender still running is a daemon,
+    # meant to be abandoned (no thread-leak unless thread_leak_daemons=1).
+    assert categories == ["check-then-act"], categories
     assert len(data["findings"]) == summary_count(proc.stderr)
     print(f"signals: {r['sent_in_main']} from inside, {external} from outside")
 
