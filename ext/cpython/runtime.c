@@ -639,6 +639,13 @@ static PyObject *py_findings(PyObject *self, PyObject *noargs)
                               "accesses", cur, prev, "hits", r.hits);
         if (d != NULL && !r.has_key)
             PyDict_SetItemString(d, "key", Py_None);
+        if (d != NULL && r.nkeys > 0) { /* distinct keys it was seen at; a string past 8 */
+            PyObject *keys = r.more_keys ? PyUnicode_FromFormat("over %u", r.nkeys)
+                                         : PyLong_FromUnsignedLong(r.nkeys);
+            if (keys == NULL || PyDict_SetItemString(d, "keys", keys) < 0)
+                Py_CLEAR(d);
+            Py_XDECREF(keys);
+        }
         if (d != NULL && r.detail) {
             PyObject *what = PyUnicode_FromString(cw_str_get(r.detail));
             if (what == NULL || PyDict_SetItemString(d, "object", what) < 0)

@@ -79,8 +79,9 @@ void cw_stack_fini(void)
     ours_ready = 0;
 }
 
-/* Frames of cachewatch's own Python code and of runpy are left out of
- * stacks. The answer is cached per code object. */
+/* Frames of cachewatch's own Python code, of runpy and of the import
+ * machinery (a module's body runs under "<frozen importlib._bootstrap>")
+ * are left out of stacks. The answer is cached per code object. */
 int cw_code_is_ours(PyCodeObject *code)
 {
     if (!ours_ready)
@@ -101,11 +102,14 @@ int cw_code_is_ours(PyCodeObject *code)
             /* runpy.py, or "<frozen runpy>" when frozen (3.11+) */
             PyObject *runpy = PyUnicode_FromString("runpy.py");
             PyObject *frozen = PyUnicode_FromString("<frozen runpy>");
+            PyObject *importlib = PyUnicode_FromString("<frozen importlib.");
             if ((runpy && PyUnicode_Tailmatch(file, runpy, 0, PY_SSIZE_T_MAX, 1) == 1) ||
-                (frozen && PyUnicode_Compare(file, frozen) == 0))
+                (frozen && PyUnicode_Compare(file, frozen) == 0) ||
+                (importlib && PyUnicode_Tailmatch(file, importlib, 0, PY_SSIZE_T_MAX, -1) == 1))
                 mine = 1;
             Py_XDECREF(runpy);
             Py_XDECREF(frozen);
+            Py_XDECREF(importlib);
         }
     }
     PyErr_Clear();

@@ -117,6 +117,27 @@ static uint64_t signature(const cw_report *r)
     return h | 1; /* never 0 */
 }
 
+static bool has_keys(const cw_report *r)
+{
+    return cw_report_kind_is_race(r->kind) &&
+           (r->location == CW_LOC_KEY || r->location == CW_LOC_INDEX ||
+            r->location == CW_LOC_ELEMENT);
+}
+
+/* Count the key r was seen at into o (the report it repeats, or its copy). */
+static void note_key(cw_report *o, const cw_report *r)
+{
+    if (!has_keys(o))
+        return;
+    for (uint32_t i = 0; i < o->nkeys; i++)
+        if (o->keys_seen[i] == r->key_hash)
+            return;
+    if (o->nkeys < CW_REPORT_KEYS)
+        o->keys_seen[o->nkeys++] = r->key_hash;
+    else
+        o->more_keys = true;
+}
+
 uint32_t cw_report_add(const cw_report *r)
 {
     uint32_t id = 0;
@@ -130,8 +151,10 @@ uint32_t cw_report_add(const cw_report *r)
         uint32_t old = (uint32_t)(uintptr_t)cw_ht_get(&seen, (uintptr_t)sig);
         if (old != 0) {
             cw_report *o = cw_idvec_get(&reports, old);
-            if (o)
+            if (o) {
                 o->hits++;
+                note_key(o, r);
+            }
             goto out;
         }
     }
@@ -147,6 +170,9 @@ uint32_t cw_report_add(const cw_report *r)
     *copy = *r;
     copy->key_repr = NULL;
     copy->hits = 1;
+    copy->nkeys = 0;
+    copy->more_keys = false;
+    note_key(copy, r);
     id = cw_idvec_push(&reports, copy);
     if (id == 0) {
         cw_free(copy);

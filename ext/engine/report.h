@@ -67,6 +67,8 @@ typedef struct cw_report_access {
     char thread_name[64];    /* as the thread was called at the report */
 } cw_report_access;
 
+#define CW_REPORT_KEYS 8
+
 typedef struct cw_report {
     uint32_t id;
     cw_report_kind kind;
@@ -79,6 +81,11 @@ typedef struct cw_report {
     cw_report_access cur;    /* the access that found the race */
     cw_report_access prev;   /* the other side */
     uint32_t hits;           /* how many times this (deduplicated) race was seen */
+    /* The keys (or indices) it was seen at: one bug through one pair of
+     * lines at many keys is one report that says how many. */
+    int64_t keys_seen[CW_REPORT_KEYS];
+    uint32_t nkeys;          /* distinct keys seen, up to CW_REPORT_KEYS */
+    bool more_keys;          /* and more than that */
     /* Findings that are not races. */
     cw_str_id detail;        /* one line saying what was found */
     uint64_t dedup_key;      /* from the caller; 0 derives one from the stacks */

@@ -11,6 +11,7 @@
 
 #include "depot.h"
 #include "lockset.h"
+#include "text.h"
 #include "thread.h"
 
 static cw_str_id library_files[CW_LIBRARY_FILES];
@@ -48,15 +49,57 @@ static void put(out *o, const char *fmt, ...)
         o->len += (size_t)n < o->size - o->len ? (size_t)n : o->size - o->len - 1;
 }
 
+/* Line n (1-based) of a source file, stripped, one printable line; false
+ * when it cannot be read ("<frozen ...>", a file gone). Read when a report
+ * is shown, as Python's tracebacks read theirs. */
+static bool source_line(const char *path, int n, char *buf, size_t size)
+{
+    if (path[0] == '<' || n <= 0 || size < 2)
+        return false;
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    bool found = false;
+    int at = 1;
+    char chunk[512];
+    bool line_start = true;
+    while (!found && at <= n && fgets(chunk, sizeof(chunk), f) != NULL) {
+        size_t len = strlen(chunk);
+        bool ends = len > 0 && chunk[len - 1] == '\n';
+        if (at == n && line_start) {
+            const char *t = chunk;
+            while (*t == ' ' || *t == '\t')
+                t++;
+            size_t m = strlen(t) < size - 1 ? strlen(t) : size - 1;
+            memcpy(buf, t, m);
+            buf[m] = '\0';
+            while (m > 0 && (buf[m - 1] == '\n' || buf[m - 1] == '\r' || buf[m - 1] == ' '))
+                buf[--m] = '\0';
+            found = m > 0;
+        }
+        line_start = ends;
+        if (ends)
+            at++;
+    }
+    fclose(f);
+    if (found)
+        cw_text_printable(buf, size);
+    return found;
+}
+
 static void put_frame(out *o, uint32_t i, const cw_frame *f)
 {
     const char *fn = cw_str_get(f->function);
     const char *file = cw_str_get(f->file);
-    if (f->offset == CW_FRAME_NATIVE)
+    if (f->offset == CW_FRAME_NATIVE) {
         put(o, "    #%u %s (%s+0x%lx) [native]\n", i, *fn ? fn : "??", *file ? file : "??",
             (unsigned long)f->line);
-    else
-        put(o, "    #%u %s %s:%d\n", i, *fn ? fn : "<module>", file, f->line);
+        return;
+    }
+    put(o, "    #%u %s %s:%d\n", i, *fn ? fn : "<module>", file, f->line);
+    char text[160];
+    if (source_line(file, f->line, text, sizeof(text)))
+        put(o, "        %s\n", text);
 }
 
 static void put_stack(out *o, cw_stack_id id, uint32_t limit)
@@ -212,12 +255,17 @@ size_t cw_report_format(const cw_report *r, int pid, char *buf, size_t size)
     const char *kind = cw_report_kind_name(r->kind);
     put(&o, "==================\n");
     put(&o, "WARNING: cachewatch: %s race on %s (pid=%d)\n", kind, target, pid);
+    /* Seen at more keys by the time it is shown (a test's failure text). */
+    char more[64] = "";
+    if (r->nkeys > 1)
+        snprintf(more, sizeof(more), " (and %s%u more)", r->more_keys ? "over " : "",
+                 r->nkeys - 1);
     switch (r->location) {
     case CW_LOC_KEY:
-        put(&o, "  Key: %s\n", r->key_repr ? r->key_repr : "<unknown>");
+        put(&o, "  Key: %s%s\n", r->key_repr ? r->key_repr : "<unknown>", more);
         break;
     case CW_LOC_INDEX:
-        put(&o, "  Index: %s\n", r->key_repr ? r->key_repr : "<unknown>");
+        put(&o, "  Index: %s%s\n", r->key_repr ? r->key_repr : "<unknown>", more);
         break;
     case CW_LOC_ELEMENT:
         put(&o, "  Element: %s (whether the list holds one equal to it)\n",

@@ -36,6 +36,7 @@ def start(options=None, *, watch=()):
             globals()["watch"](target)
         return
     _cachewatch.configure(text)
+    _check_report_directories(_cachewatch.options())
     _cachewatch.start()
     try:
         _hooks.install()
@@ -43,11 +44,27 @@ def start(options=None, *, watch=()):
         _write_json_at_exit(_cachewatch.options().get("json_path", ""))
         _arm_fork()
         configured = _cachewatch.options().get("watch", "")
-        for target in [t for t in configured.split(",") if t] + list(watch):
+        targets = [t for t in configured.split(",") if t] + list(watch)
+        for target in targets:  # every one understood before any is applied
+            if isinstance(target, str):
+                for one in [t.strip() for t in target.split(",") if t.strip()]:
+                    _targets.parse(one)
+        for target in targets:
             globals()["watch"](target)
     except BaseException:
         _undo()  # silently: the error is the one line to say
         raise
+
+
+def _check_report_directories(options):
+    """A report path whose directory does not exist is said at start, not
+    when the report is written at exit."""
+    for option in ("json_path", "log_path"):
+        path = options.get(option) or ""
+        if path:
+            directory = os.path.dirname(os.path.abspath(path.replace("%p", "0")))
+            if not os.path.isdir(directory):
+                raise OSError(f"cachewatch: {option} {path!r}: no such directory {directory!r}")
 
 
 _json_at_exit = []

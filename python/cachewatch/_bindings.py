@@ -99,15 +99,14 @@ def rebound_names(module, fresh=False):
 
 
 def never_bound():
-    """One line for each watched name its module never had."""
-    lines = []
+    """(module, name) of each watched name its module never had."""
+    found = []
     for module_name, bindings in sorted(_by_module.items()):
         module = sys.modules.get(module_name)
         for name, binding in sorted(bindings.items()):
             if module is not None and not _c.was_bound(binding):
-                lines.append(f"cachewatch: watch target {module_name}:{name} names nothing "
-                             f"({module_name} has no {name})")
-    return lines
+                found.append((module, name))
+    return found
 
 
 def unwatch_all():

@@ -1,5 +1,6 @@
 """Long-running processes: write the report when the process exits, on a
-signal (report_signal, SIGUSR2 by default) and every report_interval_s
+signal (report_signal, SIGRTMIN+2 by default: no server resets a real-time
+signal, where gunicorn resets SIGUSR2 in each worker) and every report_interval_s
 seconds if asked; per-pid file names (%p in json_path and log_path); after a
 fork (pre-fork servers: gunicorn, uWSGI) the child starts with a clean thread
 registry and keeps watching. Report files are replaced atomically."""
@@ -78,7 +79,7 @@ def _on_signal(previous):
 def _quiet_signal():
     """After the last report, the report signal is ignored (or goes back to
     the program's own handler): the interpreter's finalisation would reset
-    it to its default action, which for SIGUSR2 ends the process."""
+    it to its default action, which for SIGUSR2 and SIGRTMIN+2 ends the process."""
     signum = int(_cachewatch.options().get("report_signal", 0) or 0)
     if not signum or threading.current_thread() is not threading.main_thread():
         return

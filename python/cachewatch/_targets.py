@@ -384,6 +384,8 @@ def apply(module_name, force=False, fresh=False):
         paths |= _paths_held(module, _own_objects(module))
     if names:
         _bindings.watch(module, sorted(names), fresh=fresh)
+    if ready or fresh:  # its body has run
+        _say_missing_names(module, explicit)
     objects = set(explicit) | (_own_objects(module) if discovering else set())
     namespace = vars(module)
     for name in sorted(objects):
@@ -427,6 +429,8 @@ class _Loader:
 
 class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
+        if not _modules_checked and _program_began():
+            _check_modules_exist()  # the program's import path is set now
         if fullname not in _names and fullname not in _on_import and not _matches(fullname):
             return None
         for finder in sys.meta_path:
@@ -440,6 +444,67 @@ class _Finder(importlib.abc.MetaPathFinder):
         if spec.loader is not None and hasattr(spec.loader, "exec_module"):
             spec.loader = _Loader(spec.loader, fullname)
         return spec
+
+
+_modules_checked = False
+
+
+def _program_began():
+    """Has the program's own code begun (its directory is on the import path
+    then)? Under the environment variable, cachewatch starts before."""
+    main = sys.modules.get("__main__")
+    return main is not None and ("__file__" in vars(main) or "" in sys.path or
+                                 getattr(main, "__spec__", None) is not None)
+
+
+@guarded
+def _check_modules_exist():
+    """Say at once which targets name a module that does not exist (a typo),
+    once the program's import path is set: at the first import after start
+    (under the environment variable, before the script's directory is on
+    it), or when a target is added later."""
+    global _modules_checked
+    _modules_checked = True
+    for module_name, names in sorted(_names.items()):
+        if module_name not in sys.modules and _no_such_module(module_name):
+            for name in sorted(names):
+                _say(_no_module_line(f"{module_name}:{name}", module_name))
+    for prefix, exact in _patterns:
+        if _no_such_module(prefix):
+            _say(_no_module_line(f"{prefix}:*" if exact else f"{prefix}.*", prefix))
+
+
+def _did_you_mean(word, candidates):
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(set(candidates)), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _did_you_mean_module(module_name):
+    import pkgutil
+
+    parent, _, last = module_name.rpartition(".")
+    if parent and parent in sys.modules:
+        path = getattr(sys.modules[parent], "__path__", None)
+        names = [m.name for m in pkgutil.iter_modules(path)] if path else []
+        hint = _did_you_mean(last, names)
+        return hint.replace("mean ", f"mean {parent}.") if hint else ""
+    names = [m.name for m in pkgutil.iter_modules()] + list(sys.builtin_module_names)
+    return _did_you_mean(module_name, names + [m for m in sys.modules if "." not in m])
+
+
+def _names_nothing(module, name, later=""):
+    public = [n for n in vars(module) if not n.startswith("__")]
+    return (f"cachewatch: watch target {module.__name__}:{name} names nothing{later and ' yet'} "
+            f"({module.__name__} has no {name}{_did_you_mean(name, public)}){later}")
+
+
+def _say_missing_names(module, names):
+    """Names asked of a module that finished importing and does not have
+    them: said now (they are still watched if bound later)."""
+    for name in sorted(n for n in names if n not in vars(module)):
+        _say(_names_nothing(module, name, "; it is watched if it is bound later"))
 
 
 def _install_finder():
@@ -499,15 +564,18 @@ def add(spec):
             apply(module_name)
     else:
         apply(module)
+    if _modules_checked or _program_began():
+        _check_modules_exist()  # the program's import path is set
 
 
 def clear():
     """Forget every target, remove the retry points, unwatch every name."""
-    global _finder, _thread_start
+    global _finder, _thread_start, _modules_checked
     _names.clear()
     _patterns.clear()
     _done.clear()
     _on_import.clear()
+    _modules_checked = False
     _said.clear()
     if _finder is not None and _finder in sys.meta_path:
         sys.meta_path.remove(_finder)
@@ -540,40 +608,44 @@ def _no_such_module(module_name):
         return False
 
 
+def _no_module_line(spec, module_name):
+    return (f"cachewatch: watch target {spec} names no module "
+            f"(no module named {module_name!r}{_did_you_mean_module(module_name)})")
+
+
 def unused(quiet=False):
-    """One line for each target that never named anything; when quiet (a
-    pre-fork server's master never imports what its workers watch), only
-    for targets whose module does not exist."""
+    """One line for each target that never named anything (those said at
+    start are said again: the exit summary is where a service's owner
+    looks); when quiet (a pre-fork server's master never imports what its
+    workers watch), only for targets whose module does not exist."""
     lines = []
     for module_name, names in sorted(_names.items()):
         module = sys.modules.get(module_name)
+        missing = module is None and _no_such_module(module_name)
         if quiet:
-            if module is None and _no_such_module(module_name):
-                lines += [f"cachewatch: watch target {module_name}:{name} names no module "
-                          f"(no module named {module_name!r})" for name in sorted(names)]
+            lines += [_no_module_line(f"{module_name}:{n}", module_name) for n in sorted(names)
+                      if missing]
             continue
         for name in sorted(names):
             if module is not None and ("." in name or name.endswith("()")):
                 continue  # an attribute path or a class's instances: said when applied
             if module is not None and name in _bindings.bindings_of(module_name):
                 continue  # a script's names, watched and kept pending
-            if module is None:
+            if missing:
+                lines.append(_no_module_line(f"{module_name}:{name}", module_name))
+            elif module is None:
                 lines.append(f"cachewatch: watch target {module_name}:{name} was never applied "
                              f"(no module {module_name} was imported)")
             elif name not in vars(module):
-                lines.append(f"cachewatch: watch target {module_name}:{name} names nothing "
-                             f"({module_name} has no {name})")
+                lines.append(_names_nothing(module, name))
             # else: a running script that started no thread; nothing could race
     for prefix, exact in _patterns:
-        if quiet:
-            if _no_such_module(prefix):
-                spec = f"{prefix}:*" if exact else f"{prefix}.*"
-                lines.append(f"cachewatch: watch target {spec} names no module "
-                             f"(no module named {prefix!r})")
-            continue
-        if not any(m == prefix or (not exact and m.startswith(prefix + ".")) for m in _done):
-            spec = f"{prefix}:*" if exact else f"{prefix}.*"
+        spec = f"{prefix}:*" if exact else f"{prefix}.*"
+        if _no_such_module(prefix):
+            lines.append(_no_module_line(spec, prefix))
+        elif not quiet and not any(m == prefix or (not exact and m.startswith(prefix + "."))
+                                   for m in _done):
             lines.append(f"cachewatch: watch target {spec} matched no imported module")
     if not quiet:
-        lines += _bindings.never_bound()
+        lines += [_names_nothing(module, name) for module, name in _bindings.never_bound()]
     return lines

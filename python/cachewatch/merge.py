@@ -12,15 +12,23 @@ def _frame(stack):
     return (stack[0]["file"], stack[0]["line"])
 
 
+def _frames(stack):
+    return tuple((f["file"], f["line"]) for f in stack or ())
+
+
 def key(finding):
-    """Same finding: same kind, category, target and code locations."""
+    """Same finding: same kind, category, target and code locations, as the
+    report in one process tells findings apart: a race by the lines of its
+    accesses, a pool's or thread's finding by its whole stacks (thread leaks
+    started at different places all have Thread.start innermost)."""
+    where = _frame if finding["kind"] == "race" else _frames
     places = []
     for access in finding.get("accesses", []):
-        places.append(_frame(access["stack"]))
+        places.append(where(access["stack"]))
         if access.get("check"):
-            places.append(_frame(access["check"]["stack"]))
+            places.append(where(access["check"]["stack"]))
     for section in finding.get("stacks", []):
-        places.append(_frame(section["stack"]))
+        places.append(where(section["stack"]))
     return (finding["kind"], finding["category"], finding["target"], tuple(sorted(places)))
 
 
@@ -52,6 +60,9 @@ def describe(finding):
     """A few lines for one merged finding."""
     head = f"{finding['category']} on {finding['target']}"
     seen = f"{finding.get('hits', 1)} time(s)"
+    keys = finding.get("keys", 1)
+    if keys != 1:
+        seen = f"at {keys} keys, " + seen
     if "processes" in finding:
         seen = f"{len(finding['processes'])} process(es), " + seen
     lines = [f"{head} ({seen})"]

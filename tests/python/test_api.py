@@ -100,10 +100,15 @@ def test_targets_that_name_nothing_give_one_line_each():
         print("still running")
     """)
     assert proc.stdout.strip() == "still running"
+    no_module = "cachewatch: watch target no_such_module:X names no module " \
+                "(no module named 'no_such_module')"
+    no_package = "cachewatch: watch target no_such_pkg.* names no module " \
+                 "(no module named 'no_such_pkg')"
+    # Said as each target is given, and again when checking stops.
     assert proc.stderr.strip().splitlines() == [
-        "cachewatch: watch target no_such_module:X was never applied "
-        "(no module no_such_module was imported)",
-        "cachewatch: watch target no_such_pkg.* matched no imported module",
+        "cachewatch: watch target os:no_such_name names nothing yet (os has no no_such_name); "
+        "it is watched if it is bound later",
+        no_module, no_package, no_module, no_package,
         "cachewatch: watch target os:no_such_name names nothing (os has no no_such_name)",
     ]
 

@@ -435,8 +435,8 @@ def test_unusable_report_signal_is_one_line(signum):
 
 
 def test_watch_target_that_does_not_exist_under_the_cli(tmp_path):
-    """`cachewatch run --watch nonexistent.module:X`: the program runs, and
-    one line says the target was never applied."""
+    """`cachewatch run --watch nonexistent.module:X`: the program runs; a
+    line says the module does not exist, at start and again at exit."""
     _count("watch targets (cli)")
     script = tmp_path / "host.py"
     script.write_text(HOST_SCRIPT)
@@ -445,20 +445,22 @@ def test_watch_target_that_does_not_exist_under_the_cli(tmp_path):
                           env=child_env(), timeout=60)
     assert proc.returncode == 3 and proc.stdout == f"host result {HOST_RESULT}\n"
     lines = proc.stderr.splitlines()
-    # The target line, then the run's summary line ("nothing found").
-    assert [l for l in lines if "nonexistent.module" in l] == [
-        "cachewatch: watch target nonexistent.module:X was never applied "
-        "(no module nonexistent.module was imported)"], proc.stderr
+    # The target line, at start and at exit, then the run's summary line.
+    said = ("cachewatch: watch target nonexistent.module:X names no module "
+            "(no module named 'nonexistent.module')")
+    assert [l for l in lines if "nonexistent.module" in l] == [said, said], proc.stderr
     assert lines[-1] == "cachewatch: nothing found"
 
 
 def test_watch_target_that_does_not_exist_under_the_environment_variable():
-    """No such module at all (a typo): said once, at exit; the host unharmed."""
+    """No such module at all (a typo): said as the program begins and again
+    at exit; the host unharmed."""
     _count("watch targets (environment)")
     proc = _run_host(b"watch=nonexistent_mod:X")
     assert _host_ok(proc), proc.stderr
-    assert proc.stderr.decode() == ("cachewatch: watch target nonexistent_mod:X names no module "
-                                    "(no module named 'nonexistent_mod')\n")
+    said = ("cachewatch: watch target nonexistent_mod:X names no module "
+            "(no module named 'nonexistent_mod')\n")
+    assert proc.stderr.decode() == said + said
 
 
 @pytest.mark.parametrize("spec", ["a..b:X", "a:b\x1bc"])
@@ -519,12 +521,14 @@ def test_suppressions_then_bad_watch_is_one_line(tmp_path):
 
 
 def test_unwritable_json_path_is_said_once():
+    """A directory that does not exist: said at start (not after the run),
+    and the host runs unchecked."""
     _count("exact inputs")
     path = f"{TMP}/no/such/dir/r.json"
     proc = _run_host(f"json_path={path}".encode())
     assert _host_ok(proc), proc.stderr
     assert proc.stderr.decode() == (
-        f"cachewatch: cannot write JSON report to {path}: No such file or directory\n")
+        f"cachewatch: json_path '{path}': no such directory '{TMP}/no/such/dir'; not started\n")
 
 
 @pytest.mark.parametrize("grace", [b"86400000", b"9223372036854775807"])

@@ -99,6 +99,10 @@ def test_bad_input_gives_one_line():
     proc = run_python(["-m", "cachewatch", "run", "no_such_script.py"])
     assert proc.returncode == 2
     assert proc.stderr.strip() == "cachewatch: no such script: no_such_script.py"
+    proc = run_python(["-m", "cachewatch", "run", "--json", "/missing/d/x.json", RACY])
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("cachewatch: json_path '/missing/d/x.json': "
+                                   "no such directory '/missing/d'")
     proc = run_python(["-m", "cachewatch", "run", "-m", "no_such_module"])
     assert proc.returncode == 1
     assert proc.stderr.strip() == "cachewatch: no module named no_such_module"
@@ -228,3 +232,78 @@ def test_main_targets_apply_to_threads_started_with_thread_module(tmp_path):
     proc, findings = run_cachewatch(WATCH + [str(script)], cwd=tmp_path)
     assert [f["category"] for f in findings] == ["check-then-act"], proc.stderr
     assert "names nothing" not in proc.stderr and proc.returncode == 66
+
+
+def test_report_keeps_thread_leaks_from_different_places_apart(tmp_path):
+    """Both leaks have Thread.start innermost; they were started at two
+    places, so the merged report has two of them, as each process's had."""
+    script = tmp_path / "leaks.py"
+    script.write_text(textwrap.dedent("""
+        import threading, time
+        def one():
+            threading.Thread(target=time.sleep, args=(0.5,)).start()
+        def two():
+            threading.Thread(target=time.sleep, args=(0.5,)).start()
+        one()
+        two()
+    """))
+    paths = []
+    for i in range(2):
+        out = tmp_path / f"r{i}.json"
+        proc = run_python(["-m", "cachewatch", "run", "--thread-leak-grace-ms", "10", "--json",
+                           str(out), str(script)], cwd=tmp_path)
+        findings = json.load(open(out))["findings"]
+        assert [f["category"] for f in findings] == ["thread-leak", "thread-leak"], proc.stderr
+        paths.append(str(out))
+    merged = tmp_path / "merged.json"
+    proc = run_python(["-m", "cachewatch", "report", "--json", str(merged)] + paths)
+    findings = json.load(open(merged))["findings"]
+    assert len(findings) == 2, proc.stdout
+    assert all(len(f["processes"]) == 2 for f in findings)
+
+
+def test_one_bug_at_many_keys_is_one_finding_that_says_how_many(tmp_path):
+    script = tmp_path / "keys.py"
+    script.write_text(textwrap.dedent("""
+        import threading
+        CACHE = {}
+        def fill(keys):
+            for k in keys:
+                if k not in CACHE:
+                    CACHE[k] = 1
+        for _ in range(20):
+            CACHE.clear()
+            ts = [threading.Thread(target=fill, args=(["a", "b", "c"],)) for _ in range(3)]
+            [t.start() for t in ts]; [t.join() for t in ts]
+    """))
+    proc, findings = run_cachewatch(WATCH + [str(script)], cwd=tmp_path)
+    assert [(f["category"], f["keys"]) for f in findings] == [("check-then-act", 3)], proc.stderr
+    merged = tmp_path / "m.json"
+    out = tmp_path / "one.json"
+    json.dump({"findings": findings, "pid": 1}, open(out, "w"))
+    proc = run_python(["-m", "cachewatch", "report", "--json", str(merged), str(out)])
+    assert proc.stdout.startswith("check-then-act on __main__.CACHE (1 process(es), at 3 keys")
+
+
+def test_stack_lines_show_their_source_and_no_import_machinery(tmp_path):
+    """As a Python traceback: each frame's source line under it; a race in a
+    module's body, run by an import, shows no <frozen importlib> frames."""
+    (tmp_path / "racymod.py").write_text(textwrap.dedent("""
+        import threading
+        CACHE = {}
+        def fill():
+            for k in range(5):
+                if k not in CACHE:  # the check
+                    CACHE[k] = 1
+        ts = [threading.Thread(target=fill) for _ in range(2)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+    """))
+    script = tmp_path / "main.py"
+    script.write_text("import racymod\n")
+    proc, findings = run_cachewatch(["--watch", "racymod:CACHE", str(script)], cwd=tmp_path)
+    assert findings and findings[0]["category"] == "check-then-act", proc.stderr
+    lines = proc.stderr.splitlines()
+    frame = next(i for i, l in enumerate(lines) if re.match(r"\s+#0 fill .*racymod.py:6$", l))
+    assert lines[frame + 1] == "        if k not in CACHE:  # the check", proc.stderr
+    assert "<frozen importlib" not in proc.stderr
+    assert any(re.match(r"\s+#\d+ <module> .*main.py:1$", l) for l in lines), proc.stderr

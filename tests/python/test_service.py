@@ -30,6 +30,23 @@ RACY = textwrap.dedent("""
 """)
 
 
+def children_of(pid, expected, wait_s=10):
+    """The pids whose parent is pid (sorted), once there are `expected`."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        found = []
+        for stat in glob.glob("/proc/[0-9]*/stat"):
+            try:
+                fields = open(stat).read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(stat.split("/")[2]))
+        if len(found) >= expected or time.monotonic() > deadline:
+            return sorted(found)
+        time.sleep(0.05)
+
+
 def pth_installed():
     return any(os.path.exists(os.path.join(d, "cachewatch.pth"))
                for d in site.getsitepackages() + [site.getusersitepackages()])
@@ -83,6 +100,34 @@ def test_exitcode_under_the_environment_variable():
                           env={"CACHEWATCH_OPTIONS": options or "print_reports=1"})
         assert proc.returncode == status, (options, tail, proc.returncode, proc.stderr)
         assert proc.stdout.strip() == "ok"
+
+
+@needs_pth
+def test_setup_mistakes_are_said_at_start(tmp_path):
+    """A misspelt name is said when its module is imported, with the close
+    name; a module that does not exist as the program begins; both before
+    the program goes on (not at exit only). A report directory that does not
+    exist: one line, and the program runs unchecked."""
+    (tmp_path / "app.py").write_text("SESSIONS = {}\n")
+    (tmp_path / "main.py").write_text(
+        "import sys, app\nsys.stderr.write('WORKING\\n'); sys.stderr.flush()\n")
+    proc = run_python([str(tmp_path / "main.py")], cwd=tmp_path,
+                      env={"CACHEWATCH_OPTIONS": "watch=app:SESIONS,nosuchpkg.*"})
+    lines = proc.stderr.splitlines()
+    assert proc.returncode == 0 and "WORKING" in lines, proc.stderr
+    working = lines.index("WORKING")
+    name = ("cachewatch: watch target app:SESIONS names nothing yet (app has no SESIONS; "
+            "did you mean SESSIONS?); it is watched if it is bound later")
+    module = "cachewatch: watch target nosuchpkg.* names no module (no module named 'nosuchpkg'"
+    assert name in lines[:working], proc.stderr
+    assert any(l.startswith(module) for l in lines[:working]), proc.stderr
+    assert any(l.startswith(module) for l in lines[working:]), "said again at exit"
+    proc = run_python([str(tmp_path / "main.py")], cwd=tmp_path,
+                      env={"CACHEWATCH_OPTIONS": "json_path=/missing/dir/r.json"})
+    assert proc.returncode == 0
+    assert proc.stderr.splitlines() == [
+        "cachewatch: json_path '/missing/dir/r.json': no such directory '/missing/dir'; "
+        "not started", "WORKING"], proc.stderr
 
 
 @needs_pth
@@ -155,7 +200,7 @@ def test_signal_and_interval_write_the_report_while_running(tmp_path):
     try:
         assert proc.stdout.readline().strip() == "ready"
         assert not out.exists()
-        proc.send_signal(signal.SIGUSR2)
+        proc.send_signal(signal.SIGRTMIN + 2)  # the default report_signal
         for _ in range(100):
             if out.exists():
                 break
@@ -226,6 +271,23 @@ def test_gunicorn_workers_report_a_request_handler_race(tmp_path):
         with ThreadPoolExecutor(16) as pool:
             statuses = list(pool.map(get, range(120)))
         assert statuses == [200] * 120
+        # The report signal the docs give, sent to each worker while it
+        # serves: it writes its report and lives on (gunicorn resets
+        # SIGUSR2 in its workers: that one killed them).
+        workers = children_of(server.pid, 2)
+        assert len(workers) == 2
+        for pid in workers:
+            os.kill(pid, signal.SIGRTMIN + 2)
+        for _ in range(100):
+            if all(os.path.exists(reports / f"worker.{pid}.json") for pid in workers):
+                break
+            time.sleep(0.05)
+        assert all(os.path.exists(reports / f"worker.{pid}.json") for pid in workers)
+        time.sleep(0.3)
+        for pid in workers:
+            os.kill(pid, 0)  # alive
+        assert get(0) == 200
+        assert children_of(server.pid, 2) == workers, "a worker was replaced"
     finally:
         server.send_signal(signal.SIGTERM)
         _, err = server.communicate(timeout=60)

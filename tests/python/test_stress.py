@@ -220,7 +220,7 @@ def external_signals(proc, period, stop):
     sent = 0
     while not stop.is_set() and proc.poll() is None:
         try:
-            os.kill(proc.pid, signal.SIGUSR2)
+            os.kill(proc.pid, signal.SIGRTMIN + 2)  # the default report_signal
             sent += 1
         except ProcessLookupError:
             break

@@ -2,11 +2,11 @@
 made and while the at-exit report is written.
 
 Run with CACHEWATCH_OPTIONS="watch=__main__:STATE json_path=...
-report_interval_s=1" (report_signal is SIGUSR2 by default); argv: SECONDS
+report_interval_s=1" (report_signal is SIGRTMIN+2 by default); argv: SECONDS
 of racing, PERIOD between signals. WORKERS threads race on STATE (every key
 a check-then-act; with dedup=0 a steady stream of findings, so the report
 grows while it is being written); a daemon thread
-sends SIGUSR2 to the process every PERIOD seconds until the very end
+sends SIGRTMIN+2 to the process every PERIOD seconds until the very end
 (through both at-exit writes); the test sends more from outside. Prints
 `exiting` when the main thread is done, then RESULT with the number of
 findings and the signals it sent."""
@@ -39,7 +39,7 @@ def racer(n):
 def sender():
     global sent
     while True:
-        os.kill(os.getpid(), signal.SIGUSR2)
+        os.kill(os.getpid(), signal.SIGRTMIN + 2)
         sent += 1
         time.sleep(PERIOD)
 
