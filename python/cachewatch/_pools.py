@@ -147,8 +147,12 @@ def _report_leak(site, pools):
     live = [p for p in pools if p.ref() is not None]
     threads = sum(p.threads_of(p.ref()) for p in live if p.ref() is not None)
     first = pools[0]
+    # The facts are counted as the report is made (more may be made later,
+    # and the ones dropped without shutdown() were collected): say so.
     _c.add_finding("executor-leak", first.name,
-                   f"{len(pools)} executors made at {_site_text(site)} and never shut down",
+                   f"{len(pools)} executors made at {_site_text(site)} and never shut down "
+                   f"(counted as executor {len(pools)} was made: {len(live)} still alive, with "
+                   f"{threads} worker threads)",
                    {"made": len(pools), "live": len(live), "threads": threads},
                    [("Made (the first of them)", first.created_tid, first.created_stack)],
                    f"leak:{_site_text(site)}")

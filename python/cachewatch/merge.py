@@ -59,7 +59,8 @@ def merge(reports):
 def describe(finding):
     """A few lines for one merged finding."""
     head = f"{finding['category']} on {finding['target']}"
-    seen = f"{finding.get('hits', 1)} time(s)"
+    hits = finding.get("hits", 1)  # racing pairs of accesses found: one bug, many meetings
+    seen = f"seen {hits} time{'' if hits == 1 else 's'}"
     keys = finding.get("keys", 1)
     if keys != 1:
         seen = f"at {keys} keys, " + seen

@@ -227,6 +227,25 @@ def test_a_finding_names_the_users_line_decided_by_module_not_path(tmp_path):
     sites = {f["kind"]: f["stacks"][0]["stack"] for f in found}
     assert sorted(sites) == ["executor-leak", "thread-leak"], found
     leak = next(f for f in found if f["kind"] == "executor-leak")
-    assert leak["detail"].endswith("maker.py:8 and never shut down"), leak
+    assert "maker.py:8 and never shut down" in leak["detail"], leak
     summary = [l for l in stderr.splitlines() if l.startswith("SUMMARY: cachewatch: thread-leak")]
     assert summary and summary[0].endswith("maker.py:10 in stray"), stderr
+
+
+def test_executor_leak_says_when_its_counts_were_taken():
+    """Counted as the report is made (the fifth executor), not at exit:
+    the text says so, so live=1 of 7 made later is not a contradiction."""
+    found, _ = findings_of("""
+        import gc
+        from concurrent.futures import ThreadPoolExecutor
+        kept = None
+        for i in range(7):
+            kept = ThreadPoolExecutor(1)
+            kept.submit(len, "x").result()
+            gc.collect()
+    """)
+    leak = next(f for f in found if f["kind"] == "executor-leak")
+    facts = leak["facts"]
+    assert facts["made"] == 5
+    assert leak["detail"].endswith(f"(counted as executor 5 was made: {facts['live']} still "
+                                   f"alive, with {facts['threads']} worker threads)"), leak["detail"]

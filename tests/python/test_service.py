@@ -301,6 +301,60 @@ def test_gunicorn_workers_report_a_request_handler_race(tmp_path):
 
 
 @needs_pth
+def test_report_signal_spares_a_multiprocessing_child(tmp_path):
+    """The documented report signal sent to a plain multiprocessing child
+    (forked): it writes its report and runs on to its own end."""
+    code = textwrap.dedent("""
+        import multiprocessing, sys, threading, time
+        CACHE = {}
+        def child(ready, go):
+            def fill():
+                for k in range(5):
+                    if k not in CACHE:
+                        CACHE[k] = 1
+            ts = [threading.Thread(target=fill) for _ in range(2)]
+            [t.start() for t in ts]; [t.join() for t in ts]
+            ready.set()
+            go.wait(30)
+            print("child done", flush=True)
+        if __name__ == "__main__":
+            ctx = multiprocessing.get_context("fork")
+            ready, go = ctx.Event(), ctx.Event()
+            p = ctx.Process(target=child, args=(ready, go))
+            p.start()
+            ready.wait(30)
+            print(p.pid, flush=True)
+            sys.stdin.readline()
+            go.set()
+            p.join()
+            print("exit", p.exitcode, flush=True)
+    """)
+    script = tmp_path / "mp.py"
+    script.write_text(code)
+    out = tmp_path / "r.%p.json"
+    proc = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=child_env({"CACHEWATCH_OPTIONS": f"watch=__main__:CACHE "
+                                                                 f"json_path={out} exitcode=0"}))
+    try:
+        pid = int(proc.stdout.readline())
+        os.kill(pid, signal.SIGRTMIN + 2)
+        report = tmp_path / f"r.{pid}.json"
+        for _ in range(100):
+            if report.exists():
+                break
+            time.sleep(0.05)
+        assert report.exists()
+        assert [f["category"] for f in json.load(open(report))["findings"]] == ["check-then-act"]
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        rest, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert rest.split() == ["child", "done", "exit", "0"], err
+
+
+@needs_pth
 def test_frames_of_how_the_program_started_are_left_out(tmp_path):
     (tmp_path / "racer.py").write_text(RACY)
     proc = run_python(["-m", "racer"], cwd=str(tmp_path),
