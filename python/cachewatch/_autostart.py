@@ -17,7 +17,12 @@ def process_startup():
         return
     _started = True
     if not _in_main_interpreter():
-        return  # a subinterpreter shares the process: the main one checks it
+        # The engine is the process's, run by the main interpreter: code in a
+        # sub-interpreter (where uWSGI runs an application unless told
+        # otherwise) is not checked. Said, so silence is not read as "no races".
+        sys.stderr.write("cachewatch: code run in a sub-interpreter is not checked (under uWSGI: "
+                         "--single-interpreter)\n")
+        return
     from . import _api, _service
 
     try:

@@ -361,3 +361,17 @@ def test_frames_of_how_the_program_started_are_left_out(tmp_path):
                       env={"CACHEWATCH_OPTIONS": "watch=__main__:CACHE"})
     assert "WARNING: cachewatch: check-then-act race on __main__.CACHE" in proc.stderr
     assert "runpy" not in proc.stderr
+
+
+@needs_pth
+def test_a_sub_interpreter_says_it_is_not_checked():
+    """uWSGI runs applications in a sub-interpreter by default: the engine
+    belongs to the main one, so code there is not checked, and one line says
+    so where it starts."""
+    proc = run_python(["-c", "import _testcapi\n_testcapi.run_in_subinterp('x = 1')\n"
+                             "print('done')"],
+                      env={"CACHEWATCH_OPTIONS": "exitcode=0"})
+    assert proc.returncode == 0 and proc.stdout.strip() == "done", proc.stderr
+    assert proc.stderr.splitlines() == [
+        "cachewatch: code run in a sub-interpreter is not checked (under uWSGI: "
+        "--single-interpreter)"], proc.stderr
