@@ -326,16 +326,15 @@ def _blocked_for_good(thread):
             _c.frame_local(frame, 1, 0) is None)
 
 
-def _held_by_modules(ids):
-    """Whether an object of these ids is a module-level value now."""
+def _module_level_ids():
+    """The ids of every module-level value now (one scan per check)."""
+    ids = set()
     for module in list(sys.modules.values()):
         try:
-            values = list(vars(module).values())
+            ids.update(id(v) for v in list(vars(module).values()))
         except TypeError:
             continue
-        if any(id(v) in ids for v in values):
-            return True
-    return False
+    return ids
 
 
 def _owners_at_start():
@@ -372,9 +371,10 @@ def _check_threads(run_scope):
         if info is None or info[0] <= _watermark:
             continue
         suspects.append((thread, info))
-    if not run_scope:
+    if not run_scope and suspects:
+        held = _module_level_ids()
         suspects = [(t, info) for t, info in suspects
-                    if not _held_by_modules(_started_threads.get(t, (0, ()))[1])]
+                    if held.isdisjoint(_started_threads.get(t, (0, ()))[1])]
     deadline = time.monotonic() + _options.get("thread_leak_grace_ms", 1000) / 1000
     for thread, _ in suspects:
         if not _blocked_for_good(thread):

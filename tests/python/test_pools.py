@@ -138,23 +138,20 @@ def test_daemon_threads_only_when_asked_and_options_apply():
 
 def test_no_wait_for_a_daemon_or_a_thread_blocked_for_good():
     """A daemon heartbeat is not waited for; nor is a thread waiting on an
-    event nobody will set (it is reported at once)."""
+    event nobody will set (it is reported at once). The grace is ten minutes:
+    waiting for either would run into the child's timeout and fail here."""
     proc = run_code(textwrap.dedent("""
         import threading, time, json, cachewatch
-        cachewatch.start({"print_reports": 0, "thread_leak_grace_ms": 3000})
+        cachewatch.start({"print_reports": 0, "thread_leak_grace_ms": 600000})
         threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
         never = threading.Event()
         threading.Thread(target=never.wait, name="stuck").start()
         time.sleep(0.1)
-        began = time.monotonic()
         cachewatch.stop()
-        took = time.monotonic() - began
-        found = cachewatch.findings()
-        print(json.dumps([round(took, 1), [f["detail"] for f in found]]))
+        print(json.dumps([f["detail"] for f in cachewatch.findings()]))
         never.set()
-    """))
-    took, details = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert took < 1.5, (took, proc.stderr)
+    """), timeout=120)
+    details = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(details) == 1 and details[0].startswith("thread 'stuck' started and never joined")
 
 
