@@ -22,8 +22,9 @@ extern cw_flags cw_options; /* guarded by the GIL; set before activation */
 
 /* Per-thread binding state. */
 typedef struct cw_tls {
-    cw_thread *thread; /* registered engine thread, or NULL */
-    int busy;          /* inside a hook: observe nothing */
+    cw_thread *thread;  /* registered engine thread, or NULL */
+    int busy;           /* inside a hook: observe nothing */
+    unsigned fork_gen;  /* the process's fork generation when thread was set */
 } cw_tls;
 
 /* initial-exec: a hook reads it on every access; the general model would
@@ -71,6 +72,15 @@ void cw_container_unwatch(PyObject *obj);
 void cw_container_rebound(PyObject *old_value, PyObject *new_value, PyObject *target);
 /* Swap every watched container back (at stop). */
 void cw_containers_unwatch_all(void);
+
+/* Forks made in this process's line (an atomic count, bumped in the child
+ * by a pthread_atfork handler: a C server such as uWSGI forks its workers
+ * without Python's fork hooks). A thread record set under an older count is
+ * the parent's. */
+extern unsigned cw_fork_gen;
+/* In a forked child: forget what the parent knew (once, by whichever thread
+ * comes first, GIL held) and drop the calling thread's parent record. */
+void cw_fork_catch_up(void);
 
 /* The calling thread's engine record, registering it on first use. NULL
  * (and the checker disabled) without memory. */

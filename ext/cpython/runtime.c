@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,11 +88,39 @@ static void thread_name_of(unsigned long ident, char *buf, size_t size)
         snprintf(buf, size, "Thread-%lu", ident);
 }
 
+unsigned cw_fork_gen;
+static int fork_reset_pending; /* atomic: a child has not forgotten its parent yet */
+static int reopen_log(void);
+
+/* pthread_atfork child handler: the child runs one thread and may hold no
+ * GIL (uWSGI forks from C); only mark, the work is done at the next entry. */
+static void note_fork_in_child(void)
+{
+    __atomic_add_fetch(&cw_fork_gen, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&fork_reset_pending, 1, __ATOMIC_RELEASE);
+}
+
+void cw_fork_catch_up(void)
+{
+    unsigned gen = __atomic_load_n(&cw_fork_gen, __ATOMIC_ACQUIRE);
+    if (cw_tls_state.fork_gen == gen)
+        return;
+    if (cw_engine_ready && __atomic_exchange_n(&fork_reset_pending, 0, __ATOMIC_ACQ_REL)) {
+        /* The parent's records stay, dead, for the reports it made. */
+        cw_engine_after_fork_child(cw_drop_cookie);
+        if (reopen_log() < 0) /* log_path's %p: this process's own file */
+            PyErr_Clear();
+    }
+    cw_tls_state.thread = NULL;
+    cw_tls_state.fork_gen = gen;
+}
+
 cw_thread *cw_current_thread(void)
 {
     cw_thread *t = cw_tls_state.thread;
-    if (t != NULL)
+    if (t != NULL && cw_tls_state.fork_gen == __atomic_load_n(&cw_fork_gen, __ATOMIC_RELAXED))
         return t;
+    cw_fork_catch_up();
     char name[CW_NAME_MAX];
     unsigned long ident = PyThread_get_thread_ident();
     cw_tls_state.busy++;
@@ -109,6 +138,7 @@ cw_thread *cw_current_thread(void)
 cw_thread *cw_register_child(cw_tid parent, cw_vc *inherited, const char *name,
                              cw_stack_id created_at)
 {
+    cw_fork_catch_up();
     cw_thread *t = cw_thread_register(parent, inherited, PyThread_get_thread_ident(),
                                       name, created_at);
     if (t == NULL) {
@@ -126,6 +156,26 @@ void cw_emit_reports(const uint32_t *ids, uint32_t n, PyObject *key)
     cw_emit_reports_as(ids, n, key, CW_LOC_KEY);
 }
 
+/* A thread registered before threading knew it (a C server's thread is
+ * first seen inside current_thread(), before it is named) takes the name it
+ * has now, in the registry and in the report. */
+static void rename_unnamed_thread(uint32_t report_id, cw_tid tid)
+{
+    cw_thread *t = tid ? cw_thread_get(tid) : NULL;
+    if (t == NULL || !__atomic_load_n(&t->alive, __ATOMIC_ACQUIRE))
+        return;
+    char was[CW_NAME_MAX], fallback[CW_NAME_MAX], now[CW_NAME_MAX];
+    cw_thread_name(tid, was, sizeof(was));
+    snprintf(fallback, sizeof(fallback), "Thread-%lu", (unsigned long)t->ident);
+    if (strcmp(was, fallback) != 0)
+        return;
+    thread_name_of((unsigned long)t->ident, now, sizeof(now));
+    if (strcmp(now, fallback) == 0)
+        return;
+    cw_thread_set_name(t, now);
+    cw_report_rename_thread(report_id, tid, now);
+}
+
 void cw_emit_reports_as(const uint32_t *ids, uint32_t n, PyObject *key, cw_location_kind loc)
 {
     if (n == 0)
@@ -140,6 +190,10 @@ void cw_emit_reports_as(const uint32_t *ids, uint32_t n, PyObject *key, cw_locat
         if (loc == CW_LOC_INDEX && cw_report_get(ids[i], &r)) /* an index is its number */
             snprintf(text, sizeof(text), "%lld", (long long)r.key_hash), have_text = true;
         cw_report_set_key_as(ids[i], have_text ? text : "<unprintable key>", loc);
+        if (cw_report_get(ids[i], &r)) {
+            rename_unnamed_thread(ids[i], r.cur.tid);
+            rename_unnamed_thread(ids[i], r.prev.tid);
+        }
         if (cw_options.print_reports)
             cw_report_print(ids[i], log_fd, (int)getpid());
     }
@@ -224,6 +278,18 @@ static int open_log(const char *path)
         return -1;
     }
     return fd;
+}
+
+/* log_path opened for this process (its %p), the previous file closed. */
+static int reopen_log(void)
+{
+    int fd = open_log(cw_options.log_path);
+    if (fd < 0)
+        return -1;
+    if (log_fd > 2)
+        close(log_fd);
+    log_fd = fd;
+    return 0;
 }
 
 /* The suppressions file named by the option, read at each start: all of it
@@ -346,12 +412,12 @@ static PyObject *py_start(PyObject *self, PyObject *noargs)
     }
     if (load_suppressions(cw_options.suppressions) < 0)
         return NULL;
-    int fd = open_log(cw_options.log_path);
-    if (fd < 0)
+    if (reopen_log() < 0)
         return NULL;
-    if (log_fd > 2)
-        close(log_fd);
-    log_fd = fd;
+    static int fork_handler_set;
+    if (!fork_handler_set) {
+        fork_handler_set = pthread_atfork(NULL, NULL, note_fork_in_child) == 0;
+    }
     if (threading_active == NULL) {
         PyObject *threading = PyImport_ImportModule("threading");
         if (threading == NULL)
@@ -885,18 +951,9 @@ static PyObject *py_after_fork_child(PyObject *self, PyObject *noargs)
     (void)noargs;
     if (!cw_engine_ready)
         Py_RETURN_NONE;
-    cw_thread *me = cw_tls_state.thread;
-    cw_engine_after_fork_child(cw_drop_cookie);
-    cw_tls_state.thread = NULL;
-    (void)me; /* its record stays, dead, for reports the parent made */
+    cw_fork_catch_up(); /* done already if a hook ran first */
     if (cw_current_thread() == NULL)
         return PyErr_NoMemory();
-    int fd = open_log(cw_options.log_path);
-    if (fd < 0)
-        return NULL;
-    if (log_fd > 2)
-        close(log_fd);
-    log_fd = fd;
     Py_RETURN_NONE;
 }
 

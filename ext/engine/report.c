@@ -2,6 +2,7 @@
 #include "report.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -205,6 +206,19 @@ void cw_report_set_key_as(uint32_t id, const char *key_repr, cw_location_kind lo
     }
     pthread_mutex_unlock(&report_lock);
     cw_free(copy);
+}
+
+void cw_report_rename_thread(uint32_t id, cw_tid tid, const char *name)
+{
+    pthread_mutex_lock(&report_lock);
+    cw_report *r = cw_idvec_get(&reports, id);
+    cw_report_access *sides[2] = {r ? &r->cur : NULL, r ? &r->prev : NULL};
+    for (int i = 0; i < 2; i++) {
+        if (sides[i] != NULL && sides[i]->tid == tid) {
+            snprintf(sides[i]->thread_name, sizeof(sides[i]->thread_name), "%s", name);
+        }
+    }
+    pthread_mutex_unlock(&report_lock);
 }
 
 bool cw_report_get(uint32_t id, cw_report *out)

@@ -108,6 +108,9 @@ void cw_report_set_key(uint32_t id, const char *key_repr);
  * CW_LOC_ELEMENT): the engine knows keys only by their hashes. */
 void cw_report_set_key_as(uint32_t id, const char *key_repr, cw_location_kind loc);
 /* Copy of a report (key_repr stays owned by the store); false if unknown. */
+/* A thread called by a name it got after the report copied the old one
+ * (a thread a C server started is named once threading first sees it). */
+void cw_report_rename_thread(uint32_t id, cw_tid tid, const char *name);
 bool cw_report_get(uint32_t id, cw_report *out);
 uint32_t cw_report_count(void);
 uint32_t cw_report_dropped(void);

@@ -115,21 +115,33 @@ def suppression_lines():
 
 
 _fork_armed = False
+_pid = os.getpid()
+after_fork_in_child = []  # callables run in a forked child, after our own
 
 
 def _arm_fork():
     """Once per process: a forked child forgets the parent's threads (the
-    C registry) and pools, and keeps checking."""
+    C registry) and pools, and keeps checking. A C server (uWSGI) forks
+    with no Python fork hook: the retry points of _targets catch up then."""
     global _fork_armed
     if not _fork_armed and hasattr(os, "register_at_fork"):
         _fork_armed = True
-        os.register_at_fork(after_in_child=_after_fork_child)
+        os.register_at_fork(after_in_child=catch_up_after_fork)
+        _targets.before_retry_point.append(catch_up_after_fork)
 
 
-def _after_fork_child():
+def catch_up_after_fork():
+    """In a process forked since we last looked: forget the parent's
+    threads and pools, then run after_fork_in_child (once per process)."""
+    global _pid
+    if os.getpid() == _pid:
+        return
+    _pid = os.getpid()
     if _cachewatch.is_active():
         _cachewatch.after_fork_child()
         _pools.after_fork_child()
+    for callback in after_fork_in_child:
+        callback()
 
 
 def stop(*, quiet=False):

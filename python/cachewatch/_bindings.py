@@ -67,16 +67,17 @@ def bindings_of(module_name):
     return dict(_by_module.get(module_name, {}))
 
 
-def watch(module, names, fresh=False):
+def watch(module, names, fresh=False, label=None):
     """Watch these names of an imported module (adds to what it had).
     fresh: the module was imported just now, so walking its namespace finds
-    all its functions; otherwise the garbage collector is asked."""
+    all its functions; otherwise the garbage collector is asked. label: the
+    module's name in reports, when not its own (uWSGI's for a file)."""
     module_name = module.__name__
     bindings = _by_module.setdefault(module_name, {})
     namespace = module.__dict__
     for name in names:
         if name not in bindings:
-            bindings[name] = _c.Binding(namespace, name, f"{module_name}.{name}")
+            bindings[name] = _c.Binding(namespace, name, f"{label or module_name}.{name}")
         else:
             _c.notice_binding(bindings[name])  # bound since: watch what it holds
     _c.watch_module(module, bindings)

@@ -21,6 +21,7 @@ after everyone stopped caring.
 
 The findings go to the C report store, like races, so they print, count,
 de-duplicate and reach the JSON file the same way. Guarded by the GIL."""
+import os
 import sys
 import threading
 import time
@@ -122,6 +123,7 @@ def _ms(seconds):
 
 @guarded
 def _made(executor, bounded, backlog_of, threads_of):
+    after_fork_child()
     pool = _Pool(executor, bounded, backlog_of, threads_of)
     _pools[executor] = pool
     if not bounded and _options.get("pool_strict"):
@@ -596,9 +598,16 @@ def finish_scope(run_scope=True):
     _check_threads(run_scope)
 
 
+_pid = os.getpid()  # the process the pools below were made in
+
+
 def after_fork_child():
-    """The parent's pools, tasks and threads are not the child's."""
-    global _watermark
+    """The parent's pools, tasks and threads are not the child's (once per
+    process: a worker forked from C catches up when it first makes a pool)."""
+    global _watermark, _pid
+    if _pid == os.getpid():
+        return
+    _pid = os.getpid()
     _pools.clear()
     _by_site.clear()
     _reported_sites.clear()

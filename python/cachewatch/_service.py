@@ -11,7 +11,7 @@ import sys
 import threading
 import time
 
-from . import _api, _cachewatch, report
+from . import _api, _cachewatch, _targets, report
 from ._text import printable
 
 _interval_thread = None
@@ -29,6 +29,7 @@ def write_now(reason, wait=True):
     ended, stands for this one: a storm of signals cannot keep the program
     in its handler."""
     global _last_write
+    _api.catch_up_after_fork()
     path = _cachewatch.options().get("json_path", "")
     if not path or not _write_lock.acquire(wait):
         return
@@ -49,9 +50,10 @@ def write_now(reason, wait=True):
 
 def _at_exit():
     global _final
+    _api.catch_up_after_fork()
     if not _api.is_active():
         return
-    _api.stop(quiet=True)  # ends the scope: abandoned tasks, thread leaks
+    _api.stop(quiet=_a_master())  # ends the scope: abandoned tasks, thread leaks
     with _write_lock:
         _api._flush_json()  # json_path's last write, once
         _final = True
@@ -110,11 +112,33 @@ def _start_interval():
 
 
 def _after_fork_in_child():
-    """After _api's own fork handling (registered before, by start())."""
+    """After _api's own fork handling; in a worker forked from C (uWSGI), at
+    its first retry point (a thread it starts or threading first sees)."""
     global _write_lock
     _write_lock = threading.Lock()  # its holder may not exist in the child
+    global _forked
+    _forked = False  # a worker: what it never applied is said at its exit
     if _api.is_active():
         _start_interval()   # threads do not survive a fork
+        _targets.at_worker_start()
+
+
+_forked = False  # this process forked children (a pre-fork server's master)
+
+
+def _note_forked():
+    global _forked
+    _forked = True
+
+
+def _a_master():
+    """Does this process hand its work to forked workers? Its targets'
+    modules may then be imported only there: not worth a line at its exit."""
+    uwsgi = sys.modules.get("uwsgi")  # uWSGI forks in C: no Python fork hook
+    try:
+        return _forked or (uwsgi is not None and uwsgi.worker_id() == 0)
+    except Exception:  # noqa: BLE001 (not uWSGI's own module)
+        return _forked
 
 
 _started_pid = None
@@ -143,4 +167,6 @@ def run():
             sys.stderr.write(f"cachewatch: cannot use signal {signum}: {exc}\n")
     _start_interval()
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_child=_after_fork_in_child)
+        os.register_at_fork(after_in_parent=_note_forked)
+    _api.after_fork_in_child.append(_after_fork_in_child)
+    _targets.install_retry_points()  # a C server's fork is caught up there

@@ -12,6 +12,10 @@
   singletons and counters: `cls._instance`), reported as 'module.Class.attr'.
 - 'module:Class()' watches every instance of the class (its attributes and
   what they hold) from the first use of it by a second thread on.
+- 'path/to/app.py:NAME' (any target with a file in place of the module)
+  names the module that runs that file, whatever its name: a script, or
+  what uWSGI's --wsgi-file runs as 'uwsgi_file_<path>' (under uWSGI,
+  'app:NAME' finds that module too); reports name it after the file.
 - 'module:*' and 'package.*' watch, in each matching module, every
   module-level dict, list and set, every name the module's code rebinds
   with `global`, and every dict, list and set a class attribute of the
@@ -22,7 +26,10 @@
 A target is applied when its module finishes importing (at once if it is
 already imported). A script's own module (__main__) is still running when
 cachewatch starts; its targets are applied when it starts its first thread,
-which is before anything can race.
+which is before anything can race. A thread started outside threading
+(a C server's request threads: uWSGI's cores) is a retry point too, when
+threading first sees it; and a forked worker applies what it can at its
+start and says which targets are still pending.
 
 Silence must mean "no race here", never "could not look": when a target
 names shared state of a kind not watched yet (a dict subclass, a deque, an
@@ -34,6 +41,7 @@ import enum
 import importlib.abc
 import importlib.util
 import inspect
+import os
 import sys
 import threading
 import types
@@ -41,6 +49,7 @@ import types
 from . import _bindings
 from . import _cachewatch as _c
 from ._failsafe import guarded
+from ._text import printable
 
 _names = {}        # module name -> set of NAMEs to watch when it is ready
 _on_import = {}    # module name -> [callback(module)] run once it is imported
@@ -50,6 +59,11 @@ _finder = None
 _thread_start = None
 _raw_starts = []   # (name, original) of _thread's starters, wrapped to retry
 _said = []         # the lines said about targets that cannot be watched
+_files = {}        # a file target's real path -> NAMEs, until a module runs it
+_labels = {}       # module name -> the name targets and reports use for it
+_dummy_init = None  # threading._DummyThread.__init__, wrapped to retry
+_UWSGI_FILE = "uwsgi_file_"  # uWSGI's name for what --wsgi-file runs
+before_retry_point = []  # run first at each retry point (_api: catch up after a fork)
 
 
 class TargetError(ValueError):
@@ -60,18 +74,31 @@ def _is_dotted(name):
     return bool(name) and all(part.isidentifier() for part in name.split("."))
 
 
+def _is_file(module):
+    """A target's module given as a file: 'app.py', 'srv/app.py' (printable,
+    no spaces: it is said back in one-line messages)."""
+    return (module.endswith(".py") or "/" in module) and module.isprintable() and \
+        not any(c.isspace() or c == "," for c in module)
+
+
 def parse(spec):
-    """('module', 'NAME'), ('module', 'Class()'), ('module', '*') or
-    ('package', '.*')."""
+    """('module', 'NAME'), ('module', 'Class()'), ('module', '*'),
+    ('package', '.*') or ('path/app.py', 'NAME')."""
     if spec.endswith(".*") and ":" not in spec and _is_dotted(spec[:-2]):
         return spec[:-2], ".*"
-    module, sep, name = spec.partition(":")
+    module, sep, name = spec.rpartition(":")
     bare = name[:-2] if name.endswith("()") else name
-    if sep and _is_dotted(module) and (name == "*" or _is_dotted(bare)):
+    if sep and (_is_dotted(module) or _is_file(module)) and (name == "*" or _is_dotted(bare)):
         return module, name
     raise TargetError(f"cachewatch: bad watch target {spec!r} "  # repr: one line
-                      "(want module:NAME, module:NAME.attr, module:Class(), module:* or "
-                      "package.*)")
+                      "(want module:NAME, module:NAME.attr, module:Class(), module:*, "
+                      "package.* or path/to/file.py:NAME)")
+
+
+def _label(module):
+    """The name a module goes by in targets and reports: what uWSGI's
+    --wsgi-file runs as 'uwsgi_file__srv_app' is 'app' there."""
+    return _labels.get(module.__name__, module.__name__)
 
 
 def on_import(module_name, callback):
@@ -278,7 +305,7 @@ def _say_not_watchable(module, explicit, discovering):
         held = _held_containers(namespace[name])
         also = f" and the dicts, lists and sets its attributes hold ({', '.join(held)}) are" \
             if held else " is"
-        _say(f"cachewatch: watch target {module.__name__}:{name} holds {found[0]} ({found[1]}); "
+        _say(f"cachewatch: watch target {_label(module)}:{name} holds {found[0]} ({found[1]}); "
              f"only rebinding the name{also} watched")
     if not discovering:
         return
@@ -288,7 +315,7 @@ def _say_not_watchable(module, explicit, discovering):
         if found is not None:
             missed.append(f"{name} ({found[0]})")
     if missed:
-        _say(f"cachewatch: in {module.__name__}, not watched (cachewatch watches names, dicts, "
+        _say(f"cachewatch: in {_label(module)}, not watched (cachewatch watches names, dicts, "
              "lists, sets and deques and their subclasses, and objects of Python classes): "
              + ", ".join(missed))
 
@@ -297,13 +324,13 @@ def _watch_path(module, path, attribute=True):
     """module:NAME.attr...: watch the attribute (when attribute) and what it
     holds now. Discovery watches only what it holds: it must not give every
     class of a module another metaclass."""
-    target = f"{module.__name__}:{path}"
+    target = f"{_label(module)}:{path}"
     obj = module
     for n, part in enumerate(path.split(".")):
         try:
             obj = inspect.getattr_static(obj, part)
         except AttributeError:
-            held = ".".join([module.__name__] + path.split(".")[:n])
+            held = ".".join([_label(module)] + path.split(".")[:n])
             _say(f"cachewatch: watch target {target} names nothing ({held} has no attribute {part})")
             return
     if isinstance(obj, property):
@@ -316,7 +343,7 @@ def _watch_path(module, path, attribute=True):
     owner = module
     for part in parts[:-1]:
         owner = inspect.getattr_static(owner, part)
-    owner_target = f"{module.__name__}.{owner_path}"
+    owner_target = f"{_label(module)}.{owner_path}"
     watched_attr = False
     if not attribute:
         pass
@@ -327,9 +354,9 @@ def _watch_path(module, path, attribute=True):
         watch_object(owner, owner_target, only=[attr])
         watched_attr = True
     if _watchable_container(obj):
-        _c.watch_container(obj, f"{module.__name__}.{path}")
+        _c.watch_container(obj, f"{_label(module)}.{path}")
     elif watchable_object(obj):
-        watch_object(obj, f"{module.__name__}.{path}")
+        watch_object(obj, f"{_label(module)}.{path}")
     elif not watched_attr and attribute:
         found = not_watchable(obj)
         why = f"{found[0]} ({found[1]})" if found else f"a {_kind(obj)}"
@@ -340,20 +367,20 @@ def _watch_path(module, path, attribute=True):
 def _watch_instances(module, path):
     """module:Class(): every instance of the class, once a second thread
     uses it."""
-    target = f"{module.__name__}:{path}()"
+    target = f"{_label(module)}:{path}()"
     obj = module
     for part in path.split("."):
         try:
             obj = inspect.getattr_static(obj, part)
         except AttributeError:
-            _say(f"cachewatch: watch target {target} names nothing ({module.__name__} has no "
+            _say(f"cachewatch: watch target {target} names nothing ({_label(module)} has no "
                  f"{path})")
             return
     why = _c.class_unwatchable(obj)
     if why is not None:
         _say(f"cachewatch: watch target {target} names {why}; not watched")
         return
-    _c.watch_instances(obj, f"{module.__name__}.{path}")
+    _c.watch_instances(obj, f"{_label(module)}.{path}")
 
 
 @guarded
@@ -383,17 +410,17 @@ def apply(module_name, force=False, fresh=False):
         names |= _discover(module, fresh)
         paths |= _paths_held(module, _own_objects(module))
     if names:
-        _bindings.watch(module, sorted(names), fresh=fresh)
+        _bindings.watch(module, sorted(names), fresh=fresh, label=_label(module))
     if ready or fresh:  # its body has run
         _say_missing_names(module, explicit)
     objects = set(explicit) | (_own_objects(module) if discovering else set())
     namespace = vars(module)
     for name in sorted(objects):
         if name in namespace and watchable_object(namespace[name]):
-            watch_object(namespace[name], f"{module.__name__}.{name}")
+            watch_object(namespace[name], f"{_label(module)}.{name}")
     for name in sorted(explicit):  # a class named as a target: its own attributes
         if isinstance(namespace.get(name), type) and is_open_class(namespace[name]):
-            watch_class(namespace[name], f"{module.__name__}.{name}")
+            watch_class(namespace[name], f"{_label(module)}.{name}")
     _say_not_watchable(module, explicit, discovering)
     paths |= _paths_held(module, {n for n in explicit if n in namespace and
                                   watchable_object(namespace[n])})
@@ -404,8 +431,82 @@ def apply(module_name, force=False, fresh=False):
 @guarded
 def retry():
     """Apply every target whose module exists; a running script's too."""
+    _resolve_files()
     for module_name in list(_names) + [m for m in list(sys.modules) if _matches(m)]:
         apply(module_name, force=True)
+
+
+def _retry_wanted():
+    return bool(_names or _files or
+                (_patterns and "__main__" not in _done and _matches("__main__")))
+
+
+def _file_of(module):
+    filename = getattr(module, "__dict__", {}).get("__file__")
+    return filename if isinstance(filename, str) else None
+
+
+def _modules_running(basenames):
+    """(name, real path of its file) of each loaded module whose file has
+    one of these base names."""
+    for module_name, module in list(sys.modules.items()):
+        filename = _file_of(module)
+        if filename and os.path.basename(filename) in basenames:
+            yield module_name, os.path.realpath(filename)
+
+
+def _resolve_files():
+    """A file target becomes a target of the module that runs its file; under
+    uWSGI, a target naming a module that is not imported finds the module
+    --wsgi-file made of its file (app:NAME, run as uwsgi_file__srv_app)."""
+    if _files:
+        for module_name, path in _modules_running({os.path.basename(p) for p in _files}):
+            names = _files.pop(path, None)
+            if names is not None:
+                if module_name.startswith(_UWSGI_FILE):
+                    _labels[module_name] = os.path.splitext(os.path.basename(path))[0]
+                _take(module_name, names)
+    if "uwsgi" not in sys.modules:
+        return
+    wanted = {m for m in _names if m not in sys.modules} | \
+        {m for m, exact in _patterns if exact and m not in sys.modules}
+    if not wanted:
+        return
+    for module_name, path in _modules_running({m.rpartition(".")[2] + ".py" for m in wanted}):
+        for target_module in sorted(wanted):
+            if module_name.startswith(_UWSGI_FILE) and module_name not in _labels and \
+                    path.endswith("/" + target_module.replace(".", "/") + ".py"):
+                _labels[module_name] = target_module
+                names = _names.pop(target_module, set())
+                if (target_module, True) in _patterns:
+                    _patterns.remove((target_module, True))
+                    names.add("*")
+                _take(module_name, names)
+
+
+def _take(module_name, names):
+    """Targets found to mean this module: apply them now."""
+    for name in names:
+        if name == "*":
+            _patterns.append((module_name, True))
+        else:
+            _names.setdefault(module_name, set()).add(name)
+    apply(module_name, force=True)
+
+
+@guarded
+def at_worker_start():
+    """In a forked child (a pre-fork server's worker): apply what can be
+    applied now, and say which targets are still waiting for their module."""
+    if not _retry_wanted():
+        return
+    retry()
+    waiting = [f"{m}:{n}" for m, names in sorted(_names.items()) if m not in sys.modules
+               for n in sorted(names)]
+    waiting += [f"{path}:{n}" for path, names in sorted(_files.items()) for n in sorted(names)]
+    if waiting:
+        sys.stderr.write(f"cachewatch: process {os.getpid()} (forked) starts with watch targets "
+                         f"waiting for their module: {', '.join(waiting)}\n")
 
 
 class _Loader:
@@ -421,7 +522,15 @@ class _Loader:
     def exec_module(self, module):
         self._loader.exec_module(module)
         _imported(self._fullname)
+        if _files:
+            _resolve_files()
         apply(self._fullname, force=True, fresh=True)
+
+
+def _may_run_a_file(fullname):
+    """Could this module be the file of a file target (same base name)?"""
+    last = fullname.rpartition(".")[2]
+    return any(os.path.basename(p) in (last + ".py", "__init__.py") for p in _files)
 
     def __getattr__(self, name):
         return getattr(self._loader, name)
@@ -431,7 +540,8 @@ class _Finder(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname, path=None, target=None):
         if not _modules_checked and _program_began():
             _check_modules_exist()  # the program's import path is set now
-        if fullname not in _names and fullname not in _on_import and not _matches(fullname):
+        if fullname not in _names and fullname not in _on_import and not _matches(fullname) \
+                and not _may_run_a_file(fullname):
             return None
         for finder in sys.meta_path:
             if finder is self or not hasattr(finder, "find_spec"):
@@ -496,8 +606,8 @@ def _did_you_mean_module(module_name):
 
 def _names_nothing(module, name, later=""):
     public = [n for n in vars(module) if not n.startswith("__")]
-    return (f"cachewatch: watch target {module.__name__}:{name} names nothing{later and ' yet'} "
-            f"({module.__name__} has no {name}{_did_you_mean(name, public)}){later}")
+    return (f"cachewatch: watch target {_label(module)}:{name} names nothing{later and ' yet'} "
+            f"({_label(module)} has no {name}{_did_you_mean(name, public)}){later}")
 
 
 def _say_missing_names(module, names):
@@ -514,21 +624,36 @@ def _install_finder():
         sys.meta_path.insert(0, _finder)
 
 
-def _install_retry_points():
-    global _thread_start
+def install_retry_points():
+    global _thread_start, _dummy_init
     _install_finder()
     if _thread_start is None:
         original = threading.Thread.start
 
         def start(self):
-            if not getattr(self, "_cachewatch_own", False) and (
-                    _names or (_patterns and "__main__" not in _done and _matches("__main__"))):
+            _at_retry_point()
+            if not getattr(self, "_cachewatch_own", False) and _retry_wanted():
                 retry()
             return original(self)
 
         start.__wrapped__ = original
         threading.Thread.start = start
         _thread_start = original
+    dummy = getattr(threading, "_DummyThread", None)
+    if _dummy_init is None and dummy is not None:
+        # threading first sees a thread it did not start (a C server's
+        # request thread calls current_thread()): the app is loaded by then.
+        original_init = dummy.__init__
+
+        def __init__(self, *args, **kwargs):
+            original_init(self, *args, **kwargs)
+            _at_retry_point()
+            if _retry_wanted():
+                retry()
+
+        __init__.__wrapped__ = original_init
+        dummy.__init__ = __init__
+        _dummy_init = original_init
     if not _raw_starts:
         # A script may start its threads with _thread directly: its targets
         # apply then too (threading's own starts pass through Thread.start).
@@ -540,9 +665,16 @@ def _install_retry_points():
                 _raw_starts.append((attr, raw))
 
 
+@guarded
+def _at_retry_point():
+    for callback in before_retry_point:
+        callback()
+
+
 def _retrying(raw):
     def start_new_thread(function, args, kwargs=None):
-        if _names or (_patterns and "__main__" not in _done and _matches("__main__")):
+        _at_retry_point()
+        if _retry_wanted():
             retry()
         return raw(function, args) if kwargs is None else raw(function, args, kwargs)
     start_new_thread.__wrapped__ = raw
@@ -552,13 +684,16 @@ def _retrying(raw):
 
 def add(spec):
     module, name = parse(spec)
+    if _is_file(module):
+        _add_file(spec, module, name)
+        return
     if name == ".*":
         _patterns.append((module, False))
     elif name == "*":
         _patterns.append((module, True))
     else:
         _names.setdefault(module, set()).add(name)
-    _install_retry_points()
+    install_retry_points()
     if name == ".*":
         for module_name in [m for m in list(sys.modules) if _matches(m)]:
             apply(module_name)
@@ -568,10 +703,25 @@ def add(spec):
         _check_modules_exist()  # the program's import path is set
 
 
+def _add_file(spec, filename, name):
+    path = os.path.realpath(filename)
+    _files.setdefault(path, set()).add(name)
+    if not os.path.isfile(path):
+        _say(_no_file_line(f"{path}:{name}", path))
+    install_retry_points()
+    _resolve_files()
+
+
+def _no_file_line(spec, path):
+    return printable(f"cachewatch: watch target {spec} names no file ({path} does not exist)")
+
+
 def clear():
     """Forget every target, remove the retry points, unwatch every name."""
-    global _finder, _thread_start, _modules_checked
+    global _finder, _thread_start, _modules_checked, _dummy_init
     _names.clear()
+    _files.clear()
+    _labels.clear()
     _patterns.clear()
     _done.clear()
     _on_import.clear()
@@ -583,6 +733,9 @@ def clear():
     if _thread_start is not None:
         threading.Thread.start = _thread_start
         _thread_start = None
+    if _dummy_init is not None:
+        threading._DummyThread.__init__ = _dummy_init
+        _dummy_init = None
     import _thread
     while _raw_starts:
         attr, raw = _raw_starts.pop()
@@ -619,6 +772,13 @@ def unused(quiet=False):
     looks); when quiet (a pre-fork server's master never imports what its
     workers watch), only for targets whose module does not exist."""
     lines = []
+    for path, names in sorted(_files.items()):
+        for name in sorted(names):
+            if quiet and os.path.isfile(path):
+                continue
+            lines.append(_no_file_line(f"{path}:{name}", path) if not os.path.isfile(path) else
+                         printable(f"cachewatch: watch target {path}:{name} was never applied "
+                                   "(no module ran that file)"))
     for module_name, names in sorted(_names.items()):
         module = sys.modules.get(module_name)
         missing = module is None and _no_such_module(module_name)

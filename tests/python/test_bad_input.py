@@ -136,12 +136,16 @@ def test_target_parse_gives_a_target_or_one_line_error(spec):
         reason = one_line_naming(str(exc) + "\n", repr(spec))
         assert reason is None, reason
         return
-    # A target: what the README says one is.
-    assert module and all(part.isidentifier() for part in module.split("."))
+    # A target: what the README says one is (a module, or a file for one).
+    assert module and (all(part.isidentifier() for part in module.split(".")) or (
+        (module.endswith(".py") or "/" in module) and module.isprintable() and
+        not any(c.isspace() for c in module)))
     if name == ".*":
         assert spec == f"{module}.*"
     else:
-        assert spec == f"{module}:{name}" and (name == "*" or name.isidentifier())
+        bare = name[:-2] if name.endswith("()") else name
+        assert spec == f"{module}:{name}" and (
+            name == "*" or all(part.isidentifier() for part in bare.split(".")))
 
 
 @pytest.mark.parametrize("spec", ["myapp:CACHE\nEVIL", "a\x1b[2Jb", "a\rb:X", "a\u2028b",
@@ -485,8 +489,8 @@ def test_bad_watch_target_under_the_cli(tmp_path, spec):
      "cachewatch: option 'fr\\xffob=1' is not UTF-8 text; not started\n"),
     # A target pending (module not imported) before a bad one: only the bad one.
     (b"watch=nonexistent.mod:X,bad!!",
-     "cachewatch: bad watch target 'bad!!' (want module:NAME, module:NAME.attr, module:Class(), module:* or package.*); "
-     "not started\n"),
+     "cachewatch: bad watch target 'bad!!' (want module:NAME, module:NAME.attr, module:Class(), "
+     "module:*, package.* or path/to/file.py:NAME); not started\n"),
     # Out of range: one line naming the option, the host unharmed.
     (b"report_interval_s=9223372036854775807", None),
     (b"report_interval_s=2678401", None),

@@ -109,7 +109,8 @@ def test_bad_input_gives_one_line():
     proc = run_python(["-m", "cachewatch", "run", "--watch", "bad", RACY])
     assert proc.returncode == 2
     assert proc.stderr.strip() == ("cachewatch: bad watch target 'bad' "
-                                   "(want module:NAME, module:NAME.attr, module:Class(), module:* or package.*)")
+                                   "(want module:NAME, module:NAME.attr, module:Class(), "
+                                   "module:*, package.* or path/to/file.py:NAME)")
 
 
 def test_option_doc_table_is_the_flag_table():
@@ -307,3 +308,36 @@ def test_stack_lines_show_their_source_and_no_import_machinery(tmp_path):
     assert lines[frame + 1] == "        if k not in CACHE:  # the check", proc.stderr
     assert "<frozen importlib" not in proc.stderr
     assert any(re.match(r"\s+#\d+ <module> .*main.py:1$", l) for l in lines), proc.stderr
+
+
+def test_a_file_target_names_the_module_that_runs_the_file(tmp_path):
+    """path/to/file.py:NAME: the script itself, or a module imported under
+    any name; a file that does not exist is said in one line."""
+    (tmp_path / "lib").mkdir()
+    (tmp_path / "lib" / "cachemod.py").write_text(textwrap.dedent("""
+        import threading, time
+        CACHE = {}
+        def fill():
+            for k in range(5):
+                if k not in CACHE:
+                    time.sleep(0.001)
+                    CACHE[k] = 1
+        def race():
+            ts = [threading.Thread(target=fill) for _ in range(2)]
+            [t.start() for t in ts]; [t.join() for t in ts]
+    """))
+    (tmp_path / "main.py").write_text(textwrap.dedent("""
+        import sys
+        sys.path.insert(0, "lib")
+        import cachemod
+        cachemod.race()
+    """))
+    proc, findings = run_cachewatch(
+        ["--watch", "lib/cachemod.py:CACHE,gone.py:X", "main.py"], cwd=tmp_path)
+    assert [(f["category"], f["target"]) for f in findings] == \
+        [("check-then-act", "cachemod.CACHE")], proc.stderr
+    missing = f"cachewatch: watch target {tmp_path}/gone.py:X names no file"
+    assert proc.stderr.count(missing) == 2, proc.stderr  # at start, again at exit
+    proc, findings = run_cachewatch(["--watch", f"{RACY}:CACHE", RACY], cwd=tmp_path)
+    assert [(f["category"], f["target"]) for f in findings] == \
+        [("check-then-act", "__main__.CACHE")], proc.stderr

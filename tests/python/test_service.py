@@ -4,6 +4,7 @@ plain programs, forked children, and a pre-fork threaded web server
 import glob
 import json
 import os
+import re
 import signal
 import site
 import socket
@@ -375,3 +376,123 @@ def test_a_sub_interpreter_says_it_is_not_checked():
     assert proc.stderr.splitlines() == [
         "cachewatch: code run in a sub-interpreter is not checked (under uWSGI: "
         "--single-interpreter)"], proc.stderr
+
+
+@needs_pth
+def test_a_child_forked_from_c_starts_clean_and_keeps_watching(tmp_path):
+    """A C server (uWSGI) forks its workers with fork() itself: no Python
+    fork hook runs. The child still forgets the parent's threads and
+    findings, and writes its reports to its own %p files."""
+    code = textwrap.dedent("""
+        import ctypes, os, threading
+        CACHE = {}
+        def fill(tag):
+            for k in range(5):
+                if (tag, k) not in CACHE:
+                    CACHE[(tag, k)] = 1
+        def race(tag):
+            ts = [threading.Thread(target=fill, args=(tag,)) for _ in range(2)]
+            [t.start() for t in ts]; [t.join() for t in ts]
+        race("parent")
+        pid = ctypes.CDLL(None, use_errno=True).fork()
+        if pid == 0:
+            len(CACHE)            # a hook runs first in the child
+            race("child")
+        else:
+            os.waitpid(pid, 0)
+    """)
+    proc = run_python(["-c", code], env={"CACHEWATCH_OPTIONS": (
+        f"watch=__main__:CACHE json_path={tmp_path}/r.%p.json log_path={tmp_path}/r.%p.log "
+        "exitcode=0")})
+    assert proc.returncode == 0, proc.stderr
+    reports = {r["pid"]: r for r in (json.load(open(p)) for p in glob.glob(f"{tmp_path}/r.*.json"))}
+    assert len(reports) == 2, proc.stderr
+    for pid, report in reports.items():
+        tags = sorted(f["key"].split(",")[0] for f in report["findings"])
+        log = open(f"{tmp_path}/r.{pid}.log").read()
+        tag = "('parent'" if tags == ["('parent'"] else "('child'"
+        assert tags == [tag], (pid, tags)  # each its own race, once
+        assert log.count("WARNING: cachewatch") == 1 and f"pid={pid})" in log, log
+        assert report["stats"]["threads"] >= 3
+
+
+
+def uwsgi_binary():
+    path = os.path.join(os.path.dirname(sys.executable), "uwsgi")
+    if not os.path.exists(path):
+        if os.environ.get("CI"):
+            pytest.fail("uWSGI is not installed (requirements-test.txt installs it)")
+        pytest.skip("uWSGI is not installed here (pip install uwsgi)")
+    return path
+
+
+@needs_pth
+@pytest.mark.parametrize("target", ["webapp:SESSIONS", "webapp.py:SESSIONS"])
+def test_uwsgi_wsgi_file_workers_report_a_request_handler_race(tmp_path, target):
+    """uWSGI's usual --wsgi-file runs webapp.py as 'uwsgi_file_webapp' and
+    forks its workers from C: both the module's name and the file's find it,
+    each worker says which targets still wait for a module, and the report
+    signal the docs give writes a worker's report and spares it."""
+    uwsgi = uwsgi_binary()
+    (tmp_path / "webapp.py").write_text(textwrap.dedent("""
+        import time
+        SESSIONS = {}
+
+        def application(environ, start_response):
+            user = environ.get("QUERY_STRING", "anon")
+            if user not in SESSIONS:          # check
+                time.sleep(0.02)              # look the user up: requests overlap here
+                SESSIONS[user] = object()     # act
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"hello " + user.encode()]
+    """))
+    port = free_port()
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    server = subprocess.Popen(
+        [uwsgi, "--virtualenv", sys.prefix, "--http-socket", f"127.0.0.1:{port}",
+         "--wsgi-file", "webapp.py", "--master", "--processes", "2", "--threads", "4",
+         "--single-interpreter", "--die-on-term", "--disable-logging"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=child_env({"CACHEWATCH_OPTIONS":
+                       f"watch={target},webap:SESSIONS json_path={reports}/worker.%p.json"}))
+    try:
+        def get(i):
+            url = f"http://127.0.0.1:{port}/?user{i % 3}"
+            for _ in range(100):
+                try:
+                    with urllib.request.urlopen(url, timeout=5) as r:
+                        return r.status
+                except OSError:
+                    time.sleep(0.05)   # not listening yet
+            return None
+        with ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(get, range(120)))
+        assert statuses == [200] * 120
+        workers = children_of(server.pid, 2)
+        assert len(workers) == 2
+        for pid in workers:
+            os.kill(pid, signal.SIGRTMIN + 2)
+        for _ in range(100):
+            if all(os.path.exists(reports / f"worker.{pid}.json") for pid in workers):
+                break
+            time.sleep(0.05)
+        time.sleep(0.3)
+        for pid in workers:
+            os.kill(pid, 0)  # alive
+        assert get(0) == 200
+        assert children_of(server.pid, 2) == workers, "a worker was replaced"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, _ = server.communicate(timeout=60)
+    found = []
+    for pid in workers:
+        report = json.load(open(reports / f"worker.{pid}.json"))
+        assert report["pid"] == pid
+        found += [(f["category"], f["target"]) for f in report["findings"]]
+        assert out.count(f"cachewatch: process {pid} (forked) starts with watch targets waiting "
+                         "for their module: webap:SESSIONS") == 1, out
+    assert found and set(found) == {("check-then-act", "webapp.SESSIONS")}, out
+    assert "WARNING: cachewatch: check-then-act race on webapp.SESSIONS" in out
+    # uWSGI names its request threads after threading first saw them.
+    assert re.search(r"by thread T\d+ 'uWSGIWorker\dCore\d'", out), out
