@@ -53,7 +53,10 @@ def _at_exit():
     _api.catch_up_after_fork()
     if not _api.is_active():
         return
-    _api.stop(quiet=_a_master())  # ends the scope: abandoned tasks, thread leaks
+    # Quiet: a target's module may be imported only in other processes (a
+    # pre-fork server's workers, the children that inherit the variable);
+    # a worker says at its start which targets wait for their module.
+    _api.stop(quiet=True)  # ends the scope: abandoned tasks, thread leaks
     with _write_lock:
         _api._flush_json()  # json_path's last write, once
         _final = True
@@ -116,29 +119,9 @@ def _after_fork_in_child():
     its first retry point (a thread it starts or threading first sees)."""
     global _write_lock
     _write_lock = threading.Lock()  # its holder may not exist in the child
-    global _forked
-    _forked = False  # a worker: what it never applied is said at its exit
     if _api.is_active():
         _start_interval()   # threads do not survive a fork
         _targets.at_worker_start()
-
-
-_forked = False  # this process forked children (a pre-fork server's master)
-
-
-def _note_forked():
-    global _forked
-    _forked = True
-
-
-def _a_master():
-    """Does this process hand its work to forked workers? Its targets'
-    modules may then be imported only there: not worth a line at its exit."""
-    uwsgi = sys.modules.get("uwsgi")  # uWSGI forks in C: no Python fork hook
-    try:
-        return _forked or (uwsgi is not None and uwsgi.worker_id() == 0)
-    except Exception:  # noqa: BLE001 (not uWSGI's own module)
-        return _forked
 
 
 _started_pid = None
@@ -166,7 +149,5 @@ def run():
         except (ValueError, OSError) as exc:
             sys.stderr.write(f"cachewatch: cannot use signal {signum}: {exc}\n")
     _start_interval()
-    if hasattr(os, "register_at_fork"):
-        os.register_at_fork(after_in_parent=_note_forked)
     _api.after_fork_in_child.append(_after_fork_in_child)
     _targets.install_retry_points()  # a C server's fork is caught up there
