@@ -25,18 +25,27 @@ void cw_record(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned
 }
 
 static uint32_t record(uintptr_t container, PyObject *key, Py_hash_t hash, cw_op op,
-                       unsigned flags, int check_opcode, uint32_t mark, const Py_ssize_t *range);
+                       unsigned flags, int check_opcode, uint32_t mark, const Py_ssize_t *range,
+                       cw_repeat_stamp *stamp);
 
 uint32_t cw_record_marked(PyObject *self, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
                           int check_opcode, uint32_t mark)
 {
-    return record((uintptr_t)self, key, hash, op, flags, check_opcode, mark, NULL);
+    return record((uintptr_t)self, key, hash, op, flags, check_opcode, mark, NULL, NULL);
 }
 
 void cw_record_at(uintptr_t location, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
                   int check_opcode)
 {
-    record(location, key, hash, op, flags, check_opcode, 0, NULL);
+    record(location, key, hash, op, flags, check_opcode, 0, NULL, NULL);
+}
+
+bool cw_record_stamped(uintptr_t location, cw_op op, unsigned flags, int check_opcode,
+                       cw_repeat_stamp *stamp)
+{
+    stamp->locks = CW_LOCKSET_UNKNOWN; /* never holds: none until answered stably */
+    record(location, NULL, 0, op, flags, check_opcode, 0, NULL, stamp);
+    return stamp->locks != CW_LOCKSET_UNKNOWN;
 }
 
 void cw_record_range(PyObject *self, Py_ssize_t lo, Py_ssize_t hi, cw_op op)
@@ -45,18 +54,19 @@ void cw_record_range(PyObject *self, Py_ssize_t lo, Py_ssize_t hi, cw_op op)
         return;
     Py_ssize_t range[2] = {lo, hi};
     record((uintptr_t)self, NULL, (Py_hash_t)CW_RANGE_KEY, op, CW_WRITE | CW_COMMUTES | CW_AT_INDEX,
-           CW_CHECK_NEVER, 0, range);
+           CW_CHECK_NEVER, 0, range, NULL);
 }
 
 static uint32_t record(uintptr_t container, PyObject *key, Py_hash_t hash, cw_op op,
-                       unsigned flags, int check_opcode, uint32_t mark, const Py_ssize_t *range)
+                       unsigned flags, int check_opcode, uint32_t mark, const Py_ssize_t *range,
+                       cw_repeat_stamp *stamp)
 {
     cw_saved_error saved;
     cw_error_save(&saved);
     cw_tls_state.busy++;
     cw_thread *t = cw_current_thread();
     cw_access a; /* the inputs and what is read back; not the report array (hot) */
-    a.check = a.ranged = a.need_check_stack = false;
+    a.check = a.ranged = a.need_check_stack = a.stable = false;
     a.stack = a.check_stack = 0;
     a.range_lo = a.range_hi = 0;
     a.marks = a.nreports = 0;
@@ -100,6 +110,12 @@ static uint32_t record(uintptr_t container, PyObject *key, Py_hash_t hash, cw_op
         }
         if (write || a.check || structural)
             cw_record_access(t, &a, frame);
+        if (stamp != NULL && a.stable && a.nreports == 0)
+            cw_shadow_stamp(t, &a, stamp);
+    } else if (stamp != NULL && repeated) {
+        a.write = false;
+        a.tick = 0;
+        cw_shadow_stamp(t, &a, stamp);
     }
     cw_tls_state.busy--;
     cw_emit_reports_as(a.reports, a.nreports, key,

@@ -42,6 +42,10 @@ uint32_t cw_record_marked(PyObject *self, PyObject *key, Py_hash_t hash, cw_op o
  * module-level name, an object's attribute or items). */
 void cw_record_at(uintptr_t location, PyObject *key, Py_hash_t hash, cw_op op, unsigned flags,
                   int check_opcode);
+/* cw_record_at without a key, true when the access was answered stably:
+ * *stamp then says until when the same access is answered the same. */
+bool cw_record_stamped(uintptr_t location, cw_op op, unsigned flags, int check_opcode,
+                       cw_repeat_stamp *stamp);
 /* A write of every index of a list in [lo, hi) in one change (a deletion
  * shifting the later ones, a slice store, a sort): see shadow.h. */
 void cw_record_range(PyObject *self, Py_ssize_t lo, Py_ssize_t hi, cw_op op);

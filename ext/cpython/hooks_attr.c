@@ -83,6 +83,8 @@ static uint64_t object_bits;  /* a bit per watched object's address hash, never 
                                  unwatched instances of a wrapped class skip the lookup */
 static int tables_ready;
 static uintptr_t next_location;
+static uintptr_t objects_gen = 1; /* bumped when an entry goes: a thread's repeat memo
+                                     (cw_binding_repeat) names objects by address */
 
 /* ---- what is an attribute --------------------------------------------- */
 
@@ -217,7 +219,37 @@ static uintptr_t location_of(watched_object *w, PyObject *name)
     return ok ? loc : 0;
 }
 
-static void record(watched_object *w, PyObject *name, cw_op op, bool write)
+/* The same access as this thread's last stable one of its kind (read or
+ * write), by the same instruction of the same call, with nothing changed
+ * that could change the engine's answer: skip it. A frame's address reused
+ * by another call at the same offset passes for it: only the site a
+ * report-free access would have carried differs. */
+static int repeats(PyObject *self, PyObject *name, int write)
+{
+    cw_thread *t = cw_tls_state.thread;
+    if (t == NULL || !cw_hook_ready() || cw_tls_state.fork_gen != cw_fork_gen)
+        return 0;
+    const cw_binding_repeat *r = &t->repeats[write];
+    if (r->object != (uintptr_t)self || r->name != (uintptr_t)name || r->generation != objects_gen)
+        return 0;
+    PyFrameObject *f = PyEval_GetFrame();
+    return f != NULL && (uintptr_t)f == r->frame && cw_frame_lasti(f) == r->lasti &&
+           cw_shadow_stamp_holds(t, &r->stamp);
+}
+
+/* Could value be a container we watch (the common values are not)? */
+static int may_hold_state(PyObject *value)
+{
+    PyTypeObject *type = Py_TYPE(value);
+    if (type == &PyLong_Type || type == &PyUnicode_Type || value == Py_None ||
+        type == &PyFloat_Type || type == &PyBool_Type || type == &PyTuple_Type)
+        return 0;
+    return cw_container_can_watch(value);
+}
+
+/* memo: a plain access whose stable answer may be kept for its repeats. */
+static void record(watched_object *w, PyObject *self, PyObject *name, cw_op op, bool write,
+                   bool memo)
 {
     /* Callers have no error set (a load's is saved around this). */
     cw_tls_state.busy++;
@@ -228,7 +260,14 @@ static void record(watched_object *w, PyObject *name, cw_op op, bool write)
         return;
     }
     /* Every load is a direct read, as of a module-level name. */
-    cw_record_at(loc, NULL, 0, op, write ? CW_WRITE : 0, CW_CHECK_ALWAYS);
+    cw_repeat_stamp stamp;
+    if (!cw_record_stamped(loc, op, write ? CW_WRITE : 0, CW_CHECK_ALWAYS, &stamp) || !memo)
+        return;
+    cw_thread *t = cw_tls_state.thread;
+    PyFrameObject *f = t ? PyEval_GetFrame() : NULL;
+    if (f != NULL)
+        t->repeats[write] = (cw_binding_repeat){(uintptr_t)self, (uintptr_t)name, (uintptr_t)f,
+                                                objects_gen, cw_frame_lasti(f), loc, stamp};
 }
 
 /* ---- an object that is a mapping of its own ------------------------------ */
@@ -422,6 +461,8 @@ static PyObject *hook_getattro(PyObject *self, PyObject *name)
 
 void cw_attr_loaded(PyObject *self, PyObject *name, int found)
 {
+    if (found && repeats(self, name, 0))
+        return;
     watched_object *w = watched_of(self);
     if (w == NULL || (!found && !PyErr_ExceptionMatches(PyExc_AttributeError)))
         return;
@@ -430,7 +471,7 @@ void cw_attr_loaded(PyObject *self, PyObject *name, int found)
     cw_saved_error saved;
     cw_error_save(&saved);
     if (names_state(w, self, name))
-        record(w, name, CW_OP_GET, false);
+        record(w, self, name, CW_OP_GET, false, found);
     cw_error_restore(&saved);
 }
 
@@ -498,13 +539,15 @@ static int watched_store(PyTypeObject *owner, PyObject *self, PyObject *name, Py
     int plain = c != NULL && c->generic_store && Py_TYPE(self) == owner;
     int rc = store_as_before(owner, self, name, value);
     if (rc == 0 && (plain || (w = watched_of(self)) != NULL)) {
-        record(w, name, value ? CW_OP_STORE : CW_OP_DELITEM, true);
         /* A container stored, or one replaced: the rebinding's rules. */
         int stored = value != NULL && cw_container_can_watch(value);
+        int was_container = old != NULL && cw_container_is_watched(old);
+        record(w, self, name, value ? CW_OP_STORE : CW_OP_DELITEM, true,
+               value != NULL && !stored && !was_container);
         size_t slot = recent_slot(name);
         if (w->recent[slot].name == name)
             w->recent[slot].plain = !stored;
-        int containers = old != value && (stored || (old != NULL && cw_container_is_watched(old)));
+        int containers = old != value && (stored || was_container);
         PyObject *target = containers ? PyUnicode_FromFormat("%U.%U", w->target, name) : NULL;
         if (target != NULL)
             cw_container_rebound(old, value, target);
@@ -524,7 +567,18 @@ static PyObject *method_setattr(PyObject *self, PyTypeObject *owner, PyObject *c
     if (!PyUnicode_Check(args[0]))
         return PyErr_Format(PyExc_TypeError, "attribute name must be string, not '%.200s'",
                             Py_TYPE(args[0])->tp_name);
-    if (watched_store(owner, self, args[0], args[1]) < 0)
+    /* The same plain store again: only the store (the attribute holds what
+     * the last one put there, no container, as holds_plain says). */
+    int rc;
+    if (repeats(self, args[0], 1) && !may_hold_state(args[1])) {
+        const wrapped_class *c = wrapped_exact(owner);
+        rc = c != NULL && c->generic_store && Py_TYPE(self) == owner
+                 ? PyObject_GenericSetAttr(self, args[0], args[1])
+                 : store_as_before(owner, self, args[0], args[1]);
+    } else {
+        rc = watched_store(owner, self, args[0], args[1]);
+    }
+    if (rc < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -606,6 +660,7 @@ static void forget(uintptr_t addr)
     if (w == NULL)
         return;
     cw_ht_remove(&objects, addr);
+    objects_gen++;
     Py_ssize_t pos = 0;
     PyObject *name, *id;
     while (PyDict_Next(w->attrs, &pos, &name, &id))

@@ -83,11 +83,11 @@ static size_t memory_limit; /* bytes of shadow state; 0: no bound */
  * a region stored, a check site added, a record or location forgotten, a
  * container watched or unwatched. A thread's access memos are good while the
  * epoch, its view and its lockset stand still (atomic). */
-static uint64_t epoch;
+uint64_t cw_shadow_epoch; /* shadow.h reads it for stamps */
 
 static uint64_t memo_hits; /* atomic */
 
-static void bump_epoch(void) { __atomic_add_fetch(&epoch, 1, __ATOMIC_RELEASE); }
+static void bump_epoch(void) { __atomic_add_fetch(&cw_shadow_epoch, 1, __ATOMIC_RELEASE); }
 
 uint64_t cw_shadow_memo_hits(void) { return __atomic_load_n(&memo_hits, __ATOMIC_RELAXED); }
 static int initialised; /* atomic */
@@ -745,7 +745,7 @@ bool cw_shadow_check_repeats(cw_thread *t, uintptr_t container, int64_t key_hash
     const cw_last_check *c = last_check_of(t, container, key_hash);
     if (c->frame != frame || c->lasti != lasti || c->container != container ||
         c->key_hash != key_hash || c->view != t->view || c->recent_gen != t->recent_gen ||
-        frame == 0 || c->epoch != __atomic_load_n(&epoch, __ATOMIC_ACQUIRE))
+        frame == 0 || c->epoch != __atomic_load_n(&cw_shadow_epoch, __ATOMIC_ACQUIRE))
         return false;
     int err = 0;
     if (cw_sync_thread_lockset(t, &err) != c->locks || err)
@@ -767,7 +767,7 @@ static bool answered_by_memo(cw_thread *t, cw_access *a, cw_lockset_id L, cw_acc
     *memo = NULL;
     if (a->check == a->write || a->structural || a->ranged)
         return false;
-    *ep = __atomic_load_n(&epoch, __ATOMIC_ACQUIRE);
+    *ep = __atomic_load_n(&cw_shadow_epoch, __ATOMIC_ACQUIRE);
     cw_access_memo *m = *memo = memo_of(t, a);
     if (m == NULL || !memo_holds(m, t, a, L, *ep))
         return false;
@@ -777,7 +777,9 @@ static bool answered_by_memo(cw_thread *t, cw_access *a, cw_lockset_id L, cw_acc
         return false;
     __atomic_add_fetch(&memo_hits, 1, __ATOMIC_RELAXED);
     a->marks = m->marks;
-    if (a->check && a->frame && !same_reads) {
+    a->stable = !(a->check && a->frame && !same_reads);
+    a->tick = m->tick;
+    if (!a->stable) {
         cw_thread_note_read(t, a->frame, a->container, a->key_hash, a->site, a->op);
         m->frame = a->frame;
         m->recent_gen = t->recent_gen;
@@ -1043,10 +1045,21 @@ static int access_history(cw_thread *t, cw_access *a, cw_lockset_id L,
     if (memo != NULL && s.b.n == 0 && !s.region) {
         *memo = (cw_access_memo){a->container, a->key_hash, a->site, a->write, t->view, ep,
                                  L, a->marks, a->frame, t->recent_gen, s.tick};
+        a->stable = true;
+        a->tick = s.tick;
         if (a->check)
             remember_check(t, a, L, ep);
     }
     return CW_OK;
+}
+
+void cw_shadow_stamp(cw_thread *t, const cw_access *a, cw_repeat_stamp *out)
+{
+    int err = 0;
+    cw_lockset_id L = cw_sync_thread_lockset(t, &err);
+    *out = (cw_repeat_stamp){t->view, __atomic_load_n(&cw_shadow_epoch, __ATOMIC_ACQUIRE), t->recent_gen,
+                             a->tick, a->write ? &shard_of(a->container)->tick : NULL,
+                             err ? CW_LOCKSET_UNKNOWN : L, a->write};
 }
 
 int cw_shadow_access(cw_thread *t, cw_access *a)
@@ -1054,6 +1067,7 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
     int err = 0;
     a->nreports = 0;
     a->need_check_stack = false;
+    a->stable = false;
     cw_lockset_id L = cw_sync_thread_lockset(t, &err);
     if (err)
         return err;

@@ -30,6 +30,7 @@
 #define CW_SHADOW_H
 
 #include "cw.h"
+#include "lockset.h"
 #include "thread.h"
 #include "vclock.h"
 
@@ -103,7 +104,28 @@ typedef struct cw_access {
     cw_site check_site;
     uint32_t reports[CW_MAX_NEW_REPORTS];
     uint32_t nreports;
+    bool stable;      /* answered with nothing to do and nothing new to note:
+                         the same access again is answered the same while
+                         cw_shadow_stamp_holds (see below) */
+    uint64_t tick;    /* a stable write: its shard's tick after it */
 } cw_access;
+
+/* Stamp a stable access (a->stable) just made by t. */
+void cw_shadow_stamp(cw_thread *t, const cw_access *a, cw_repeat_stamp *out);
+extern uint64_t cw_shadow_epoch; /* atomic */
+static inline bool cw_shadow_stamp_holds(const cw_thread *t, const cw_repeat_stamp *s)
+{
+    /* The locks: what cw_sync_thread_lockset would answer, without
+     * recomputing it (a changed set is dirty, or a lock's kind changed). */
+    cw_lockset_id L = t->lockset_dirty ? CW_LOCKSET_UNKNOWN
+                      : t->nheld == 0  ? 0
+                      : t->lockset_gen == cw_lockinfo_generation() ? t->lockset
+                                                                   : CW_LOCKSET_UNKNOWN;
+    return s->view == t->view && s->recent_gen == t->recent_gen && s->locks == L &&
+           L != CW_LOCKSET_UNKNOWN &&
+           s->epoch == __atomic_load_n(&cw_shadow_epoch, __ATOMIC_ACQUIRE) &&
+           (!s->write || s->tick == __atomic_load_n(s->tick_at, __ATOMIC_ACQUIRE));
+}
 
 /* The check the thread made last at this very instruction (frame, lasti)
  * again, with nothing changed that could change its answer: nothing to do

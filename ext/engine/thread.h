@@ -88,6 +88,29 @@ typedef struct cw_last_check {
 
 #define CW_LAST_CHECKS 64   /* a power of two: a loop over a dict's keys fits */
 
+/* What a stable answer depended on besides the access itself: the thread's
+ * view, locks and pending reads, the shadow epoch and, for a write, that
+ * nothing was stored in its shard since. A binding keeps one per hot access
+ * (the same instruction on the same location) and skips the access while it
+ * holds: the repeat of a loop costs a comparison. */
+typedef struct cw_repeat_stamp {
+    uint64_t view, epoch, recent_gen, tick;
+    const uint64_t *tick_at; /* a write's shard's tick (shards never move) */
+    cw_lockset_id locks;
+    bool write;
+} cw_repeat_stamp;
+
+/* The binding's last stable access of one kind by this thread (see
+ * cw_shadow_stamp): what it was, in the binding's words (an object and an
+ * attribute name, the call, its instruction, the binding's own generation),
+ * the location it named and its stamp. */
+typedef struct cw_binding_repeat {
+    uintptr_t object, name, frame, generation;
+    int lasti;
+    uintptr_t location;
+    cw_repeat_stamp stamp;
+} cw_binding_repeat;
+
 typedef struct cw_thread {
     /* Identity. */
     cw_tid tid;
@@ -113,6 +136,7 @@ typedef struct cw_thread {
     uint64_t view;           /* bumped whenever vc changes */
     cw_access_memo *memos;   /* CW_ACCESS_MEMOS, made on first use, freed at exit */
     cw_last_check *last_checks; /* CW_LAST_CHECKS, made on first use, freed at exit */
+    cw_binding_repeat repeats[2]; /* the binding's: a read's, a write's */
 } cw_thread;
 
 /* Register a thread. inherited (Borrowed, may be NULL) is the creator's

@@ -48,7 +48,11 @@ def api_worker():
 
 
 def reset_service():
-    time.sleep(0.002)
+    # Once the API workers have cached a cell and while they go on (a reset
+    # under load), not before they have begun: a slow machine starts them late.
+    deadline = time.monotonic() + 10
+    while not nova_context.CELL_CACHE and time.monotonic() < deadline:
+        time.sleep(0.0005)
     fake_self = types.SimpleNamespace(manager=types.SimpleNamespace(reset=lambda: None))
     nova_service.Service.reset(fake_self)  # nova/service.py: context.CELL_CACHE = {}
 
