@@ -227,10 +227,11 @@ static uintptr_t location_of(watched_object *w, PyObject *name)
 static int repeats(PyObject *self, PyObject *name, int write)
 {
     cw_thread *t = cw_tls_state.thread;
-    if (t == NULL || !cw_hook_ready() || cw_tls_state.fork_gen != cw_fork_gen)
+    const cw_binding_repeat *r = t ? &t->repeats[write] : NULL;
+    if (r == NULL || r->object != (uintptr_t)self) /* first: most objects are not watched */
         return 0;
-    const cw_binding_repeat *r = &t->repeats[write];
-    if (r->object != (uintptr_t)self || r->name != (uintptr_t)name || r->generation != objects_gen)
+    if (r->name != (uintptr_t)name || r->generation != objects_gen || !cw_hook_ready() ||
+        cw_tls_state.fork_gen != __atomic_load_n(&cw_fork_gen, __ATOMIC_RELAXED))
         return 0;
     PyFrameObject *f = PyEval_GetFrame();
     return f != NULL && (uintptr_t)f == r->frame && cw_frame_lasti(f) == r->lasti &&

@@ -1268,6 +1268,50 @@ static void test_check_repeats_by_instruction(void **state)
     cw_shadow_unwatch(c);
 }
 
+/* A stable access's stamp holds for its repeats until anything its answer
+ * depends on changes: the thread's locks, its pending reads, its view (a
+ * hand-off), the epoch, and for a write any record stored in its shard. */
+static void test_repeat_stamps(void **state)
+{
+    (void)state;
+    uintptr_t c = watch("mod.obj.attr");
+    uintptr_t code = next_code();
+    cw_thread *a = reg("A"), *b = reg("B");
+    uintptr_t frame = next_frame();
+    cw_repeat_stamp st;
+    /* A write, twice by the same call: the second is stable. */
+    cw_access w = make_access(c, 0, CW_OP_STORE, frame, at(code, 4));
+    w.write = true;
+    shadow_call(a, &w);
+    shadow_call(a, &w);
+    assert_true(w.stable);
+    cw_shadow_stamp(a, &w, &st);
+    assert_true(cw_shadow_stamp_holds(a, &st));
+    uintptr_t l = next_sync_addr();
+    lock(a, l);
+    assert_false(cw_shadow_stamp_holds(a, &st)); /* a lock taken */
+    unlock(a, l);
+    shadow_call(a, &w);
+    cw_shadow_stamp(a, &w, &st);
+    assert_true(cw_shadow_stamp_holds(a, &st));
+    write_key(b, c, 0, next_frame(), at(code, 8), false); /* B stores: a record in the shard */
+    assert_false(cw_shadow_stamp_holds(a, &st));
+    /* A read (a check) noted in its call, then repeated: stable. */
+    cw_access r = make_access(c, 0, CW_OP_GET, frame, at(code, 2));
+    r.check = true;
+    r.lasti = 2;
+    shadow_call(a, &r);
+    shadow_call(a, &r);
+    assert_true(r.stable);
+    cw_shadow_stamp(a, &r, &st);
+    assert_true(cw_shadow_stamp_holds(a, &st));
+    write_key(b, c, 0, next_frame(), at(code, 8), false); /* a read's answer: B's writes do not change it */
+    handoff(b, a);
+    assert_false(cw_shadow_stamp_holds(a, &st)); /* A's view changed */
+    cw_thread_forget_frame(a, frame);
+    cw_shadow_unwatch(c);
+}
+
 /* ---- commuting writes (list.append) -------------------------------------- */
 
 static void append(cw_thread *t, uintptr_t c, uintptr_t frame, cw_site s)
@@ -1768,6 +1812,7 @@ int main(void)
         cmocka_unit_test(test_read_memo_expires_on_change),
         cmocka_unit_test(test_write_memo_expires_on_other_threads_records),
         cmocka_unit_test(test_check_repeats_by_instruction),
+        cmocka_unit_test(test_repeat_stamps),
         cmocka_unit_test(test_commuting_writes),
         cmocka_unit_test(test_ranged_writes),
         cmocka_unit_test(test_marks),
