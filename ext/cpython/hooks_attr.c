@@ -233,6 +233,8 @@ static int repeats(PyObject *self, PyObject *name, int write)
     if (r->name != (uintptr_t)name || r->generation != objects_gen || !cw_hook_ready() ||
         cw_tls_state.fork_gen != __atomic_load_n(&cw_fork_gen, __ATOMIC_RELAXED))
         return 0;
+    if (r->anywhere) /* the stamp's pending reads are none, and still are */
+        return cw_shadow_stamp_holds(t, &r->stamp);
     PyFrameObject *f = PyEval_GetFrame();
     return f != NULL && (uintptr_t)f == r->frame && cw_frame_lasti(f) == r->lasti &&
            cw_shadow_stamp_holds(t, &r->stamp);
@@ -268,7 +270,8 @@ static void record(watched_object *w, PyObject *self, PyObject *name, cw_op op, 
     PyFrameObject *f = t ? PyEval_GetFrame() : NULL;
     if (f != NULL)
         t->repeats[write] = (cw_binding_repeat){(uintptr_t)self, (uintptr_t)name, (uintptr_t)f,
-                                                objects_gen, cw_frame_lasti(f), loc, stamp};
+                                                objects_gen, cw_frame_lasti(f),
+                                                write && t->nrecent == 0, loc, stamp};
 }
 
 /* ---- an object that is a mapping of its own ------------------------------ */

@@ -107,6 +107,9 @@ typedef struct cw_repeat_stamp {
 typedef struct cw_binding_repeat {
     uintptr_t object, name, frame, generation;
     int lasti;
+    bool anywhere; /* a write made with no read pending in the thread: the
+                      same write from any instruction is answered the same
+                      (as FastTrack skips a write in the same epoch) */
     uintptr_t location;
     cw_repeat_stamp stamp;
 } cw_binding_repeat;

@@ -1294,6 +1294,21 @@ static void test_repeat_stamps(void **state)
     shadow_call(a, &w);
     cw_shadow_stamp(a, &w, &st);
     assert_true(cw_shadow_stamp_holds(a, &st));
+    /* A read pending (the next write may act on it), even one its memo
+     * answers with nothing stored: only the pending reads changed. */
+    uintptr_t call = next_frame();
+    check_read(a, c, 0, call, at(code, 10));
+    cw_thread_forget_frame(a, call);
+    shadow_call(a, &w);
+    cw_shadow_stamp(a, &w, &st);
+    assert_true(cw_shadow_stamp_holds(a, &st));
+    call = next_frame();
+    check_read(a, c, 0, call, at(code, 10));
+    assert_false(cw_shadow_stamp_holds(a, &st));
+    cw_thread_forget_frame(a, call);
+    shadow_call(a, &w);
+    cw_shadow_stamp(a, &w, &st);
+    assert_true(cw_shadow_stamp_holds(a, &st));
     write_key(b, c, 0, next_frame(), at(code, 8), false); /* B stores: a record in the shard */
     assert_false(cw_shadow_stamp_holds(a, &st));
     /* A read (a check) noted in its call, then repeated: stable. */

@@ -339,3 +339,32 @@ def test_watch_a_class_from_python(started):
     assert ("check-then-act", "objects.Config._instance") in found, found
     with pytest.raises(TypeError, match=r"cannot watch the class builtins.int \(a C type"):
         cachewatch.watch(int)
+
+
+def test_skipped_repeat_writes_do_not_hide_a_check_then_act(started):
+    """A loop's repeated stores are skipped while nothing changes (the repeat
+    stamp); the store acting on the check that follows is not one of them
+    (a read is pending, another thread stored): the race between the two
+    threads' check and act is reported at the act's line."""
+    import inspect
+    import time
+
+    class Pool:
+        pass
+    pool = Pool()
+    pool.conn = None
+    cachewatch.watch(pool, name="t.pool")
+
+    def worker():
+        for _ in range(200):
+            pool.conn = None          # the same store, again and again
+        if pool.conn is None:         # check
+            time.sleep(0.01)
+            pool.conn = object()      # act
+    act_line = inspect.getsourcelines(worker)[1] + 5
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    races = [f for f in cachewatch.findings() if f["category"] == "check-then-act"]
+    assert races and races[0]["target"] == "t.pool.conn", cachewatch.findings()
+    assert act_line in [a["stack"][0]["line"] for a in races[0]["accesses"]]
