@@ -17,12 +17,15 @@ static inline PyCodeObject *cw_frame_code(PyFrameObject *f) /* new ref */
     return PyFrame_GetCode(f);
 }
 
+/* The current instruction's byte offset in its code object. */
 static inline int cw_frame_lasti(PyFrameObject *f)
 {
 #if PY_VERSION_HEX >= 0x030B0000
     return PyFrame_GetLasti(f);
+#elif PY_VERSION_HEX >= 0x030A0000
+    return f->f_lasti < 0 ? -1 : f->f_lasti * (int)sizeof(_Py_CODEUNIT); /* 3.10: an index */
 #else
-    return f->f_lasti * (int)sizeof(_Py_CODEUNIT);
+    return f->f_lasti; /* 3.9: already a byte offset */
 #endif
 }
 

@@ -1,0 +1,50 @@
+"""Every CPython on the machine (pyenv's 3.9, 3.10, 3.12 and 3.13 besides
+the suite's own): cachewatch builds for it and judges the bundled demo as on
+3.11 (the check-then-act at lines 16 and 21, the threads started at line
+38). An absent version is skipped with a line saying so; under CI every one
+the brief names must be present."""
+import glob
+import json
+import os
+import subprocess
+
+import pytest
+
+from helpers import ROOT, SCENARIOS, child_env
+
+VERSIONS = ["3.9", "3.10", "3.12", "3.13"]
+
+
+def pyenv_python(version):
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    found = sorted(glob.glob(os.path.join(root, "versions", f"{version}.*", "bin",
+                                          f"python{version}")))
+    return found[-1] if found else None
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_demo_is_judged_the_same_on_every_version(version, tmp_path):
+    python = pyenv_python(version)
+    if python is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"CPython {version} is not on this machine (pyenv versions)")
+        pytest.skip(f"CPython {version} is not on this machine")
+    venv = tmp_path / "venv"
+    subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=300)
+    env = child_env({"CACHEWATCH_WERROR": "1"})
+    build = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", ROOT],
+                           capture_output=True, text=True, env=env, timeout=900)
+    assert build.returncode == 0, build.stdout + build.stderr
+    out = tmp_path / "report.json"
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "cachewatch", "run", "--watch",
+         "__main__:CELL_CACHE", "--json", str(out), "cell_cache_nolock.py"],
+        capture_output=True, text=True, cwd=SCENARIOS, env=child_env(), timeout=300)
+    assert proc.returncode == 66, proc.stderr
+    findings = json.load(open(out))["findings"]
+    assert [f["category"] for f in findings] == ["check-then-act"], proc.stderr
+    lines = sorted({a["stack"][0]["line"] for a in findings[0]["accesses"]} |
+                   {a["check"]["stack"][0]["line"] for a in findings[0]["accesses"]
+                    if a.get("check")})
+    assert lines == [16, 21], proc.stderr
+    assert "cell_cache_nolock.py:38" in proc.stderr, proc.stderr  # where the threads started
