@@ -5,7 +5,7 @@ job in between and this popleft raises IndexError."""
 # EXPECT: check-then-act __main__.JOBS lines=15,16
 import collections
 import threading
-
+import time
 JOBS = collections.deque(range(300))
 DONE = []
 
@@ -17,6 +17,7 @@ def worker():
         else:
             return
         DONE.append(job)
+        time.sleep(0)  # handling the job lets the other workers run
 
 
 def main():

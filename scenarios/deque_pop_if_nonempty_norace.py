@@ -18,6 +18,7 @@ def worker():
         except IndexError:
             return
         RESULTS.append(job)
+        time.sleep(0)  # handling the job lets the other workers run
 
 
 def producer():

@@ -1,7 +1,7 @@
-"""An OrderedDict LRU cache: look up, load on a miss, store, evict the oldest.
-Without a lock two threads missing the same key both load it, and one
-thread's eviction can drop what another just stored."""
+"""An OrderedDict LRU cache without a lock: two threads missing a key both load it, and
+an eviction (popitem, line 23) falls between another thread's check (16) and act (21)."""
 # CACHEWATCH-ARGS: --watch __main__:CACHE
+# EXPECT: check-then-act __main__.CACHE lines=16,21,23
 # EXPECT: check-then-act __main__.CACHE lines=16,21
 import collections
 import threading

@@ -52,6 +52,15 @@ static Py_ssize_t cwdeque_length(PyObject *self)
     return length_of(self);
 }
 
+/* 3.9's deque has a truth test of its own (later ones use the length):
+ * `if d:` is a length check either way. */
+static int cwdeque_bool(PyObject *self)
+{
+    if (cw_hook_ready())
+        record_length_check(self, CW_OP_GET, CW_CHECK_ALWAYS);
+    return CW_PLAIN_TYPE(self)->tp_as_number->nb_bool(self);
+}
+
 static PyObject *cwdeque_item(PyObject *self, Py_ssize_t i)
 {
     PyObject *res = CW_PLAIN_TYPE(self)->tp_as_sequence->sq_item(self, i);
@@ -187,6 +196,7 @@ static PyType_Slot cwdeque_slots[] = {
     {Py_sq_item, (void *)cwdeque_item},
     {Py_sq_ass_item, (void *)cwdeque_ass_item},
     {Py_sq_inplace_concat, (void *)cwdeque_inplace_concat},
+    {0, NULL}, /* Py_nb_bool where deque has one (3.9): set at init */
     {0, NULL},
 };
 
@@ -231,6 +241,10 @@ int cw_deque_hooks_init(PyObject *module)
     Py_XDECREF(collections);
     if (deque_type == NULL)
         return -1;
+    if (deque_type->tp_as_number != NULL && deque_type->tp_as_number->nb_bool != NULL) {
+        size_t n = sizeof(cwdeque_slots) / sizeof(cwdeque_slots[0]);
+        cwdeque_slots[n - 2] = (PyType_Slot){Py_nb_bool, (void *)cwdeque_bool};
+    }
     PyObject *bases = PyTuple_Pack(1, (PyObject *)deque_type);
     CwDeque_Type = bases ? (PyTypeObject *)PyType_FromSpecWithBases(&cwdeque_spec, bases) : NULL;
     Py_XDECREF(bases);

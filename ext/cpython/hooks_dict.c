@@ -93,13 +93,14 @@ static PyObject *cwdict_pop(PyObject *self, PyObject *const *args, Py_ssize_t na
     return size_sensitive(dict_pop, CW_OP_POP, self, args, nargs, kwnames);
 }
 
+/* Pops from many threads commute, as list pops do: each takes one entry. */
 static PyObject *cwdict_popitem(PyObject *self, PyObject *noargs)
 {
     (void)noargs;
     PyObject *res = call_dict_method(dict_popitem, self, NULL, 0, NULL);
     if (res != NULL && PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 2 && cw_hook_ready())
-        cw_record_key(self, PyTuple_GET_ITEM(res, 0), CW_OP_POPITEM, CW_WRITE | CW_STRUCTURAL,
-                      CW_CHECK_NEVER);
+        cw_record_key(self, PyTuple_GET_ITEM(res, 0), CW_OP_POPITEM,
+                      CW_WRITE | CW_STRUCTURAL | CW_COMMUTES, CW_CHECK_NEVER);
     return res;
 }
 
@@ -332,8 +333,63 @@ static PyObject *extra_move_to_end(PyObject *self, PyObject *const *args, Py_ssi
     return res;
 }
 
+/* OrderedDict's own pop, popitem and setdefault take the dict's entries
+ * directly from 3.10 on (nothing of them was seen) and go through the slots
+ * on 3.9 (seen as a check and a write at one line): run with the slots
+ * unobserved, each is one operation, seen as dict's own is. */
+static PyObject *call_plain_as_one(PyObject *self, const char *name, PyObject *const *args,
+                                   Py_ssize_t nargs, PyObject *kwnames)
+{
+    PyObject *m = plain_method(self, name);
+    cw_tls_state.busy++;
+    PyObject *res = m ? call_dict_method(m, self, args, nargs, kwnames) : NULL;
+    cw_tls_state.busy--;
+    Py_XDECREF(m);
+    return res;
+}
+
+static PyObject *extra_popitem(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames)
+{
+    PyObject *res = call_plain_as_one(self, "popitem", args, nargs, kwnames);
+    if (res != NULL && PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 2 && cw_hook_ready())
+        cw_record_key(self, PyTuple_GET_ITEM(res, 0), CW_OP_POPITEM,
+                      CW_WRITE | CW_STRUCTURAL | CW_COMMUTES, CW_CHECK_NEVER);
+    return res;
+}
+
+/* pop and setdefault: a write if they changed the size, else a read. */
+static PyObject *extra_size_sensitive(const char *name, cw_op op, PyObject *self,
+                                      PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    Py_ssize_t before = PyDict_GET_SIZE(self);
+    PyObject *res = call_plain_as_one(self, name, args, nargs, kwnames);
+    if (nargs >= 1 && cw_hook_ready() &&
+        (res != NULL || PyErr_ExceptionMatches(PyExc_KeyError))) {
+        bool changed = PyDict_GET_SIZE(self) != before;
+        cw_record_key(self, args[0], op, changed ? CW_WRITE | CW_STRUCTURAL : 0, CW_CHECK_ALWAYS);
+    }
+    return res;
+}
+
+static PyObject *extra_pop(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                           PyObject *kwnames)
+{
+    return extra_size_sensitive("pop", CW_OP_POP, self, args, nargs, kwnames);
+}
+
+static PyObject *extra_setdefault(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                                  PyObject *kwnames)
+{
+    return extra_size_sensitive("setdefault", CW_OP_SETDEFAULT, self, args, nargs, kwnames);
+}
+
 /* For a subclass that has these in C (OrderedDict): its own, seen. */
 static PyMethodDef cwdict_subclass_methods[] = {
+    {"popitem", (PyCFunction)(void (*)(void))extra_popitem, METH_FASTCALL | METH_KEYWORDS, NULL},
+    {"pop", (PyCFunction)(void (*)(void))extra_pop, METH_FASTCALL | METH_KEYWORDS, NULL},
+    {"setdefault", (PyCFunction)(void (*)(void))extra_setdefault, METH_FASTCALL | METH_KEYWORDS,
+     NULL},
     {"keys", (PyCFunction)extra_keys, METH_NOARGS, NULL},
     {"values", (PyCFunction)extra_values, METH_NOARGS, NULL},
     {"items", (PyCFunction)extra_items, METH_NOARGS, NULL},

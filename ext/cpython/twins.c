@@ -160,6 +160,7 @@ static void copy_slots(PyTypeObject *twin, PyTypeObject *hooks, PyTypeObject *bu
     SLOT(tp_as_sequence, sq_contains)
     SLOT(tp_as_sequence, sq_inplace_concat)
     SLOT(tp_as_sequence, sq_inplace_repeat)
+    SLOT_IF_BUILTINS(tp_as_number, nb_bool) /* 3.9's deque has its own */
     SLOT_IF_BUILTINS(tp_as_number, nb_inplace_or)
     SLOT_IF_BUILTINS(tp_as_number, nb_inplace_and)
     SLOT_IF_BUILTINS(tp_as_number, nb_inplace_xor)

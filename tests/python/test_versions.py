@@ -1,8 +1,9 @@
 """Every CPython on the machine (pyenv's 3.9, 3.10, 3.12 and 3.13 besides
-the suite's own): cachewatch builds for it and judges the bundled demo as on
-3.11 (the check-then-act at lines 16 and 21, the threads started at line
-38). An absent version is skipped with a line saying so; under CI every one
-the brief names must be present."""
+the suite's own): cachewatch builds for it (with -Werror), judges the bundled
+demo as on 3.11 (the check-then-act at lines 16 and 21, the threads started
+at line 38) and every scenario as its expectations say. An absent version is
+skipped with a line saying so; under CI every one the brief names must be
+present."""
 import glob
 import json
 import os
@@ -32,7 +33,8 @@ def test_the_demo_is_judged_the_same_on_every_version(version, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=300)
     env = child_env({"CACHEWATCH_WERROR": "1"})
-    build = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", ROOT],
+    build = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", ROOT,
+                            "pytest", "hypothesis", "futurist"],
                            capture_output=True, text=True, env=env, timeout=900)
     assert build.returncode == 0, build.stdout + build.stderr
     out = tmp_path / "report.json"
@@ -48,3 +50,9 @@ def test_the_demo_is_judged_the_same_on_every_version(version, tmp_path):
                     if a.get("check")})
     assert lines == [16, 21], proc.stderr
     assert "cell_cache_nolock.py:38" in proc.stderr, proc.stderr  # where the threads started
+    # Every scenario, judged as its expectations say (the same file as on 3.11).
+    scenarios = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         os.path.join(ROOT, "tests", "python", "test_scenarios.py")],
+        capture_output=True, text=True, cwd=ROOT, env=child_env(), timeout=900)
+    assert scenarios.returncode == 0, scenarios.stdout[-3000:] + scenarios.stderr[-2000:]

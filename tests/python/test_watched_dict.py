@@ -127,3 +127,43 @@ def test_watch_refuses_what_it_cannot_watch():
         cachewatch.stop()
     with pytest.raises(RuntimeError, match="not started"):
         cachewatch.watch({})
+
+
+@pytest.mark.parametrize("pop", ["popitem", "pop"])
+def test_ordereddict_pops_are_seen_as_one_operation(pop):
+    """OrderedDict's own pop and popitem take entries without the dict slots
+    (3.10+) or through them (3.9): either way one operation, seen. A pop of
+    the key another thread checked and is about to write is a check-then-act;
+    pops from two threads alone are not."""
+    import collections
+    import threading
+    import time
+
+    cachewatch.start("print_reports=0 thread_leaks=0")
+    try:
+        cache = collections.OrderedDict([(0, 0), (1, 1), (2, 2)])
+        cachewatch.watch(cache, name=f"t.od_{pop}")
+
+        def check_and_act():
+            v = cache.get(0)
+            time.sleep(0.05)
+            cache[0] = (v or 0) + 1
+
+        def take():
+            time.sleep(0.01)
+            cache.popitem(last=False) if pop == "popitem" else cache.pop(0)
+        threads = [threading.Thread(target=f) for f in (check_and_act, take)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        mine = [f for f in cachewatch.findings() if f["target"] == f"t.od_{pop}"]
+        assert [f["category"] for f in mine] == ["check-then-act"], mine
+        assert {a["op"] for a in mine[0]["accesses"]} == {"setitem", pop}
+        # Two threads popping, nothing else: single operations, no finding.
+        cachewatch.watch(pops := collections.OrderedDict.fromkeys(range(50)), name="t.pops")
+        threads = [threading.Thread(target=lambda: [pops.popitem(last=False)
+                                                    for _ in range(20)]) for _ in range(2)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+        assert not [f for f in cachewatch.findings() if f["target"] == "t.pops"]
+    finally:
+        cachewatch.stop()
