@@ -67,12 +67,16 @@ static PyObject *cwdict_get(PyObject *self, PyObject *const *args, Py_ssize_t na
     return res;
 }
 
-/* setdefault and pop: a write if they changed the size, else a read. */
+/* setdefault and pop: a write if they changed the size, else a read.
+ * unobserved: what the method does through the slots is part of it. */
 static PyObject *size_sensitive(PyObject *method, cw_op op, PyObject *self,
-                                PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+                                PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                                int unobserved)
 {
     Py_ssize_t before = PyDict_GET_SIZE(self);
-    PyObject *res = call_dict_method(method, self, args, nargs, kwnames);
+    cw_tls_state.busy += unobserved;
+    PyObject *res = method ? call_dict_method(method, self, args, nargs, kwnames) : NULL;
+    cw_tls_state.busy -= unobserved;
     if (nargs >= 1 && cw_hook_ready() &&
         (res != NULL || PyErr_ExceptionMatches(PyExc_KeyError))) {
         bool changed = PyDict_GET_SIZE(self) != before;
@@ -84,13 +88,13 @@ static PyObject *size_sensitive(PyObject *method, cw_op op, PyObject *self,
 static PyObject *cwdict_setdefault(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                                    PyObject *kwnames)
 {
-    return size_sensitive(dict_setdefault, CW_OP_SETDEFAULT, self, args, nargs, kwnames);
+    return size_sensitive(dict_setdefault, CW_OP_SETDEFAULT, self, args, nargs, kwnames, 0);
 }
 
 static PyObject *cwdict_pop(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                             PyObject *kwnames)
 {
-    return size_sensitive(dict_pop, CW_OP_POP, self, args, nargs, kwnames);
+    return size_sensitive(dict_pop, CW_OP_POP, self, args, nargs, kwnames, 0);
 }
 
 /* Pops from many threads commute, as list pops do: each takes one entry. */
@@ -358,17 +362,12 @@ static PyObject *extra_popitem(PyObject *self, PyObject *const *args, Py_ssize_t
     return res;
 }
 
-/* pop and setdefault: a write if they changed the size, else a read. */
 static PyObject *extra_size_sensitive(const char *name, cw_op op, PyObject *self,
                                       PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
 {
-    Py_ssize_t before = PyDict_GET_SIZE(self);
-    PyObject *res = call_plain_as_one(self, name, args, nargs, kwnames);
-    if (nargs >= 1 && cw_hook_ready() &&
-        (res != NULL || PyErr_ExceptionMatches(PyExc_KeyError))) {
-        bool changed = PyDict_GET_SIZE(self) != before;
-        cw_record_key(self, args[0], op, changed ? CW_WRITE | CW_STRUCTURAL : 0, CW_CHECK_ALWAYS);
-    }
+    PyObject *m = plain_method(self, name);
+    PyObject *res = size_sensitive(m, op, self, args, nargs, kwnames, 1);
+    Py_XDECREF(m);
     return res;
 }
 
