@@ -148,7 +148,7 @@ setup(
     package_dir={"": "python"},
     packages=["cachewatch"],
     ext_modules=[ext],
-    python_requires=">=3.9",
+    python_requires=">=3.9,<3.15",  # what the version guards were written for
     install_requires=["bytecode>=0.15"],
     py_modules=["pytest_cachewatch"],
     cmdclass={"build_py": BuildPyWithPth, "build_ext": BuildExtWithTable},

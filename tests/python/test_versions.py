@@ -56,3 +56,17 @@ def test_the_demo_is_judged_the_same_on_every_version(version, tmp_path):
          os.path.join(ROOT, "tests", "python", "test_scenarios.py")],
         capture_output=True, text=True, cwd=ROOT, env=child_env(), timeout=900)
     assert scenarios.returncode == 0, scenarios.stdout[-3000:] + scenarios.stderr[-2000:]
+
+
+def test_an_unsupported_python_is_refused_in_one_line(tmp_path):
+    python = pyenv_python("3.8")
+    if python is None:
+        pytest.skip("CPython 3.8 is not on this machine")
+    proc = subprocess.run([python, "-m", "pip", "install", "-q", "--target", str(tmp_path), ROOT],
+                          capture_output=True, text=True, env=child_env(), timeout=600)
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines()
+             if line.strip() and "is ignored" not in line]  # pip's notes on this machine's index
+    assert proc.returncode != 0
+    assert len(lines) == 1 and lines[0].startswith(
+        "ERROR: Package 'cachewatch' requires a different Python: 3.8"), lines
+    assert ">=3.9" in lines[0] and "<3.15" in lines[0], lines
