@@ -71,6 +71,16 @@ static uintptr_t watch(const char *target)
     return c;
 }
 
+/* Watch n locations named prefix0, prefix1, ... */
+static void watch_numbered(const char *prefix, uintptr_t *out, int n)
+{
+    char target[32];
+    for (int i = 0; i < n; i++) {
+        snprintf(target, sizeof(target), "%s%d", prefix, i);
+        out[i] = watch(target);
+    }
+}
+
 static cw_thread *reg(const char *name)
 {
     static uint64_t ident = 100;
@@ -1611,6 +1621,16 @@ static void w_access(worker *w, cw_access *a)
     }
 }
 
+/* The worker's engine thread, named prefix-N; false (an error counted) without. */
+static bool w_register(worker *w, const char *prefix, uint64_t ident_base)
+{
+    char name[16];
+    snprintf(name, sizeof(name), "%s-%d", prefix, w->index);
+    w->t = cw_thread_register(0, NULL, ident_base + (uint64_t)w->index, name, 0);
+    w->errors += w->t == NULL;
+    return w->t != NULL;
+}
+
 static cw_access w_make(uintptr_t c, int64_t key, cw_op op, uintptr_t frame, int32_t off)
 {
     cw_access a;
@@ -1681,13 +1701,8 @@ static void *shadow_worker(void *p)
     worker *w = p;
     while (!__atomic_load_n(&go, __ATOMIC_ACQUIRE))
         ;
-    char name[16];
-    snprintf(name, sizeof(name), "worker-%d", w->index);
-    w->t = cw_thread_register(0, NULL, 7000 + (uint64_t)w->index, name, 0);
-    if (w->t == NULL) {
-        w->errors++;
+    if (!w_register(w, "worker", 7000))
         return NULL;
-    }
     for (int i = 0; i < WORK_ITERS; i++) {
         uintptr_t frame = ((uintptr_t)(w->index + 1) << 40) | ((uintptr_t)i << 4);
         uintptr_t c = shared_c[rnd(w) % NSHARED];
@@ -1747,11 +1762,7 @@ static void *shadow_worker(void *p)
 static void test_concurrent_hammer(void **state)
 {
     (void)state;
-    char target[32];
-    for (int i = 0; i < NSHARED; i++) {
-        snprintf(target, sizeof(target), "hammer.SHARED%d", i);
-        shared_c[i] = watch(target);
-    }
+    watch_numbered("hammer.SHARED", shared_c, NSHARED);
     locked_c = watch("hammer.LOCKED");
     flappy_c = watch("hammer.FLAPPY");
     locked_l = next_sync_addr();
@@ -1813,13 +1824,8 @@ static int stress_spread;
 static void *stress_worker(void *p)
 {
     worker *w = p;
-    char name[16];
-    snprintf(name, sizeof(name), "stress-%d", w->index);
-    w->t = cw_thread_register(0, NULL, 9000 + (uint64_t)w->index, name, 0);
-    if (w->t == NULL) {
-        w->errors++;
+    if (!w_register(w, "stress", 9000))
         return NULL;
-    }
     while (!__atomic_load_n(&stress_go, __ATOMIC_ACQUIRE))
         ;
     uintptr_t c = stress_c[w->index % stress_spread];
@@ -1859,11 +1865,7 @@ static double stress_ns_per_access(int spread, uint32_t *reports)
 static void test_stress_cost_per_access(void **state)
 {
     (void)state;
-    char target[32];
-    for (int i = 0; i < STRESS_THREADS; i++) {
-        snprintf(target, sizeof(target), "stress.LOC%d", i);
-        stress_c[i] = watch(target);
-    }
+    watch_numbered("stress.LOC", stress_c, STRESS_THREADS);
     uint32_t shared_reports, own_reports;
     double shared = stress_ns_per_access(1, &shared_reports);
     double own = stress_ns_per_access(STRESS_THREADS, &own_reports);
