@@ -16,11 +16,28 @@ int cw_frame_is_entry(PyFrameObject *frame)
     /* 3.11: the first Python frame a C call of the evaluation loop ran. */
     return frame->f_frame != NULL && frame->f_frame->is_entry;
 }
+#elif PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030E0000
+#define Py_BUILD_CORE 1
+#include "internal/pycore_frame.h"
+
+int cw_frame_is_entry(PyFrameObject *frame)
+{
+    /* 3.12, 3.13: a run of the evaluation loop links its first frame to a
+     * shim frame of its own, owned by the C stack. */
+    _PyInterpreterFrame *f = frame->f_frame;
+    return f != NULL && f->previous != NULL && f->previous->owner == FRAME_OWNED_BY_CSTACK;
+}
+#elif PY_VERSION_HEX < 0x030B0000
+int cw_frame_is_entry(PyFrameObject *frame)
+{
+    (void)frame;
+    return 1; /* up to 3.10 every Python frame is a C call of the loop of its own */
+}
 #else
 int cw_frame_is_entry(PyFrameObject *frame)
 {
     (void)frame;
-    return -1; /* unknown: every Python frame goes at the innermost loop */
+    return -1; /* unknown (3.14+ unchecked): every Python frame at the innermost loop */
 }
 #endif
 

@@ -69,8 +69,15 @@ int cw_unwind_capture(uintptr_t *pcs, int max)
              * CPython, of a host program) get names, which dladdr cannot give. */
             char name[256];
             unw_word_t o = 0;
-            if (unw_get_proc_name(&cursor, name, sizeof(name), &o) == 0)
-                remember_name((uintptr_t)ip, name, (uintptr_t)o);
+            unw_proc_info_t pi;
+            if (unw_get_proc_name(&cursor, name, sizeof(name), &o) == 0) {
+                /* A stripped library names only its exported functions: a
+                 * static one (libc's start_thread) gets the exported name
+                 * before it. The name is the procedure's only if it starts
+                 * where the unwind tables say the procedure does. */
+                int starts_there = unw_get_proc_info(&cursor, &pi) != 0 || pi.start_ip == ip - o;
+                remember_name((uintptr_t)ip, starts_there ? name : "", (uintptr_t)o);
+            }
         }
     }
     return n;
@@ -103,10 +110,11 @@ void cw_unwind_symbolize(uintptr_t pc, cw_frame *out)
     }
     cw_str_id name;
     uintptr_t offset = 0;
-    if (known_name(pc, &name, &offset)) {
+    int named = known_name(pc, &name, &offset);
+    if (named && name != cw_str_intern("")) {
         out->function = name;
         out->line = (int32_t)offset; /* shown as +0x.. */
-    } else if (found && info.dli_sname) {
+    } else if (!named && found && info.dli_sname) {
         out->function = cw_str_intern(info.dli_sname);
         out->line = (int32_t)(pc - (uintptr_t)info.dli_saddr);
     } else if (found && info.dli_fbase) {

@@ -14,6 +14,21 @@ import pytest
 from helpers import ROOT, SCENARIOS, child_env
 
 VERSIONS = ["3.9", "3.10", "3.12", "3.13"]
+SORTKEY = """\
+import threading
+CACHE = {}
+def touch(k):
+    if k not in CACHE:
+        CACHE[k] = 1
+    return k
+def work():
+    sorted([3, 1, 2], key=touch)
+ts = [threading.Thread(target=work) for _ in range(2)]
+[t.start() for t in ts]; [t.join() for t in ts]
+"""
+# What libunwind called libc's start_thread and clone3 from the exported
+# symbols before them (Debian's libc has no others).
+MISNAMED = {"pthread_condattr_setpshared", "__xmknodat"}
 
 
 def pyenv_python(version):
@@ -50,6 +65,20 @@ def test_the_demo_is_judged_the_same_on_every_version(version, tmp_path):
                     if a.get("check")})
     assert lines == [16, 21], proc.stderr
     assert "cell_cache_nolock.py:38" in proc.stderr, proc.stderr  # where the threads started
+    # Native frames among the Python frames they called, and no libc frame
+    # given the name of an exported function before it.
+    script = tmp_path / "sortkey.py"
+    script.write_text(SORTKEY)
+    out = tmp_path / "native.json"
+    proc = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "cachewatch", "run", "--native-stacks", "1",
+         "--watch", "__main__:CACHE", "--json", str(out), str(script)],
+        capture_output=True, text=True, cwd=tmp_path, env=child_env(), timeout=300)
+    assert proc.returncode == 66, proc.stderr
+    stack = json.load(open(out))["findings"][0]["accesses"][0]["stack"]
+    names = [f["function"] for f in stack]
+    assert names.index("touch") < names.index("list_sort_impl") < names.index("work"), names
+    assert not set(names) & MISNAMED, names
     # Every scenario, judged as its expectations say (the same file as on 3.11).
     scenarios = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
