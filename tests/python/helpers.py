@@ -8,6 +8,21 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SCENARIOS = os.path.join(ROOT, "scenarios")
 
+# Threads whose check-then-act runs inside sorted()'s C code (a key function):
+# native stacks must show that C code between touch and work.
+SORTKEY_PROGRAM = """\
+import threading
+CACHE = {}
+def touch(k):
+    if k not in CACHE:
+        CACHE[k] = 1
+    return k
+def work():
+    sorted([3, 1, 2], key=touch)
+ts = [threading.Thread(target=work) for _ in range(2)]
+[t.start() for t in ts]; [t.join() for t in ts]
+"""
+
 
 def child_env(extra=None):
     env = dict(os.environ)

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from helpers import ROOT, SCENARIOS, run_cachewatch, run_python
+from helpers import ROOT, SCENARIOS, SORTKEY_PROGRAM, run_cachewatch, run_python
 
 RACY = os.path.join(SCENARIOS, "dict_check_then_set.py")
 CLEAN = os.path.join(SCENARIOS, "dict_check_then_set_norace.py")
@@ -123,18 +123,7 @@ def test_option_doc_table_is_the_flag_table():
 
 def test_native_stacks_place_c_frames_among_python_frames(tmp_path):
     script = tmp_path / "sortkey.py"
-    script.write_text(textwrap.dedent("""
-        import threading
-        CACHE = {}
-        def touch(k):
-            if k not in CACHE:
-                CACHE[k] = 1
-            return k
-        def work():
-            sorted([3, 1, 2], key=touch)
-        ts = [threading.Thread(target=work) for _ in range(2)]
-        [t.start() for t in ts]; [t.join() for t in ts]
-    """))
+    script.write_text(SORTKEY_PROGRAM)
     proc, findings = run_cachewatch(["--native-stacks", "1"] + WATCH + [str(script)])
     assert proc.returncode == 66, proc.stderr
     stack = findings[0]["accesses"][0]["stack"]

@@ -11,21 +11,9 @@ import subprocess
 
 import pytest
 
-from helpers import ROOT, SCENARIOS, child_env
+from helpers import ROOT, SCENARIOS, SORTKEY_PROGRAM, child_env
 
 VERSIONS = ["3.9", "3.10", "3.12", "3.13"]
-SORTKEY = """\
-import threading
-CACHE = {}
-def touch(k):
-    if k not in CACHE:
-        CACHE[k] = 1
-    return k
-def work():
-    sorted([3, 1, 2], key=touch)
-ts = [threading.Thread(target=work) for _ in range(2)]
-[t.start() for t in ts]; [t.join() for t in ts]
-"""
 # What libunwind called libc's start_thread and clone3 from the exported
 # symbols before them (Debian's libc has no others).
 MISNAMED = {"pthread_condattr_setpshared", "__xmknodat"}
@@ -68,7 +56,7 @@ def test_the_demo_is_judged_the_same_on_every_version(version, tmp_path):
     # Native frames among the Python frames they called, and no libc frame
     # given the name of an exported function before it.
     script = tmp_path / "sortkey.py"
-    script.write_text(SORTKEY)
+    script.write_text(SORTKEY_PROGRAM)
     out = tmp_path / "native.json"
     proc = subprocess.run(
         [str(venv / "bin" / "python"), "-m", "cachewatch", "run", "--native-stacks", "1",
