@@ -234,21 +234,62 @@ def free_port():
         return s.getsockname()[1]
 
 
-@needs_pth
-def test_gunicorn_workers_report_a_request_handler_race(tmp_path):
-    pytest.importorskip("gunicorn")
-    (tmp_path / "webapp.py").write_text(textwrap.dedent("""
+def session_app(callable_name):
+    """A WSGI app whose handler fills a session cache with no lock."""
+    return textwrap.dedent(f"""
         import time
-        SESSIONS = {}
+        SESSIONS = {{}}
 
-        def app(environ, start_response):
+        def {callable_name}(environ, start_response):
             user = environ.get("QUERY_STRING", "anon")
             if user not in SESSIONS:          # check
                 time.sleep(0.02)              # look the user up: requests overlap here
                 SESSIONS[user] = object()     # act
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"hello " + user.encode()]
-    """))
+    """)
+
+
+def get_status(port, i):
+    url = f"http://127.0.0.1:{port}/?user{i % 3}"
+    for _ in range(100):
+        try:
+            with urllib.request.urlopen(url, timeout=5) as r:
+                return r.status
+        except OSError:
+            time.sleep(0.05)   # not listening yet
+    return None
+
+
+def load_then_signal_workers(server, port, reports):
+    """120 concurrent requests to a server of two workers, then the report
+    signal the docs give sent to each worker while it serves: it writes its
+    report (reports/worker.PID.json) and lives on, not replaced (gunicorn
+    resets SIGUSR2 in its workers: that one killed them). The workers' pids."""
+    with ThreadPoolExecutor(16) as pool:
+        statuses = list(pool.map(lambda i: get_status(port, i), range(120)))
+    assert statuses == [200] * 120
+    workers = children_of(server.pid, 2)
+    assert len(workers) == 2
+    for pid in workers:
+        os.kill(pid, signal.SIGRTMIN + 2)
+    for _ in range(100):
+        if all(os.path.exists(reports / f"worker.{pid}.json") for pid in workers):
+            break
+        time.sleep(0.05)
+    assert all(os.path.exists(reports / f"worker.{pid}.json") for pid in workers)
+    time.sleep(0.3)
+    for pid in workers:
+        os.kill(pid, 0)  # alive
+    assert get_status(port, 0) == 200
+    assert children_of(server.pid, 2) == workers, "a worker was replaced"
+    return workers
+
+
+@needs_pth
+def test_gunicorn_workers_report_a_request_handler_race(tmp_path):
+    pytest.importorskip("gunicorn")
+    (tmp_path / "webapp.py").write_text(session_app("app"))
     port = free_port()
     reports = tmp_path / "reports"
     reports.mkdir()
@@ -260,35 +301,7 @@ def test_gunicorn_workers_report_a_request_handler_race(tmp_path):
                        f"watch=webapp:SESSIONS json_path={reports}/worker.%p.json",
                        "PYTHONPATH": str(tmp_path)}))
     try:
-        def get(i):
-            url = f"http://127.0.0.1:{port}/?user{i % 3}"
-            for _ in range(100):
-                try:
-                    with urllib.request.urlopen(url, timeout=5) as r:
-                        return r.status
-                except OSError:
-                    time.sleep(0.05)   # not listening yet
-            return None
-        with ThreadPoolExecutor(16) as pool:
-            statuses = list(pool.map(get, range(120)))
-        assert statuses == [200] * 120
-        # The report signal the docs give, sent to each worker while it
-        # serves: it writes its report and lives on (gunicorn resets
-        # SIGUSR2 in its workers: that one killed them).
-        workers = children_of(server.pid, 2)
-        assert len(workers) == 2
-        for pid in workers:
-            os.kill(pid, signal.SIGRTMIN + 2)
-        for _ in range(100):
-            if all(os.path.exists(reports / f"worker.{pid}.json") for pid in workers):
-                break
-            time.sleep(0.05)
-        assert all(os.path.exists(reports / f"worker.{pid}.json") for pid in workers)
-        time.sleep(0.3)
-        for pid in workers:
-            os.kill(pid, 0)  # alive
-        assert get(0) == 200
-        assert children_of(server.pid, 2) == workers, "a worker was replaced"
+        workers = load_then_signal_workers(server, port, reports)
     finally:
         server.send_signal(signal.SIGTERM)
         _, err = server.communicate(timeout=60)
@@ -434,18 +447,7 @@ def test_uwsgi_wsgi_file_workers_report_a_request_handler_race(tmp_path, target)
     each worker says which targets still wait for a module, and the report
     signal the docs give writes a worker's report and spares it."""
     uwsgi = uwsgi_binary()
-    (tmp_path / "webapp.py").write_text(textwrap.dedent("""
-        import time
-        SESSIONS = {}
-
-        def application(environ, start_response):
-            user = environ.get("QUERY_STRING", "anon")
-            if user not in SESSIONS:          # check
-                time.sleep(0.02)              # look the user up: requests overlap here
-                SESSIONS[user] = object()     # act
-            start_response("200 OK", [("Content-Type", "text/plain")])
-            return [b"hello " + user.encode()]
-    """))
+    (tmp_path / "webapp.py").write_text(session_app("application"))
     port = free_port()
     reports = tmp_path / "reports"
     reports.mkdir()
@@ -457,31 +459,7 @@ def test_uwsgi_wsgi_file_workers_report_a_request_handler_race(tmp_path, target)
         env=child_env({"CACHEWATCH_OPTIONS":
                        f"watch={target},webap:SESSIONS json_path={reports}/worker.%p.json"}))
     try:
-        def get(i):
-            url = f"http://127.0.0.1:{port}/?user{i % 3}"
-            for _ in range(100):
-                try:
-                    with urllib.request.urlopen(url, timeout=5) as r:
-                        return r.status
-                except OSError:
-                    time.sleep(0.05)   # not listening yet
-            return None
-        with ThreadPoolExecutor(16) as pool:
-            statuses = list(pool.map(get, range(120)))
-        assert statuses == [200] * 120
-        workers = children_of(server.pid, 2)
-        assert len(workers) == 2
-        for pid in workers:
-            os.kill(pid, signal.SIGRTMIN + 2)
-        for _ in range(100):
-            if all(os.path.exists(reports / f"worker.{pid}.json") for pid in workers):
-                break
-            time.sleep(0.05)
-        time.sleep(0.3)
-        for pid in workers:
-            os.kill(pid, 0)  # alive
-        assert get(0) == 200
-        assert children_of(server.pid, 2) == workers, "a worker was replaced"
+        workers = load_then_signal_workers(server, port, reports)
     finally:
         server.send_signal(signal.SIGTERM)
         out, _ = server.communicate(timeout=60)
@@ -492,7 +470,11 @@ def test_uwsgi_wsgi_file_workers_report_a_request_handler_race(tmp_path, target)
         found += [(f["category"], f["target"]) for f in report["findings"]]
         assert out.count(f"cachewatch: process {pid} (forked) starts with watch targets waiting "
                          "for their module: webap:SESSIONS") == 1, out
-    assert found and set(found) == {("check-then-act", "webapp.SESSIONS")}, out
+    # The double initialisation, as a check-then-act; two handlers' stores
+    # racing with no check between them in one process add a write-write.
+    assert ("check-then-act", "webapp.SESSIONS") in found, out
+    assert set(found) <= {("check-then-act", "webapp.SESSIONS"),
+                          ("write-write", "webapp.SESSIONS")}, out
     assert "WARNING: cachewatch: check-then-act race on webapp.SESSIONS" in out
     # uWSGI names its request threads after threading first saw them.
     assert re.search(r"by thread T\d+ 'uWSGIWorker\dCore\d'", out), out
