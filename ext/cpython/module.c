@@ -5,7 +5,6 @@
 extern PyMethodDef cw_runtime_methods[];
 extern PyMethodDef cw_finding_methods[];
 extern PyMethodDef cw_service_methods[];
-extern PyMethodDef cw_report_signal_methods[];
 int cw_runtime_init(PyObject *module);
 
 static PyMethodDef hook_methods[] = {
@@ -76,8 +75,7 @@ PyMODINIT_FUNC PyInit__cachewatch(void)
     cw_runtime_set_families(families, sizeof(families) / sizeof(families[0]));
     if (PyModule_AddFunctions(m, cw_runtime_methods) < 0 ||
         PyModule_AddFunctions(m, cw_finding_methods) < 0 ||
-        PyModule_AddFunctions(m, cw_service_methods) < 0 ||
-        PyModule_AddFunctions(m, cw_report_signal_methods) < 0 || cw_runtime_init(m) < 0 ||
+        PyModule_AddFunctions(m, cw_service_methods) < 0 || cw_runtime_init(m) < 0 ||
         cw_containers_init(m) < 0 || cw_dict_hooks_init(m) < 0 || cw_list_hooks_init(m) < 0 ||
         cw_set_hooks_init(m) < 0 || cw_deque_hooks_init(m) < 0 || cw_attr_hooks_init(m) < 0 || cw_class_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 ||
         cw_thread_hooks_init(m) < 0) {

@@ -1,7 +1,6 @@
 """Long-running processes: write the report when the process exits, on a
 signal (report_signal, SIGRTMIN+2 by default: no server resets a real-time
-signal, where gunicorn resets SIGUSR2 in each worker; heard by a thread of
-our own, whatever the main thread is doing) and every report_interval_s
+signal, where gunicorn resets SIGUSR2 in each worker) and every report_interval_s
 seconds if asked; per-pid file names (%p in json_path and log_path); after a
 fork (pre-fork servers: gunicorn, uWSGI) the child starts with a clean thread
 registry and keeps watching. Report files are replaced atomically."""
@@ -98,21 +97,6 @@ def _quiet_signal():
         pass
 
 
-def _signal_reporter_loop():
-    while _cachewatch.wait_report_signal():
-        write_now("report signal")
-
-
-def _start_signal_reporter():
-    """A thread that writes the report when the signal arrives, whatever the
-    main thread is doing (Python runs the handler only when the main thread
-    next runs Python: a server's may wait in C for its next request)."""
-    reporter = threading.Thread(target=_signal_reporter_loop, name="cachewatch-signal",
-                                daemon=True)
-    reporter._cachewatch_own = True
-    reporter.start()
-
-
 def _interval_loop(seconds, stop):
     while not stop.wait(seconds):
         write_now("interval")
@@ -137,8 +121,6 @@ def _after_fork_in_child():
     _write_lock = threading.Lock()  # its holder may not exist in the child
     if _api.is_active():
         _start_interval()   # threads do not survive a fork
-        if int(_cachewatch.options().get("report_signal", 0) or 0):
-            _start_signal_reporter()
         _targets.at_worker_start()
 
 
@@ -164,8 +146,6 @@ def run():
         try:
             previous = signal.getsignal(signum)
             signal.signal(signum, _on_signal(previous))
-            _cachewatch.hear_report_signal(signum)
-            _start_signal_reporter()
         except (ValueError, OSError) as exc:
             sys.stderr.write(f"cachewatch: cannot use signal {signum}: {exc}\n")
     _start_interval()
