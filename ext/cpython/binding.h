@@ -22,7 +22,9 @@ extern cw_flags cw_options; /* guarded by the GIL; set before activation */
 
 /* Per-thread binding state. */
 typedef struct cw_tls {
-    cw_thread *thread;  /* registered engine thread, or NULL */
+    cw_thread *thread;  /* the engine thread running now (this OS thread's
+                           own, or a logical one switched in), or NULL */
+    cw_thread *os_thread; /* this OS thread's own record, or NULL */
     int busy;           /* inside a hook: observe nothing */
     unsigned fork_gen;  /* the process's fork generation when thread was set */
 } cw_tls;
@@ -85,9 +87,10 @@ void cw_fork_catch_up(void);
 /* The calling thread's engine record, registering it on first use. NULL
  * (and the checker disabled) without memory. */
 cw_thread *cw_current_thread(void);
-/* Register the calling thread as a child (trampoline of a started thread). */
+/* Register the calling thread as a child (trampoline of a started thread);
+ * cooperative: it is a green thread running on this OS thread. */
 cw_thread *cw_register_child(cw_tid parent, cw_vc *inherited, const char *name,
-                             cw_stack_id created_at);
+                             cw_stack_id created_at, bool cooperative);
 
 /* Something inside cachewatch failed: warn once, stop checking, carry on. */
 void cw_internal_failure(const char *what);
@@ -199,6 +202,7 @@ int cw_lock_hooks_install(void);
 void cw_lock_hooks_uninstall(void);
 int cw_sync_hooks_init(PyObject *module);
 int cw_thread_hooks_init(PyObject *module);
+int cw_logical_init(PyObject *module);
 int cw_frame_hook_install(void);
 void cw_frame_hook_uninstall(void);
 
@@ -215,6 +219,10 @@ PyObject *cw_py_ignore(PyObject *self, PyObject *obj);
 PyObject *cw_py_set_anchor(PyObject *self, PyObject *args);
 PyObject *cw_py_sync_key(PyObject *self, PyObject *obj);
 PyObject *cw_py_busy_call_begin(PyObject *self, PyObject *noargs);
+PyObject *cw_py_lock_acquired(PyObject *self, PyObject *args);
+PyObject *cw_py_lock_released(PyObject *self, PyObject *obj);
+PyObject *cw_py_hook_await(PyObject *self, PyObject *type);
+PyObject *cw_py_unhook_awaits(PyObject *self, PyObject *noargs);
 PyObject *cw_py_busy_call_end(PyObject *self, PyObject *noargs);
 PyObject *cw_py_watch_module(PyObject *self, PyObject *args);
 PyObject *cw_py_unwatch_module(PyObject *self, PyObject *module);

@@ -325,6 +325,115 @@ PyObject *cw_py_consume(PyObject *self, PyObject *obj)
     Py_RETURN_NONE;
 }
 
+/* ---- awaiting a future that is already done ----------------------------
+ *
+ * `await fut` on a done asyncio future returns its result in C, in the same
+ * step of the awaiting task (no wake-up callback carries the setter's clock):
+ * the await itself receives what the future's setter published. The types'
+ * am_await slots are wrapped (asyncio's C Future and Task). */
+#define MAX_AWAIT_TYPES 4
+static struct {
+    PyTypeObject *type; /* Owned */
+    unaryfunc orig;
+} awaits[MAX_AWAIT_TYPES];
+static int nawaits;
+
+static unaryfunc await_orig(PyTypeObject *type)
+{
+    for (; type != NULL; type = type->tp_base)
+        for (int i = 0; i < nawaits; i++)
+            if (awaits[i].type == type)
+                return awaits[i].orig;
+    return NULL;
+}
+
+static PyObject *await_hook(PyObject *self)
+{
+    unaryfunc orig = await_orig(Py_TYPE(self));
+    if (orig == NULL) {
+        PyErr_SetString(PyExc_TypeError, "cachewatch: an await hook lost its original");
+        return NULL;
+    }
+    if (cw_hook_ready()) {
+        cw_saved_error saved;
+        cw_error_save(&saved);
+        consume(self);
+        cw_error_restore(&saved);
+    }
+    return orig(self);
+}
+
+PyObject *cw_py_hook_await(PyObject *self, PyObject *type)
+{
+    (void)self;
+    if (!PyType_Check(type) || ((PyTypeObject *)type)->tp_as_async == NULL ||
+        ((PyTypeObject *)type)->tp_as_async->am_await == NULL) {
+        PyErr_SetString(PyExc_TypeError, "hook_await(type): a type with am_await");
+        return NULL;
+    }
+    PyTypeObject *tp = (PyTypeObject *)type;
+    unaryfunc orig = tp->tp_as_async->am_await;
+    if (orig == await_hook) {
+        /* Hooked through another type sharing its slots (3.11's Task and
+         * Future share one table): the same original. */
+        orig = NULL;
+        for (int i = 0; i < nawaits; i++) {
+            if (awaits[i].type == tp)
+                Py_RETURN_NONE;
+            if (awaits[i].type->tp_as_async == tp->tp_as_async)
+                orig = awaits[i].orig;
+        }
+        if (orig == NULL)
+            Py_RETURN_NONE;
+    }
+    if (nawaits == MAX_AWAIT_TYPES) {
+        PyErr_SetString(PyExc_RuntimeError, "hook_await: too many types");
+        return NULL;
+    }
+    Py_INCREF(tp);
+    awaits[nawaits].type = tp;
+    awaits[nawaits++].orig = orig;
+    tp->tp_as_async->am_await = await_hook;
+    PyType_Modified(tp);
+    Py_RETURN_NONE;
+}
+
+PyObject *cw_py_unhook_awaits(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    while (nawaits > 0) { /* in reverse: a shared table gets its first original back */
+        nawaits--;
+        awaits[nawaits].type->tp_as_async->am_await = awaits[nawaits].orig;
+        PyType_Modified(awaits[nawaits].type);
+        Py_CLEAR(awaits[nawaits].type);
+    }
+    Py_RETURN_NONE;
+}
+
+/* lock_acquired(obj, is_mutex) / lock_released(obj): a lock-like object
+ * whose acquire cannot be a Hook (asyncio.Lock's is awaited) was taken or is
+ * about to be given back by the running thread: its locksets. */
+PyObject *cw_py_lock_acquired(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *obj;
+    int is_mutex;
+    if (!PyArg_ParseTuple(args, "Op:lock_acquired", &obj, &is_mutex))
+        return NULL;
+    if (cw_hook_ready())
+        cw_lock_acquired(obj, cw_sync_key(obj), CW_LOCK_SEMAPHORE, is_mutex, 1);
+    Py_RETURN_NONE;
+}
+
+PyObject *cw_py_lock_released(PyObject *self, PyObject *obj)
+{
+    (void)self;
+    if (cw_hook_ready())
+        cw_lock_releasing(cw_sync_key(obj), false);
+    Py_RETURN_NONE;
+}
+
 /* busy_call_begin()/busy_call_end(): what runs between is not observed (a
  * Python-level hook's original, whose inner locks are its own). */
 PyObject *cw_py_busy_call_begin(PyObject *self, PyObject *noargs)

@@ -46,8 +46,12 @@ static void finish_thread(Trampoline *tr, cw_thread *t)
             is_new)
             cw_sync_key_new(tr->thread_obj, key);
     }
+    bool green = t->cooperative;
     cw_thread_exit(t);
-    cw_tls_state.thread = NULL;
+    /* A green thread's greenlet ends on an OS thread that goes on. */
+    cw_tls_state.thread = green ? cw_tls_state.os_thread : NULL;
+    if (!green)
+        cw_tls_state.os_thread = NULL;
     cw_tls_state.busy--;
     cw_error_restore(&saved);
 }
@@ -55,8 +59,14 @@ static void finish_thread(Trampoline *tr, cw_thread *t)
 static PyObject *trampoline_call(Trampoline *tr, PyObject *args, PyObject *kwargs)
 {
     cw_thread *t = NULL;
-    if (__atomic_load_n(&cw_active, __ATOMIC_ACQUIRE) && cw_tls_state.thread == NULL)
-        t = cw_register_child(tr->parent, tr->inherited, tr->name, tr->created_at);
+    /* Under eventlet or gevent a started thread is a greenlet: it runs as a
+     * logical thread of this OS thread (logical.c switched one in). */
+    cw_thread *running = cw_tls_state.thread;
+    bool green = running != NULL && running->cooperative;
+    if (__atomic_load_n(&cw_active, __ATOMIC_ACQUIRE) && (running == NULL || green))
+        t = cw_register_child(tr->parent, tr->inherited, tr->name, tr->created_at, green);
+    if (t != NULL && green)
+        cw_thread_exit(running); /* the greenlet's record until now, unused */
     PyObject *res = PyObject_Call(tr->func, args, kwargs);
     finish_thread(tr, t);
     return res;
@@ -78,12 +88,25 @@ static int trampoline_traverse(Trampoline *tr, visitproc visit, void *arg)
     return 0;
 }
 
+/* The function's own attributes show through: eventlet's green
+ * start_new_thread knows a threading.Thread's bootstrap by its __module__ and
+ * __self__ (and wraps it to release the thread's end lock, or join hangs). */
+static PyObject *trampoline_getattro(Trampoline *tr, PyObject *name)
+{
+    PyObject *found = PyObject_GenericGetAttr((PyObject *)tr, name);
+    if (found != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError))
+        return found;
+    PyErr_Clear();
+    return PyObject_GetAttr(tr->func, name);
+}
+
 static PyTypeObject Trampoline_Type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "cachewatch._Trampoline",
     .tp_basicsize = sizeof(Trampoline),
     .tp_dealloc = (destructor)trampoline_dealloc,
     .tp_call = (ternaryfunc)trampoline_call,
+    .tp_getattro = (getattrofunc)trampoline_getattro,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_traverse = (traverseproc)trampoline_traverse,
 };

@@ -35,6 +35,13 @@ static PyMethodDef hook_methods[] = {
     {"busy_call_begin", cw_py_busy_call_begin, METH_NOARGS,
      "Observe nothing in this thread until busy_call_end() (an original's insides)."},
     {"busy_call_end", cw_py_busy_call_end, METH_NOARGS, "Observe again."},
+    {"lock_acquired", cw_py_lock_acquired, METH_VARARGS,
+     "lock_acquired(obj, is_mutex): the running thread took a lock-like object."},
+    {"lock_released", cw_py_lock_released, METH_O,
+     "lock_released(obj): the running thread is giving a lock-like object back."},
+    {"hook_await", cw_py_hook_await, METH_O,
+     "hook_await(type): awaiting its instances receives their hand-offs (a done future's)."},
+    {"unhook_awaits", cw_py_unhook_awaits, METH_NOARGS, "Give the awaited types their slots back."},
     {"watch_module", cw_py_watch_module, METH_VARARGS,
      "watch_module(module, {name: Binding}): route module.NAME through the bindings."},
     {"unwatch_module", cw_py_unwatch_module, METH_O, "Give a module its own type back."},
@@ -78,7 +85,7 @@ PyMODINIT_FUNC PyInit__cachewatch(void)
         PyModule_AddFunctions(m, cw_service_methods) < 0 || cw_runtime_init(m) < 0 ||
         cw_containers_init(m) < 0 || cw_dict_hooks_init(m) < 0 || cw_list_hooks_init(m) < 0 ||
         cw_set_hooks_init(m) < 0 || cw_deque_hooks_init(m) < 0 || cw_attr_hooks_init(m) < 0 || cw_class_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 ||
-        cw_thread_hooks_init(m) < 0) {
+        cw_thread_hooks_init(m) < 0 || cw_logical_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -111,7 +111,7 @@ void cw_fork_catch_up(void)
         if (reopen_log() < 0) /* log_path's %p: this process's own file */
             PyErr_Clear();
     }
-    cw_tls_state.thread = NULL;
+    cw_tls_state.thread = cw_tls_state.os_thread = NULL;
     cw_tls_state.fork_gen = gen;
 }
 
@@ -131,12 +131,12 @@ cw_thread *cw_current_thread(void)
         cw_internal_failure("no memory to register a thread");
         return NULL;
     }
-    cw_tls_state.thread = t;
+    cw_tls_state.thread = cw_tls_state.os_thread = t;
     return t;
 }
 
 cw_thread *cw_register_child(cw_tid parent, cw_vc *inherited, const char *name,
-                             cw_stack_id created_at)
+                             cw_stack_id created_at, bool cooperative)
 {
     cw_fork_catch_up();
     cw_thread *t = cw_thread_register(parent, inherited, PyThread_get_thread_ident(),
@@ -145,7 +145,10 @@ cw_thread *cw_register_child(cw_tid parent, cw_vc *inherited, const char *name,
         cw_internal_failure("no memory to register a thread");
         return NULL;
     }
+    t->cooperative = cooperative;
     cw_tls_state.thread = t;
+    if (!cooperative)
+        cw_tls_state.os_thread = t;
     return t;
 }
 

@@ -113,6 +113,15 @@ static void dealloc_hook(PyObject *obj)
         w->orig(obj);
 }
 
+static int defined_in(PyObject *type, const char *module)
+{
+    PyObject *name = PyObject_GetAttrString(type, "__module__");
+    int same = name != NULL && PyUnicode_Check(name) && PyUnicode_CompareWithASCIIString(name, module) == 0;
+    Py_XDECREF(name);
+    PyErr_Clear();
+    return same;
+}
+
 int cw_dealloc_hooks_install(void)
 {
     for (size_t i = 0; i < NWRAPPED; i++) {
@@ -122,10 +131,14 @@ int cw_dealloc_hooks_install(void)
         PyObject *module = PyImport_ImportModule(w->module);
         PyObject *type = module ? PyObject_GetAttrString(module, w->name) : NULL;
         Py_XDECREF(module);
-        if (type == NULL || !PyType_Check(type)) {
+        if (type == NULL || !PyType_Check(type) || !defined_in(type, w->module)) {
+            /* Not in this version, or a stand-in (eventlet's monkey_patch()
+             * makes _thread.LockType a Python class, whose deallocator
+             * calls its type's: wrapping it would recurse): its objects get
+             * notices. */
             Py_XDECREF(type);
             PyErr_Clear();
-            continue; /* not in this version: its objects get notices */
+            continue;
         }
         w->type = (PyTypeObject *)type;
         w->orig = w->type->tp_dealloc;

@@ -26,9 +26,15 @@ void cw_report_set_library_files(const char *const *files, size_t n)
 
 static bool is_library_frame(const cw_frame *f)
 {
-    for (size_t i = 0; i < nlibrary_files; i++)
+    for (size_t i = 0; i < nlibrary_files; i++) {
         if (f->file == library_files[i])
             return true;
+        /* A directory (ending in '/'): every file under it. */
+        const char *lib = cw_str_get(library_files[i]);
+        size_t len = strlen(lib);
+        if (len > 0 && lib[len - 1] == '/' && strncmp(cw_str_get(f->file), lib, len) == 0)
+            return true;
+    }
     return false;
 }
 

@@ -700,6 +700,7 @@ typedef struct step {
     cw_access *a;
     cw_lockset_id L;      /* locks held now */
     bool region;          /* a write acting on a read earlier in the call */
+    bool atomic;          /* ... in the same step of a logical thread */
     cw_recent_read rr;    /* that read */
     cw_lockset_id H;      /* locks held since that read, across the region */
     struct shard *sh;
@@ -797,7 +798,7 @@ static int find_region(step *s)
     cw_thread *t = s->t;
     int err = 0;
     memset(&s->rr, 0, sizeof(s->rr));
-    s->region = false;
+    s->region = s->atomic = false;
     s->H = 0;
     if (a->write && a->frame && t->nrecent) {
         bool read = cw_thread_peek_read(t, a->frame, a->container, a->key_hash, &s->rr);
@@ -807,6 +808,14 @@ static int find_region(step *s)
         if (read && cw_site_eq(s->rr.site, a->site))
             a->commutes = true;
         s->region = read && check_precedes(s->rr.site, a->site);
+        /* A logical thread that did not suspend between its check and this
+         * write did both in one step no other logical thread of its OS
+         * thread can cut: an atomic read-modify-write, as above. */
+        if (s->region && t->cooperative && s->rr.suspends == t->suspends) {
+            s->region = false;
+            s->atomic = true;
+            a->commutes = true;
+        }
         if (s->region && t->nheld)
             s->H = cw_sync_held_since(t, s->rr.serial, &err);
     }
@@ -910,9 +919,9 @@ static void plan_write_record(step *s)
 static int check_write_unlocked(step *s)
 {
     cw_access *a = s->a;
-    if (s->region) {
-        if (add_check_site_unlocked(s->c, s->rr.site) < 0)
-            return CW_ERR_NOMEM;
+    if (s->region && add_check_site_unlocked(s->c, s->rr.site) < 0)
+        return CW_ERR_NOMEM;
+    if (s->region || s->atomic) { /* named by its check, as the same bug */
         s->cur.check_stack = a->check_stack;
         s->cur.check_site = s->rr.site;
         s->cur.check_op = s->rr.op;
@@ -944,7 +953,8 @@ static int commit_unlocked(step *s)
     bool need = s->b.n > 0 || s->store || s->store_struct;
     if (need && a->stack == 0)
         return CW_NEED_STACK;
-    if (need && s->region && a->check_stack == 0) {
+    bool named_by_check = s->region || (s->atomic && s->b.n > 0);
+    if (need && named_by_check && a->check_stack == 0) {
         a->need_check_stack = true;
         a->check_site = s->rr.site;
         return CW_NEED_STACK;
@@ -952,7 +962,7 @@ static int commit_unlocked(step *s)
     /* Stacks were zero while checking; fill them in. */
     for (uint32_t i = 0; i < s->b.n; i++) {
         s->b.c[i].cur.stack = a->stack;
-        if (s->region)
+        if (named_by_check)
             s->b.c[i].cur.check_stack = a->check_stack;
     }
     s->mine.stack = a->stack;
@@ -1037,12 +1047,12 @@ static int access_history(cw_thread *t, cw_access *a, cw_lockset_id L,
     /* Step 5, after the lock: remember what this thread read and acted on. */
     if (a->check && a->frame)
         cw_thread_note_read(t, a->frame, a->container, a->key_hash, a->site, a->op);
-    if (s.region) {
+    if (s.region || s.atomic) {
         cw_recent_read taken;
         if (cw_thread_take_read(t, a->frame, a->container, a->key_hash, &taken))
             cw_vc_unref(taken.snap);
     }
-    if (memo != NULL && s.b.n == 0 && !s.region) {
+    if (memo != NULL && s.b.n == 0 && !s.region && !s.atomic) {
         *memo = (cw_access_memo){a->container, a->key_hash, a->site, a->write, t->view, ep,
                                  L, a->marks, a->frame, t->recent_gen, s.tick};
         a->stable = true;

@@ -90,7 +90,8 @@ cw_thread *cw_thread_by_ident(uint64_t ident)
 {
     for (uint32_t tid = cw_idvec_count(&threads); tid > 0; tid--) {
         cw_thread *t = cw_idvec_get(&threads, tid);
-        if (t != NULL && t->ident == ident && __atomic_load_n(&t->alive, __ATOMIC_ACQUIRE))
+        if (t != NULL && t->ident == ident && !t->cooperative &&
+            __atomic_load_n(&t->alive, __ATOMIC_ACQUIRE))
             return t;
     }
     return NULL;
@@ -311,8 +312,17 @@ void cw_thread_note_read(cw_thread *t, uintptr_t frame, uintptr_t container,
     cw_vc *snap = cw_vc_ref(t->vc);
     cw_vc_unref(r->snap);
     *r = (cw_recent_read){frame, container, key_hash, snap, t->acquire_serial,
-                          site, op, ++t->stamp};
+                          site, op, ++t->stamp, t->suspends};
     t->recent_gen++;
+}
+
+void cw_thread_suspended(cw_thread *t)
+{
+    t->suspends++;
+    /* Memos and stamps hold the pending reads: a check repeated after the
+     * suspension must be noted again, with the new count. */
+    if (t->nrecent)
+        t->recent_gen++;
 }
 
 bool cw_thread_peek_read(cw_thread *t, uintptr_t frame, uintptr_t container,

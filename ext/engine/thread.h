@@ -35,6 +35,7 @@ typedef struct cw_recent_read {
     cw_site site;
     cw_op op;
     uint64_t stamp;      /* age, for eviction */
+    uint64_t suspends;   /* the thread's suspensions before the read (cooperative) */
 } cw_recent_read;
 
 typedef struct cw_stack_cache_entry {
@@ -122,6 +123,9 @@ typedef struct cw_thread {
     cw_stack_id created_at;
     char name[CW_NAME_MAX]; /* guarded by registry_lock */
     int alive;              /* atomic */
+    bool cooperative;       /* a logical thread (greenlet, asyncio task): it
+                               interleaves with the others of its OS thread
+                               only where it suspends; ident is that OS thread's */
 
     /* Owned by the thread. */
     cw_vc *vc;
@@ -140,6 +144,8 @@ typedef struct cw_thread {
     cw_access_memo *memos;   /* CW_ACCESS_MEMOS, made on first use, freed at exit */
     cw_last_check *last_checks; /* CW_LAST_CHECKS, made on first use, freed at exit */
     cw_binding_repeat repeats[2]; /* the binding's: a read's, a write's */
+    uint64_t suspends;       /* times a cooperative thread was switched out */
+    int saved_busy;          /* the binding's busy count while switched out */
 } cw_thread;
 
 /* Register a thread. inherited (Borrowed, may be NULL) is the creator's
@@ -152,7 +158,8 @@ cw_thread *cw_thread_register(cw_tid parent, const cw_vc *inherited,
  * slots), keep its identity for reports. */
 void cw_thread_exit(cw_thread *t);
 cw_thread *cw_thread_get(cw_tid tid);
-/* The newest live registered thread with this OS/Python ident, or NULL. */
+/* The newest live registered OS thread (not a cooperative one) with this
+ * OS/Python ident, or NULL. */
 cw_thread *cw_thread_by_ident(uint64_t ident);
 uint32_t cw_thread_count(void);
 void cw_thread_set_name(cw_thread *t, const char *name);
@@ -183,6 +190,10 @@ int cw_thread_hold(cw_thread *t, uintptr_t addr, cw_lock_id id, bool is_mutex);
  * 0 when the thread did not hold it. */
 uint32_t cw_thread_unhold(cw_thread *t, uintptr_t addr, bool all);
 cw_held *cw_thread_find_held(cw_thread *t, uintptr_t addr);
+
+/* A cooperative thread was switched out: a read before this and a write
+ * after it in one call are no longer one atomic step. */
+void cw_thread_suspended(cw_thread *t);
 
 /* Recent reads for check-then-act regions. */
 void cw_thread_note_read(cw_thread *t, uintptr_t frame, uintptr_t container,

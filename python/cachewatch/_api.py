@@ -17,7 +17,7 @@ import contextlib
 import os
 import sys
 
-from . import _cachewatch, _hooks, _options, _pools, _targets, report
+from . import _cachewatch, _greenlets, _hooks, _options, _pools, _targets, _tasks, report
 from ._targets import TargetError
 from ._text import printable
 
@@ -41,6 +41,10 @@ def start(options=None, *, watch=()):
     try:
         _hooks.install()
         _pools.install(_cachewatch.options(), _targets.on_import)
+        _tasks.on_spawn[:] = _greenlets.on_spawn[:] = [_targets.retry_point]
+        _targets.on_import("asyncio", _tasks.install)
+        _targets.on_import("eventlet", _eventlet_imported)
+        _targets.on_import("gevent", _greenlets.gevent_imported)
         _write_json_at_exit(_cachewatch.options().get("json_path", ""))
         _arm_fork()
         configured = _cachewatch.options().get("watch", "")
@@ -54,6 +58,22 @@ def start(options=None, *, watch=()):
     except BaseException:
         _undo()  # silently: the error is the one line to say
         raise
+
+
+def _eventlet_imported(eventlet):
+    _greenlets.install_eventlet(eventlet)
+    from eventlet import patcher
+    original = patcher.monkey_patch
+
+    def monkey_patch(*args, **kwargs):
+        result = original(*args, **kwargs)
+        _hooks.install_starters()  # threading's starters are green now
+        return result
+
+    monkey_patch.__wrapped__ = original
+    for module in (eventlet, patcher):
+        if getattr(module, "monkey_patch", None) is original:
+            module.monkey_patch = monkey_patch
 
 
 def _check_report_directories(options):
@@ -160,6 +180,8 @@ def stop(*, quiet=False):
 def _undo():
     _targets.clear()
     _pools.uninstall()
+    _tasks.uninstall()
+    _greenlets.uninstall()
     _hooks.uninstall()
     _cachewatch.stop()
 

@@ -66,6 +66,41 @@ METHOD_HOOKS = [
     ("concurrent.futures", "Future", "_invoke_callbacks", TRANSPARENT, False),
 ]
 
+# The same for asyncio's objects (installed once asyncio is imported; the
+# awaited waits are wrapped in cachewatch/_tasks.py): a queue's item and an
+# event's set are hand-offs even when the taker does not wait, a future's
+# result is its setter's.
+ASYNCIO_METHOD_HOOKS = [
+    ("asyncio", "Future", "set_result", PUBLISH, True),
+    ("asyncio", "Future", "set_exception", PUBLISH, True),
+    ("asyncio", "Future", "result", CONSUME, True),
+    ("asyncio", "Future", "exception", CONSUME, True),
+    ("asyncio", "Future", "done", CONSUME_IF_TRUE, True),
+    ("asyncio", "Queue", "put_nowait", PUBLISH, True),
+    ("asyncio", "Queue", "get_nowait", CONSUME, True),
+    ("asyncio", "Queue", "task_done", PUBLISH, True),
+    ("asyncio", "Event", "set", PUBLISH, True),
+    ("asyncio", "Event", "is_set", CONSUME_IF_TRUE, True),
+    ("asyncio", "Condition", "notify", PUBLISH, True),
+    ("asyncio", "Condition", "notify_all", PUBLISH, True),
+]
+
+# eventlet's (installed once eventlet is imported; its locks and timers are
+# in cachewatch/_greenlets.py). A GreenPool hands each finished
+# greenthread's work to waitall().
+EVENTLET_METHOD_HOOKS = [
+    ("eventlet.event", "Event", "send", PUBLISH, True),
+    ("eventlet.event", "Event", "send_exception", PUBLISH, True),
+    ("eventlet.event", "Event", "wait", CONSUME, True),
+    ("eventlet.event", "Event", "ready", CONSUME_IF_TRUE, True),
+    ("eventlet.queue", "LightQueue", "put", PUBLISH, True),
+    ("eventlet.queue", "LightQueue", "get", CONSUME, True),
+    ("eventlet.queue", "Queue", "task_done", PUBLISH, True),
+    ("eventlet.queue", "Queue", "join", CONSUME, True),
+    ("eventlet.greenpool", "GreenPool", "_spawn_done", PUBLISH, True),
+    ("eventlet.greenpool", "GreenPool", "waitall", CONSUME, True),
+]
+
 # Python-level synchronisation objects named after the C lock inside them
 # (module, class, attribute path, tag): the engine sees that lock die, so
 # these need no weakref death notice each (a Future's costs more than the
@@ -111,6 +146,12 @@ def _install_method(module_name, class_name, method, kind, opaque):
     _undo.append(lambda: _set_type_attr(cls, method, original))
 
 
+def install_methods(rows):
+    """Hook the methods of a table like METHOD_HOOKS (idempotent)."""
+    for row in rows:
+        _install_method(*row)
+
+
 def _install_starter(module_name, attr):
     module = importlib.import_module(module_name)
     original = getattr(module, attr, None)
@@ -118,6 +159,13 @@ def _install_starter(module_name, attr):
         return
     setattr(module, attr, _c.Starter(original))
     _undo.append(lambda: setattr(module, attr, original))
+
+
+def install_starters():
+    """Wrap the thread starters as they are now (eventlet's monkey_patch()
+    replaces threading's with green ones)."""
+    for module_name, attr in THREAD_STARTERS:
+        _install_starter(module_name, attr)
 
 
 def _install_futures_functions():
@@ -281,8 +329,7 @@ def install():
     _register_types()
     for module_name, class_name, path, tag in ANCHORS:
         _c.set_anchor(getattr(importlib.import_module(module_name), class_name), path, tag)
-    for module_name, attr in THREAD_STARTERS:
-        _install_starter(module_name, attr)
+    install_starters()
     for row in METHOD_HOOKS:
         _install_method(*row)
     _install_futures_functions()

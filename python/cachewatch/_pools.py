@@ -43,10 +43,14 @@ _LIBRARY_MODULES = frozenset((
     "concurrent.futures.process", "futurist", "futurist._futures", "futurist._utils",
     "futurist._thread", "futurist.rejection", "multiprocessing.pool", "multiprocessing.dummy",
     "unittest.mock", "contextlib", "functools"))
+# Packages whose every module is the event loop's or the hub's machinery, not
+# the program (a task's creation stack passes through them).
+_LIBRARY_PACKAGES = ("asyncio", "eventlet", "greenlet")
 
 
 def _is_library_module(name):
-    return name in _LIBRARY_MODULES or name == "cachewatch" or name.startswith("cachewatch.")
+    return name in _LIBRARY_MODULES or name == "cachewatch" or name.startswith("cachewatch.") \
+        or name.split(".", 1)[0] in _LIBRARY_PACKAGES
 
 
 class _Pool:
@@ -100,14 +104,19 @@ _undo = []
 _options = {}
 
 
+def user_frame(depth=2):
+    """The first frame outside the libraries (pools, event loops, hubs,
+    cachewatch) from depth frames up, or None."""
+    frame = sys._getframe(depth)
+    while frame is not None and _is_library_module(frame.f_globals.get("__name__", "")):
+        frame = frame.f_back
+    return frame
+
+
 def _user_site():
     """(file, line) of the first frame outside the pool libraries."""
-    frame = sys._getframe(2)
-    while frame is not None:
-        if not _is_library_module(frame.f_globals.get("__name__", "")):
-            return (frame.f_code.co_filename, frame.f_lineno)
-        frame = frame.f_back
-    return ("?", 0)
+    frame = user_frame(3)
+    return (frame.f_code.co_filename, frame.f_lineno) if frame is not None else ("?", 0)
 
 
 def _site_text(site):
@@ -567,6 +576,9 @@ def _name_library_files(_module=None):
     """Tell the reports which files are the pool libraries' (imported so far):
     a finding's SUMMARY names the first frame outside them."""
     files = [getattr(sys.modules.get(name), "__file__", None) for name in sorted(_LIBRARY_MODULES)]
+    for package in _LIBRARY_PACKAGES:
+        init = getattr(sys.modules.get(package), "__file__", None)
+        files.append(os.path.dirname(init) + os.sep if init else None)
     _c.set_library_files([f for f in files if f])
 
 
@@ -583,6 +595,8 @@ def install(options, on_import):
     on_import("futurist", _name_library_files)
     on_import("multiprocessing.pool", _install_multiprocessing_pool)
     on_import("multiprocessing.pool", _name_library_files)
+    for package in _LIBRARY_PACKAGES:
+        on_import(package, _name_library_files)
 
 
 def begin_scope():

@@ -671,6 +671,14 @@ def _at_retry_point():
         callback()
 
 
+def retry_point():
+    """A logical thread is born (an asyncio task, a greenlet): a script that
+    runs on them starts no OS thread, and its targets apply here."""
+    _at_retry_point()
+    if _retry_wanted():
+        retry()
+
+
 def _retrying(raw):
     def start_new_thread(function, args, kwargs=None):
         _at_retry_point()

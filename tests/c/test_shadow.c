@@ -1862,6 +1862,81 @@ static double stress_ns_per_access(int spread, uint32_t *reports)
     return ns / (STRESS_THREADS * STRESS_REGIONS * 2.0);
 }
 
+/* Logical threads (greenlets, asyncio tasks) of one OS thread interleave only
+ * where they suspend: a check and a write with no suspension between them are
+ * one atomic step (no report, and the same step in another logical thread
+ * commutes with it); a suspension between them makes a check-then-act, found
+ * whether or not the other logical thread actually ran in the gap. */
+static cw_thread *reg_cooperative(const char *name)
+{
+    cw_thread *t = reg(name);
+    t->cooperative = true;
+    return t;
+}
+
+static void test_cooperative_threads_interleave_where_they_suspend(void **state)
+{
+    (void)state;
+    uintptr_t code = next_code();
+    cw_site check = at(code, 10), act = at(code, 20);
+
+    /* No suspension: if k not in C: C[k] = v, then C[k] = C[k] + 1, by two
+     * tasks, unordered: nothing to report. */
+    uintptr_t c = watch("mod.COOP_ATOMIC");
+    cw_thread *a = reg_cooperative("Task-1"), *b = reg_cooperative("Task-2");
+    window w = mark();
+    region(a, c, 1, check, act);
+    region(b, c, 1, check, act);
+    region(a, c, 1, check, act);
+    assert_no_report(w);
+
+    /* A suspension between check and act: a check-then-act, though b's
+     * region ran after a's and not inside its gap. */
+    uintptr_t d = watch("mod.COOP_SUSPENDED");
+    window w2 = mark();
+    uintptr_t frame = next_frame();
+    check_read(a, d, 7, frame, check);
+    cw_thread_suspended(a); /* await */
+    write_key(a, d, 7, frame, act, true);
+    cw_thread_forget_frame(a, frame);
+    assert_no_report(w2); /* alone */
+    region(b, d, 7, check, act);
+    assert_int_equal(new_of_kind(w2, CW_REPORT_CHECK_THEN_ACT), 1);
+
+    /* A check repeated after the suspension (double-checked) is the one the
+     * write acts on: atomic again, even at the same instruction (the memo
+     * of the first check must not keep its count). */
+    uintptr_t e = watch("mod.COOP_RECHECKED");
+    cw_thread *x = reg_cooperative("Task-3"), *y = reg_cooperative("Task-4");
+    window w3 = mark();
+    for (int round = 0; round < 2; round++) {
+        cw_thread *t = round ? y : x;
+        frame = next_frame();
+        check_read(t, e, 9, frame, check);
+        cw_thread_suspended(t);
+        check_read(t, e, 9, frame, check);
+        write_key(t, e, 9, frame, act, round == 0);
+        cw_thread_forget_frame(t, frame);
+    }
+    assert_no_report(w3);
+
+    /* OS threads keep their rules: the same unsuspended region by two OS
+     * threads is a check-then-act. */
+    uintptr_t f = watch("mod.COOP_OS");
+    cw_thread *p = reg("os-1"), *q = reg("os-2");
+    window w4 = mark();
+    region(p, f, 1, check, act);
+    region(q, f, 1, check, act);
+    assert_int_equal(new_of_kind(w4, CW_REPORT_CHECK_THEN_ACT), 1);
+    /* And a cooperative thread's atomic step does not order or hide an OS
+     * thread's region: its write lands in that region's gap. */
+    uintptr_t g = watch("mod.COOP_MIXED");
+    window w5 = mark();
+    region(p, g, 1, check, act);
+    region(a, g, 1, check, act);
+    assert_int_equal(new_of_kind(w5, CW_REPORT_CHECK_THEN_ACT), 1);
+}
+
 static void test_stress_cost_per_access(void **state)
 {
     (void)state;
@@ -1885,6 +1960,7 @@ int main(void)
         cmocka_unit_test(test_need_stack_protocol),
         cmocka_unit_test(test_need_stack_leaves_no_trace),
         cmocka_unit_test(test_check_then_act_unordered),
+        cmocka_unit_test(test_cooperative_threads_interleave_where_they_suspend),
         cmocka_unit_test(test_check_then_act_ordered_by_fork),
         cmocka_unit_test(test_check_then_act_ordered_by_handoff),
         cmocka_unit_test(test_check_then_act_common_lock),

@@ -5,8 +5,23 @@ Modes:
   set-target-cell  four API threads fill CELL_CACHE through set_target_cell
   no-lock          the same with nova.utils.synchronized made a no-op first
   reset            the same while Service.reset() rebinds CELL_CACHE
-  load-cells       four threads call load_cells() (the database query faked)"""
+  load-cells       four threads call load_cells() (the database query faked)
+  set-target-cell-io, no-lock-io
+                   as set-target-cell and no-lock, with a cell's database
+                   connection made when its context manager is (a short
+                   sleep: under eventlet, a green switch inside the region)
+  scatter-gather   four API threads each call scatter_gather_cells() over the
+                   cells (which targets each cell, then spawns a greenthread
+                   per cell and gathers their results over an eventlet queue)
+
+With a second argument "green", Nova's services' own monkey patching comes
+first (nova/cmd's `import nova.monkey_patch`): every thread is a greenthread,
+threading's locks are eventlet's, time.sleep switches greenthreads."""
 import sys
+
+GREEN = sys.argv[2:3] == ["green"]
+if GREEN:
+    import nova.monkey_patch  # noqa: F401  (eventlet.monkey_patch(), as nova-api does)
 import threading
 import time
 import types
@@ -16,6 +31,8 @@ import webob.dec  # noqa: F401  (nova.api.wsgi uses webob.dec without importing 
 import nova.utils
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "set-target-cell"
+CONNECTS = MODE.endswith("-io")
+MODE = MODE[:-3] if CONNECTS else MODE
 if MODE == "no-lock":
     nova.utils.synchronized = lambda name, *args, **kwargs: (lambda f: f)
 
@@ -26,6 +43,17 @@ from nova import service as nova_service  # noqa: E402
 from oslo_concurrency import lockutils  # noqa: E402
 
 nova.conf.CONF([], project="nova", default_config_files=[])
+
+if CONNECTS:
+    from nova.db.main import api as nova_db
+
+    made = nova_db.create_context_manager
+
+    def create_context_manager(connection=None):
+        time.sleep(0.001)  # connecting
+        return made(connection)
+
+    nova_db.create_context_manager = create_context_manager
 lockutils.set_defaults("/tmp")
 
 
@@ -62,10 +90,24 @@ def fake_get_all(context):
     return list(MAPPINGS)
 
 
+def scatter_gather_worker():
+    # What the API does for a server list: ask every cell, with a timeout.
+    def per_cell(cell_context):
+        time.sleep(0.001)  # the cell database query
+        return cell_context.cell_uuid
+
+    for _ in range(3):
+        results = nova_context.scatter_gather_cells(
+            nova_context.RequestContext(), MAPPINGS, 30, per_cell)
+        assert sorted(results) == sorted(m.uuid for m in MAPPINGS), results
+
+
 if MODE == "load-cells":
     objects.register_all()
     objects.CellMappingList.get_all = staticmethod(fake_get_all)
     targets = [nova_context.load_cells] * 4
+elif MODE == "scatter-gather":
+    targets = [scatter_gather_worker] * 4
 elif MODE == "reset":
     targets = [api_worker] * 3 + [reset_service]
 else:

@@ -271,3 +271,38 @@ def test_xdist_workers_report_to_the_controller_once(pytester):
     summary = text.split("= cachewatch =")[1]
     assert summary.count("check-then-act on racy.CACHE") == 1, summary
     assert "cachewatch: 1 finding(s): 1 check-then-act" in summary
+
+
+def test_async_tests_are_judged_per_test(pytester):
+    # pytest-asyncio runs each test in an event loop: its tasks are threads
+    # of their own, and a check-then-act across an await fails the test
+    # that made it; the same code with no await between is silent.
+    pytest.importorskip("pytest_asyncio")
+    pytester.makepyfile(test_async="""
+        import asyncio
+        import pytest
+        SESSIONS = {}
+
+        async def login(user, pause):
+            if user not in SESSIONS:
+                if pause:
+                    await asyncio.sleep(0)
+                SESSIONS[user] = object()
+
+        @pytest.mark.asyncio
+        async def test_racy():
+            await asyncio.gather(*(login("alice", True) for _ in range(3)))
+
+        @pytest.mark.asyncio
+        async def test_atomic():
+            await asyncio.gather(*(login("bob", False) for _ in range(3)))
+    """)
+    result = pytester.runpytest_subprocess("--cachewatch", "--cachewatch-watch",
+                                           "test_async:SESSIONS", "-p", "asyncio")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*_ test_racy _*",
+        "WARNING: cachewatch: check-then-act race on test_async.SESSIONS*",
+        "*Task-*(login)*",
+        "check-then-act on test_async.SESSIONS * [[]test_async.py::test_racy::call]",
+    ])

@@ -1,0 +1,193 @@
+"""Greenlets (eventlet) as logical threads (the C side is ext/cpython/logical.c).
+
+greenlet's trace function sees every switch: the greenlet left keeps the
+record it ran as, the one entered runs as its own (made on first entry). A
+switch is a suspension of the greenlet left, so a check and a write with a
+green sleep, I/O or lock wait between them are a check-then-act.
+
+The hub is no thread of its own for ordering: it runs timers that many
+greenthreads made. A timer carries what its maker knew (a HandOff) to the
+greenlet it switches into (eventlet.spawn's first switch, an Event's wake-up),
+and nothing else passes through the hub. A green lock's release wakes its
+next waiter through a timer that carries nothing: locks are locksets.
+
+Hand-offs of eventlet's own objects (Event, queues, GreenPool, and the
+threading module monkey_patch() makes green) are hooked as threading's are.
+gevent's primitives and hub are compiled (Cython) and cannot be hooked this
+way: under gevent nothing here is switched on, and that is said once."""
+import weakref
+
+from . import _cachewatch as _c
+from . import _pools
+
+_runs_as = weakref.WeakKeyDictionary()  # greenlet -> tid it runs as (while out)
+_timers = {}            # id(timer) -> HandOff of its maker (None: carries nothing)
+_carry = [None]         # the HandOff of the timer running now, until its switch
+_quiet = [0]            # inside a green lock's release
+_releasing = set()      # id() of the green locks being released
+_names = {"n": 0}
+_undo = []
+on_spawn = []           # called as each greenlet is born (the targets' retry point)
+
+
+def _name(glet):
+    _names["n"] += 1
+    run = getattr(glet, "__dict__", {}).get("run") or getattr(type(glet), "run", None)
+    what = getattr(run, "__qualname__", None)
+    kind = type(glet).__name__
+    return f"{kind}-{_names['n']} ({what})" if what and kind != "GreenThread" else \
+        f"{kind}-{_names['n']}"
+
+
+def _born(glet, inherited=None):
+    for callback in on_spawn:
+        callback()
+    tid = _c.logical_spawn(_name(glet), inherited, _pools.user_frame())
+    _runs_as[glet] = tid
+    return tid
+
+
+def _hub_greenlet():
+    hub = getattr(_hub_local[0], "hub", None)
+    return getattr(hub, "greenlet", None)
+
+
+_hub_local = [None]  # eventlet.hubs._threadlocal
+
+
+def _trace(event, args):
+    if event not in ("switch", "throw"):
+        return
+    origin, target = args
+    carry, _carry[0] = _carry[0], None
+    if carry is None:
+        hub = _hub_greenlet()
+        if origin is not hub and target is not hub:
+            carry = True  # a direct switch, no hub between: a hand-off
+    tid = _runs_as.get(target)
+    if tid is None:
+        tid = _born(target, carry)
+    left = _c.logical_switch(tid, carry)
+    if origin.dead:
+        _runs_as.pop(origin, None)
+        _c.logical_end(left)
+    else:
+        _runs_as[origin] = left
+
+
+def install_eventlet(eventlet):
+    """Trace greenlet switches; hook eventlet's timers and primitives."""
+    if _undo:
+        return
+    import greenlet
+
+    previous = greenlet.gettrace()
+
+    def trace(event, args):
+        _trace(event, args)
+        if previous is not None:
+            return previous(event, args)
+
+    from eventlet import hubs
+    _hub_local[0] = hubs._threadlocal
+    greenlet.settrace(trace)
+    _undo.append(lambda: greenlet.settrace(previous))
+    _install_timers()
+    _install_primitives()
+
+
+def _patch(cls, name, make):
+    old = cls.__dict__[name]
+    new = make(old)
+    new.__wrapped__ = old
+    setattr(cls, name, new)
+    _undo.append(lambda: setattr(cls, name, old))
+
+
+def _install_timers():
+    import greenlet
+    from eventlet.hubs import timer
+
+    def init(original):
+        def __init__(self, seconds, cb, *args, **kw):
+            original(self, seconds, cb, *args, **kw)
+            glet = getattr(cb, "__self__", None)
+            if isinstance(glet, greenlet.greenlet) and not glet and not glet.dead \
+                    and glet not in _runs_as:
+                _born(glet)  # spawned: made here, by whoever scheduled its start
+            _timers[id(self)] = None if _quiet[0] else _c.hand_off()
+        return __init__
+
+    def call(original):
+        def __call__(self, *args):
+            given = _timers.pop(id(self), None)
+            _carry[0] = given
+            try:
+                return original(self, *args)
+            finally:
+                _carry[0] = None
+        return __call__
+
+    def cancel(original):
+        def cancel_(self):
+            _timers.pop(id(self), None)
+            return original(self)
+        return cancel_
+
+    _patch(timer.Timer, "__init__", init)
+    _patch(timer.Timer, "__call__", call)
+    _patch(timer.Timer, "cancel", cancel)
+
+
+def _install_primitives():
+    from eventlet import semaphore
+
+    def acquire(original):
+        def acquire_(self, *args, **kwargs):
+            got = original(self, *args, **kwargs)
+            if got:
+                bound = getattr(self, "original_counter", None)
+                _c.lock_acquired(self, bound == 1 if bound is not None else self.counter == 0)
+            return got
+        return acquire_
+
+    def release(original):
+        def release_(self, *args, **kwargs):
+            outer = id(self) not in _releasing  # BoundedSemaphore's calls Semaphore's
+            if outer:
+                _c.lock_released(self)
+                _releasing.add(id(self))
+            _quiet[0] += 1
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                _quiet[0] -= 1
+                if outer:
+                    _releasing.discard(id(self))
+        return release_
+
+    # eventlet's Lock (threading.Lock once monkey-patched) has a release of
+    # its own that does not call Semaphore's.
+    from eventlet import lock
+    for cls in (semaphore.Semaphore, semaphore.BoundedSemaphore, lock.Lock):
+        if "acquire" in cls.__dict__:
+            _patch(cls, "acquire", acquire)
+        if "release" in cls.__dict__:
+            _patch(cls, "release", release)
+    from . import _hooks
+    _hooks.install_methods(_hooks.EVENTLET_METHOD_HOOKS)
+
+
+def gevent_imported(gevent):
+    """Said once: gevent's greenlets all run as their OS thread."""
+    import sys
+    print("cachewatch: gevent greenlets are not told apart (only eventlet's and asyncio's "
+          "tasks are): races between them are not reported", file=sys.stderr)
+    del gevent
+
+
+def uninstall():
+    while _undo:
+        _undo.pop()()
+    _timers.clear()
+    _carry[0] = None

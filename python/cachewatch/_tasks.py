@@ -1,0 +1,252 @@
+"""asyncio tasks as logical threads (the C side is ext/cpython/logical.c).
+
+Everything an event loop runs is a Handle: a task's step, a future's
+done-callback, a timer. Each Handle remembers who made it and what they knew
+(a HandOff); when it runs, a task's step runs as that task, any other
+callback as its maker, and either receives the HandOff. So a future's result
+set by one task orders the awaiting task's next step after it, and the
+loop's own bookkeeping orders nothing: it never runs as a thread of its own
+that every task's callbacks would pass through.
+
+A task is switched out at the end of each step: a check and a write with an
+await between them are a check-then-act, with none they are one atomic step.
+
+asyncio's Lock and Semaphore are locks (locksets), not hand-offs: a release
+wakes its next waiter through a future, and that wake-up carries nothing."""
+from . import _cachewatch as _c
+from . import _pools, _task_pools
+
+_handles = {}    # id(handle) -> (maker tid, HandOff or None)
+_tasks = {}      # id(task) -> tid of its logical thread
+_state = {"quiet": 0}  # inside Lock/Semaphore.release: wake-ups carry nothing
+_undo = []
+on_spawn = []  # called as each logical thread is born (the targets' retry point)
+
+
+def _patch(cls, name, new):
+    old = cls.__dict__[name]
+    new.__wrapped__ = old
+    new.__name__ = getattr(old, "__name__", name)
+    setattr(cls, name, new)
+    _undo.append(lambda: setattr(cls, name, old))
+    return old
+
+
+def _task_of(callback, task_types):
+    owner = getattr(callback, "__self__", None)
+    return owner if isinstance(owner, task_types) else None
+
+
+def install(asyncio):
+    """Hook asyncio's Handle, Future, Lock and Semaphore, and its waits."""
+    if _undo:
+        return
+    from asyncio import events, locks, tasks
+
+    task_types = tuple({tasks.Task, getattr(tasks, "_PyTask", tasks.Task)})
+    handle_init = events.Handle.__init__
+    handle_run = events.Handle._run
+    handle_cancel = events.Handle.cancel
+
+    def __init__(self, callback, args, loop, context=None):
+        handle_init(self, callback, args, loop, context)
+        task = _task_of(callback, task_types)
+        if task is not None and id(task) not in _tasks:
+            # Its first step, scheduled by whoever made it: the task is born.
+            for callback in on_spawn:
+                callback()
+            frame = _pools.user_frame()  # where the program made it
+            tid = _tasks[id(task)] = _c.logical_spawn(_task_name(task), None, frame)
+            _task_pools.born(task, tid, frame)
+        _handles[id(self)] = (_c.logical_running(), None if _state["quiet"] else _c.hand_off())
+
+    def _run(self):
+        maker, given = _handles.pop(id(self), (0, None))
+        task = _task_of(self._callback, task_types)
+        tid = _tasks.get(id(task), maker) if task is not None else maker
+        left = _c.logical_switch(tid, given)
+        if task is not None:
+            _task_pools.stepping(task)
+        try:
+            return handle_run(self)
+        finally:
+            if task is not None and task.done() and _tasks.pop(id(task), None) is not None:
+                _c.publish(task)  # what task.result() and the like receive
+                _task_pools.finished(task)
+                _c.logical_end(tid)
+            _c.logical_switch(left)
+
+    def cancel(self):
+        _handles.pop(id(self), None)
+        return handle_cancel(self)
+
+    _task_pools.configure(_c.options(), asyncio)
+    _install_loop_ends(asyncio, tasks)
+    _patch(events.Handle, "__init__", __init__)
+    _patch(events.Handle, "_run", _run)
+    _patch(events.Handle, "cancel", cancel)
+    _install_locks(locks)
+    _install_waits(asyncio, tasks)
+
+
+def _install_loop_ends(asyncio, tasks):
+    # Tasks pending when asyncio.run's main returned (it cancels them), when
+    # their loop closed, or destroyed while pending (the loop is told).
+    from asyncio import base_events, runners
+
+    cancel_all = getattr(runners, "_cancel_all_tasks", None)
+    if cancel_all is not None:
+        def _cancel_all_tasks(loop):
+            _task_pools.left_pending(tasks.all_tasks(loop),
+                                     "still pending when asyncio.run's main returned "
+                                     "(cancelled by it)")
+            return cancel_all(loop)
+        _cancel_all_tasks.__wrapped__ = cancel_all
+        runners._cancel_all_tasks = _cancel_all_tasks
+        _undo.append(lambda: setattr(runners, "_cancel_all_tasks", cancel_all))
+
+    def close(original):
+        def close_(self):
+            if not self.is_closed():
+                _task_pools.left_pending(tasks.all_tasks(self),
+                                         "still pending when its event loop closed")
+            return original(self)
+        return close_
+
+    def call_exception_handler(original):
+        def call_exception_handler_(self, context):
+            _task_pools.destroyed_pending(context)
+            return original(self, context)
+        return call_exception_handler_
+
+    loop_type = base_events.BaseEventLoop
+    _patch(loop_type, "close", close(loop_type.__dict__["close"]))
+    _patch(loop_type, "call_exception_handler",
+           call_exception_handler(loop_type.__dict__["call_exception_handler"]))
+
+
+def _task_name(task):
+    try:
+        name = task.get_name()
+    except Exception:
+        name = "Task"
+    coro = getattr(task, "get_coro", lambda: None)()
+    qualname = getattr(coro, "__qualname__", None)
+    return f"{name} ({qualname})" if qualname else name
+
+
+def _install_locks(locks):
+    # A lock held by a task counts for its locksets (acquire is awaited: the
+    # mark comes after the await). A Semaphore is a lock when made with 1.
+    for cls in (locks.Lock, locks.Semaphore, locks.BoundedSemaphore):
+        if "acquire" in cls.__dict__:
+            _patch(cls, "acquire", _marking_acquire(cls.__dict__["acquire"]))
+        if "release" in cls.__dict__:
+            _patch(cls, "release", _marking_release(cls.__dict__["release"]))
+
+
+def _is_mutex(lock):
+    """A Lock; a BoundedSemaphore(1); a Semaphore emptied by this acquire
+    (as threading's undeclared ones are judged)."""
+    if not hasattr(lock, "_value"):
+        return True
+    bound = getattr(lock, "_bound_value", None)
+    return bound == 1 if bound is not None else lock._value == 0
+
+
+def _marking_acquire(acquire):
+    from asyncio import tasks
+
+    async def acquire_(self):
+        task = tasks.current_task()
+        _task_pools.lock_wait(task, True)
+        try:
+            result = await acquire(self)
+        finally:
+            _task_pools.lock_wait(task, False)
+        if result:
+            _c.lock_acquired(self, _is_mutex(self))
+        return result
+    return acquire_
+
+
+def _marking_release(release):
+    def release_(self):
+        _c.lock_released(self)
+        _state["quiet"] += 1
+        try:
+            return release(self)
+        finally:
+            _state["quiet"] -= 1
+    return release_
+
+
+def _install_waits(asyncio, tasks):
+    # A finished task publishes its clock on itself; result() and the like,
+    # and the waits that return finished tasks, receive it. A TaskGroup
+    # gathers its tasks' as each is done and hands them to __aexit__.
+    from asyncio import locks, queues
+
+    from . import _hooks
+    _hooks.install_methods(_hooks.ASYNCIO_METHOD_HOOKS)
+    for cls, name in ((queues.Queue, "join"), (locks.Event, "wait"), (locks.Condition, "wait")):
+        _patch(cls, name, _consuming_after(cls.__dict__[name]))
+
+    # Awaiting a future that is already done receives its setter's clock.
+    for cls in {asyncio.Future, tasks.Task}:
+        if type(cls.__dict__.get("__await__")).__name__ == "wrapper_descriptor":  # C types
+            _c.hook_await(cls)
+    _undo.append(_c.unhook_awaits)
+
+    original_wait = tasks.wait
+
+    async def wait(fs, *args, **kwargs):
+        done, pending = await original_wait(fs, *args, **kwargs)
+        for f in done:
+            _c.consume(f)
+        timeout = kwargs.get("timeout", args[0] if args else None)
+        if pending and timeout is not None:
+            _task_pools.gave_up(pending, timeout)
+        return done, pending
+
+    for module in (asyncio, tasks):
+        if getattr(module, "wait", None) is original_wait:
+            setattr(module, "wait", wait)
+            _undo.append(lambda module=module: setattr(module, "wait", original_wait))
+    wait.__wrapped__ = original_wait
+
+    taskgroups = getattr(asyncio, "taskgroups", None)
+    if taskgroups is not None:
+        group = taskgroups.TaskGroup
+        on_done = group.__dict__["_on_task_done"]
+        aexit = group.__dict__["__aexit__"]
+
+        def _on_task_done(self, task):
+            _c.publish(self)
+            return on_done(self, task)
+
+        async def __aexit__(self, *exc):
+            try:
+                return await aexit(self, *exc)
+            finally:
+                _c.consume(self)
+
+        _patch(group, "_on_task_done", _on_task_done)
+        _patch(group, "__aexit__", __aexit__)
+
+
+def _consuming_after(method):
+    async def consuming(self, *args, **kwargs):
+        result = await method(self, *args, **kwargs)
+        _c.consume(self)
+        return result
+    return consuming
+
+
+def uninstall():
+    while _undo:
+        _undo.pop()()
+    _handles.clear()
+    _tasks.clear()
+    _task_pools.clear()
+

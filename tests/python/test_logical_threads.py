@@ -1,0 +1,158 @@
+"""Greenthreads (eventlet) and asyncio tasks are threads of their own, which
+interleave only where they suspend. The scenarios asyncio_* and eventlet_*
+judge whole programs; these tests pin the rules one at a time."""
+import json
+import textwrap
+
+import pytest
+
+from helpers import child_env, innermost_lines, run_cachewatch, run_python
+
+
+def judge(tmp_path, program, target="__main__:CACHE", env=None):
+    path = tmp_path / "prog.py"
+    path.write_text(textwrap.dedent(program))
+    proc, findings = run_cachewatch(["--watch", target, str(path)], cwd=str(tmp_path),
+                                    env=child_env(env or {}))
+    assert findings is not None, proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc, findings
+
+
+ASYNC_RMW = """
+    import asyncio
+    CACHE = {"hits": 0}
+
+    async def hit(pause):
+        n = CACHE["hits"]
+        if pause:
+            await asyncio.sleep(0)
+        CACHE["hits"] = n + 1
+
+    async def main():
+        await asyncio.gather(*(hit(PAUSE) for _ in range(6)))
+        print("hits", CACHE["hits"])
+
+    if __name__ == "__main__":
+        asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("pause", [False, True])
+def test_a_task_read_modify_write_races_only_across_an_await(tmp_path, pause):
+    proc, findings = judge(tmp_path, ASYNC_RMW.replace("PAUSE", str(pause)))
+    if pause:
+        assert [f["category"] for f in findings] == ["check-then-act"], proc.stderr
+        assert "hits 1" in proc.stdout  # the updates were really lost
+        assert "Task-" in proc.stderr and "(hit)" in proc.stderr  # the tasks are named
+    else:
+        assert findings == [], proc.stderr
+        assert "hits 6" in proc.stdout
+
+
+def test_a_task_is_created_where_the_program_created_it(tmp_path):
+    proc, findings = judge(tmp_path, ASYNC_RMW.replace("PAUSE", "True"))
+    created = [a["thread_created_at"] for a in findings[0]["accesses"]]
+    lines = {f["line"] for stack in created for f in stack if f["file"].endswith("prog.py")}
+    assert 12 in lines, created  # the gather in main()
+
+
+JOINS = """
+    import asyncio
+    CACHE = {}
+
+    async def fill(n):
+        value = CACHE.get(n, 0)
+        await asyncio.sleep(0)
+        CACHE[n] = value + 1
+
+    async def main():
+        tasks = [asyncio.create_task(fill(n)) for n in range(3)]
+        JOIN
+        for n in range(3):
+            value = CACHE.get(n, 0)
+            await asyncio.sleep(0)
+            CACHE[n] = value + 10
+
+    if __name__ == "__main__":
+        asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("join,ordered", [
+    ("await asyncio.wait(tasks)", True),
+    ("await asyncio.gather(*tasks)", True),
+    ("[await t for t in tasks]", True),
+    ("await asyncio.sleep(0)", False),
+])
+def test_joins_order_a_parent_after_its_tasks(tmp_path, join, ordered):
+    proc, findings = judge(tmp_path, JOINS.replace("JOIN", join))
+    assert (findings == []) == ordered, proc.stderr
+
+
+def test_a_task_group_orders_every_task_before_its_exit(tmp_path):
+    program = JOINS.replace("""        tasks = [asyncio.create_task(fill(n)) for n in range(3)]
+        JOIN""", """        async with asyncio.TaskGroup() as group:
+            for n in range(3):
+                group.create_task(fill(n))""")
+    if not hasattr(__import__("asyncio"), "TaskGroup"):
+        pytest.skip("asyncio.TaskGroup is 3.11+")
+    proc, findings = judge(tmp_path, program)
+    assert findings == [], proc.stderr
+
+
+GREEN_THREADS = """
+    import eventlet
+    eventlet.monkey_patch()
+    import threading, time
+    CACHE = {}
+    LOCK = threading.Lock()
+
+    def worker():
+        for k in range(4):
+            with GUARD:
+                if k not in CACHE:
+                    time.sleep(0.001)
+                    CACHE[k] = 1
+
+    def main():
+        threads = [threading.Thread(target=worker) for _ in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        print("joined", len(CACHE))
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+@pytest.mark.parametrize("guard,race", [("LOCK", False), ("open(__file__)", True)])
+def test_monkey_patched_threads_are_green_and_their_locks_count(tmp_path, guard, race):
+    # threading.Thread is a greenthread and threading.Lock eventlet's; the
+    # join returns (a thread's start is wrapped as eventlet expects).
+    proc, findings = judge(tmp_path, GREEN_THREADS.replace("GUARD", guard))
+    assert "joined 4" in proc.stdout, proc.stderr
+    assert [f["category"] for f in findings] == (["check-then-act"] if race else []), proc.stderr
+    if race:
+        assert innermost_lines(findings[0], str(tmp_path)) >= {11, 13}
+
+
+def test_the_environment_variable_before_monkey_patch_works_as_after(tmp_path):
+    path = tmp_path / "prog.py"
+    path.write_text(textwrap.dedent(GREEN_THREADS.replace("GUARD", "open(__file__)")))
+    out = tmp_path / "out.json"
+    proc = run_python([str(path)], cwd=str(tmp_path), env=child_env({
+        "CACHEWATCH": "1",
+        "CACHEWATCH_OPTIONS": f"watch=__main__:CACHE json_path={out}"}))
+    assert "joined 4" in proc.stdout, proc.stderr
+    findings = json.loads(out.read_text())["findings"]
+    assert [f["category"] for f in findings] == ["check-then-act"], proc.stderr
+
+
+def test_gevent_is_said_to_be_unwatched(tmp_path):
+    pytest.importorskip("gevent")
+    proc, findings = judge(tmp_path, "import gevent\nCACHE = {}\n")
+    assert proc.stderr.count("gevent greenlets are not told apart") == 1, proc.stderr
+
