@@ -20,7 +20,8 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WORKLOADS = ["http_cache", "pipeline", "scatter_gather", "lazy_registry", "logging_pool"]
+WORKLOADS = ["http_cache", "pipeline", "scatter_gather", "lazy_registry", "logging_pool",
+             "async_cache"]
 CONDITIONS = ["plain", "idle", "active", "watching"]
 
 

@@ -860,7 +860,7 @@ static watched_object *adopt(PyObject *self)
                            : NULL;
     watched_object *w = target && what ? add_object(self, target, what, 0) : NULL;
     if (w != NULL)
-        w->owner = t->tid;
+        w->owner = t->number;
     Py_XDECREF(where);
     Py_XDECREF(target);
     Py_XDECREF(what);
@@ -875,17 +875,17 @@ static watched_object *adopt(PyObject *self)
 static int still_owned(watched_object *w)
 {
     cw_thread *t = cw_current_thread();
-    if (t == NULL || t->tid == w->owner)
+    if (t == NULL || t->number == w->owner)
         return 1;
     w->owner = 0;
     cw_saved_error saved;
     cw_error_save(&saved);
     cw_tls_state.busy++;
     char name[CW_NAME_MAX];
-    cw_thread_name(t->tid, name, sizeof(name));
+    cw_thread_name(t->number, name, sizeof(name));
     PyObject *where = where_now();
     PyObject *what = where ? PyUnicode_FromFormat("%U, shared from thread T%u '%s' at %U",
-                                                  w->what, (unsigned)t->tid, name, where)
+                                                  w->what, (unsigned)t->number, name, where)
                            : NULL;
     if (what != NULL)
         Py_SETREF(w->what, what);

@@ -46,12 +46,13 @@ static void finish_thread(Trampoline *tr, cw_thread *t)
             is_new)
             cw_sync_key_new(tr->thread_obj, key);
     }
-    bool green = t->cooperative;
-    cw_thread_exit(t);
-    /* A green thread's greenlet ends on an OS thread that goes on. */
-    cw_tls_state.thread = green ? cw_tls_state.os_thread : NULL;
-    if (!green)
-        cw_tls_state.os_thread = NULL;
+    /* A green thread's greenlet ends on an OS thread that goes on: its record
+     * runs until the greenlet switches out for the last time (which may hand
+     * its clock on, and then ends it: logical.c). */
+    if (!t->cooperative) {
+        cw_thread_exit(t);
+        cw_tls_state.thread = cw_tls_state.os_thread = NULL;
+    }
     cw_tls_state.busy--;
     cw_error_restore(&saved);
 }
@@ -145,7 +146,7 @@ static PyObject *make_trampoline(PyObject *func)
     tr->func = func;
     tr->thread_obj = thread_object_of(func);
     Py_XINCREF(tr->thread_obj);
-    tr->parent = parent->tid;
+    tr->parent = parent->number;
     tr->created_at = cw_capture_stack();
     tr->name[0] = '\0';
     if (tr->thread_obj != NULL) {

@@ -122,15 +122,14 @@ static PyObject *py_logical_spawn(PyObject *self, PyObject *args)
         cw_internal_failure("no memory for a logical thread");
         return PyLong_FromLong(0);
     }
-    cw_thread *t = cw_thread_register(creator->tid, clock, PyThread_get_thread_ident(), name,
-                                      created_at);
+    cw_thread *t = cw_thread_register_cooperative(creator->number, clock,
+                                                  PyThread_get_thread_ident(), name, created_at);
     cw_vc_unref(clock);
     if (t == NULL) {
         cw_internal_failure("no memory for a logical thread");
         return PyLong_FromLong(0);
     }
-    t->cooperative = true;
-    return PyLong_FromUnsignedLong(t->tid);
+    return PyLong_FromUnsignedLong(t->number);
 }
 
 /* The record to switch to for tid: itself when it may run here. */
@@ -174,7 +173,7 @@ static PyObject *py_logical_switch(PyObject *self, PyObject *args)
     }
     if (carry != Py_True)
         receive_into(next, carry);
-    return PyLong_FromUnsignedLong(prev->tid);
+    return PyLong_FromUnsignedLong(prev->number);
 }
 
 /* logical_end(tid): the logical thread is done (its task finished, its
@@ -203,7 +202,7 @@ static PyObject *py_logical_running(PyObject *self, PyObject *noargs)
     (void)self;
     (void)noargs;
     cw_thread *t = running();
-    return PyLong_FromUnsignedLong(t ? t->tid : 0);
+    return PyLong_FromUnsignedLong(t ? t->number : 0);
 }
 
 /* logical_created(tid) -> (creation stack id, creator tid), or None. */

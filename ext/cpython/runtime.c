@@ -139,13 +139,12 @@ cw_thread *cw_register_child(cw_tid parent, cw_vc *inherited, const char *name,
                              cw_stack_id created_at, bool cooperative)
 {
     cw_fork_catch_up();
-    cw_thread *t = cw_thread_register(parent, inherited, PyThread_get_thread_ident(),
-                                      name, created_at);
+    cw_thread *t = (cooperative ? cw_thread_register_cooperative : cw_thread_register)(
+        parent, inherited, PyThread_get_thread_ident(), name, created_at);
     if (t == NULL) {
         cw_internal_failure("no memory to register a thread");
         return NULL;
     }
-    t->cooperative = cooperative;
     cw_tls_state.thread = t;
     if (!cooperative)
         cw_tls_state.os_thread = t;
@@ -891,7 +890,7 @@ static PyObject *py_thread_of(PyObject *self, PyObject *arg)
     cw_thread *t = cw_engine_ready ? cw_thread_by_ident(ident) : NULL;
     if (t == NULL)
         Py_RETURN_NONE;
-    return Py_BuildValue("(III)", t->tid, t->created_at, t->parent);
+    return Py_BuildValue("(III)", t->number, t->created_at, t->parent);
 }
 
 static PyObject *py_current_tid(PyObject *self, PyObject *noargs)
@@ -899,7 +898,7 @@ static PyObject *py_current_tid(PyObject *self, PyObject *noargs)
     (void)self;
     (void)noargs;
     cw_thread *t = cw_engine_ready ? cw_current_thread() : NULL;
-    return PyLong_FromUnsignedLong(t ? t->tid : 0);
+    return PyLong_FromUnsignedLong(t ? t->number : 0);
 }
 
 PyMethodDef cw_finding_methods[] = {

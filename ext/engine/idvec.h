@@ -5,6 +5,7 @@
 #ifndef CW_IDVEC_H
 #define CW_IDVEC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -36,6 +37,15 @@ static inline uint32_t cw_idvec_push(cw_idvec *v, void *p)
     return id;
 }
 
+/* Replace the element of a published id, under the owner's guard. */
+static inline void cw_idvec_set(cw_idvec *v, uint32_t id, void *p)
+{
+    if (id == 0 || id > v->count)
+        return;
+    __atomic_store_n(&v->chunks[id >> CW_IDVEC_CHUNK_BITS][id & ((1u << CW_IDVEC_CHUNK_BITS) - 1)],
+                     p, __ATOMIC_RELEASE);
+}
+
 static inline void *cw_idvec_get(const cw_idvec *v, uint32_t id)
 {
     if (id == 0 || id > __atomic_load_n(&v->count, __ATOMIC_ACQUIRE))
@@ -48,18 +58,21 @@ static inline uint32_t cw_idvec_count(const cw_idvec *v)
     return __atomic_load_n(&v->count, __ATOMIC_ACQUIRE);
 }
 
-/* Free every element with cw_free() and every chunk; not concurrent-safe. */
-static inline void cw_idvec_free_all(cw_idvec *v)
+/* Free every chunk, and every element with cw_free() when owned; not
+ * concurrent-safe. */
+static inline void cw_idvec_free(cw_idvec *v, bool owned)
 {
     for (uint32_t c = 0; c < CW_IDVEC_CHUNKS; c++) {
         if (v->chunks[c] == NULL)
             continue;
-        for (uint32_t i = 0; i < (1u << CW_IDVEC_CHUNK_BITS); i++)
+        for (uint32_t i = 0; owned && i < (1u << CW_IDVEC_CHUNK_BITS); i++)
             cw_free(v->chunks[c][i]);
         cw_free(v->chunks[c]);
         v->chunks[c] = NULL;
     }
     v->count = 0;
 }
+
+static inline void cw_idvec_free_all(cw_idvec *v) { cw_idvec_free(v, true); }
 
 #endif

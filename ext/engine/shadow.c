@@ -522,7 +522,7 @@ static void batch_add(batch *b, cw_report_kind kind, cw_location_kind loc, cw_ti
 static cw_report_access side_of_rec(const rec *r)
 {
     cw_report_access s = {0};
-    s.tid = r->tid;
+    s.tid = cw_thread_number_at(r->tid, r->clock);
     s.op = (cw_op)r->op;
     s.write = r->kind == REC_WRITE || r->kind == REC_REGION || r->kind == REC_STRUCT_WRITE ||
               r->kind == REC_REPLACE;
@@ -577,7 +577,7 @@ static void check_structure_unlocked(container *c, cw_thread *t, const cw_access
             continue;
         bool unordered = r->open || !hb(r->tid, r->end_clock, t->vc);
         if (unordered && cw_lockset_disjoint(r->locks, L)) {
-            cw_report_access cur = {.tid = t->tid, .op = a->op, .write = true, .locks = L, .stack = a->stack};
+            cw_report_access cur = {.tid = t->number, .op = a->op, .write = true, .locks = L, .stack = a->stack};
             cw_report_access prev = side_of_rec(r);
             batch_add(b, CW_REPORT_ITERATION, CW_LOC_STRUCTURE, r->tid, &cur, &prev);
         }
@@ -1010,7 +1010,7 @@ static int check_and_commit(step *s)
     s->now = cw_thread_now(s->t);
     s->existing = s->existing_struct = NULL;
     s->store = s->store_struct = false;
-    s->cur = (cw_report_access){.tid = s->t->tid, .op = a->op, .write = a->write, .locks = s->L, .stack = a->stack};
+    s->cur = (cw_report_access){.tid = s->t->number, .op = a->op, .write = a->write, .locks = s->L, .stack = a->stack};
     if (a->check) {
         check_read_unlocked(s);
     } else if (a->write && (rc = check_write_unlocked(s)) != CW_OK) {
@@ -1037,6 +1037,7 @@ static int access_history(cw_thread *t, cw_access *a, cw_lockset_id L,
     s.t = t;
     s.a = a;
     s.L = L;
+    t->last_recorded = cw_thread_now(t);
     int err = find_region(&s);
     if (err != 0)
         return err;
@@ -1091,6 +1092,8 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
 int cw_shadow_iter_begin(cw_thread *t, uintptr_t addr, cw_stack_id stack,
                          cw_iteration *it)
 {
+    if (t != NULL)
+        t->last_recorded = cw_thread_now(t);
     int err = 0;
     memset(it, 0, sizeof(*it));
     cw_lockset_id L = cw_sync_thread_lockset(t, &err);
@@ -1118,6 +1121,8 @@ int cw_shadow_iter_begin(cw_thread *t, uintptr_t addr, cw_stack_id stack,
 int cw_shadow_iter_end(cw_thread *t, cw_iteration *it, uint32_t *reports,
                        uint32_t *nreports)
 {
+    if (t != NULL)
+        t->last_recorded = cw_thread_now(t);
     int err = 0;
     *nreports = 0;
     if (!it->open)
@@ -1167,6 +1172,8 @@ out:
 int cw_shadow_replaced(cw_thread *t, uintptr_t addr, cw_op op, cw_stack_id stack,
                        uint32_t *reports, uint32_t *nreports)
 {
+    if (t != NULL)
+        t->last_recorded = cw_thread_now(t);
     int err = 0;
     *nreports = 0;
     cw_lockset_id L = cw_sync_thread_lockset(t, &err);
@@ -1182,7 +1189,7 @@ int cw_shadow_replaced(cw_thread *t, uintptr_t addr, cw_op op, cw_stack_id stack
     batch b;
     b.n = 0;
     b.key = 0;
-    cw_report_access cur = {.tid = t->tid, .op = op, .write = true, .locks = L, .stack = stack};
+    cw_report_access cur = {.tid = t->number, .op = op, .write = true, .locks = L, .stack = stack};
     /* Writes already made into it by other threads, unordered with the
      * rebinding and sharing no lock with it. */
     size_t pos = 0;

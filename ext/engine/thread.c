@@ -11,13 +11,40 @@
 
 static void clear_slot(cw_thread *t, cw_frame_slot *fs);
 
-/* registry_lock guards threads (appends) and every name. */
+/* registry_lock guards threads and slots (appends, a slot's new occupant),
+ * the free slots and every name. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static cw_idvec threads = {.mem = CW_MEM_THREADS}; /* tid -> cw_thread* */
+static cw_idvec threads = {.mem = CW_MEM_THREADS}; /* number -> cw_thread* (owned) */
+static cw_idvec slots = {.mem = CW_MEM_THREADS};   /* slot -> its latest occupant */
 
-cw_thread *cw_thread_register(cw_tid parent, const cw_vc *inherited,
-                              uint64_t ident, const char *name,
-                              cw_stack_id created_at)
+/* Slots of logical threads that ended, with their last clock: a newer one
+ * may take one over once it knows that clock. */
+#define CW_FREE_SLOTS 4096
+#define CW_FREE_SLOTS_SCANNED 64
+static struct free_slot {
+    cw_tid slot;
+    cw_clock recorded; /* its records' clocks go no later */
+    cw_clock end;      /* its last clock */
+} free_slots[CW_FREE_SLOTS];
+static uint32_t nfree;
+
+/* A slot the inherited clock may take over (registry_lock held), or 0. */
+static cw_tid take_free_slot_unlocked(const cw_vc *inherited, cw_clock *end)
+{
+    uint32_t low = nfree > CW_FREE_SLOTS_SCANNED ? nfree - CW_FREE_SLOTS_SCANNED : 0;
+    for (uint32_t i = nfree; i-- > low;) {
+        if (cw_vc_get(inherited, free_slots[i].slot) >= free_slots[i].recorded) {
+            cw_tid slot = free_slots[i].slot;
+            *end = free_slots[i].end;
+            free_slots[i] = free_slots[--nfree];
+            return slot;
+        }
+    }
+    return 0;
+}
+
+static cw_thread *register_in(cw_tid parent, const cw_vc *inherited, uint64_t ident,
+                              const char *name, cw_stack_id created_at, bool reuse)
 {
     cw_thread *t = cw_calloc(CW_MEM_THREADS, 1, sizeof(*t));
     if (t == NULL)
@@ -31,31 +58,67 @@ cw_thread *cw_thread_register(cw_tid parent, const cw_vc *inherited,
     t->ident = ident;
     t->created_at = created_at;
     t->alive = 1;
+    t->cooperative = reuse;
+    cw_clock end = 0;
     pthread_mutex_lock(&registry_lock);
-    t->tid = cw_idvec_push(&threads, t);
+    t->number = cw_idvec_push(&threads, t);
+    if (t->number != 0) {
+        t->tid = reuse ? take_free_slot_unlocked(inherited, &end) : 0;
+        if (t->tid != 0) {
+            t->earlier = cw_idvec_get(&slots, t->tid);
+            cw_idvec_set(&slots, t->tid, t);
+        } else {
+            t->tid = cw_idvec_push(&slots, t);
+        }
+    }
     if (name)
         strncpy(t->name, name, CW_NAME_MAX - 1);
     pthread_mutex_unlock(&registry_lock);
-    if (t->tid == 0)
+    if (t->number == 0 || t->tid == 0)
         goto fail;
     t->vc = cw_vc_new(t->tid + 1);
     if (t->vc == NULL)
         goto fail;
     if (inherited && (t->vc = cw_vc_join(t->vc, inherited)) == NULL)
         goto fail;
-    /* Start at 1 so that "clock 0" always means "never heard of". */
-    if ((t->vc = cw_vc_set(t->vc, t->tid, cw_vc_get(t->vc, t->tid) + 1)) == NULL)
+    /* Start at 1 so that "clock 0" always means "never heard of"; a slot
+     * taken over goes on after its last occupant's end. */
+    t->start_clock = (end > cw_vc_get(t->vc, t->tid) ? end : cw_vc_get(t->vc, t->tid)) + 1;
+    if ((t->vc = cw_vc_set(t->vc, t->tid, t->start_clock)) == NULL)
         goto fail;
     return t;
 fail:
-    /* A registered tid keeps its (dead) record so ids stay dense. */
-    if (t->tid != 0) {
+    /* A registered number keeps its (dead) record so ids stay dense. */
+    if (t->number != 0) {
+        t->cooperative = false; /* its slot is not free for another */
         __atomic_store_n(&t->alive, 0, __ATOMIC_RELEASE);
         return NULL;
     }
     cw_free(t->held);
     cw_free(t);
     return NULL;
+}
+
+cw_thread *cw_thread_register(cw_tid parent, const cw_vc *inherited,
+                              uint64_t ident, const char *name,
+                              cw_stack_id created_at)
+{
+    return register_in(parent, inherited, ident, name, created_at, false);
+}
+
+cw_thread *cw_thread_register_cooperative(cw_tid parent, const cw_vc *inherited,
+                                          uint64_t ident, const char *name,
+                                          cw_stack_id created_at)
+{
+    return register_in(parent, inherited, ident, name, created_at, true);
+}
+
+cw_tid cw_thread_number_at(cw_tid slot, cw_clock clock)
+{
+    const cw_thread *t = cw_idvec_get(&slots, slot);
+    while (t != NULL && t->start_clock > clock && t->earlier != NULL)
+        t = t->earlier;
+    return t != NULL ? t->number : slot;
 }
 
 static void free_frames(cw_thread *t)
@@ -72,8 +135,20 @@ static void free_frames(cw_thread *t)
     t->frames = NULL;
 }
 
+/* A logical thread's slot is free once it ended (its last clock known). */
+static void free_slot(cw_thread *t)
+{
+    if (!t->cooperative || t->vc == NULL)
+        return;
+    pthread_mutex_lock(&registry_lock);
+    if (nfree < CW_FREE_SLOTS && cw_idvec_get(&slots, t->tid) == t)
+        free_slots[nfree++] = (struct free_slot){t->tid, t->last_recorded, cw_vc_get(t->vc, t->tid)};
+    pthread_mutex_unlock(&registry_lock);
+}
+
 void cw_thread_exit(cw_thread *t)
 {
+    free_slot(t);
     free_frames(t);
     t->nrecent = 0;
     t->nheld = 0;
@@ -84,7 +159,7 @@ void cw_thread_exit(cw_thread *t)
     __atomic_store_n(&t->alive, 0, __ATOMIC_RELEASE);
 }
 
-cw_thread *cw_thread_get(cw_tid tid) { return cw_idvec_get(&threads, tid); }
+cw_thread *cw_thread_get(cw_tid number) { return cw_idvec_get(&threads, number); }
 
 cw_thread *cw_thread_by_ident(uint64_t ident)
 {
@@ -131,6 +206,7 @@ void cw_threads_after_fork_child(void)
         if (t != NULL && __atomic_load_n(&t->alive, __ATOMIC_ACQUIRE))
             cw_thread_exit(t);
     }
+    nfree = 0; /* the child's threads start on fresh slots */
 }
 
 void cw_threads_fini(void)
@@ -146,6 +222,8 @@ void cw_threads_fini(void)
         cw_vc_unref(t->vc);
     }
     cw_idvec_free_all(&threads);
+    cw_idvec_free(&slots, false);
+    nfree = 0;
     pthread_mutex_unlock(&registry_lock);
 }
 

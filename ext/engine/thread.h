@@ -116,9 +116,16 @@ typedef struct cw_binding_repeat {
 } cw_binding_repeat;
 
 typedef struct cw_thread {
-    /* Identity. */
+    /* Identity. A thread is its number (T<number> in reports, never reused;
+     * cw_thread_get's key); tid is its slot in vector clocks and access
+     * records, which a logical thread may take over from one that ended
+     * (see cw_thread_register_cooperative): records name a slot and a
+     * clock, and cw_thread_number_at says whose they were. */
     cw_tid tid;
-    cw_tid parent;
+    cw_tid number;
+    cw_clock start_clock;   /* its first clock in the slot */
+    struct cw_thread *earlier; /* the slot's occupant before it, or NULL */
+    cw_tid parent;          /* the creator's number */
     uint64_t ident;
     cw_stack_id created_at;
     char name[CW_NAME_MAX]; /* guarded by registry_lock */
@@ -144,6 +151,8 @@ typedef struct cw_thread {
     cw_access_memo *memos;   /* CW_ACCESS_MEMOS, made on first use, freed at exit */
     cw_last_check *last_checks; /* CW_LAST_CHECKS, made on first use, freed at exit */
     cw_binding_repeat repeats[2]; /* the binding's: a read's, a write's */
+    cw_clock last_recorded;  /* its clock when it last may have stored an
+                                access record (a slot's records go no later) */
     uint64_t suspends;       /* times a cooperative thread was switched out */
     int saved_busy;          /* the binding's busy count while switched out */
 } cw_thread;
@@ -157,14 +166,25 @@ cw_thread *cw_thread_register(cw_tid parent, const cw_vc *inherited,
 /* The thread is gone: drop its heavy state (clock, held locks, frame
  * slots), keep its identity for reports. */
 void cw_thread_exit(cw_thread *t);
-cw_thread *cw_thread_get(cw_tid tid);
+/* A logical thread (cooperative, homed on the calling OS thread): as
+ * cw_thread_register, but it takes the slot of a logical thread that ended
+ * when what it inherits already knows that one's end (a task gathered by its
+ * creator before the next batch), so clocks stay as long as the threads
+ * alive at once, not all there ever were. */
+cw_thread *cw_thread_register_cooperative(cw_tid parent, const cw_vc *inherited,
+                                          uint64_t ident, const char *name,
+                                          cw_stack_id created_at);
+/* The thread by number. */
+cw_thread *cw_thread_get(cw_tid number);
+/* The number of the thread that had this slot at this clock. */
+cw_tid cw_thread_number_at(cw_tid slot, cw_clock clock);
 /* The newest live registered OS thread (not a cooperative one) with this
  * OS/Python ident, or NULL. */
 cw_thread *cw_thread_by_ident(uint64_t ident);
 uint32_t cw_thread_count(void);
 void cw_thread_set_name(cw_thread *t, const char *name);
-/* Copy the name under registry_lock. */
-void cw_thread_name(cw_tid tid, char *buf, size_t size);
+/* Copy the name (by number) under registry_lock. */
+void cw_thread_name(cw_tid number, char *buf, size_t size);
 void cw_threads_fini(void);
 /* In a forked child: every registered thread is gone (the caller registers
  * itself again); their per-thread state is dropped. */

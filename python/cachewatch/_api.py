@@ -44,7 +44,7 @@ def start(options=None, *, watch=()):
         _tasks.on_spawn[:] = _greenlets.on_spawn[:] = [_targets.retry_point]
         _targets.on_import("asyncio", _tasks.install)
         _targets.on_import("eventlet", _eventlet_imported)
-        _targets.on_import("gevent", _greenlets.gevent_imported)
+        _targets.on_import("gevent", _gevent_imported)
         _write_json_at_exit(_cachewatch.options().get("json_path", ""))
         _arm_fork()
         configured = _cachewatch.options().get("watch", "")
@@ -63,17 +63,33 @@ def start(options=None, *, watch=()):
 def _eventlet_imported(eventlet):
     _greenlets.install_eventlet(eventlet)
     from eventlet import patcher
-    original = patcher.monkey_patch
+    _starters_again_after(patcher, "monkey_patch", also=eventlet)
 
-    def monkey_patch(*args, **kwargs):
+
+def _gevent_imported(gevent):
+    _greenlets.install_gevent(gevent)
+    _targets.on_import("gevent.monkey", lambda monkey: (
+        _starters_again_after(monkey, "patch_all"),
+        _starters_again_after(monkey, "patch_thread")))
+
+
+def _starters_again_after(module, name, also=None):
+    """Wrap threading's starters again once module.name() (a monkey
+    patcher) has made them green."""
+    original = getattr(module, name, None)
+    if original is None or hasattr(original, "__cachewatch_patcher__"):
+        return
+
+    def patcher(*args, **kwargs):
         result = original(*args, **kwargs)
-        _hooks.install_starters()  # threading's starters are green now
+        _hooks.install_starters()
         return result
 
-    monkey_patch.__wrapped__ = original
-    for module in (eventlet, patcher):
-        if getattr(module, "monkey_patch", None) is original:
-            module.monkey_patch = monkey_patch
+    patcher.__wrapped__ = original
+    patcher.__cachewatch_patcher__ = True
+    for holder in (module, also):
+        if holder is not None and getattr(holder, name, None) is original:
+            setattr(holder, name, patcher)
 
 
 def _check_report_directories(options):

@@ -14,7 +14,10 @@ next waiter through a timer that carries nothing: locks are locksets.
 Hand-offs of eventlet's own objects (Event, queues, GreenPool, and the
 threading module monkey_patch() makes green) are hooked as threading's are.
 gevent's primitives and hub are compiled (Cython) and cannot be hooked this
-way: under gevent nothing here is switched on, and that is said once."""
+way. Under gevent every switch hands off (a total order of the greenlets'
+steps, as they ran): a check-then-act is still found when another greenlet's
+write landed between its check and its act in this run, never a race that
+did not interleave, and that limit is said once."""
 import weakref
 
 from . import _cachewatch as _c
@@ -53,6 +56,7 @@ def _hub_greenlet():
 
 
 _hub_local = [None]  # eventlet.hubs._threadlocal
+_every_switch_hands_off = [False]  # gevent: the steps' order as they ran
 
 
 def _trace(event, args):
@@ -60,7 +64,9 @@ def _trace(event, args):
         return
     origin, target = args
     carry, _carry[0] = _carry[0], None
-    if carry is None:
+    if _every_switch_hands_off[0]:
+        carry = True
+    elif carry is None:
         hub = _hub_greenlet()
         if origin is not hub and target is not hub:
             carry = True  # a direct switch, no hub between: a hand-off
@@ -75,10 +81,7 @@ def _trace(event, args):
         _runs_as[origin] = left
 
 
-def install_eventlet(eventlet):
-    """Trace greenlet switches; hook eventlet's timers and primitives."""
-    if _undo:
-        return
+def _install_trace():
     import greenlet
 
     previous = greenlet.gettrace()
@@ -88,10 +91,17 @@ def install_eventlet(eventlet):
         if previous is not None:
             return previous(event, args)
 
-    from eventlet import hubs
-    _hub_local[0] = hubs._threadlocal
     greenlet.settrace(trace)
     _undo.append(lambda: greenlet.settrace(previous))
+
+
+def install_eventlet(eventlet):
+    """Trace greenlet switches; hook eventlet's timers and primitives."""
+    if _undo:
+        return
+    from eventlet import hubs
+    _hub_local[0] = hubs._threadlocal
+    _install_trace()
     _install_timers()
     _install_primitives()
 
@@ -178,11 +188,17 @@ def _install_primitives():
     _hooks.install_methods(_hooks.EVENTLET_METHOD_HOOKS)
 
 
-def gevent_imported(gevent):
-    """Said once: gevent's greenlets all run as their OS thread."""
+def install_gevent(gevent):
+    """Trace greenlet switches, each a hand-off (said once)."""
+    if _undo:
+        return
     import sys
-    print("cachewatch: gevent greenlets are not told apart (only eventlet's and asyncio's "
-          "tasks are): races between them are not reported", file=sys.stderr)
+    print("cachewatch: gevent's locks and events are compiled and cannot be hooked: its "
+          "greenlets are ordered as they ran, and a race between them is reported only "
+          "when it interleaved in this run", file=sys.stderr)
+    _every_switch_hands_off[0] = True
+    _undo.append(lambda: _every_switch_hands_off.__setitem__(0, False))
+    _install_trace()
     del gevent
 
 

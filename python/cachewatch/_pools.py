@@ -48,9 +48,16 @@ _LIBRARY_MODULES = frozenset((
 _LIBRARY_PACKAGES = ("asyncio", "eventlet", "greenlet")
 
 
+_library_answers = {}  # module name -> is it a library's (asked per task made)
+
+
 def _is_library_module(name):
-    return name in _LIBRARY_MODULES or name == "cachewatch" or name.startswith("cachewatch.") \
-        or name.split(".", 1)[0] in _LIBRARY_PACKAGES
+    known = _library_answers.get(name)
+    if known is None:
+        known = _library_answers[name] = (
+            name in _LIBRARY_MODULES or name == "cachewatch" or name.startswith("cachewatch.")
+            or name.split(".", 1)[0] in _LIBRARY_PACKAGES)
+    return known
 
 
 class _Pool:

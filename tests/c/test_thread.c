@@ -381,6 +381,62 @@ static void *registrar(void *p)
     return NULL;
 }
 
+/* Logical threads take over the slots of ended ones their creator already
+ * knows the end of: clocks stay as long as the threads alive at once. Each
+ * keeps its own number, and a slot's records say whose they were. */
+static void test_logical_threads_reuse_known_slots(void **state)
+{
+    (void)state;
+    cw_thread *loop = reg("loop");
+    cw_vc *snap = cw_thread_fork_snapshot(loop);
+    cw_thread *a = cw_thread_register_cooperative(loop->number, snap, 7, "Task-1", 0);
+    cw_vc_unref(snap);
+    assert_non_null(a);
+    assert_true(a->cooperative);
+    a->last_recorded = cw_thread_now(a); /* as an access it made would */
+    cw_clock a_end = cw_thread_now(a);
+    /* a's end reaches the loop (it awaited the task), then a ends. */
+    cw_vc *given = NULL;
+    assert_int_equal(cw_thread_release_into(a, &given), CW_OK);
+    a_end = cw_vc_get(given, a->tid);
+    assert_int_equal(cw_thread_acquire(loop, given), CW_OK);
+    cw_vc_unref(given);
+    cw_thread_exit(a);
+
+    /* Made by a thread that does not know what a recorded: a fresh slot. */
+    cw_thread *stranger = reg("stranger");
+    snap = cw_thread_fork_snapshot(stranger);
+    cw_thread *c = cw_thread_register_cooperative(stranger->number, snap, 8, "Task-x", 0);
+    cw_vc_unref(snap);
+    assert_int_not_equal(c->tid, a->tid);
+
+    /* Made by the loop, which knows it: a's slot, its own number, its clock
+     * going on after a's end. */
+    snap = cw_thread_fork_snapshot(loop);
+    cw_thread *b = cw_thread_register_cooperative(loop->number, snap, 7, "Task-2", 0);
+    cw_vc_unref(snap);
+    assert_int_equal(b->tid, a->tid);
+    assert_int_not_equal(b->number, a->number);
+    assert_ptr_equal(cw_thread_get(a->number), a);
+    assert_ptr_equal(cw_thread_get(b->number), b);
+    assert_true(cw_thread_now(b) > a_end);
+    assert_int_equal(cw_thread_number_at(b->tid, a_end), a->number);
+    assert_int_equal(cw_thread_number_at(b->tid, cw_thread_now(b)), b->number);
+    char name[64];
+    cw_thread_name(a->number, name, sizeof(name));
+    assert_string_equal(name, "Task-1");
+    /* An OS thread's slot is never taken over. */
+    cw_thread *os = reg("os");
+    cw_thread_exit(os);
+    snap = cw_thread_fork_snapshot(loop);
+    cw_thread *d = cw_thread_register_cooperative(loop->number, snap, 7, "Task-3", 0);
+    cw_vc_unref(snap);
+    assert_int_not_equal(d->tid, os->tid);
+    cw_thread_exit(b);
+    cw_thread_exit(c);
+    cw_thread_exit(d);
+}
+
 static void test_concurrent_registration(void **state)
 {
     (void)state;
@@ -391,20 +447,20 @@ static void test_concurrent_registration(void **state)
     for (int i = 0; i < NTHREADS; i++)
         assert_int_equal(pthread_join(th[i], NULL), 0);
     assert_int_equal(cw_thread_count(), before + NTHREADS * 50);
-    /* Every tid is distinct and resolves to its record with its name. */
+    /* Every number is distinct and resolves to its record with its name. */
     static unsigned char seen[NTHREADS * 50 + 64];
     memset(seen, 0, sizeof(seen));
     for (int i = 0; i < NTHREADS; i++)
         for (int j = 0; j < 50; j++) {
             cw_thread *t = registered[i][j];
             assert_non_null(t);
-            assert_true(t->tid > before && t->tid <= before + NTHREADS * 50);
-            assert_int_equal(seen[t->tid - before], 0);
-            seen[t->tid - before] = 1;
-            assert_ptr_equal(cw_thread_get(t->tid), t);
+            assert_true(t->number > before && t->number <= before + NTHREADS * 50);
+            assert_int_equal(seen[t->number - before], 0);
+            seen[t->number - before] = 1;
+            assert_ptr_equal(cw_thread_get(t->number), t);
             char want[32], got[CW_NAME_MAX];
             snprintf(want, sizeof(want), "w%d-%d", i, j);
-            cw_thread_name(t->tid, got, sizeof(got));
+            cw_thread_name(t->number, got, sizeof(got));
             assert_string_equal(got, want);
             assert_int_equal(t->alive, 0);
         }
@@ -420,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_recent_reads),
         cmocka_unit_test(test_recent_reads_eviction),
         cmocka_unit_test(test_stack_cache),
+        cmocka_unit_test(test_logical_threads_reuse_known_slots),
         cmocka_unit_test(test_concurrent_registration),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,7 +19,7 @@ def bench_path(monkeypatch):
 
 
 @pytest.mark.parametrize("workload", ["http_cache", "pipeline", "scatter_gather",
-                                      "lazy_registry", "logging_pool"])
+                                      "lazy_registry", "logging_pool", "async_cache"])
 def test_macro_workload_is_unchanged_and_silent(workload, bench_path):
     import importlib
 

@@ -151,8 +151,36 @@ def test_the_environment_variable_before_monkey_patch_works_as_after(tmp_path):
     assert [f["category"] for f in findings] == ["check-then-act"], proc.stderr
 
 
-def test_gevent_is_said_to_be_unwatched(tmp_path):
+@pytest.mark.parametrize("guard,race", [("LOCK", False), ("open(__file__)", True)])
+def test_gevent_greenlets_are_told_apart_and_ordered_as_they_ran(tmp_path, guard, race):
     pytest.importorskip("gevent")
-    proc, findings = judge(tmp_path, "import gevent\nCACHE = {}\n")
-    assert proc.stderr.count("gevent greenlets are not told apart") == 1, proc.stderr
+    program = GREEN_THREADS.replace("import eventlet\n    eventlet.monkey_patch()",
+                                    "from gevent import monkey\n    monkey.patch_all()")
+    proc, findings = judge(tmp_path, program.replace("GUARD", guard))
+    assert "joined 4" in proc.stdout, proc.stderr
+    assert proc.stderr.count("gevent's locks and events are compiled") == 1, proc.stderr
+    assert [f["category"] for f in findings] == (["check-then-act"] if race else []), proc.stderr
+    if race:
+        assert "'Thread-" in proc.stderr  # named as threading named them
 
+
+def test_a_task_destroyed_pending_is_a_leak_where_it_was_made(tmp_path):
+    proc, findings = judge(tmp_path, """
+        import asyncio, gc
+        CACHE = {}
+
+        async def stuck():
+            await asyncio.get_running_loop().create_future()
+
+        async def main():
+            asyncio.ensure_future(stuck())
+            await asyncio.sleep(0)
+            gc.collect()
+            await asyncio.sleep(0)
+
+        if __name__ == "__main__":
+            asyncio.run(main())
+    """)
+    assert [f["category"] for f in findings] == ["thread-leak"], proc.stderr
+    assert "was destroyed while pending, never awaited" in findings[0]["detail"]
+    assert "prog.py:9" in findings[0]["detail"], findings[0]["detail"]

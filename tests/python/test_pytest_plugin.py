@@ -274,14 +274,18 @@ def test_xdist_workers_report_to_the_controller_once(pytester):
 
 
 def test_async_tests_are_judged_per_test(pytester):
-    # pytest-asyncio runs each test in an event loop: its tasks are threads
-    # of their own, and a check-then-act across an await fails the test
-    # that made it; the same code with no await between is silent.
-    pytest.importorskip("pytest_asyncio")
+    # anyio's pytest plugin runs each test in an event loop: its tasks are
+    # threads of their own, and a check-then-act across an await fails the
+    # test that made it; the same code with no await between is silent.
+    pytest.importorskip("anyio")
     pytester.makepyfile(test_async="""
         import asyncio
         import pytest
         SESSIONS = {}
+
+        @pytest.fixture
+        def anyio_backend():
+            return "asyncio"
 
         async def login(user, pause):
             if user not in SESSIONS:
@@ -289,16 +293,16 @@ def test_async_tests_are_judged_per_test(pytester):
                     await asyncio.sleep(0)
                 SESSIONS[user] = object()
 
-        @pytest.mark.asyncio
+        @pytest.mark.anyio
         async def test_racy():
             await asyncio.gather(*(login("alice", True) for _ in range(3)))
 
-        @pytest.mark.asyncio
+        @pytest.mark.anyio
         async def test_atomic():
             await asyncio.gather(*(login("bob", False) for _ in range(3)))
     """)
     result = pytester.runpytest_subprocess("--cachewatch", "--cachewatch-watch",
-                                           "test_async:SESSIONS", "-p", "asyncio")
+                                           "test_async:SESSIONS")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
         "*_ test_racy _*",

@@ -37,7 +37,7 @@ def test_the_demo_is_judged_the_same_on_every_version(version, tmp_path):
     subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=300)
     env = child_env({"CACHEWATCH_WERROR": "1"})
     build = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", ROOT,
-                            "pytest", "hypothesis", "futurist", "eventlet"],
+                            "pytest", "hypothesis", "futurist", "eventlet", "gevent"],
                            capture_output=True, text=True, env=env, timeout=900)
     assert build.returncode == 0, build.stdout + build.stderr
     out = tmp_path / "report.json"
