@@ -175,7 +175,7 @@ class _State:
     def _phase(self, item, when):
         if not self.started:
             return (yield)
-        from cachewatch import _pools
+        from cachewatch import _greenlets, _pools
 
         if when == "setup":
             _pools.begin_scope()  # threads started from here on are this test's
@@ -194,6 +194,7 @@ class _State:
             raise
         if when == "teardown":
             _pools.finish_scope(run_scope=False)  # this test's abandoned tasks, leaked threads
+            _greenlets.check_leaks(run_scope=False)
         self._made_during(item, when, self.since(before), fail=True)
         return result
 

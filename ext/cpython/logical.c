@@ -205,7 +205,7 @@ static PyObject *py_logical_running(PyObject *self, PyObject *noargs)
     return PyLong_FromUnsignedLong(t ? t->number : 0);
 }
 
-/* logical_created(tid) -> (creation stack id, creator tid), or None. */
+/* logical_created(tid) -> (creation stack id, creator tid, name), or None. */
 static PyObject *py_logical_created(PyObject *self, PyObject *arg)
 {
     (void)self;
@@ -215,7 +215,9 @@ static PyObject *py_logical_created(PyObject *self, PyObject *arg)
     cw_thread *t = tid && cw_engine_ready ? cw_thread_get((cw_tid)tid) : NULL;
     if (t == NULL)
         Py_RETURN_NONE;
-    return Py_BuildValue("(II)", t->created_at, t->parent);
+    char name[CW_NAME_MAX];
+    cw_thread_name(t->number, name, sizeof(name));
+    return Py_BuildValue("(IIs)", t->created_at, t->parent, name);
 }
 
 static PyMethodDef logical_methods[] = {
@@ -229,7 +231,7 @@ static PyMethodDef logical_methods[] = {
     {"logical_end", py_logical_end, METH_O, "The logical thread tid is done."},
     {"logical_running", py_logical_running, METH_NOARGS, "The tid running now."},
     {"logical_created", py_logical_created, METH_O,
-     "logical_created(tid) -> (creation stack id, creator tid), or None."},
+     "logical_created(tid) -> (creation stack id, creator tid, name), or None."},
     {NULL, NULL, 0, NULL},
 };
 

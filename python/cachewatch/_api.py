@@ -68,6 +68,7 @@ def _eventlet_imported(eventlet):
 
 def _gevent_imported(gevent):
     _greenlets.install_gevent(gevent)
+    _targets.on_import("gevent.pool", _greenlets.install_gevent_pool)
     _targets.on_import("gevent.monkey", lambda monkey: (
         _starters_again_after(monkey, "patch_all"),
         _starters_again_after(monkey, "patch_thread")))
@@ -188,6 +189,7 @@ def stop(*, quiet=False):
     its workers watch)."""
     if _cachewatch.is_active():
         _pools.finish_scope()
+        _greenlets.check_leaks()
     for line in _targets.unused(quiet) + suppression_lines():
         sys.stderr.write(line + "\n")
     _undo()

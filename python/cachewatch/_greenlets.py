@@ -18,10 +18,13 @@ way. Under gevent every switch hands off (a total order of the greenlets'
 steps, as they ran): a check-then-act is still found when another greenlet's
 write landed between its check and its act in this run, never a race that
 did not interleave, and that limit is said once."""
+import sys
+import time
 import weakref
 
 from . import _cachewatch as _c
 from . import _pools
+from ._failsafe import guarded
 
 _runs_as = weakref.WeakKeyDictionary()  # greenlet -> tid it runs as (while out)
 _timers = {}            # id(timer) -> HandOff of its maker (None: carries nothing)
@@ -33,19 +36,19 @@ _undo = []
 on_spawn = []           # called as each greenlet is born (the targets' retry point)
 
 
-def _name(glet):
+def _name(glet, func=None):
+    """GreenThread-3 (get_cell): its kind, a number, what it runs when known."""
     _names["n"] += 1
-    run = getattr(glet, "__dict__", {}).get("run") or getattr(type(glet), "run", None)
+    run = func or getattr(glet, "__dict__", {}).get("run") or getattr(glet, "_run", None)
     what = getattr(run, "__qualname__", None)
     kind = type(glet).__name__
-    return f"{kind}-{_names['n']} ({what})" if what and kind != "GreenThread" else \
-        f"{kind}-{_names['n']}"
+    return f"{kind}-{_names['n']} ({what})" if what else f"{kind}-{_names['n']}"
 
 
-def _born(glet, inherited=None):
+def _born(glet, inherited=None, func=None):
     for callback in on_spawn:
         callback()
-    tid = _c.logical_spawn(_name(glet), inherited, _pools.user_frame())
+    tid = _c.logical_spawn(_name(glet, func), inherited, _pools.user_frame())
     _runs_as[glet] = tid
     return tid
 
@@ -59,6 +62,7 @@ _hub_local = [None]  # eventlet.hubs._threadlocal
 _every_switch_hands_off = [False]  # gevent: the steps' order as they ran
 
 
+@guarded
 def _trace(event, args):
     if event not in ("switch", "throw"):
         return
@@ -121,12 +125,18 @@ def _install_timers():
     def init(original):
         def __init__(self, seconds, cb, *args, **kw):
             original(self, seconds, cb, *args, **kw)
-            glet = getattr(cb, "__self__", None)
-            if isinstance(glet, greenlet.greenlet) and not glet and not glet.dead \
-                    and glet not in _runs_as:
-                _born(glet)  # spawned: made here, by whoever scheduled its start
-            _timers[id(self)] = None if _quiet[0] else _c.hand_off()
+            timer_made(self, cb, args)
         return __init__
+
+    @guarded
+    def timer_made(timer_, cb, args):
+        glet = getattr(cb, "__self__", None)
+        if isinstance(glet, greenlet.greenlet) and not glet and not glet.dead \
+                and glet not in _runs_as:
+            # spawned: made here, by whoever scheduled its start (its first
+            # switch's arguments: what it runs)
+            _born(glet, func=args[0] if args and callable(args[0]) else None)
+        _timers[id(timer_)] = None if _quiet[0] else _c.hand_off()
 
     def call(original):
         def __call__(self, *args):
@@ -199,7 +209,89 @@ def install_gevent(gevent):
     _every_switch_hands_off[0] = True
     _undo.append(lambda: _every_switch_hands_off.__setitem__(0, False))
     _install_trace()
-    del gevent
+    # A greenlet is made where it is spawned (its Greenlet type is compiled:
+    # the spawning functions are wrapped instead).
+    for name in ("spawn", "spawn_later"):
+        original = getattr(gevent, name, None)
+        if original is not None:
+            setattr(gevent, name, _spawning(original))
+            _undo.append(lambda name=name, original=original: setattr(gevent, name, original))
+
+
+def install_gevent_pool(pool):
+    """gevent.pool's Group.spawn makes its greenlet where it is called."""
+    if not _every_switch_hands_off[0]:
+        return
+    original = pool.Group.__dict__.get("spawn")
+    if original is not None and not hasattr(original, "__wrapped__"):
+        pool.Group.spawn = _spawning(original)
+        _undo.append(lambda: setattr(pool.Group, "spawn", original))
+
+
+def _spawning(original):
+    def spawn(*args, **kwargs):
+        glet = original(*args, **kwargs)
+        try:
+            if glet not in _runs_as and not glet.dead:
+                _born(glet)
+        except Exception:  # a spawn must never fail on our account
+            pass
+        return glet
+    spawn.__wrapped__ = original
+    spawn.__doc__ = getattr(original, "__doc__", None)
+    return spawn
+
+
+def _sleeper():
+    """The green sleep of the library in use, or None."""
+    for name in ("eventlet", "gevent"):
+        module = sys.modules.get(name)
+        if module is not None and _undo:
+            return getattr(module, "sleep", None)
+    return None
+
+
+def _is_hub(glet):
+    if glet is _hub_greenlet():
+        return True
+    hub_module = sys.modules.get("gevent.hub")
+    return hub_module is not None and isinstance(glet, getattr(hub_module, "Hub", ()))
+
+
+def _suspects(run_scope):
+    threads = set(getattr(__import__("threading"), "_active", {}))
+    found = []
+    for glet, tid in list(_runs_as.items()):
+        if glet.dead or not glet or glet.parent is None or _is_hub(glet) or id(glet) in threads:
+            continue  # finished, not started, a main greenlet, a hub, a threading.Thread
+        if _pools.made_in_scope(tid):
+            found.append((glet, tid))
+    return found
+
+
+@guarded
+def check_leaks(run_scope=True):
+    """Greenthreads made while checking and still running at its end (the
+    green twin of thread-leak), after up to thread_leak_grace_ms of green
+    sleep for them to finish."""
+    if not _undo or not _c.options().get("thread_leaks", 1):
+        return
+    import greenlet
+    suspects = _suspects(run_scope)
+    sleep = _sleeper()
+    if suspects and sleep is not None and greenlet.getcurrent().parent is None:
+        deadline = time.monotonic() + _c.options().get("thread_leak_grace_ms", 1000) / 1000
+        while time.monotonic() < deadline and any(not g.dead for g, _ in suspects):
+            sleep(0.005)
+    for glet, tid in suspects:
+        if glet.dead:
+            continue
+        created, parent, name = _c.logical_created(tid) or (0, 0, "?")
+        _c.add_finding("thread-leak", "greenthread",
+                       f"greenthread '{name}' made while checking and still running when "
+                       "checking ended (it is dropped at exit)", {},
+                       [(f"Greenthread '{name}' created", parent, created)],
+                       f"greenthread:{created}")
 
 
 def uninstall():

@@ -114,7 +114,10 @@ _options = {}
 def user_frame(depth=2):
     """The first frame outside the libraries (pools, event loops, hubs,
     cachewatch) from depth frames up, or None."""
-    frame = sys._getframe(depth)
+    try:
+        frame = sys._getframe(depth)
+    except ValueError:  # a greenlet's short stack
+        return None
     while frame is not None and _is_library_module(frame.f_globals.get("__name__", "")):
         frame = frame.f_back
     return frame
@@ -610,6 +613,11 @@ def begin_scope():
     """A scope (the run, a test) begins: threads started from now on are its."""
     global _watermark
     _watermark = _c.stats().get("threads", 0)
+
+
+def made_in_scope(number):
+    """Was thread (or logical thread) number made since the scope began?"""
+    return number > _watermark
 
 
 def finish_scope(run_scope=True):

@@ -53,7 +53,7 @@ def _started(task):
     n = _in_flight[site] = _in_flight.get(site, 0) + 1
     if n >= _options.get("pool_backlog", 1000) and site not in _fanout_sites:
         _fanout_sites.add(site)
-        created, parent = _c.logical_created(tid) or (0, 0)
+        created, parent, _ = _c.logical_created(tid) or (0, 0, "")
         _c.add_finding("unbounded-pool", "asyncio.Task",
                        f"{n} asyncio tasks made at {site[0]}:{site[1]} in flight at once, "
                        "with no bound (an asyncio.Semaphore around their work, or a fixed "
@@ -113,7 +113,7 @@ def _abandoned(task, tid, site, record, still):
     ran_on = time.monotonic() - when
     if not still and ran_on * 1000 < _options.get("abandoned_ms", 100):
         return
-    created, parent = _c.logical_created(tid) or (0, 0)
+    created, parent, _ = _c.logical_created(tid) or (0, 0, "")
     sections = [("Waiter gave up", waiter_tid, waiter_stack)]
     if task_stack:
         sections.append(("The task, when its waiter gave up", tid, task_stack))
@@ -168,7 +168,7 @@ def _leak(task, site, why):
     if key in _leaks_said:
         return
     _leaks_said.add(key)
-    created, parent = _c.logical_created(_tid_of.get(id(task), 0)) or (0, 0)
+    created, parent, _ = _c.logical_created(_tid_of.get(id(task), 0)) or (0, 0, "")
     name = getattr(task, "get_name", lambda: "Task")()
     _c.add_finding("thread-leak", "asyncio.Task",
                    f"task '{name}' made at {site[0]}:{site[1]} {why}",

@@ -15,6 +15,7 @@ asyncio's Lock and Semaphore are locks (locksets), not hand-offs: a release
 wakes its next waiter through a future, and that wake-up carries nothing."""
 from . import _cachewatch as _c
 from . import _pools, _task_pools
+from ._failsafe import guarded
 
 _handles = {}    # id(handle) -> (maker tid, HandOff or None)
 _tasks = {}      # id(task) -> tid of its logical thread
@@ -48,33 +49,48 @@ def install(asyncio):
     handle_run = events.Handle._run
     handle_cancel = events.Handle.cancel
 
-    def __init__(self, callback, args, loop, context=None):
-        handle_init(self, callback, args, loop, context)
+    @guarded
+    def handle_made(handle, callback):
         task = _task_of(callback, task_types)
         if task is not None and id(task) not in _tasks:
             # Its first step, scheduled by whoever made it: the task is born.
-            for callback in on_spawn:
-                callback()
-            frame = _pools.user_frame()  # where the program made it
+            for on_born in on_spawn:
+                on_born()
+            frame = _pools.user_frame(3)  # where the program made it
             tid = _tasks[id(task)] = _c.logical_spawn(_task_name(task), None, frame)
             _task_pools.born(task, tid, frame)
-        _handles[id(self)] = (_c.logical_running(), None if _state["quiet"] else _c.hand_off())
+        _handles[id(handle)] = (_c.logical_running(),
+                                None if _state["quiet"] else _c.hand_off())
 
-    def _run(self):
-        maker, given = _handles.pop(id(self), (0, None))
-        task = _task_of(self._callback, task_types)
+    @guarded
+    def step_begins(handle):
+        maker, given = _handles.pop(id(handle), (0, None))
+        task = _task_of(handle._callback, task_types)
         tid = _tasks.get(id(task), maker) if task is not None else maker
         left = _c.logical_switch(tid, given)
         if task is not None:
             _task_pools.stepping(task)
+        return task, tid, left
+
+    @guarded
+    def step_ends(task, tid, left):
+        if task is not None and task.done() and _tasks.pop(id(task), None) is not None:
+            _c.publish(task)  # what task.result() and the like receive
+            _task_pools.finished(task)
+            _c.logical_end(tid)
+        _c.logical_switch(left)
+
+    def __init__(self, callback, args, loop, context=None):
+        handle_init(self, callback, args, loop, context)
+        handle_made(self, callback)
+
+    def _run(self):
+        state = step_begins(self)
         try:
             return handle_run(self)
         finally:
-            if task is not None and task.done() and _tasks.pop(id(task), None) is not None:
-                _c.publish(task)  # what task.result() and the like receive
-                _task_pools.finished(task)
-                _c.logical_end(tid)
-            _c.logical_switch(left)
+            if state is not None:
+                step_ends(*state)
 
     def cancel(self):
         _handles.pop(id(self), None)
