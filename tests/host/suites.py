@@ -44,7 +44,7 @@ class Suite:
         else:
             import sysconfig
             root = os.path.join(sysconfig.get_paths()["stdlib"], "test")
-        path = os.path.join(root, self.name + ".py")
+        path = os.path.join(root, *self.name.split(".")) + ".py"
         return path if os.path.exists(path) else None
 
 
@@ -85,6 +85,13 @@ SUITES = [
           reduced=("ThreadPoolInitializerTest", "ThreadPoolShutdownTest",
                    "ThreadPoolAsCompletedTest", "ThreadPoolExecutorTest", "FutureTests"),
           system_python=True, timeout=900),
+    # asyncio's own suites: every Handle, task, future, lock and queue goes
+    # through the logical-thread hooks (cachewatch/_tasks.py), with asyncio's
+    # module-level state watched.
+    Suite("test_asyncio.test_locks", ("test.test_asyncio.test_locks:*", "asyncio.*")),
+    Suite("test_asyncio.test_queues", ("test.test_asyncio.test_queues:*", "asyncio.*")),
+    Suite("test_asyncio.test_tasks", ("test.test_asyncio.test_tasks:*", "asyncio.*")),
+    Suite("test_asyncio.test_futures", ("test.test_asyncio.test_futures:*", "asyncio.*")),
 ]
 
 
