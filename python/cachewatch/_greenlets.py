@@ -23,7 +23,7 @@ import time
 import weakref
 
 from . import _cachewatch as _c
-from . import _pools
+from . import _green_pools, _pools
 from ._failsafe import guarded
 
 _runs_as = weakref.WeakKeyDictionary()  # greenlet -> tid it runs as (while out)
@@ -48,8 +48,10 @@ def _name(glet, func=None):
 def _born(glet, inherited=None, func=None):
     for callback in on_spawn:
         callback()
-    tid = _c.logical_spawn(_name(glet, func), inherited, _pools.user_frame())
+    frame = _pools.user_frame()
+    tid = _c.logical_spawn(_name(glet, func), inherited, frame)
     _runs_as[glet] = tid
+    _green_pools.born(glet, tid, frame)
     return tid
 
 
@@ -80,6 +82,7 @@ def _trace(event, args):
     left = _c.logical_switch(tid, carry)
     if origin.dead:
         _runs_as.pop(origin, None)
+        _green_pools.died(origin, left)
         _c.logical_end(left)
     else:
         _runs_as[origin] = left
@@ -196,6 +199,24 @@ def _install_primitives():
             _patch(cls, "release", release)
     from . import _hooks
     _hooks.install_methods(_hooks.EVENTLET_METHOD_HOOKS)
+    from eventlet import greenpool, greenthread
+    for name in ("spawn", "spawn_n"):  # they wait for room: bounded
+        _patch(greenpool.GreenPool, name, _green_pools.bounded)
+    _patch(greenthread.GreenThread, "wait", _waiting)
+
+
+def _waiting(wait):
+    """GreenThread.wait: cut (an eventlet Timeout), its waiter gave up."""
+    def wait_(self, *args, **kwargs):
+        try:
+            result = wait(self, *args, **kwargs)
+        except BaseException as exc:
+            if not self.dead:
+                _green_pools.gave_up([self], f"its wait was cut by {type(exc).__name__}")
+            raise
+        _green_pools.waited_again(self)
+        return result
+    return wait_
 
 
 def install_gevent(gevent):
@@ -211,21 +232,44 @@ def install_gevent(gevent):
     _install_trace()
     # A greenlet is made where it is spawned (its Greenlet type is compiled:
     # the spawning functions are wrapped instead).
-    for name in ("spawn", "spawn_later"):
+    for name, wrap in (("spawn", _spawning), ("spawn_later", _spawning),
+                       ("joinall", _joining_all)):
         original = getattr(gevent, name, None)
         if original is not None:
-            setattr(gevent, name, _spawning(original))
+            setattr(gevent, name, wrap(original))
             _undo.append(lambda name=name, original=original: setattr(gevent, name, original))
 
 
 def install_gevent_pool(pool):
-    """gevent.pool's Group.spawn makes its greenlet where it is called."""
+    """gevent.pool's Group.spawn makes its greenlet where it is called; a
+    Pool with a size waits for room (bounded)."""
     if not _every_switch_hands_off[0]:
         return
     original = pool.Group.__dict__.get("spawn")
-    if original is not None and not hasattr(original, "__wrapped__"):
-        pool.Group.spawn = _spawning(original)
-        _undo.append(lambda: setattr(pool.Group, "spawn", original))
+    if original is None or hasattr(original, "__wrapped__"):
+        return
+    unbounded, bounded = _spawning(original), _green_pools.bounded(_spawning(original))
+
+    def spawn(self, *args, **kwargs):
+        sized = getattr(self, "size", None) is not None
+        return (bounded if sized else unbounded)(self, *args, **kwargs)
+
+    spawn.__wrapped__ = original
+    pool.Group.spawn = spawn
+    _undo.append(lambda: setattr(pool.Group, "spawn", original))
+
+
+def _joining_all(joinall):
+    """gevent.joinall(timeout=) returning with greenlets alive gave up on them."""
+    def joinall_(greenlets, timeout=None, *args, **kwargs):
+        greenlets = list(greenlets)
+        result = joinall(greenlets, timeout, *args, **kwargs)
+        if timeout is not None:
+            _green_pools.gave_up([g for g in greenlets if not g.dead],
+                                 f"gevent.joinall timeout={timeout}")
+        return result
+    joinall_.__wrapped__ = joinall
+    return joinall_
 
 
 def _spawning(original):
@@ -284,7 +328,7 @@ def check_leaks(run_scope=True):
         while time.monotonic() < deadline and any(not g.dead for g, _ in suspects):
             sleep(0.005)
     for glet, tid in suspects:
-        if glet.dead:
+        if glet.dead or _green_pools.still_running(glet, tid):
             continue
         created, parent, name = _c.logical_created(tid) or (0, 0, "?")
         _c.add_finding("thread-leak", "greenthread",
@@ -299,3 +343,4 @@ def uninstall():
         _undo.pop()()
     _timers.clear()
     _carry[0] = None
+    _green_pools.clear()

@@ -184,3 +184,36 @@ def test_a_task_destroyed_pending_is_a_leak_where_it_was_made(tmp_path):
     assert [f["category"] for f in findings] == ["thread-leak"], proc.stderr
     assert "was destroyed while pending, never awaited" in findings[0]["detail"]
     assert "prog.py:9" in findings[0]["detail"], findings[0]["detail"]
+
+
+TO_THREAD = """
+    import asyncio, time
+    CACHE = {}
+
+    def blocking(n):
+        for _ in range(3):
+            v = CACHE.get("k", 0)
+            time.sleep(0.001)
+            CACHE["k"] = v + n
+
+    async def main():
+        CACHE["k"] = 1
+        work = asyncio.create_task(asyncio.to_thread(blocking, 5))
+        AWAIT_FIRST
+        for _ in range(3):
+            v = CACHE["k"]
+            await asyncio.sleep(0.001)
+            CACHE["k"] = v * 2
+        await work
+
+    if __name__ == "__main__":
+        asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("await_first,race", [("await work", False), ("pass", True)])
+def test_tasks_and_os_threads_mix(tmp_path, await_first, race):
+    # asyncio.to_thread runs on an executor's OS thread: awaiting it orders
+    # the task after the thread's work; not awaiting it leaves them racing.
+    proc, findings = judge(tmp_path, TO_THREAD.replace("AWAIT_FIRST", await_first))
+    assert [f["category"] for f in findings] == (["check-then-act"] if race else []), proc.stderr
