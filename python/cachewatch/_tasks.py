@@ -13,12 +13,14 @@ await between them are a check-then-act, with none they are one atomic step.
 
 asyncio's Lock and Semaphore are locks (locksets), not hand-offs: a release
 wakes its next waiter through a future, and that wake-up carries nothing."""
+import weakref
+
 from . import _cachewatch as _c
 from . import _pools, _task_pools
 from ._failsafe import guarded
 
 _handles = {}    # id(handle) -> (maker tid, HandOff or None)
-_tasks = {}      # id(task) -> tid of its logical thread
+_tasks = {}      # id(task) -> (tid of its logical thread, weakref to the task)
 _state = {"quiet": 0}  # inside Lock/Semaphore.release: wake-ups carry nothing
 _undo = []
 on_spawn = []  # called as each logical thread is born (the targets' retry point)
@@ -31,6 +33,23 @@ def _patch(cls, name, new):
     setattr(cls, name, new)
     _undo.append(lambda: setattr(cls, name, old))
     return old
+
+
+def _tid_of(task):
+    """The logical thread of this task (a dead task's id may be reused)."""
+    entry = _tasks.get(id(task))
+    return entry[0] if entry is not None and entry[1]() is task else None
+
+
+def _forget(key, tid):
+    """A task collected unfinished (destroyed pending): its entry and its
+    logical thread go (ended only on its home thread: logical_end checks)."""
+    def gone(ref):
+        entry = _tasks.get(key)
+        if entry is not None and entry[1] is ref:
+            del _tasks[key]
+            _c.logical_end(tid)
+    return gone
 
 
 def _task_of(callback, task_types):
@@ -52,12 +71,13 @@ def install(asyncio):
     @guarded
     def handle_made(handle, callback):
         task = _task_of(callback, task_types)
-        if task is not None and id(task) not in _tasks:
+        if task is not None and _tid_of(task) is None:
             # Its first step, scheduled by whoever made it: the task is born.
             for on_born in on_spawn:
                 on_born()
             frame = _pools.user_frame(3)  # where the program made it
-            tid = _tasks[id(task)] = _c.logical_spawn(_task_name(task), None, frame)
+            tid = _c.logical_spawn(_task_name(task), None, frame)
+            _tasks[id(task)] = (tid, weakref.ref(task, _forget(id(task), tid)))
             _task_pools.born(task, tid, frame)
         _handles[id(handle)] = (_c.logical_running(),
                                 None if _state["quiet"] else _c.hand_off())
@@ -66,7 +86,7 @@ def install(asyncio):
     def step_begins(handle):
         maker, given = _handles.pop(id(handle), (0, None))
         task = _task_of(handle._callback, task_types)
-        tid = _tasks.get(id(task), maker) if task is not None else maker
+        tid = (_tid_of(task) or maker) if task is not None else maker
         left = _c.logical_switch(tid, given)
         if task is not None:
             _task_pools.stepping(task)
@@ -74,7 +94,8 @@ def install(asyncio):
 
     @guarded
     def step_ends(task, tid, left):
-        if task is not None and task.done() and _tasks.pop(id(task), None) is not None:
+        if task is not None and task.done() and _tid_of(task) is not None:
+            del _tasks[id(task)]
             _c.publish(task)  # what task.result() and the like receive
             _task_pools.finished(task)
             _c.logical_end(tid)
