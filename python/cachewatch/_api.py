@@ -43,6 +43,7 @@ def start(options=None, *, watch=()):
         _pools.install(_cachewatch.options(), _targets.on_import)
         _tasks.on_spawn[:] = _greenlets.on_spawn[:] = [_targets.retry_point]
         _targets.on_import("asyncio", _tasks.install)
+        _targets.on_import("uvloop", _tasks.uvloop_imported)
         _targets.on_import("eventlet", _eventlet_imported)
         _targets.on_import("gevent", _gevent_imported)
         _write_json_at_exit(_cachewatch.options().get("json_path", ""))

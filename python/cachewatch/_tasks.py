@@ -35,6 +35,16 @@ def _patch(cls, name, new):
     return old
 
 
+def uvloop_imported(uvloop):
+    """Said once: uvloop's loop runs its callbacks in compiled code, past
+    the Handle these hooks see."""
+    import sys
+    print("cachewatch: uvloop's event loop is compiled and its callbacks cannot be hooked: "
+          "asyncio tasks on it run as their OS thread, and races between them are not "
+          "reported (check with asyncio's own loop)", file=sys.stderr)
+    del uvloop
+
+
 def _tid_of(task):
     """The logical thread of this task (a dead task's id may be reused)."""
     entry = _tasks.get(id(task))

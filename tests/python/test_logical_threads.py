@@ -217,3 +217,18 @@ def test_tasks_and_os_threads_mix(tmp_path, await_first, race):
     # the task after the thread's work; not awaiting it leaves them racing.
     proc, findings = judge(tmp_path, TO_THREAD.replace("AWAIT_FIRST", await_first))
     assert [f["category"] for f in findings] == (["check-then-act"] if race else []), proc.stderr
+
+
+def test_uvloop_is_said_to_hide_its_tasks(tmp_path):
+    pytest.importorskip("uvloop")
+    proc, findings = judge(tmp_path, """
+        import asyncio, uvloop
+        CACHE = {}
+
+        async def main():
+            await asyncio.sleep(0)
+
+        if __name__ == "__main__":
+            uvloop.run(main())
+    """)
+    assert proc.stderr.count("uvloop's event loop is compiled") == 1, proc.stderr
