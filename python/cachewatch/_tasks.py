@@ -22,6 +22,7 @@ from ._failsafe import guarded
 _handles = {}    # id(handle) -> (maker tid, HandOff or None)
 _tasks = {}      # id(task) -> (tid of its logical thread, weakref to the task)
 _state = {"quiet": 0}  # inside Lock/Semaphore.release: wake-ups carry nothing
+_eager = [None]  # (tid, frame) of the eager task being made (3.12+)
 _undo = []
 on_spawn = []  # called as each logical thread is born (the targets' retry point)
 
@@ -43,6 +44,74 @@ def uvloop_imported(uvloop):
           "asyncio tasks on it run as their OS thread, and races between them are not "
           "reported (check with asyncio's own loop)", file=sys.stderr)
     del uvloop
+
+
+def _adopt(task, tid, frame=None):
+    _tasks[id(task)] = (tid, weakref.ref(task, _forget(id(task), tid)))
+    _task_pools.born(task, tid, frame)
+
+
+def _eager_factory(factory):
+    """3.12+ eager tasks run their first step inside create_task, with no
+    Handle: the task's logical thread is made first, by its creator, and
+    the first step runs as it."""
+    def eager(loop, coro, *args, **kwargs):
+        made = _eager_begin(coro)
+        try:
+            task = factory(loop, coro, *args, **kwargs)
+        finally:
+            if made is not None:
+                _eager[0] = None
+                _c.logical_switch(made[1])
+        if made is not None:
+            _eager_end(task, made)
+        return task
+    eager.__wrapped__ = factory
+    return eager
+
+
+@guarded
+def _eager_begin(coro):
+    for on_born in on_spawn:
+        on_born()
+    frame = _pools.user_frame(3)
+    name = f"Task ({getattr(coro, '__qualname__', 'coroutine')})"
+    tid = _c.logical_spawn(name, None, frame)
+    _eager[0] = (tid, frame)
+    return tid, _c.logical_switch(tid), frame
+
+
+@guarded
+def _eager_end(task, made):
+    tid, _, frame = made
+    if _tid_of(task) is None:
+        _adopt(task, tid, frame)
+    _task_pools.stepping(task)
+    if task.done() and _tid_of(task) is not None:
+        del _tasks[id(task)]
+        _c.publish(task)
+        _task_pools.finished(task)
+        _c.logical_end(tid)
+
+
+def _install_eager(tasks):
+    factory = getattr(tasks, "eager_task_factory", None)
+    make = getattr(tasks, "create_eager_task_factory", None)
+    if factory is None or make is None:
+        return  # before 3.12
+    import asyncio
+    wrapped = _eager_factory(factory)
+
+    def create_eager_task_factory(custom_task_constructor):
+        return _eager_factory(make(custom_task_constructor))
+
+    create_eager_task_factory.__wrapped__ = make
+    for module in (asyncio, tasks):
+        for name, new, old in (("eager_task_factory", wrapped, factory),
+                               ("create_eager_task_factory", create_eager_task_factory, make)):
+            if getattr(module, name, None) is old:
+                setattr(module, name, new)
+                _undo.append(lambda module=module, name=name, old=old: setattr(module, name, old))
 
 
 def _tid_of(task):
@@ -81,7 +150,9 @@ def install(asyncio):
     @guarded
     def handle_made(handle, callback):
         task = _task_of(callback, task_types)
-        if task is not None and _tid_of(task) is None:
+        if task is not None and _tid_of(task) is None and _eager[0]:
+            _adopt(task, *_eager[0])  # an eager task's first step scheduling its next
+        elif task is not None and _tid_of(task) is None:
             # Its first step, scheduled by whoever made it: the task is born.
             for on_born in on_spawn:
                 on_born()
@@ -128,6 +199,7 @@ def install(asyncio):
         return handle_cancel(self)
 
     _task_pools.configure(_c.options(), asyncio)
+    _install_eager(tasks)
     _install_loop_ends(asyncio, tasks)
     _patch(events.Handle, "__init__", __init__)
     _patch(events.Handle, "_run", _run)

@@ -232,3 +232,17 @@ def test_uvloop_is_said_to_hide_its_tasks(tmp_path):
             uvloop.run(main())
     """)
     assert proc.stderr.count("uvloop's event loop is compiled") == 1, proc.stderr
+
+
+@pytest.mark.parametrize("pause", [False, True])
+def test_eager_tasks_run_their_first_step_as_themselves(tmp_path, pause):
+    # 3.12's eager task factory runs a task's first step inside create_task,
+    # with no Handle: it is still the task's, made by its creator.
+    if not hasattr(__import__("asyncio"), "eager_task_factory"):
+        pytest.skip("eager tasks are 3.12+")
+    proc, findings = judge(tmp_path, ASYNC_RMW.replace("PAUSE", str(pause)).replace(
+        "    async def main():\n",
+        "    async def main():\n"
+        "        asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)\n"))
+    assert [f["category"] for f in findings] == (["check-then-act"] if pause else []), \
+        proc.stderr
