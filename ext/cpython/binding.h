@@ -203,6 +203,7 @@ void cw_lock_hooks_uninstall(void);
 int cw_sync_hooks_init(PyObject *module);
 int cw_thread_hooks_init(PyObject *module);
 int cw_logical_init(PyObject *module);
+int cw_around_init(PyObject *module);
 int cw_frame_hook_install(void);
 void cw_frame_hook_uninstall(void);
 

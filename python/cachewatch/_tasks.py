@@ -143,12 +143,11 @@ def install(asyncio):
     from asyncio import events, locks, tasks
 
     task_types = tuple({tasks.Task, getattr(tasks, "_PyTask", tasks.Task)})
-    handle_init = events.Handle.__init__
-    handle_run = events.Handle._run
-    handle_cancel = events.Handle.cancel
-
+    # Around, not Python wrappers: in debug mode a Handle takes its maker's
+    # stack from sys._getframe(1), which a wrapper's frame would be.
     @guarded
-    def handle_made(handle, callback):
+    def handle_made(handle, _state_unused):
+        callback = handle._callback
         task = _task_of(callback, task_types)
         if task is not None and _tid_of(task) is None and _eager[0]:
             _adopt(task, *_eager[0])  # an eager task's first step scheduling its next
@@ -174,7 +173,10 @@ def install(asyncio):
         return task, tid, left
 
     @guarded
-    def step_ends(task, tid, left):
+    def step_ends(handle, state):
+        if state is None:
+            return
+        task, tid, left = state
         if task is not None and task.done() and _tid_of(task) is not None:
             del _tasks[id(task)]
             _c.publish(task)  # what task.result() and the like receive
@@ -182,28 +184,19 @@ def install(asyncio):
             _c.logical_end(tid)
         _c.logical_switch(left)
 
-    def __init__(self, callback, args, loop, context=None):
-        handle_init(self, callback, args, loop, context)
-        handle_made(self, callback)
+    @guarded
+    def cancelled(handle, *args):
+        _handles.pop(id(handle), None)
 
-    def _run(self):
-        state = step_begins(self)
-        try:
-            return handle_run(self)
-        finally:
-            if state is not None:
-                step_ends(*state)
-
-    def cancel(self):
-        _handles.pop(id(self), None)
-        return handle_cancel(self)
-
+    for name, before, after in (("__init__", None, handle_made),
+                                ("_run", step_begins, step_ends),
+                                ("cancel", cancelled, None)):
+        original = events.Handle.__dict__[name]
+        setattr(events.Handle, name, _c.Around(original, before, after))
+        _undo.append(lambda name=name, original=original: setattr(events.Handle, name, original))
     _task_pools.configure(_c.options(), asyncio)
     _install_eager(tasks)
     _install_loop_ends(asyncio, tasks)
-    _patch(events.Handle, "__init__", __init__)
-    _patch(events.Handle, "_run", _run)
-    _patch(events.Handle, "cancel", cancel)
     _install_locks(locks)
     _install_waits(asyncio, tasks)
 
@@ -224,24 +217,21 @@ def _install_loop_ends(asyncio, tasks):
         runners._cancel_all_tasks = _cancel_all_tasks
         _undo.append(lambda: setattr(runners, "_cancel_all_tasks", cancel_all))
 
-    def close(original):
-        def close_(self):
-            if not self.is_closed():
-                _task_pools.left_pending(tasks.all_tasks(self),
-                                         "still pending when its event loop closed")
-            return original(self)
-        return close_
+    @guarded
+    def closing(loop):
+        if not loop.is_closed():
+            _task_pools.left_pending(tasks.all_tasks(loop),
+                                     "still pending when its event loop closed")
 
-    def call_exception_handler(original):
-        def call_exception_handler_(self, context):
-            _task_pools.destroyed_pending(context)
-            return original(self, context)
-        return call_exception_handler_
+    @guarded
+    def told(loop, context):
+        _task_pools.destroyed_pending(context)
 
     loop_type = base_events.BaseEventLoop
-    _patch(loop_type, "close", close(loop_type.__dict__["close"]))
-    _patch(loop_type, "call_exception_handler",
-           call_exception_handler(loop_type.__dict__["call_exception_handler"]))
+    for name, before in (("close", closing), ("call_exception_handler", told)):
+        original = loop_type.__dict__[name]
+        setattr(loop_type, name, _c.Around(original, before, None))
+        _undo.append(lambda name=name, original=original: setattr(loop_type, name, original))
 
 
 def _task_name(task):

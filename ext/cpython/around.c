@@ -1,0 +1,141 @@
+/* around.c: Around(original, before, after), a method wrapper that runs
+ * cachewatch's bookkeeping before and after a Python method with no frame of
+ * its own: the original's caller stays its caller. asyncio's Handle records
+ * its creator's stack as sys._getframe(1) in debug mode, and a Python-level
+ * wrapper would be that frame (CPython's own test_asyncio sees it).
+ *
+ * before(self, *args) -> state (None: no before); after(self, state) runs
+ * when the original returns or raises, its error kept. Both are cachewatch's
+ * own guarded functions: an exception from either is cleared, never the
+ * host's. */
+#include "binding.h"
+
+#include <stddef.h>
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *orig, *before, *after; /* Owned; before and after may be None */
+    vectorcallfunc vectorcall;
+} Around;
+
+static PyObject *around_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                                   PyObject *kwnames)
+{
+    Around *a = (Around *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs < 1)
+        return PyObject_Vectorcall(a->orig, args, nargsf, kwnames);
+    PyObject *state = NULL;
+    if (a->before != Py_None) {
+        state = PyObject_Vectorcall(a->before, args, nargsf, kwnames);
+        if (state == NULL)
+            PyErr_Clear();
+    }
+    PyObject *res = PyObject_Vectorcall(a->orig, args, nargsf, kwnames);
+    if (a->after != Py_None) {
+        cw_saved_error saved;
+        cw_error_save(&saved);
+        PyObject *pair[2] = {args[0], state ? state : Py_None};
+        PyObject *done = PyObject_Vectorcall(a->after, pair, 2, NULL);
+        if (done == NULL)
+            PyErr_Clear();
+        Py_XDECREF(done);
+        cw_error_restore(&saved);
+    }
+    Py_XDECREF(state);
+    return res;
+}
+
+static PyObject *around_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    PyObject *orig, *before, *after;
+    static char *names[] = {"original", "before", "after", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO:Around", names, &orig, &before, &after))
+        return NULL;
+    if (!PyCallable_Check(orig) || (before != Py_None && !PyCallable_Check(before)) ||
+        (after != Py_None && !PyCallable_Check(after))) {
+        PyErr_SetString(PyExc_TypeError, "Around(original, before, after): callables or None");
+        return NULL;
+    }
+    Around *a = (Around *)type->tp_alloc(type, 0);
+    if (a == NULL)
+        return NULL;
+    Py_INCREF(orig);
+    Py_INCREF(before);
+    Py_INCREF(after);
+    a->orig = orig;
+    a->before = before;
+    a->after = after;
+    a->vectorcall = around_vectorcall;
+    return (PyObject *)a;
+}
+
+static void around_dealloc(Around *a)
+{
+    PyObject_GC_UnTrack(a);
+    Py_XDECREF(a->orig);
+    Py_XDECREF(a->before);
+    Py_XDECREF(a->after);
+    Py_TYPE(a)->tp_free((PyObject *)a);
+}
+
+static int around_traverse(Around *a, visitproc visit, void *arg)
+{
+    Py_VISIT(a->orig);
+    Py_VISIT(a->before);
+    Py_VISIT(a->after);
+    return 0;
+}
+
+static PyObject *around_descr_get(PyObject *self, PyObject *obj, PyObject *type)
+{
+    (void)type;
+    if (obj == NULL || obj == Py_None) {
+        Py_INCREF(self);
+        return self;
+    }
+    return PyMethod_New(self, obj);
+}
+
+static PyObject *around_getattro(PyObject *self, PyObject *name)
+{
+    PyObject *res = PyObject_GenericGetAttr(self, name);
+    if (res != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError))
+        return res;
+    PyErr_Clear();
+    return PyObject_GetAttr(((Around *)self)->orig, name); /* __name__, __doc__ ... */
+}
+
+static PyMemberDef around_members[] = {
+    {"__wrapped__", T_OBJECT, offsetof(Around, orig), READONLY, NULL},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static PyTypeObject Around_Type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "cachewatch.Around",
+    .tp_basicsize = sizeof(Around),
+    .tp_dealloc = (destructor)around_dealloc,
+    .tp_vectorcall_offset = offsetof(Around, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_getattro = around_getattro,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
+                Py_TPFLAGS_METHOD_DESCRIPTOR,
+    .tp_doc = "Around(original, before, after): a method wrapper with no frame of its own.",
+    .tp_traverse = (traverseproc)around_traverse,
+    .tp_members = around_members,
+    .tp_descr_get = around_descr_get,
+    .tp_new = around_new,
+};
+
+int cw_around_init(PyObject *module)
+{
+    if (PyType_Ready(&Around_Type) < 0)
+        return -1;
+    Py_INCREF(&Around_Type);
+    if (PyModule_AddObject(module, "Around", (PyObject *)&Around_Type) < 0) {
+        Py_DECREF(&Around_Type);
+        return -1;
+    }
+    return 0;
+}
