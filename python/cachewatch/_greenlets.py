@@ -122,17 +122,14 @@ def _patch(cls, name, make):
 
 
 def _install_timers():
+    # Around, not Python wrappers: eventlet's timer debugging records the
+    # stack that made a timer, which a wrapper's frame would be part of.
     import greenlet
     from eventlet.hubs import timer
 
-    def init(original):
-        def __init__(self, seconds, cb, *args, **kw):
-            original(self, seconds, cb, *args, **kw)
-            timer_made(self, cb, args)
-        return __init__
-
     @guarded
-    def timer_made(timer_, cb, args):
+    def timer_made(timer_, _state):
+        cb, args, _ = timer_.tpl
         glet = getattr(cb, "__self__", None)
         if isinstance(glet, greenlet.greenlet) and not glet and not glet.dead \
                 and glet not in _runs_as:
@@ -141,25 +138,20 @@ def _install_timers():
             _born(glet, func=args[0] if args and callable(args[0]) else None)
         _timers[id(timer_)] = None if _quiet[0] else _c.hand_off()
 
-    def call(original):
-        def __call__(self, *args):
-            given = _timers.pop(id(self), None)
-            _carry[0] = given
-            try:
-                return original(self, *args)
-            finally:
-                _carry[0] = None
-        return __call__
+    def firing(timer_, *args):
+        _carry[0] = _timers.pop(id(timer_), None)
 
-    def cancel(original):
-        def cancel_(self):
-            _timers.pop(id(self), None)
-            return original(self)
-        return cancel_
+    def fired(timer_, _state):
+        _carry[0] = None
 
-    _patch(timer.Timer, "__init__", init)
-    _patch(timer.Timer, "__call__", call)
-    _patch(timer.Timer, "cancel", cancel)
+    def cancelling(timer_, *args):
+        _timers.pop(id(timer_), None)
+
+    for name, before, after in (("__init__", None, timer_made), ("__call__", firing, fired),
+                                ("cancel", cancelling, None)):
+        original = timer.Timer.__dict__[name]
+        setattr(timer.Timer, name, _c.Around(original, before, after))
+        _undo.append(lambda name=name, original=original: setattr(timer.Timer, name, original))
 
 
 def _install_primitives():
