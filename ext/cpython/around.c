@@ -6,8 +6,8 @@
  *
  * before(self, *args) -> state (None: no before); after(self, state) runs
  * when the original returns or raises, its error kept. Both are cachewatch's
- * own guarded functions: an exception from either is cleared, never the
- * host's. */
+ * own: an exception from either is an internal failure (checking stops with
+ * one warning), never the host's. */
 #include "binding.h"
 
 #include <stddef.h>
@@ -17,6 +17,24 @@ typedef struct {
     PyObject *orig, *before, *after; /* Owned; before and after may be None */
     vectorcallfunc vectorcall;
 } Around;
+
+/* Our bookkeeping raised: say what, once, and stop checking. */
+static void bookkeeping_failed(Around *a)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *text = value ? PyObject_Repr(value) : NULL;
+    const char *s = text && PyUnicode_Check(text) ? PyUnicode_AsUTF8(text) : NULL;
+    char what[240];
+    snprintf(what, sizeof(what), "around %.60s: %.160s",
+             Py_TYPE(a->orig)->tp_name, s ? s : "an exception");
+    Py_XDECREF(text);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    PyErr_Clear();
+    cw_internal_failure(what);
+}
 
 static PyObject *around_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
                                    PyObject *kwnames)
@@ -29,7 +47,7 @@ static PyObject *around_vectorcall(PyObject *callable, PyObject *const *args, si
     if (a->before != Py_None) {
         state = PyObject_Vectorcall(a->before, args, nargsf, kwnames);
         if (state == NULL)
-            PyErr_Clear();
+            bookkeeping_failed(a);
     }
     PyObject *res = PyObject_Vectorcall(a->orig, args, nargsf, kwnames);
     if (a->after != Py_None) {
@@ -38,7 +56,7 @@ static PyObject *around_vectorcall(PyObject *callable, PyObject *const *args, si
         PyObject *pair[2] = {args[0], state ? state : Py_None};
         PyObject *done = PyObject_Vectorcall(a->after, pair, 2, NULL);
         if (done == NULL)
-            PyErr_Clear();
+            bookkeeping_failed(a);
         Py_XDECREF(done);
         cw_error_restore(&saved);
     }

@@ -127,7 +127,6 @@ def _install_timers():
     import greenlet
     from eventlet.hubs import timer
 
-    @guarded
     def timer_made(timer_, _state):
         cb, args, _ = timer_.tpl
         glet = getattr(cb, "__self__", None)

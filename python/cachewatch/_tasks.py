@@ -145,7 +145,6 @@ def install(asyncio):
     task_types = tuple({tasks.Task, getattr(tasks, "_PyTask", tasks.Task)})
     # Around, not Python wrappers: in debug mode a Handle takes its maker's
     # stack from sys._getframe(1), which a wrapper's frame would be.
-    @guarded
     def handle_made(handle, _state_unused):
         callback = handle._callback
         task = _task_of(callback, task_types)
@@ -162,7 +161,6 @@ def install(asyncio):
         _handles[id(handle)] = (_c.logical_running(),
                                 None if _state["quiet"] else _c.hand_off())
 
-    @guarded
     def step_begins(handle):
         maker, given = _handles.pop(id(handle), (0, None))
         task = _task_of(handle._callback, task_types)
@@ -172,7 +170,6 @@ def install(asyncio):
             _task_pools.stepping(task)
         return task, tid, left
 
-    @guarded
     def step_ends(handle, state):
         if state is None:
             return
@@ -184,7 +181,6 @@ def install(asyncio):
             _c.logical_end(tid)
         _c.logical_switch(left)
 
-    @guarded
     def cancelled(handle, *args):
         _handles.pop(id(handle), None)
 
@@ -217,13 +213,11 @@ def _install_loop_ends(asyncio, tasks):
         runners._cancel_all_tasks = _cancel_all_tasks
         _undo.append(lambda: setattr(runners, "_cancel_all_tasks", cancel_all))
 
-    @guarded
     def closing(loop):
         if not loop.is_closed():
             _task_pools.left_pending(tasks.all_tasks(loop),
                                      "still pending when its event loop closed")
 
-    @guarded
     def told(loop, context):
         _task_pools.destroyed_pending(context)
 

@@ -246,3 +246,29 @@ def test_eager_tasks_run_their_first_step_as_themselves(tmp_path, pause):
         "        asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)\n"))
     assert [f["category"] for f in findings] == (["check-then-act"] if pause else []), \
         proc.stderr
+
+
+def test_a_bug_in_the_task_hooks_stops_checking_and_the_loop_goes_on(tmp_path):
+    proc, findings = judge(tmp_path, """
+        import asyncio
+        from cachewatch import _pools
+        CACHE = {}
+
+        def broken(*args):
+            raise RuntimeError("a bug of cachewatch's")
+
+        async def work(n):
+            await asyncio.sleep(0)
+            CACHE[n] = n
+            return n
+
+        async def main():
+            _pools.user_frame = broken  # asked as each task is born
+            print("sum", sum(await asyncio.gather(*(work(n) for n in range(5)))))
+
+        if __name__ == "__main__":
+            asyncio.run(main())
+    """)
+    assert "sum 10" in proc.stdout, proc.stderr
+    assert proc.stderr.count("cachewatch: internal error") == 1, proc.stderr
+    assert "a bug of cachewatch's" in proc.stderr
