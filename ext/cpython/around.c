@@ -21,17 +21,20 @@ typedef struct {
 /* Our bookkeeping raised: say what, once, and stop checking. */
 static void bookkeeping_failed(Around *a)
 {
-    PyObject *type, *value, *tb;
-    PyErr_Fetch(&type, &value, &tb);
+    cw_saved_error saved;
+    cw_error_save(&saved);
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *value = saved.exc;
+#else
+    PyObject *value = saved.value ? saved.value : saved.type;
+#endif
     PyObject *text = value ? PyObject_Repr(value) : NULL;
     const char *s = text && PyUnicode_Check(text) ? PyUnicode_AsUTF8(text) : NULL;
     char what[240];
     snprintf(what, sizeof(what), "around %.60s: %.160s",
              Py_TYPE(a->orig)->tp_name, s ? s : "an exception");
     Py_XDECREF(text);
-    Py_XDECREF(type);
-    Py_XDECREF(value);
-    Py_XDECREF(tb);
+    cw_error_restore(&saved);
     PyErr_Clear();
     cw_internal_failure(what);
 }
