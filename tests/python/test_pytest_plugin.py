@@ -215,6 +215,22 @@ def test_leaked_thread_fails_its_teardown(pytester):
                                  "*thread 'stray' started and never joined*"])
 
 
+def test_leaked_greenthread_fails_its_teardown(pytester):
+    pytest.importorskip("eventlet")
+    pytester.makepyfile(test_green="""
+        import eventlet
+        def test_leaks():
+            eventlet.spawn(eventlet.sleep, 5)
+            eventlet.sleep(0)
+        def test_next():
+            eventlet.sleep(0)
+    """)
+    result = pytester.runpytest_subprocess("--cachewatch", "--cachewatch-thread-leak-grace-ms=20")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_leaks*",
+                                 "WARNING: cachewatch: thread-leak: greenthread*"])
+
+
 def test_threads_of_a_module_level_pool_are_not_a_tests_leak(pytester):
     """A pool kept in a module global and started lazily by the first test
     that submits (as pebble's pools are): its thread is the pool's. A daemon
