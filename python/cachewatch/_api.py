@@ -65,6 +65,9 @@ def _eventlet_imported(eventlet):
     _greenlets.install_eventlet(eventlet)
     from eventlet import patcher
     _starters_again_after(patcher, "monkey_patch", also=eventlet)
+    _hooks.install_on_copies()
+    # tpool's queues and threads come from unpatched copies made as it loads
+    _targets.on_import("eventlet.tpool", lambda tpool: _hooks.install_on_copies())
 
 
 def _gevent_imported(gevent):
@@ -85,6 +88,7 @@ def _starters_again_after(module, name, also=None):
     def patcher(*args, **kwargs):
         result = original(*args, **kwargs)
         _hooks.install_starters()
+        _hooks.install_on_copies()
         return result
 
     patcher.__wrapped__ = original

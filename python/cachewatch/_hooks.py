@@ -161,6 +161,39 @@ def _install_starter(module_name, attr):
     _undo.append(lambda: setattr(module, attr, original))
 
 
+# eventlet keeps unpatched copies of the modules its monkey_patch() replaces
+# (eventlet.patcher.original: its tpool's queues and OS threads are made from
+# them), each a module object of its own with classes of its own.
+ORIGINAL_COPY_PREFIX = "__original_module_"
+
+
+def install_on_copies():
+    """Hook the unpatched copies eventlet made so far as their originals are
+    (idempotent): their queues, events and thread starts are hand-offs too."""
+    import sys
+    for copy_name in [m for m in list(sys.modules) if m.startswith(ORIGINAL_COPY_PREFIX)]:
+        name = copy_name[len(ORIGINAL_COPY_PREFIX):]
+        module = sys.modules.get(copy_name)
+        if module is None or getattr(module, "__cachewatch_hooked__", False):
+            continue
+        for module_name, class_name, path, tag in ANCHORS:
+            cls = getattr(module, class_name, None) if module_name == name else None
+            if isinstance(cls, type):
+                _c.set_anchor(cls, path, tag)
+        for module_name, attr in THREAD_STARTERS:
+            if module_name == name:
+                _install_starter(copy_name, attr)
+        for module_name, class_name, method, kind, opaque in METHOD_HOOKS:
+            if module_name == name and isinstance(getattr(module, class_name, None), type):
+                _install_method(copy_name, class_name, method, kind, opaque)
+        if name == "threading":
+            _install_sentinel_filter(module)
+        try:
+            module.__cachewatch_hooked__ = True
+        except AttributeError:
+            pass
+
+
 def install_starters():
     """Wrap the thread starters as they are now (eventlet's monkey_patch()
     replaces threading's with green ones)."""
@@ -251,10 +284,11 @@ def _install_barrier():
         _undo.append(lambda name=name, old=old: setattr(barrier, name, old))
 
 
-def _install_sentinel_filter():
+def _install_sentinel_filter(threading=None):
     # Each thread holds its own tstate lock from start to end (3.9-3.12): it
     # never serialises anything and must not count as a held lock.
-    import threading
+    if threading is None:
+        import threading
 
     original = getattr(threading, "_set_sentinel", None)
     if original is None or getattr(original, "__wrapped__", None) is not None:

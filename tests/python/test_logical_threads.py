@@ -272,3 +272,40 @@ def test_a_bug_in_the_task_hooks_stops_checking_and_the_loop_goes_on(tmp_path):
     assert "sum 10" in proc.stdout, proc.stderr
     assert proc.stderr.count("cachewatch: internal error") == 1, proc.stderr
     assert "a bug of cachewatch's" in proc.stderr
+
+
+TPOOL = """
+    import eventlet
+    eventlet.monkey_patch()
+    from eventlet import tpool
+    import time
+    CACHE = {}
+
+    def blocking(n):
+        for _ in range(3):
+            v = CACHE.get("k", 0)
+            time.sleep(0.001)
+            CACHE["k"] = v + n
+
+    def main():
+        CACHE["k"] = 1
+        gt = eventlet.spawn(tpool.execute, blocking, 5)
+        WAIT_FIRST
+        for _ in range(3):
+            v = CACHE["k"]
+            eventlet.sleep(0.001)
+            CACHE["k"] = v * 2
+        gt.wait()
+        tpool.killall()
+
+    if __name__ == "__main__":
+        main()
+"""
+
+
+@pytest.mark.parametrize("wait_first,race", [("gt.wait()", False), ("eventlet.sleep(0)", True)])
+def test_greenthreads_and_tpool_threads_mix(tmp_path, wait_first, race):
+    # eventlet's tpool runs work on OS threads made from unpatched copies of
+    # threading and queue: its queues and thread starts are hand-offs too.
+    proc, findings = judge(tmp_path, TPOOL.replace("WAIT_FIRST", wait_first))
+    assert [f["category"] for f in findings] == (["check-then-act"] if race else []), proc.stderr
