@@ -129,7 +129,17 @@ static PyObject *thread_object_of(PyObject *func)
         }
     }
     int is = PyObject_IsInstance(self, thread_type);
-    if (is < 0)
+    if (is == 0) {
+        /* eventlet's unpatched copy of threading (its tpool's threads) has
+         * a Thread class of its own. */
+        PyObject *modules = PyImport_GetModuleDict();
+        PyObject *copy = modules ? PyDict_GetItemString(modules, "__original_module_threading") : NULL;
+        PyObject *copy_type = copy ? PyObject_GetAttrString(copy, "Thread") : NULL;
+        if (copy_type != NULL && PyType_Check(copy_type))
+            is = PyObject_IsInstance(self, copy_type);
+        Py_XDECREF(copy_type);
+    }
+    if (is < 0 || PyErr_Occurred())
         PyErr_Clear();
     return is > 0 ? self : NULL;
 }

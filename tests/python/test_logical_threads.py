@@ -309,3 +309,5 @@ def test_greenthreads_and_tpool_threads_mix(tmp_path, wait_first, race):
     # threading and queue: its queues and thread starts are hand-offs too.
     proc, findings = judge(tmp_path, TPOOL.replace("WAIT_FIRST", wait_first))
     assert [f["category"] for f in findings] == (["check-then-act"] if race else []), proc.stderr
+    if race:
+        assert "'tpool_thread_" in proc.stderr  # named, with where it was made
