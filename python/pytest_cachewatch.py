@@ -194,7 +194,7 @@ class _State:
             raise
         if when == "teardown":
             _pools.finish_scope(run_scope=False)  # this test's abandoned tasks, leaked threads
-            _greenlets.check_leaks(run_scope=False)
+            _greenlets.check_leaks()
         self._made_during(item, when, self.since(before), fail=True)
         return result
 

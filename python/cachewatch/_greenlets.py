@@ -114,11 +114,8 @@ def install_eventlet(eventlet):
 
 
 def _patch(cls, name, make):
-    old = cls.__dict__[name]
-    new = make(old)
-    new.__wrapped__ = old
-    setattr(cls, name, new)
-    _undo.append(lambda: setattr(cls, name, old))
+    from . import _hooks
+    _hooks.wrap(cls, name, make, _undo)
 
 
 def _install_timers():
@@ -214,7 +211,6 @@ def install_gevent(gevent):
     """Trace greenlet switches, each a hand-off (said once)."""
     if _undo:
         return
-    import sys
     print("cachewatch: gevent's locks and events are compiled and cannot be hooked: its "
           "greenlets are ordered as they ran, and a race between them is reported only "
           "when it interleaved in this run", file=sys.stderr)
@@ -293,7 +289,7 @@ def _is_hub(glet):
     return hub_module is not None and isinstance(glet, getattr(hub_module, "Hub", ()))
 
 
-def _suspects(run_scope):
+def _suspects():
     threads = set(getattr(__import__("threading"), "_active", {}))
     found = []
     for glet, tid in list(_runs_as.items()):
@@ -305,14 +301,14 @@ def _suspects(run_scope):
 
 
 @guarded
-def check_leaks(run_scope=True):
+def check_leaks():
     """Greenthreads made while checking and still running at its end (the
     green twin of thread-leak), after up to thread_leak_grace_ms of green
     sleep for them to finish."""
     if not _undo or not _c.options().get("thread_leaks", 1):
         return
     import greenlet
-    suspects = _suspects(run_scope)
+    suspects = _suspects()
     sleep = _sleeper()
     if suspects and sleep is not None and greenlet.getcurrent().parent is None:
         deadline = time.monotonic() + _c.options().get("thread_leak_grace_ms", 1000) / 1000

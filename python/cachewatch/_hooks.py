@@ -146,6 +146,17 @@ def _install_method(module_name, class_name, method, kind, opaque):
     _undo.append(lambda: _set_type_attr(cls, method, original))
 
 
+def wrap(cls, name, make, undo):
+    """Replace cls.name by make(original) (a Python wrapper), and say in undo
+    how to put the original back."""
+    original = cls.__dict__[name]
+    new = make(original)
+    new.__wrapped__ = original
+    new.__name__ = getattr(original, "__name__", name)
+    setattr(cls, name, new)
+    undo.append(lambda: setattr(cls, name, original))
+
+
 def install_methods(rows):
     """Hook the methods of a table like METHOD_HOOKS (idempotent)."""
     for row in rows:

@@ -16,7 +16,7 @@ wakes its next waiter through a future, and that wake-up carries nothing."""
 import weakref
 
 from . import _cachewatch as _c
-from . import _pools, _task_pools
+from . import _hooks, _pools, _task_pools
 from ._failsafe import guarded
 
 _handles = {}    # id(handle) -> (maker tid, HandOff or None)
@@ -27,13 +27,8 @@ _undo = []
 on_spawn = []  # called as each logical thread is born (the targets' retry point)
 
 
-def _patch(cls, name, new):
-    old = cls.__dict__[name]
-    new.__wrapped__ = old
-    new.__name__ = getattr(old, "__name__", name)
-    setattr(cls, name, new)
-    _undo.append(lambda: setattr(cls, name, old))
-    return old
+def _patch(cls, name, make):
+    _hooks.wrap(cls, name, make, _undo)
 
 
 def uvloop_imported(uvloop):
@@ -87,6 +82,12 @@ def _eager_end(task, made):
     if _tid_of(task) is None:
         _adopt(task, tid, frame)
     _task_pools.stepping(task)
+    _end_if_done(task, tid)
+
+
+def _end_if_done(task, tid):
+    """A step ended: a finished task publishes its clock on itself (what
+    task.result() and the like receive) and its logical thread ends."""
     if task.done() and _tid_of(task) is not None:
         del _tasks[id(task)]
         _c.publish(task)
@@ -146,18 +147,16 @@ def install(asyncio):
     # Around, not Python wrappers: in debug mode a Handle takes its maker's
     # stack from sys._getframe(1), which a wrapper's frame would be.
     def handle_made(handle, _state_unused):
-        callback = handle._callback
-        task = _task_of(callback, task_types)
-        if task is not None and _tid_of(task) is None and _eager[0]:
-            _adopt(task, *_eager[0])  # an eager task's first step scheduling its next
-        elif task is not None and _tid_of(task) is None:
-            # Its first step, scheduled by whoever made it: the task is born.
-            for on_born in on_spawn:
-                on_born()
-            frame = _pools.user_frame(3)  # where the program made it
-            tid = _c.logical_spawn(_task_name(task), None, frame)
-            _tasks[id(task)] = (tid, weakref.ref(task, _forget(id(task), tid)))
-            _task_pools.born(task, tid, frame)
+        task = _task_of(handle._callback, task_types)
+        if task is not None and _tid_of(task) is None:
+            if _eager[0]:
+                _adopt(task, *_eager[0])  # an eager task's first step scheduling its next
+            else:
+                # Its first step, scheduled by whoever made it: the task is born.
+                for on_born in on_spawn:
+                    on_born()
+                frame = _pools.user_frame(3)  # where the program made it
+                _adopt(task, _c.logical_spawn(_task_name(task), None, frame), frame)
         _handles[id(handle)] = (_c.logical_running(),
                                 None if _state["quiet"] else _c.hand_off())
 
@@ -174,11 +173,8 @@ def install(asyncio):
         if state is None:
             return
         task, tid, left = state
-        if task is not None and task.done() and _tid_of(task) is not None:
-            del _tasks[id(task)]
-            _c.publish(task)  # what task.result() and the like receive
-            _task_pools.finished(task)
-            _c.logical_end(tid)
+        if task is not None:
+            _end_if_done(task, tid)
         _c.logical_switch(left)
 
     def cancelled(handle, *args):
@@ -243,9 +239,9 @@ def _install_locks(locks):
     # mark comes after the await). A Semaphore is a lock when made with 1.
     for cls in (locks.Lock, locks.Semaphore, locks.BoundedSemaphore):
         if "acquire" in cls.__dict__:
-            _patch(cls, "acquire", _marking_acquire(cls.__dict__["acquire"]))
+            _patch(cls, "acquire", _marking_acquire)
         if "release" in cls.__dict__:
-            _patch(cls, "release", _marking_release(cls.__dict__["release"]))
+            _patch(cls, "release", _marking_release)
 
 
 def _is_mutex(lock):
@@ -293,7 +289,7 @@ def _install_waits(asyncio, tasks):
     from . import _hooks
     _hooks.install_methods(_hooks.ASYNCIO_METHOD_HOOKS)
     for cls, name in ((queues.Queue, "join"), (locks.Event, "wait"), (locks.Condition, "wait")):
-        _patch(cls, name, _consuming_after(cls.__dict__[name]))
+        _patch(cls, name, _consuming_after)
 
     # Awaiting a future that is already done receives its setter's clock.
     for cls in {asyncio.Future, tasks.Task}:
@@ -303,11 +299,11 @@ def _install_waits(asyncio, tasks):
 
     original_wait = tasks.wait
 
-    async def wait(fs, *args, **kwargs):
-        done, pending = await original_wait(fs, *args, **kwargs)
+    async def wait(fs, **kwargs):  # its options are keyword-only on every version
+        done, pending = await original_wait(fs, **kwargs)
         for f in done:
             _c.consume(f)
-        timeout = kwargs.get("timeout", args[0] if args else None)
+        timeout = kwargs.get("timeout")
         if pending and timeout is not None:
             _task_pools.gave_up(pending, timeout)
         return done, pending
@@ -321,21 +317,23 @@ def _install_waits(asyncio, tasks):
     taskgroups = getattr(asyncio, "taskgroups", None)
     if taskgroups is not None:
         group = taskgroups.TaskGroup
-        on_done = group.__dict__["_on_task_done"]
-        aexit = group.__dict__["__aexit__"]
 
-        def _on_task_done(self, task):
-            _c.publish(self)
-            return on_done(self, task)
+        def publishing(on_done):
+            def _on_task_done(self, task):
+                _c.publish(self)
+                return on_done(self, task)
+            return _on_task_done
 
-        async def __aexit__(self, *exc):
-            try:
-                return await aexit(self, *exc)
-            finally:
-                _c.consume(self)
+        def consuming(aexit):
+            async def __aexit__(self, *exc):
+                try:
+                    return await aexit(self, *exc)
+                finally:
+                    _c.consume(self)
+            return __aexit__
 
-        _patch(group, "_on_task_done", _on_task_done)
-        _patch(group, "__aexit__", __aexit__)
+        _patch(group, "_on_task_done", publishing)
+        _patch(group, "__aexit__", consuming)
 
 
 def _consuming_after(method):
