@@ -216,6 +216,7 @@ PyObject *cw_py_is_watched(PyObject *self, PyObject *arg);
 PyObject *cw_py_publish(PyObject *self, PyObject *arg);
 PyObject *cw_py_consume(PyObject *self, PyObject *arg);
 PyObject *cw_py_set_type_attr(PyObject *self, PyObject *args);
+PyObject *cw_py_on_os_thread_start(PyObject *self, PyObject *callback);
 PyObject *cw_py_ignore(PyObject *self, PyObject *obj);
 PyObject *cw_py_set_anchor(PyObject *self, PyObject *args);
 PyObject *cw_py_sync_key(PyObject *self, PyObject *obj);

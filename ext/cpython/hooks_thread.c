@@ -26,6 +26,12 @@ typedef struct {
 
 static PyTypeObject Trampoline_Type;
 
+/* Called with no arguments first thing in each new OS thread (set by
+ * _greenlets.py: greenlet's trace function is per OS thread). Read and set
+ * under the GIL; without one it would be swapped atomically and a reference
+ * taken before the call. */
+static PyObject *os_thread_start_callback;
+
 static void finish_thread(Trampoline *tr, cw_thread *t)
 {
     if (t == NULL)
@@ -68,6 +74,15 @@ static PyObject *trampoline_call(Trampoline *tr, PyObject *args, PyObject *kwarg
         t = cw_register_child(tr->parent, tr->inherited, tr->name, tr->created_at, green);
     if (t != NULL && green)
         cw_thread_exit(running); /* the greenlet's record until now, unused */
+    if (t != NULL && !green && os_thread_start_callback != NULL) {
+        PyObject *callback = os_thread_start_callback;
+        Py_INCREF(callback);
+        PyObject *ignored = PyObject_CallNoArgs(callback);
+        Py_DECREF(callback);
+        if (ignored == NULL)
+            PyErr_Clear(); /* the callback reports its own failures (guarded) */
+        Py_XDECREF(ignored);
+    }
     PyObject *res = PyObject_Call(tr->func, args, kwargs);
     finish_thread(tr, t);
     return res;
@@ -280,6 +295,20 @@ void cw_frame_hook_uninstall(void)
 {
     if (PyFrame_Type.tp_dealloc == frame_dealloc_hook)
         PyFrame_Type.tp_dealloc = orig_frame_dealloc;
+}
+
+PyObject *cw_py_on_os_thread_start(PyObject *self, PyObject *callback)
+{
+    (void)self;
+    if (callback != Py_None && !PyCallable_Check(callback)) {
+        PyErr_SetString(PyExc_TypeError, "on_os_thread_start(callable or None)");
+        return NULL;
+    }
+    PyObject *old = os_thread_start_callback;
+    os_thread_start_callback = callback == Py_None ? NULL : callback;
+    Py_XINCREF(os_thread_start_callback);
+    Py_XDECREF(old);
+    Py_RETURN_NONE;
 }
 
 int cw_thread_hooks_init(PyObject *module)

@@ -220,7 +220,17 @@ static PyObject *py_logical_created(PyObject *self, PyObject *arg)
     return Py_BuildValue("(IIs)", t->created_at, t->parent, name);
 }
 
+/* os_thread() -> the OS thread's ident (eventlet makes _thread.get_ident
+ * name the greenlet). */
+static PyObject *py_os_thread(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+}
+
 static PyMethodDef logical_methods[] = {
+    {"os_thread", py_os_thread, METH_NOARGS, "The OS thread's ident, whatever greenlet runs."},
     {"hand_off", py_hand_off, METH_NOARGS,
      "A HandOff: what the running thread knows now (None when not started)."},
     {"receive", py_receive, METH_O, "The running thread receives a HandOff."},

@@ -52,6 +52,8 @@ static PyMethodDef hook_methods[] = {
     {"notice_binding", cw_py_notice_binding, METH_O,
      "Watch what a Binding's name holds now (it may have been bound unseen)."},
     {"set_type_attr", cw_py_set_type_attr, METH_VARARGS, "Set an attribute of a C type."},
+    {"on_os_thread_start", cw_py_on_os_thread_start, METH_O,
+     "Call this (or None) first thing in each OS thread started from now."},
     {NULL, NULL, 0, NULL},
 };
 

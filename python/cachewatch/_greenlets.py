@@ -26,9 +26,11 @@ from . import _cachewatch as _c
 from . import _green_pools, _pools
 from ._failsafe import guarded
 
+_os_thread = _c.os_thread
+
 _runs_as = weakref.WeakKeyDictionary()  # greenlet -> tid it runs as (while out)
 _timers = {}            # id(timer) -> HandOff of its maker (None: carries nothing)
-_carry = [None]         # the HandOff of the timer running now, until its switch
+_carry = {}             # OS thread -> the HandOff of its timer running now, until its switch
 _quiet = [0]            # inside a green lock's release
 _releasing = set()      # id() of the green locks being released
 _names = {"n": 0}
@@ -69,7 +71,7 @@ def _trace(event, args):
     if event not in ("switch", "throw"):
         return
     origin, target = args
-    carry, _carry[0] = _carry[0], None
+    carry = _carry.pop(_os_thread(), None)
     if _every_switch_hands_off[0]:
         carry = True
     elif carry is None:
@@ -89,17 +91,25 @@ def _trace(event, args):
 
 
 def _install_trace():
+    # greenlet's trace function is per OS thread: this one's now, each
+    # thread's started from now as it begins (one started earlier that runs
+    # greenlets of its own is not seen switching).
     import greenlet
 
-    previous = greenlet.gettrace()
+    def trace_this_thread():
+        previous = greenlet.gettrace()
 
-    def trace(event, args):
-        _trace(event, args)
-        if previous is not None:
-            return previous(event, args)
+        def trace(event, args):
+            _trace(event, args)
+            if previous is not None:
+                return previous(event, args)
 
-    greenlet.settrace(trace)
-    _undo.append(lambda: greenlet.settrace(previous))
+        greenlet.settrace(trace)
+        return previous
+
+    previous = trace_this_thread()
+    _c.on_os_thread_start(guarded(trace_this_thread))
+    _undo.append(lambda: (_c.on_os_thread_start(None), greenlet.settrace(previous)))
 
 
 def install_eventlet(eventlet):
@@ -135,10 +145,10 @@ def _install_timers():
         _timers[id(timer_)] = None if _quiet[0] else _c.hand_off()
 
     def firing(timer_, *args):
-        _carry[0] = _timers.pop(id(timer_), None)
+        _carry[_os_thread()] = _timers.pop(id(timer_), None)
 
     def fired(timer_, _state):
-        _carry[0] = None
+        _carry.pop(_os_thread(), None)
 
     def cancelling(timer_, *args):
         _timers.pop(id(timer_), None)
@@ -329,5 +339,5 @@ def uninstall():
     while _undo:
         _undo.pop()()
     _timers.clear()
-    _carry[0] = None
+    _carry.clear()
     _green_pools.clear()

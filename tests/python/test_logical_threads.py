@@ -151,6 +151,45 @@ def test_the_environment_variable_before_monkey_patch_works_as_after(tmp_path):
     assert [f["category"] for f in findings] == ["check-then-act"], proc.stderr
 
 
+GREEN_IN_AN_OS_THREAD = """
+    import threading
+    import eventlet, eventlet.semaphore
+    CACHE = {}
+    LOCK = eventlet.semaphore.Semaphore()
+
+    def worker():
+        for k in range(4):
+            with GUARD:
+                if k not in CACHE:
+                    eventlet.sleep(0)
+                    CACHE[k] = 1
+
+    def green_service():  # a hub of its own, in this OS thread
+        pool = eventlet.GreenPool()
+        for _ in range(3):
+            pool.spawn(worker)
+        pool.waitall()
+
+    if __name__ == "__main__":
+        service = threading.Thread(target=green_service, name="service")
+        service.start()
+        service.join()
+        print("done", len(CACHE))
+"""
+
+
+@pytest.mark.parametrize("guard,race", [("LOCK", False), ("open(__file__)", True)])
+def test_greenthreads_of_another_os_thread_are_told_apart(tmp_path, guard, race):
+    # greenlet's trace function is per OS thread: each thread started after
+    # eventlet's import is traced from its first step.
+    proc, findings = judge(tmp_path, GREEN_IN_AN_OS_THREAD.replace("GUARD", guard))
+    assert "done 4" in proc.stdout, proc.stderr
+    assert [f["category"] for f in findings] == (["check-then-act"] if race else []), proc.stderr
+    if race:
+        assert innermost_lines(findings[0], str(tmp_path)) >= {10, 12}
+        assert "GreenThread-" in proc.stderr, proc.stderr
+
+
 @pytest.mark.parametrize("guard,race", [("LOCK", False), ("open(__file__)", True)])
 def test_gevent_greenlets_are_told_apart_and_ordered_as_they_ran(tmp_path, guard, race):
     pytest.importorskip("gevent")
