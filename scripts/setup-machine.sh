@@ -22,7 +22,7 @@ if [ -n "$missing" ]; then
 fi
 
 PY="${PYTHON:-python3}"
-VENV="build-venv"
+VENV="${VENV:-build-venv}"
 if [ ! -x "$VENV/bin/python" ]; then
   "$PY" -m venv "$VENV" >&2
 fi

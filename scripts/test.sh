@@ -26,3 +26,6 @@ cmake --build build-c-fuzz -j2 >/dev/null
 
 echo "== pytest"
 "$PY" -m pytest -q tests/python "$@"
+
+# The same suite on every other CPython pyenv has (3.9, 3.10, 3.12, 3.13).
+bash scripts/test-versions.sh "$@"

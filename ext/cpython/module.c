@@ -81,6 +81,15 @@ PyMODINIT_FUNC PyInit__cachewatch(void)
     PyObject *m = PyModule_Create(&module_def);
     if (m == NULL)
         return NULL;
+#ifdef Py_GIL_DISABLED
+    /* The hooks' own tables still rely on the GIL (docs/internals.md, "Without
+     * the GIL"): a free-threaded CPython turns it back on as it imports us,
+     * and cachewatch refuses to start where PYTHON_GIL=0 forbids that. */
+    if (PyUnstable_Module_SetGIL(m, Py_MOD_GIL_USED) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+#endif
     cw_runtime_set_families(families, sizeof(families) / sizeof(families[0]));
     if (PyModule_AddFunctions(m, cw_runtime_methods) < 0 ||
         PyModule_AddFunctions(m, cw_finding_methods) < 0 ||

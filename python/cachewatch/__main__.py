@@ -104,6 +104,8 @@ def run(args):
         sys.stderr.write(f"cachewatch: {exc}\n" if not str(exc).startswith("cachewatch")
                          else f"{exc}\n")
         return 2
+    if not cachewatch.is_active():
+        return 2  # it could not start and said why: nothing to run unchecked
 
     status = 0
     try:

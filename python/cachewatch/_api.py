@@ -31,6 +31,11 @@ def start(options=None, *, watch=()):
     so start before the code under test creates its threads."""
     text = _options.combined(options)
     _options.check_text(text)
+    if not _gil_enabled():
+        print("cachewatch: not checking: this free-threaded CPython runs without its GIL "
+              "(PYTHON_GIL=0), and cachewatch's hooks still rely on it (run with PYTHON_GIL=1)",
+              file=sys.stderr)
+        return
     if _cachewatch.is_active():
         for target in watch:
             globals()["watch"](target)
@@ -59,6 +64,13 @@ def start(options=None, *, watch=()):
     except BaseException:
         _undo()  # silently: the error is the one line to say
         raise
+
+
+def _gil_enabled():
+    # A free-threaded build (3.13t+) turns the GIL back on when it imports our
+    # C core (which says it needs it), unless PYTHON_GIL=0 forbids that.
+    is_enabled = getattr(sys, "_is_gil_enabled", None)
+    return is_enabled is None or is_enabled()
 
 
 def _eventlet_imported(eventlet):

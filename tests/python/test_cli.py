@@ -23,6 +23,21 @@ def test_exit_66_when_races_and_program_succeeded():
     assert proc.stderr.rstrip().endswith("cachewatch: 1 finding(s): 1 check-then-act")
 
 
+def test_the_demo_names_its_lines_and_where_its_threads_started():
+    # The README's demo scenario, judged on whichever CPython runs the suite
+    # (3.9 once gave a write-write at 24 and wrong creation lines: its
+    # f_lasti is a byte offset where 3.10's counts code units).
+    proc, findings = run_cachewatch(["--watch", "__main__:CELL_CACHE", "cell_cache_nolock.py"],
+                                    cwd=SCENARIOS)
+    assert proc.returncode == 66, proc.stderr
+    assert [f["category"] for f in findings] == ["check-then-act"], proc.stderr
+    accesses = findings[0]["accesses"]
+    lines = {a["stack"][0]["line"] for a in accesses} | \
+        {a["check"]["stack"][0]["line"] for a in accesses if a.get("check")}
+    assert lines == {16, 21}, proc.stderr
+    assert "cell_cache_nolock.py:38" in proc.stderr, proc.stderr  # where the threads started
+
+
 def test_exit_0_without_races():
     proc, findings = run_cachewatch(WATCH + [CLEAN], cwd=SCENARIOS)
     assert proc.returncode == 0 and findings == []

@@ -4,6 +4,7 @@ that interpreter cannot import nova."""
 import json
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -14,15 +15,26 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 SCRIPT = os.path.join(os.path.dirname(__file__), "nova_check.py")
 
 
-def have_nova():
+def nova_unusable():
+    """Why Nova cannot be run here, or None."""
     if not os.path.exists(SYSTEM_PYTHON):
-        return False
-    done = subprocess.run([SYSTEM_PYTHON, "-c", "import nova.context, oslo_concurrency"],
-                          capture_output=True)
-    return done.returncode == 0
+        return f"{SYSTEM_PYTHON} is not installed"
+    done = subprocess.run([SYSTEM_PYTHON, "-c",
+                           "import sys, nova.context, oslo_concurrency; "
+                           "print('%d.%d' % sys.version_info[:2])"],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        return "python3-nova is not installed"
+    system = done.stdout.strip()
+    if system != "%d.%d" % sys.version_info[:2]:
+        # Nova runs on Debian's interpreter, with this cachewatch's C core.
+        return (f"python3-nova runs on {SYSTEM_PYTHON} ({system}); this cachewatch "
+                f"is built for {sys.version_info[0]}.{sys.version_info[1]}")
+    return None
 
 
-pytestmark = pytest.mark.skipif(not have_nova(), reason="python3-nova is not installed")
+UNUSABLE = nova_unusable()
+pytestmark = pytest.mark.skipif(UNUSABLE is not None, reason=str(UNUSABLE))
 
 
 @pytest.fixture
