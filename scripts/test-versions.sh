@@ -11,6 +11,7 @@ cd "$(dirname "$0")/.."
 VERSIONS="${CACHEWATCH_VERSIONS:-3.9 3.10 3.12 3.13}"
 ROOT="${PYENV_ROOT:-$HOME/.pyenv}"
 shopt -s nullglob
+failed=""
 
 for version in $VERSIONS; do
   found=("$ROOT"/versions/"$version".*/bin/python"$version")
@@ -28,5 +29,9 @@ for version in $VERSIONS; do
   "$venv_python" -m pytest -q tests/python \
     --ignore tests/python/test_host_suites.py \
     --ignore tests/python/test_bench.py \
-    --ignore tests/python/test_versions.py "$@"
+    --ignore tests/python/test_versions.py "$@" || failed="$failed $version"
 done
+if [ -n "$failed" ]; then
+  echo "== pytest failed on CPython$failed" >&2
+  exit 1
+fi

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: the engine's C unit tests (plain, under
 # ThreadSanitizer and under valgrind memcheck, with ctest) and the Python
-# tests (pytest), after setting the machine up. Extra arguments go to pytest.
+# tests (pytest, on the machine's python3 and then on each other CPython
+# pyenv has: scripts/test-versions.sh), after setting the machine up. Extra
+# arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=$(bash scripts/setup-machine.sh --with-nova | tail -n 1)

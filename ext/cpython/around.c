@@ -7,7 +7,8 @@
  * before(self, *args) -> state (None: no before); after(self, state) runs
  * when the original returns or raises, its error kept. Both are cachewatch's
  * own: an exception from either is an internal failure (checking stops with
- * one warning), never the host's. */
+ * one warning), never the host's. An Around is immutable once made: it needs
+ * no GIL of its own. */
 #include "binding.h"
 
 #include <stddef.h>

@@ -204,7 +204,20 @@ static inline void cw_type_share_layout(PyTypeObject *sub, PyTypeObject *base)
 #endif
 }
 
-/* Py_SET_TYPE exists from 3.9 on. */
+/* Change a live object's type. With the GIL the store is one step for every
+ * other thread. Without it (free-threaded builds) it is made inside the
+ * object's critical section, which its own methods hold, as an atomic
+ * release store: an operation already dispatched through the old type
+ * finishes unrecorded, and both types outlive every reader. */
+#ifdef Py_GIL_DISABLED
+static inline void cw_set_type(PyObject *obj, PyTypeObject *type)
+{
+    Py_BEGIN_CRITICAL_SECTION(obj);
+    __atomic_store_n(&obj->ob_type, type, __ATOMIC_RELEASE);
+    Py_END_CRITICAL_SECTION();
+}
+#else
 #define cw_set_type(obj, type) Py_SET_TYPE((obj), (type))
+#endif
 
 #endif

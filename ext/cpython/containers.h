@@ -4,7 +4,8 @@
  * same layout (CwDict_Type, CwList_Type, CwSet_Type), registered here as a
  * "kind"; watching, unwatching and the swap back at death go through here.
  * Each operation of a watched container is told to the engine with
- * cw_record(); loops over it go through cw_wrap_iter(). Guarded by the GIL. */
+ * cw_record(); loops over it go through cw_wrap_iter(). Guarded by the GIL;
+ * without it, as hooks_dict.c says. */
 #ifndef CW_CONTAINERS_H
 #define CW_CONTAINERS_H
 

@@ -37,7 +37,11 @@
  * so `if k not in CACHE: CACHE[k] = v` is a check-then-act even though
  * each operation is a method call of its own (whose insides are seen too).
  *
- * Guarded by the GIL. */
+ * Guarded by the GIL: the tables below (read on every attribute access of
+ * a wrapped class) and a store with its record as one step. Without the GIL:
+ * the object's critical section around a store and its record; the tables
+ * read without a lock from an immutable snapshot, replaced under a PyMutex
+ * on the rare write (docs/internals.md, "Without the GIL"). */
 #include "containers.h"
 
 #include <string.h>

@@ -13,7 +13,9 @@
  * class keeps its identity, dict and MRO; type(cls) is the twin, named as
  * its metaclass, and classes made from it later (subclasses) have it too.
  * Reads of a class attribute through an instance (self._cache) are the
- * instance's (module:Class()). Guarded by the GIL. */
+ * instance's (module:Class()). Guarded by the GIL: the metaclass twins.
+ * Without the GIL: a PyMutex for them; the class's type is changed as a
+ * container's (cw_set_type). */
 #include "binding.h"
 
 static PyObject *twins;   /* metaclass -> its twin (owned, never freed) */

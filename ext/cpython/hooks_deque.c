@@ -9,8 +9,8 @@
  * them (nor with a bounded deque dropping one as it adds: its length stays). Single changes commute (many producers and consumers are fine);
  * clear() does not. rotate, reverse and item stores change only the order:
  * they race loops over the deque, nothing else. Membership tests are not
- * checks (items are not locations). Type swap, loops and the rest as for
- * dicts (hooks_dict.c). Guarded by the GIL. */
+ * checks (items are not locations). Type swap, loops and the rest, and
+ * what stands in for the GIL without one, as for dicts (hooks_dict.c). */
 #include "containers.h"
 
 static PyTypeObject *CwDeque_Type; /* made from cwdeque_spec (owned) */

@@ -12,7 +12,9 @@
  * comes from a FOR_ITER instruction, while list(d), dict(d), sorted(d) and
  * the like are atomic snapshots and never race.
  *
- * Guarded by the GIL: the watched set below. */
+ * Guarded by the GIL: the watched set below, and an operation with its
+ * record as one step. Without the GIL: the object's critical section around
+ * both, a PyMutex for the set (docs/internals.md, "Without the GIL"). */
 #include "containers.h"
 
 #include <string.h>

@@ -13,7 +13,10 @@
  * (a dict, list or set) is watched too, and re-watched after each rebinding,
  * which also tells the engine that the old container was replaced.
  *
- * Guarded by the GIL: the module table. */
+ * Guarded by the GIL: the module table, and a Binding's value with its
+ * record as one step. Without the GIL: a PyMutex for the table, the
+ * Binding's critical section around a store and its record; the module's
+ * type is changed as a container's (cw_set_type). */
 #include "containers.h"
 
 #include <string.h>

@@ -24,7 +24,8 @@
  * was used (the container's marks), so a list used as a stack or queue pays
  * for neither. An unhashable element has no location of its own: its
  * checks read the contents. Type swap, loops and
- * the rest as for dicts (hooks_dict.c). Guarded by the GIL. */
+ * the rest, and what stands in for the GIL without one, as for dicts
+ * (hooks_dict.c). */
 #include "containers.h"
 
 #include <string.h>

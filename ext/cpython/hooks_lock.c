@@ -6,7 +6,10 @@
  * to the engine after it succeeded; a release before it happens, so a
  * hand-off is published before another thread can take the lock.
  *
- * Guarded by the GIL: the patch table. */
+ * Guarded by the GIL: the patch table, and the method stores seen whole.
+ * Without the GIL: installing stays single-threaded (a PyMutex), each store
+ * goes through the type dict's own lock and PyType_Modified; the originals
+ * are kept, so a caller holding either method is served. */
 #include "binding.h"
 
 #include "sync.h"

@@ -4,7 +4,8 @@
  * check of x; add, discard and remove write x when they change the set and
  * read it when they do not (adding an element twice is no conflict). Bulk
  * updates (update, |=, -=, ...) change the set of elements as a whole. Type
- * swap, loops and the rest as for dicts (hooks_dict.c). Guarded by the GIL. */
+ * swap, loops and the rest, and what stands in for the GIL without one, as
+ * for dicts (hooks_dict.c). */
 #include "containers.h"
 
 static PyTypeObject CwSet_Type;

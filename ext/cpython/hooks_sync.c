@@ -4,7 +4,12 @@
  * concurrent.futures.Future.result, ...) and tells the engine what the call
  * means for ordering. The Python layer decides which methods get which kind
  * (cachewatch/_hooks.py); this file only runs them. Hooks behave as methods
- * (descriptor binding, __wrapped__, __name__ from the original). */
+ * (descriptor binding, __wrapped__, __name__ from the original).
+ *
+ * Relies on the GIL for nothing of its own: a giver publishes before the
+ * real hand-off (set, put, release) and a taker consumes after it (wait,
+ * get, acquire), each under the engine's lock for that object, so the
+ * program's own synchronisation orders the two without a global lock. */
 #include "binding.h"
 
 #include <stddef.h>

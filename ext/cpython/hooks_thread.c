@@ -7,7 +7,10 @@
  * threading.Thread object, which Thread.join then consumes.
  *
  * Frame objects are the identity of a call (see thread.h): when one dies,
- * the thread forgets what it noted for it. Guarded by the GIL. */
+ * the thread forgets what it noted for it. Guarded by the GIL: the frame
+ * type's tp_dealloc store. Without the GIL: an atomic release store (both
+ * functions stay valid); a frame may die in any thread, and forgets only in
+ * the record of the thread it dies in, which that thread owns. */
 #include "binding.h"
 
 #include <string.h>

@@ -3,7 +3,9 @@
  *
  * Frame keys are code object addresses; every code object that appears in a
  * depot entry is kept alive (code_refs) so an address never names two
- * different code objects. Guarded by the GIL. */
+ * different code objects. Guarded by the GIL: code_refs, the "ours" cache.
+ * Without the GIL: a PyMutex for code_refs; "ours" (read per frame) a
+ * lock-free snapshot replaced on a miss. */
 #include "binding.h"
 
 #include <string.h>

@@ -10,7 +10,9 @@
  * _started Event); the lock's death is theirs. Anything else gets a weakref death notice,
  * which costs a weakref per object.
  *
- * Guarded by the GIL: the anchor table, the wrapped types. */
+ * Guarded by the GIL: the anchor table, the wrapped types' tp_dealloc
+ * stores. Without the GIL: a PyMutex for the table, atomic release stores
+ * for the slots (the original stays valid). */
 #include "binding.h"
 
 #include "sync.h"

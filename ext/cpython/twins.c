@@ -18,7 +18,8 @@
  * cached keys: the twin shares the plain type's.
  *
  * Twins live as long as the process (instances may outlive a stop). Guarded
- * by the GIL. */
+ * by the GIL: the twin cache. Without the GIL: a PyMutex for it; a twin,
+ * once published, is never changed. */
 #include "containers.h"
 
 #include <string.h>

@@ -13,7 +13,8 @@
 #include "hashtable.h"
 
 /* pc -> (name string id << 32 | offset), filled while unwinding, when a
- * cursor can name the frame. Guarded by the GIL. */
+ * cursor can name the frame. Guarded by the GIL: the name cache. Without
+ * the GIL: a PyMutex for it (libunwind's local unwinding is thread-safe). */
 static cw_hashtable names;
 static int names_ready;
 

@@ -241,7 +241,7 @@ def _install_futures_functions():
                 box = [f]
                 del f  # as the original: a yielded future the caller drops is freed
                 yield box.pop()
-        except TimeoutError:
+        except (TimeoutError, _base.TimeoutError):  # one class from 3.11 only
             _pools.after_as_completed_timeout(pending, timeout)
             raise
 

@@ -490,7 +490,7 @@ def _install_futures():
         def wait_(self, timeout=None):
             try:
                 value = original(self, timeout)
-            except TimeoutError:
+            except (TimeoutError, _base.TimeoutError):  # one class from 3.11 only
                 _gave_up(self, f"{original.__name__}(timeout={timeout}) ran out")
                 raise
             except BaseException:
@@ -528,7 +528,9 @@ def after_wait(done, not_done, timeout):
     """Called by the wait() hook: what was done is wanted, the rest given up."""
     for f in done:
         _still_wanted(f)
-    if timeout is not None:
+    # timeout=0 polls without waiting (gunicorn's gthread worker, between
+    # accepts): the caller keeps its futures and looks again
+    if timeout is not None and timeout > 0:
         for f in not_done:
             _gave_up(f, f"wait(timeout={timeout}) ran out")
 

@@ -172,6 +172,14 @@ def _watchable_container(value):
     return _c.can_watch(value) and not _exact_only(value)
 
 
+def _is_container(value):
+    # array.array is registered as a MutableSequence from 3.10 on only.
+    cls = type(value)
+    return isinstance(value, (collections.abc.MutableMapping, collections.abc.MutableSequence,
+                              collections.abc.MutableSet)) or (
+        hasattr(cls, "__setitem__") and hasattr(cls, "__len__") and hasattr(cls, "__iter__"))
+
+
 def not_watchable(value, module=None):
     """(what value is, why its state is not watched), or None when it is
     watched (or has no state). module: from discovery, where only containers
@@ -184,10 +192,10 @@ def not_watchable(value, module=None):
     params = getattr(type(value), "__dataclass_params__", None)
     if params is not None and params.frozen:
         return None
-    if isinstance(value, (collections.abc.MutableMapping, collections.abc.MutableSequence,
-                          collections.abc.MutableSet)) and _c.object_unwatchable(value):
-        return (f"a {_kind(value)}", "cachewatch watches dicts, lists, sets and deques and "
-                "their subclasses, not other containers")
+    if _is_container(value) and _c.object_unwatchable(value):
+        kind = _kind(value)
+        return (f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}", "cachewatch watches dicts, "
+                "lists, sets and deques and their subclasses, not other containers")
     if isinstance(value, type):
         if module is not None or is_open_class(value):
             return None  # its own attributes are watched when it is named

@@ -230,6 +230,24 @@ def equal_values(x, y):
         return False
 
 
+def runs_python_to_compare(x):
+    """Does hashing or comparing x run Python code (K, BadEq, a tuple of one)?"""
+    if isinstance(x, (tuple, frozenset)):
+        return any(runs_python_to_compare(y) for y in x)
+    return type(x) in (K, BadEq)
+
+
+def unordered(result):
+    """A result with every order taken out (a set's iteration order, the
+    operands an error message names): lists and tuples sorted, strings as
+    the sorted multiset of their characters."""
+    if isinstance(result, (list, tuple)):
+        return sorted((unordered(x) for x in result), key=repr)
+    if isinstance(result, str):
+        return "".join(sorted(result))
+    return result
+
+
 def outcome(fn, side):
     try:
         res = fn(side)
@@ -407,7 +425,8 @@ class DiffMachine(RuleBasedStateMachine):
             COUNTS[f"{self.NAME}.watched_steps.{self.mode}"] += 1
         plain = outcome(fn, self.ps)
         watched = self._run_watched(fn)
-        if plain != watched:
+        if plain != watched and not (self.order_unstable and
+                                     unordered(plain) == unordered(watched)):
             self.failed = True
             raise Divergence(f"{label}: plain gave {sr(plain)}, watched gave {sr(watched)}")
         self.check_contents(label)
@@ -482,25 +501,23 @@ class DiffMachine(RuleBasedStateMachine):
     def set_mode(self, mode):
         self.mode = mode
 
-    @precondition(lambda self: self.WATCHING and self.watching)
+    # One rule both ways: with two (unwatch, then rewatch under a
+    # precondition) a seed could unwatch 73 times and never draw a rewatch.
+    @precondition(lambda self: self.WATCHING)
     @rule()
-    def unwatch(self):
+    def toggle_watching(self):
         import cachewatch
 
-        cachewatch.unwatch(self.c_w)
-        self.watching = False
-        if type(self.c_w) is not self.KIND:
-            raise Divergence("unwatch left a watched type")
-        COUNTS[f"{self.NAME}.unwatched"] += 1
-
-    @precondition(lambda self: self.WATCHING and not self.watching)
-    @rule()
-    def rewatch(self):
-        import cachewatch
-
-        cachewatch.watch(self.c_w, name=self.target)
-        self.watching = True
-        COUNTS[f"{self.NAME}.rewatched"] += 1
+        if self.watching:
+            cachewatch.unwatch(self.c_w)
+            self.watching = False
+            if type(self.c_w) is not self.KIND:
+                raise Divergence("unwatch left a watched type")
+            COUNTS[f"{self.NAME}.unwatched"] += 1
+        else:
+            cachewatch.watch(self.c_w, name=self.target)
+            self.watching = True
+            COUNTS[f"{self.NAME}.rewatched"] += 1
 
     @rule()
     def type_identity(self):
@@ -584,6 +601,12 @@ class DiffMachine(RuleBasedStateMachine):
         if take is None:  # a way this machine's type does not take atomically
             return self.skip("snapshot-way")
         kind = self.BASE
+        if kind not in (list, collections.deque) and any(
+                runs_python_to_compare(x) for x in list(kind.__iter__(self.c_p))):
+            # inserting K(1) beside 1 into the copy runs K.__eq__, Python
+            # code between two items: plain, too, may then see the other
+            # thread's change ("dict mutated during update")
+            return self.skip("snapshot-python-eq")
 
         def op(s):
             c, sentinel, stop = s.c, object(), threading.Event()
@@ -622,9 +645,20 @@ class DiffMachine(RuleBasedStateMachine):
                 sys.setswitchinterval(old)
             return sorted(raised)
 
+        if kind is set:
+            # the changer's adds and discards leave dummies that a resize
+            # drops when it happens to come: a set's order now depends on
+            # timing, on either side
+            self.order_unstable = True
         self.both(f"{way} while another thread changes it", op)
         if kind is set:
-            self.order_unstable = True
+            # one order again (pop() takes the first element), refilled alike
+            items = list(set.__iter__(self.c_p))
+            for c in (self.c_p, self.c_w):
+                c.clear()
+                for x in items:
+                    c.add(x)
+            self.order_unstable = False
 
     @rule(other=st.sampled_from(["self", "peer", "plain-copy", "none", "int", "tuple"]))
     def compare(self, other):
@@ -1275,7 +1309,7 @@ class SetMachine(DiffMachine):
         """A copy that is a plain set (a watched set's is) iterates in the
         order of the plain original's copy."""
         w_copy = copy.copy(self.c_w)
-        if type(w_copy) is set:
+        if type(w_copy) is set and not self.order_unstable:
             w, p = list(w_copy), list(copy.copy(self.c_p))
             if not self.same_order(w, p):
                 raise Divergence(f"copy.copy(s) order: plain gave {sr(p)}, watched gave {sr(w)}")
@@ -1338,6 +1372,10 @@ class DefaultDictMachine(DictMachine):
     NAME = "defaultdict"
     # int: the defaults both sides make are the same object (0)
     MAKE = staticmethod(lambda contents: collections.defaultdict(int, contents))
+    if sys.version_info < (3, 10):
+        # 3.9: dd.copy() of a watched defaultdict lets another thread in
+        # between items (a documented limitation, docs/semantics.md)
+        SNAPSHOT_WAYS = {"dict": dict}
 
     @rule(k=anykey)
     def missing_then_add(self, k):

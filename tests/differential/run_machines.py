@@ -67,7 +67,7 @@ def main(argv=None):
         except BaseException as exc:  # a divergence: report it, go on
             if isinstance(exc, KeyboardInterrupt):
                 raise
-            result["failures"][name] = "".join(traceback.format_exception(exc))
+            result["failures"][name] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
             print(f"differential: {name} FAILED\n{result['failures'][name]}", flush=True)
         took = time.monotonic() - start
         ran = machines.COUNTS[f"{name}.sequences"] - before

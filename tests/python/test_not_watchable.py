@@ -38,12 +38,12 @@ FAVOURITE = Color.RED
 LIMIT = 10
 """
 
-SAMPLES_LINE = ("cachewatch: watch target state_mod:SAMPLES holds a array.array (cachewatch "
+SAMPLES_LINE = ("cachewatch: watch target state_mod:SAMPLES holds an array.array (cachewatch "
                 "watches dicts, lists, sets and deques and their subclasses, not other "
                 "containers); only rebinding the name is watched")
 DISCOVERY_LINE = ("cachewatch: in state_mod, not watched (cachewatch watches names, dicts, lists, "
                   "sets and deques and their subclasses, and objects of Python classes): SAMPLES "
-                  "(a array.array)")
+                  "(an array.array)")
 
 
 def write_module(tmp_path):
@@ -66,14 +66,21 @@ class Mood(enum.Enum):
 
 def test_what_is_said_not_watchable():
     for value in ({}, [], set(), 1, "s", (1, [2]), None, frozenset(), Point(1), Mood.OK, len,
-                  threading.Lock, os):
+                  threading.RLock, os):
         assert _targets.not_watchable(value) is None, value
+    # threading.Lock: a factory function up to 3.12, the C type _thread.lock
+    # from 3.13, whose own attributes cannot change
+    lock = _targets.not_watchable(threading.Lock)
+    if isinstance(threading.Lock, type):
+        assert lock == ("the class _thread.lock", "a C type, whose attributes cannot change")
+    else:
+        assert lock is None
     for value in (collections.OrderedDict(), collections.Counter(), collections.deque(),
                   collections.defaultdict(list), Mine()):
         assert _targets.not_watchable(value) is None, value
     assert _targets.not_watchable(weakref.WeakValueDictionary()) is None  # an object: watched
     import array
-    assert _targets.not_watchable(array.array("d"))[0] == "a array.array"
+    assert _targets.not_watchable(array.array("d"))[0] == "an array.array"
     local = _targets.not_watchable(threading.local())
     assert local[0] == "an instance of _thread._local" and "C type" in local[1], local
     assert _targets.not_watchable(Mine) is None  # its own attributes: watched when named

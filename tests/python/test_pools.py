@@ -3,6 +3,8 @@ Each test runs its program in a child process."""
 import json
 import textwrap
 
+import pytest
+
 from helpers import run_code
 
 
@@ -95,6 +97,22 @@ def test_result_timeout_then_result_is_not_abandoned():
     facts = found[0]["facts"]
     assert facts["ran_on_ms"] >= 150 and facts["still_running"] == 0
     assert found[0]["stacks"][0]["title"] == "Waiter gave up"
+
+
+@pytest.mark.parametrize("timeout,abandoned", [(0, False), (0.05, True)])
+def test_a_wait_that_only_polls_gives_nothing_up(timeout, abandoned):
+    # gunicorn's gthread worker polls its futures with wait(timeout=0)
+    # between accepts, keeps them and looks again later.
+    found, _ = findings_of(f"""
+        import time
+        from concurrent import futures
+        pool = futures.ThreadPoolExecutor(1)
+        pending = {{pool.submit(time.sleep, 0.3)}}
+        futures.wait(pending, timeout={timeout}, return_when=futures.FIRST_COMPLETED)
+        pool.shutdown()
+    """, "abandoned_ms=50")
+    assert kinds(found) == ([("abandoned-task", "concurrent.futures.ThreadPoolExecutor")]
+                            if abandoned else [])
 
 
 def test_cancel_before_start_is_fine_cancel_of_running_task_is_not():
