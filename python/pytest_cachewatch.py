@@ -53,7 +53,8 @@ def pytest_addoption(parser):
                             help=arg_help + " May be repeated.")
             parser.addini("cachewatch_watch", type="linelist", default=[], help=help_)
             continue
-        group.addoption(_opt(name), default=None,
+        also = ["--cachewatch-sarif"] if name == "sarif_path" else []
+        group.addoption(_opt(name), *also, default=None,
                         metavar={"bool": "0|1", "int": "N", "str": "TEXT"}[type_],
                         help=f"{arg_help} (default {default})")
         parser.addini("cachewatch_" + name, default=None, help=help_)
@@ -103,8 +104,10 @@ class _State:
         self.collected = []   # (nodeid, when, finding) gathered here or from workers
         self.options = self._options()
         self.json_path = self.options.get("json_path", "")
-        if self.json_path:
-            _check_json_path(self.json_path)
+        self.sarif_path = self.options.get("sarif_path", "")
+        for option in ("json_path", "sarif_path"):
+            if self.options.get(option):
+                _check_report_path(option, self.options[option])
         self.fail_on = self.options.get("fail_on", "all")
         self.started = False
         if not self.controller:
@@ -112,7 +115,7 @@ class _State:
 
             watch = self.options.pop("watch", [])
             # pytest owns exit statuses and output capture.
-            self.options.update(print_reports=0, exitcode=0, json_path="")
+            self.options.update(print_reports=0, exitcode=0, json_path="", sarif_path="")
             cachewatch.start(self.options, watch=watch)
             self.started = True
             from cachewatch import _cachewatch
@@ -265,11 +268,14 @@ class _State:
         return list(merged.values())
 
     def close(self):
-        if self.json_path and not self.worker:
-            from cachewatch import report
+        if (self.json_path or self.sarif_path) and not self.worker:
+            from cachewatch import report, sarif
 
             data = [dict(finding, tests=sorted(nodeids)) for nodeids, finding in self._merged()]
-            report.write_json_data(self.json_path, {"findings": data})
+            if self.json_path:
+                report.write_json_data(self.json_path, {"findings": data})
+            if self.sarif_path:
+                sarif.write(self.sarif_path, data, str(self.config.rootpath))
         if self.started:
             import cachewatch
 
@@ -277,14 +283,14 @@ class _State:
             self.started = False
 
 
-def _check_json_path(path):
+def _check_report_path(option, path):
     import os
 
     from cachewatch import report
 
     directory = os.path.dirname(os.path.abspath(report.expand_path(path)))
     if not os.path.isdir(directory):
-        raise OSError(f"cachewatch: json_path {path!r}: no such directory {directory!r}")
+        raise OSError(f"cachewatch: {option} {path!r}: no such directory {directory!r}")
 
 
 def _first_summary(texts, n):

@@ -7,6 +7,7 @@ program, as with `python -m`. Exit status: the program's own, or the
 exitcode option (66) when races were reported and the program itself
 succeeded. A failing program's traceback starts at its own code."""
 import argparse
+import json
 import os
 import runpy
 import sys
@@ -32,6 +33,8 @@ def build_parser():
                              help=help_ + " May be repeated.")
         elif name == "json_path":
             run.add_argument("--json", dest="json_path", metavar="PATH", help=help_)
+        elif name == "sarif_path":
+            run.add_argument("--sarif", dest="sarif_path", metavar="PATH", help=help_)
         else:
             metavar = {"bool": "0|1", "int": "N", "str": "TEXT"}[type_]
             run.add_argument(_flag(name), dest=name, metavar=metavar,
@@ -42,6 +45,13 @@ def build_parser():
                                        "de-duplicated report.")
     merge.add_argument("files", nargs="+", metavar="FILE")
     merge.add_argument("--json", dest="out", metavar="PATH", help="write the merged report here")
+    merge.add_argument("--sarif", dest="sarif_out", metavar="PATH",
+                       help="write the merged report as SARIF 2.1.0 here")
+    merge.add_argument("--format", choices=("text", "sarif"), default="text",
+                       help="what to print: a few lines per finding, or the SARIF log")
+    merge.add_argument("--srcroot", metavar="DIR", default=None,
+                       help="SARIF paths are relative to this directory (default: the "
+                            "current one)")
     run.add_argument("-m", dest="module", metavar="MODULE",
                      help="run a library module as a script, like python -m")
     run.add_argument("program", nargs=argparse.REMAINDER,
@@ -174,8 +184,8 @@ def options_markdown():
     return "\n".join(lines)
 
 
-def merge_reports(paths, out):
-    from . import merge
+def merge_reports(paths, out, sarif_out=None, print_format="text", srcroot=None):
+    from . import merge, sarif
 
     reports = []
     for path in paths:
@@ -184,16 +194,25 @@ def merge_reports(paths, out):
         except (OSError, ValueError) as exc:
             sys.stderr.write(f"cachewatch: cannot read report {path}: {exc}\n")
             return 2
+    if srcroot is not None and not os.path.isdir(srcroot):
+        sys.stderr.write(f"cachewatch: --srcroot {srcroot}: no such directory\n")
+        return 2
     findings = merge.merge(reports)
-    for finding in findings:
-        print("\n".join(merge.describe(finding)))
-    if out:
-        try:
-            merge.write(out, findings)
-        except OSError as exc:
-            sys.stderr.write(f"cachewatch: cannot write {out}: {exc.strerror or exc}\n")
-            return 2
-    print(report.summary_of(findings))
+    if print_format == "sarif":
+        print(json.dumps(sarif.to_sarif(findings, srcroot), indent=2))
+    else:
+        for finding in findings:
+            print("\n".join(merge.describe(finding)))
+    for path, writer in ((out, merge.write),
+                         (sarif_out, lambda p, f: sarif.write(p, f, srcroot))):
+        if path:
+            try:
+                writer(path, findings)
+            except OSError as exc:
+                sys.stderr.write(f"cachewatch: cannot write {path}: {exc.strerror or exc}\n")
+                return 2
+    if print_format == "text":
+        print(report.summary_of(findings))
     return 66 if findings else 0
 
 
@@ -210,7 +229,7 @@ def main(argv=None):
         print(options_markdown())
         return 0
     if args.command == "report":
-        return merge_reports(args.files, args.out)
+        return merge_reports(args.files, args.out, args.sarif_out, args.format, args.srcroot)
     parser.error(f"unknown command {args.command}")
     return 2
 

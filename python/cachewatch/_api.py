@@ -51,7 +51,8 @@ def start(options=None, *, watch=()):
         _targets.on_import("uvloop", _tasks.uvloop_imported)
         _targets.on_import("eventlet", _eventlet_imported)
         _targets.on_import("gevent", _gevent_imported)
-        _write_json_at_exit(_cachewatch.options().get("json_path", ""))
+        _write_report_at_exit(_cachewatch.options().get("json_path", ""))
+        _write_report_at_exit(_cachewatch.options().get("sarif_path", ""), sarif=True)
         _arm_fork()
         configured = _cachewatch.options().get("watch", "")
         targets = [t for t in configured.split(",") if t] + list(watch)
@@ -113,7 +114,7 @@ def _starters_again_after(module, name, also=None):
 def _check_report_directories(options):
     """A report path whose directory does not exist is said at start, not
     when the report is written at exit."""
-    for option in ("json_path", "log_path"):
+    for option in ("json_path", "sarif_path", "log_path"):
         path = options.get(option) or ""
         if path:
             directory = os.path.dirname(os.path.abspath(path.replace("%p", "0")))
@@ -121,14 +122,14 @@ def _check_report_directories(options):
                 raise OSError(f"cachewatch: {option} {path!r}: no such directory {directory!r}")
 
 
-_json_at_exit = []
+_reports_at_exit = []
 
 
-def _write_json_at_exit(path):
-    if path and path not in _json_at_exit:
-        if not _json_at_exit:
+def _write_report_at_exit(path, sarif=False):
+    if path and (path, sarif) not in _reports_at_exit:
+        if not _reports_at_exit:
             atexit.register(_flush_json)
-        _json_at_exit.append(path)
+        _reports_at_exit.append((path, sarif))
 
 
 _json_final = False  # written after checking stopped: nothing can change it
@@ -141,11 +142,16 @@ def _flush_json():
     if _json_final:
         return
     _json_final = not _cachewatch.is_active()
-    for path in _json_at_exit:
+    for path, as_sarif in _reports_at_exit:
         try:
-            report.write_json(path)
+            if as_sarif:
+                from . import sarif
+                sarif.write(path, report.findings())
+            else:
+                report.write_json(path)
         except OSError as exc:
-            sys.stderr.write(f"cachewatch: cannot write JSON report to {printable(path)}: "
+            what = "SARIF" if as_sarif else "JSON"
+            sys.stderr.write(f"cachewatch: cannot write {what} report to {printable(path)}: "
                              f"{printable(exc.strerror or exc)}\n")
 
 
