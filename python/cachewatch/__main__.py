@@ -49,6 +49,9 @@ def build_parser():
                        help="write the merged report as SARIF 2.1.0 here")
     merge.add_argument("--format", choices=("text", "sarif"), default="text",
                        help="what to print: a few lines per finding, or the SARIF log")
+    merge.add_argument("--baseline", metavar="OLD.json", default=None,
+                       help="keep only the findings this earlier report does not have (by "
+                            "category, target, files and functions: lines may move)")
     merge.add_argument("--srcroot", metavar="DIR", default=None,
                        help="SARIF paths are relative to this directory (default: the "
                             "current one)")
@@ -184,11 +187,12 @@ def options_markdown():
     return "\n".join(lines)
 
 
-def merge_reports(paths, out, sarif_out=None, print_format="text", srcroot=None):
+def merge_reports(paths, out, sarif_out=None, print_format="text", srcroot=None,
+                  baseline=None):
     from . import merge, sarif
 
     reports = []
-    for path in paths:
+    for path in paths + ([baseline] if baseline else []):
         try:
             reports.append(merge.load(path))
         except (OSError, ValueError) as exc:
@@ -197,7 +201,11 @@ def merge_reports(paths, out, sarif_out=None, print_format="text", srcroot=None)
     if srcroot is not None and not os.path.isdir(srcroot):
         sys.stderr.write(f"cachewatch: --srcroot {srcroot}: no such directory\n")
         return 2
-    findings = merge.merge(reports)
+    findings = merge.merge(reports[:len(paths)])
+    if baseline:
+        root = srcroot or os.getcwd()
+        known = {merge.fingerprint(f, root) for f in reports[-1]["findings"]}
+        findings = [f for f in findings if merge.fingerprint(f, root) not in known]
     if print_format == "sarif":
         print(json.dumps(sarif.to_sarif(findings, srcroot), indent=2))
     else:
@@ -229,7 +237,8 @@ def main(argv=None):
         print(options_markdown())
         return 0
     if args.command == "report":
-        return merge_reports(args.files, args.out, args.sarif_out, args.format, args.srcroot)
+        return merge_reports(args.files, args.out, args.sarif_out, args.format, args.srcroot,
+                             args.baseline)
     parser.error(f"unknown command {args.command}")
     return 2
 

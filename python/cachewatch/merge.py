@@ -1,5 +1,6 @@
 """Merge per-process JSON reports (json_path=report.%p.json under a pre-fork
 server, or several runs) into one de-duplicated report."""
+import hashlib
 import json
 import os
 
@@ -30,6 +31,25 @@ def key(finding):
     for section in finding.get("stacks", []):
         places.append(where(section["stack"]))
     return (finding["kind"], finding["category"], finding["target"], tuple(sorted(places)))
+
+
+def fingerprint(finding, root):
+    """What a finding is from run to run, without line numbers (they move as
+    a file is edited elsewhere): its category, target, and the files (relative
+    to root when under it) and functions of its sites."""
+    root = os.path.abspath(root)
+    sites = set()
+    stacks = [a["stack"] for a in finding.get("accesses", [])]
+    stacks += [a["check"]["stack"] for a in finding.get("accesses", []) if a.get("check")]
+    stacks += [s["stack"] for s in finding.get("stacks", [])]
+    for stack in stacks:
+        top = stack[0] if stack else {}
+        path = os.path.abspath(os.path.join(root, top.get("file") or "?"))
+        if path.startswith(root + os.sep):
+            path = os.path.relpath(path, root)
+        sites.add(f"{path}:{top.get('function', '?')}")
+    text = "\n".join([finding["category"], finding["target"]] + sorted(sites))
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def load(path):

@@ -4,11 +4,10 @@ location at the act, related locations for the check and the other
 thread's access, a code flow with one thread flow per thread carrying its
 stacks, and fingerprints that stay the same from run to run while the
 code does. Paths under the source root are relative to %SRCROOT%."""
-import hashlib
 import os
 import pathlib
 
-from . import report
+from . import merge, report
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SRCROOT = "%SRCROOT%"
@@ -161,22 +160,6 @@ def _message(finding):
     return text
 
 
-def fingerprint(finding, root):
-    """What a finding is, without line numbers (they move as a file is
-    edited elsewhere): its category, target and the files and functions of
-    its sites."""
-    sites = []
-    stacks = [a["stack"] for a in finding.get("accesses", [])]
-    stacks += [a["check"]["stack"] for a in finding.get("accesses", []) if a.get("check")]
-    stacks += [s["stack"] for s in finding.get("stacks", [])]
-    for stack in stacks:
-        top = _top(stack)
-        artifact = _artifact(top.get("file") or "?", root)
-        sites.append(f"{artifact['uri']}:{top.get('function', '?')}")
-    text = "\n".join([finding["category"], finding["target"]] + sorted(set(sites)))
-    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()
-
-
 def _result(finding, rule_index, root):
     if finding.get("accesses"):
         primary, related, flows = _race_parts(finding, root)
@@ -189,7 +172,7 @@ def _result(finding, rule_index, root):
         "level": "error" if finding["category"] in report.RACES else "warning",
         "message": {"text": _message(finding)},
         "locations": [primary],
-        "partialFingerprints": {"cachewatchFinding/v1": fingerprint(finding, root)},
+        "partialFingerprints": {"cachewatchFinding/v1": merge.fingerprint(finding, root)},
         "properties": {k: finding[k] for k in ("target", "key", "keys", "hits", "processes",
                                                "tests", "facts") if k in finding},
     }
