@@ -803,10 +803,10 @@ int cw_runtime_init(PyObject *module)
 
 /* ---- findings that are not races (pools, threads) ----------------------- */
 
-static int kind_from_name(const char *name, cw_report_kind *out)
+static int kind_from_name(const char *name, cw_report_kind *out, bool races_too)
 {
     for (int k = CW_REPORT_CHECK_THEN_ACT; k <= CW_REPORT_THREAD_LEAK; k++) {
-        if (!cw_report_kind_is_race((cw_report_kind)k) &&
+        if ((races_too || !cw_report_kind_is_race((cw_report_kind)k)) &&
             strcmp(cw_report_kind_name((cw_report_kind)k), name) == 0) {
             *out = (cw_report_kind)k;
             return 0;
@@ -831,7 +831,7 @@ static PyObject *py_add_finding(PyObject *self, PyObject *args)
     }
     cw_report r;
     memset(&r, 0, sizeof(r));
-    if (kind_from_name(kind_name, &r.kind) < 0)
+    if (kind_from_name(kind_name, &r.kind, false) < 0)
         return PyErr_Format(PyExc_ValueError, "unknown finding kind '%s'", kind_name);
     r.target = cw_str_intern(target);
     r.detail = cw_str_intern(detail);
@@ -901,7 +901,21 @@ static PyObject *py_current_tid(PyObject *self, PyObject *noargs)
     return PyLong_FromUnsignedLong(t ? t->number : 0);
 }
 
+/* finding_hint(category) -> what to do about it, one line. */
+static PyObject *py_finding_hint(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    const char *name = PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    cw_report_kind kind;
+    if (name == NULL || kind_from_name(name, &kind, true) < 0) {
+        PyErr_Clear();
+        return PyErr_Format(PyExc_ValueError, "unknown finding kind %R", arg);
+    }
+    return PyUnicode_FromString(cw_report_kind_hint(kind));
+}
+
 PyMethodDef cw_finding_methods[] = {
+    {"finding_hint", py_finding_hint, METH_O, "finding_hint(category) -> what to do, one line."},
     {"add_finding", py_add_finding, METH_VARARGS,
      "add_finding(kind, target, detail, facts, sections, dedup) -> id (0: a repeat)."},
     {"capture_stack", py_capture_stack, METH_NOARGS, "The caller's stack, interned; its id."},

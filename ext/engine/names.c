@@ -40,6 +40,36 @@ const char *cw_report_kind_name(cw_report_kind kind)
     return "?";
 }
 
+/* What to do about a finding of this kind, one line (the text report's
+ * Hint, SARIF's help text). */
+const char *cw_report_kind_hint(cw_report_kind kind)
+{
+    switch (kind) {
+    case CW_REPORT_CHECK_THEN_ACT:
+        return "hold one lock across the check and the act, or make them one operation "
+               "(setdefault, pop(key, None))";
+    case CW_REPORT_WRITE_WRITE:
+        return "order the writes (one lock both hold, or a hand-off), or keep the state "
+               "per thread";
+    case CW_REPORT_ITERATION:
+        return "loop over a snapshot (list(...), .copy()), or hold the writers' lock while "
+               "looping";
+    case CW_REPORT_LOST_UPDATE:
+        return "hold one lock across the read and the write";
+    case CW_REPORT_UNBOUNDED_POOL:
+        return "bound the backlog: max_workers and a semaphore around submit, or futurist's "
+               "check_and_reject";
+    case CW_REPORT_EXECUTOR_LEAK:
+        return "call shutdown(), or use the executor as a context manager";
+    case CW_REPORT_ABANDONED_TASK:
+        return "cancel the task when giving up on it, or have it watch a stop event";
+    case CW_REPORT_THREAD_LEAK:
+        return "join the thread (or stop it) before the end; a daemon thread is meant to be "
+               "abandoned";
+    }
+    return "";
+}
+
 bool cw_report_kind_is_race(cw_report_kind kind)
 {
     switch (kind) {

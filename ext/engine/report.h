@@ -52,6 +52,7 @@ typedef enum cw_location_kind {
 } cw_location_kind;
 
 const char *cw_report_kind_name(cw_report_kind kind);
+const char *cw_report_kind_hint(cw_report_kind kind);
 const char *cw_location_kind_name(cw_location_kind loc);
 
 /* One access in a report. */

@@ -195,6 +195,24 @@ static void put_access(out *o, const cw_report *r, const char *prefix, const cw_
     }
 }
 
+/* The one line saying what to do; for a check acted on, where. */
+static void put_hint(out *o, const cw_report *r)
+{
+    put(o, "  Hint: %s", cw_report_kind_hint(r->kind));
+    const cw_report_access *acts[2] = {&r->cur, &r->prev};
+    for (int i = 0; i < 2; i++) {
+        uint32_t nc, na;
+        const cw_frame *c = acts[i]->check_stack ? cw_depot_get(acts[i]->check_stack, &nc) : NULL;
+        const cw_frame *a = acts[i]->stack ? cw_depot_get(acts[i]->stack, &na) : NULL;
+        if (c != NULL && a != NULL && nc && na && c[0].file == a[0].file && c[0].line != a[0].line) {
+            put(o, "; here lines %d-%d", c[0].line < a[0].line ? c[0].line : a[0].line,
+                c[0].line < a[0].line ? a[0].line : c[0].line);
+            break;
+        }
+    }
+    put(o, "\n");
+}
+
 static void put_thread(out *o, cw_tid tid, const char *name)
 {
     cw_thread *t = cw_thread_get(tid);
@@ -237,6 +255,7 @@ static size_t format_finding(const cw_report *r, int pid, out *o)
         put(o, ":\n");
         put_stack(o, s->stack, 64);
     }
+    put_hint(o, r);
     put(o, "SUMMARY: cachewatch: %s %s", kind, target);
     uint32_t n = 0;
     const cw_frame *f = r->nsections ? cw_depot_get(r->sections[0].stack, &n) : NULL;
@@ -300,6 +319,7 @@ size_t cw_report_format(const cw_report *r, int pid, char *buf, size_t size)
     put_thread(&o, r->cur.tid, r->cur.thread_name);
     if (r->prev.tid != r->cur.tid)
         put_thread(&o, r->prev.tid, r->prev.thread_name);
+    put_hint(&o, r);
     uint32_t n;
     const cw_frame *f = cw_depot_get(r->cur.stack, &n);
     put(&o, "SUMMARY: cachewatch: %s race on %s", kind, target);

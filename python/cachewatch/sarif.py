@@ -7,59 +7,54 @@ code does. Paths under the source root are relative to %SRCROOT%."""
 import os
 import pathlib
 
+from . import _cachewatch as _c
 from . import merge, report
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SRCROOT = "%SRCROOT%"
 
-# category -> (name, what it is, what to do about it)
+# category -> (name, what it is); what to do is the text report's Hint
+# (ext/engine/names.c), the same words
 RULES = {
     "check-then-act": (
         "CheckThenAct",
         "A check of a watched location and an act on it in one call, with no lock held "
-        "across both, while another thread changed it: the act rests on a stale check.",
-        "Hold one lock across the check and the act, or make them one operation "
-        "(dict.setdefault, dict.pop(key, None))."),
+        "across both, while another thread changed it: the act rests on a stale check."),
     "lost-update": (
         "LostUpdate",
         "A read-modify-write of a watched location that another thread's write landed in "
-        "the middle of: one of the two updates is lost.",
-        "Hold one lock across the read and the write, or replace the value in one "
-        "operation under a lock."),
+        "the middle of: one of the two updates is lost."),
     "write-write": (
         "WriteWrite",
         "Two threads wrote one watched location with nothing ordering the writes: which "
-        "one stays is up to the scheduler.",
-        "Order the writes (a lock both hold, or a hand-off), or keep the state per thread."),
+        "one stays is up to the scheduler."),
     "iteration": (
         "IterationRace",
         "A loop over a watched container while another thread changed its keys: the loop "
-        "may raise or miss items.",
-        "Loop over a snapshot (list(d), d.copy()) or hold the lock the writers hold."),
+        "may raise or miss items."),
     "unbounded-pool": (
         "UnboundedPool",
         "A pool with no bound on its backlog held more waiting tasks than the pool_backlog "
-        "or pool_wait_ms options allow.",
-        "Bound the backlog: max_workers and a semaphore around submit, or futurist's "
-        "check_and_reject."),
+        "or pool_wait_ms options allow."),
     "executor-leak": (
         "ExecutorLeak",
-        "Executors made at one place and never shut down.",
-        "Call shutdown(), or use the executor as a context manager."),
+        "Executors made at one place and never shut down."),
     "abandoned-task": (
         "AbandonedTask",
-        "A task ran on, or started, after its waiter gave up on it (a timeout).",
-        "Cancel the task when giving up on it, or have it watch a stop event."),
+        "A task ran on, or started, after its waiter gave up on it (a timeout)."),
     "thread-leak": (
         "ThreadLeak",
-        "A thread started while checking was still running when checking ended.",
-        "Join the thread (or stop it) before the end; a daemon thread is meant to be "
-        "abandoned."),
+        "A thread started while checking was still running when checking ended."),
 }
 
 
 def _rule(category):
-    name, full, help_text = RULES.get(category, (category, category, ""))
+    name, full = RULES.get(category, (category, category))
+    try:
+        help_text = _c.finding_hint(category)
+    except ValueError:
+        help_text = ""
+    help_text = help_text[:1].upper() + help_text[1:] + "." if help_text else full
     kind = "race" if category in report.RACES else "pool" if category in report.POOLS \
         else "thread"
     return {

@@ -36,6 +36,17 @@ def test_the_demo_names_its_lines_and_where_its_threads_started():
         {a["check"]["stack"][0]["line"] for a in accesses if a.get("check")}
     assert lines == {16, 21}, proc.stderr
     assert "cell_cache_nolock.py:38" in proc.stderr, proc.stderr  # where the threads started
+    # what to do, and where
+    assert ("  Hint: hold one lock across the check and the act, or make them one operation "
+            "(setdefault, pop(key, None)); here lines 16-21\n") in proc.stderr, proc.stderr
+
+
+def test_every_finding_says_what_to_do_in_one_line():
+    proc, findings = run_cachewatch(["--executor-leak-count", "5", "pool_per_call.py"],
+                                    cwd=SCENARIOS)
+    assert [f["category"] for f in findings] == ["executor-leak"], proc.stderr
+    hints = [line for line in proc.stderr.splitlines() if line.startswith("  Hint: ")]
+    assert hints == ["  Hint: call shutdown(), or use the executor as a context manager"]
 
 
 def test_exit_0_without_races():
