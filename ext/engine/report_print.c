@@ -41,7 +41,28 @@ static bool is_library_frame(const cw_frame *f)
 typedef struct out {
     char *buf;
     size_t size, len;
+    char cwd[1024]; /* paths under it are shown relative to it */
+    size_t cwd_len;
 } out;
+
+static void out_init(out *o, char *buf, size_t size)
+{
+    o->buf = buf;
+    o->size = size;
+    o->len = 0;
+    if (size)
+        buf[0] = '\0';
+    o->cwd_len = getcwd(o->cwd, sizeof(o->cwd)) != NULL ? strlen(o->cwd) : 0;
+}
+
+/* A file as a terminal or editor opens it from here: relative when under
+ * the current directory. */
+static const char *shown_path(const out *o, const char *file)
+{
+    if (o->cwd_len > 1 && strncmp(file, o->cwd, o->cwd_len) == 0 && file[o->cwd_len] == '/')
+        return file + o->cwd_len + 1;
+    return file;
+}
 
 static void put(out *o, const char *fmt, ...)
 {
@@ -102,7 +123,7 @@ static void put_frame(out *o, uint32_t i, const cw_frame *f)
             (unsigned long)f->line);
         return;
     }
-    put(o, "    #%u %s %s:%d\n", i, *fn ? fn : "<module>", file, f->line);
+    put(o, "    #%u %s %s:%d\n", i, *fn ? fn : "<module>", shown_path(o, file), f->line);
     char text[160];
     if (source_line(file, f->line, text, sizeof(text)))
         put(o, "        %s\n", text);
@@ -263,7 +284,7 @@ static size_t format_finding(const cw_report *r, int pid, out *o)
     while (first + 1 < n && is_library_frame(&f[first]))
         first++;
     if (n)
-        put(o, " %s:%d in %s", cw_str_get(f[first].file), f[first].line,
+        put(o, " %s:%d in %s", shown_path(o, cw_str_get(f[first].file)), f[first].line,
             cw_str_get(f[first].function));
     put(o, "\n==================\n");
     return o->len;
@@ -271,9 +292,8 @@ static size_t format_finding(const cw_report *r, int pid, out *o)
 
 size_t cw_report_format(const cw_report *r, int pid, char *buf, size_t size)
 {
-    out o = {buf, size, 0};
-    if (size)
-        buf[0] = '\0';
+    out o;
+    out_init(&o, buf, size);
     if (!cw_report_kind_is_race(r->kind))
         return format_finding(r, pid, &o);
     const char *target = cw_str_get(r->target);
@@ -324,9 +344,43 @@ size_t cw_report_format(const cw_report *r, int pid, char *buf, size_t size)
     const cw_frame *f = cw_depot_get(r->cur.stack, &n);
     put(&o, "SUMMARY: cachewatch: %s race on %s", kind, target);
     if (n)
-        put(&o, " %s:%d in %s", cw_str_get(f[0].file), f[0].line, cw_str_get(f[0].function));
+        put(&o, " %s:%d in %s", shown_path(&o, cw_str_get(f[0].file)), f[0].line,
+            cw_str_get(f[0].function));
     put(&o, "\n==================\n");
     return o.len;
+}
+
+static int write_all(int fd, const char *p, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = write(fd, p + done, len - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        done += (size_t)w;
+    }
+    return 0;
+}
+
+/* The colour of a line of a report (ANSI), or NULL. */
+static const char *line_colour(const char *line)
+{
+    if (strncmp(line, "WARNING: ", 9) == 0)
+        return "\033[1;31m";
+    if (strncmp(line, "SUMMARY: ", 9) == 0)
+        return "\033[1m";
+    if (strncmp(line, "  Hint: ", 8) == 0)
+        return "\033[32m";
+    return NULL;
+}
+
+/* Colour only for a person at a terminal (https://no-color.org). */
+static bool wants_colour(int fd)
+{
+    const char *no_colour = getenv("NO_COLOR");
+    return isatty(fd) && (no_colour == NULL || no_colour[0] == '\0');
 }
 
 int cw_report_print(uint32_t id, int fd, int pid)
@@ -339,17 +393,24 @@ int cw_report_print(uint32_t id, int fd, int pid)
     if (buf == NULL)
         return -1;
     size_t len = cw_report_format(&r, pid, buf, size);
-    size_t done = 0;
     int rc = 0;
-    while (done < len) {
-        ssize_t w = write(fd, buf + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            rc = -1;
-            break;
+    if (!wants_colour(fd)) {
+        rc = write_all(fd, buf, len);
+    } else {
+        for (size_t at = 0; at < len && rc == 0;) {
+            const char *nl = memchr(buf + at, '\n', len - at);
+            size_t n = nl ? (size_t)(nl - (buf + at)) : len - at;
+            const char *colour = line_colour(buf + at);
+            if (colour != NULL)
+                rc = write_all(fd, colour, strlen(colour));
+            if (rc == 0)
+                rc = write_all(fd, buf + at, n);
+            if (rc == 0 && colour != NULL)
+                rc = write_all(fd, "\033[0m", 4);
+            if (rc == 0 && nl != NULL)
+                rc = write_all(fd, "\n", 1);
+            at += n + (nl != NULL);
         }
-        done += (size_t)w;
     }
     free(buf);
     return rc;

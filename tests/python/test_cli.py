@@ -385,3 +385,43 @@ def test_report_baseline_lists_only_new_findings_even_when_lines_moved(tmp_path)
     same = run_python(["-m", "cachewatch", "report", "--baseline", reports["old"],
                        reports["new"]], cwd=str(tmp_path / "new"))
     assert same.returncode == 0 and same.stdout.strip() == "cachewatch: nothing found", same.stdout
+
+
+def _stderr_at_a_terminal(args, env):
+    """Run cachewatch with its stderr (and stdout) on a pseudo-terminal."""
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its output goes to the terminal
+        os.chdir(SCENARIOS)
+        os.execve(sys.executable, [sys.executable, "-m", "cachewatch", "run"] + args, env)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.waitpid(pid, 0)
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_colour_only_at_a_terminal_never_with_no_color_and_paths_relative():
+    args = ["--watch", "__main__:CELL_CACHE", "cell_cache_nolock.py"]
+    env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    env.pop("CACHEWATCH_OPTIONS", None)
+    coloured = _stderr_at_a_terminal(args, env)
+    assert "\x1b[1;31mWARNING: cachewatch: check-then-act race" in coloured, coloured
+    assert "\x1b[32m  Hint: " in coloured
+    plain = _stderr_at_a_terminal(args, dict(env, NO_COLOR="1"))
+    assert "WARNING: cachewatch: check-then-act race" in plain and "\x1b[" not in plain
+    piped, _ = run_cachewatch(args, cwd=SCENARIOS)  # a pipe, not a terminal
+    assert "WARNING: cachewatch" in piped.stderr and "\x1b[" not in piped.stderr
+    # a file under the current directory is shown relative to it
+    proc, _ = run_cachewatch(["--watch", "__main__:CELL_CACHE",
+                              os.path.join(SCENARIOS, "cell_cache_nolock.py")], cwd=SCENARIOS)
+    assert "#0 set_target_cell.<locals>.get_or_set_cached_cell_and_set_connections " \
+           "cell_cache_nolock.py:21" in proc.stderr, proc.stderr
+    assert SCENARIOS + "/cell_cache_nolock.py" not in proc.stderr
