@@ -275,7 +275,10 @@ class _State:
             if self.json_path:
                 report.write_json_data(self.json_path, {"findings": data})
             if self.sarif_path:
-                sarif.write(self.sarif_path, data, str(self.config.rootpath))
+                from cachewatch import _cachewatch
+
+                hidden = _cachewatch.suppressed_findings() if self.started else []
+                sarif.write(self.sarif_path, data, str(self.config.rootpath), hidden)
         if self.started:
             import cachewatch
 

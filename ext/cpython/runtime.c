@@ -196,7 +196,7 @@ void cw_emit_reports_as(const uint32_t *ids, uint32_t n, PyObject *key, cw_locat
             rename_unnamed_thread(ids[i], r.cur.tid);
             rename_unnamed_thread(ids[i], r.prev.tid);
         }
-        if (cw_options.print_reports)
+        if (cw_options.print_reports && cw_report_get(ids[i], &r) && !r.suppressed)
             cw_report_print(ids[i], log_fd, (int)getpid());
     }
     cw_tls_state.busy--;
@@ -679,54 +679,84 @@ static PyObject *finding_to_dict(uint32_t id, const cw_report *r)
     return d;
 }
 
-static PyObject *py_findings(PyObject *self, PyObject *noargs)
+/* A race report as a dict (new reference; NULL on error). */
+static PyObject *race_to_dict(uint32_t id, const cw_report *r)
 {
-    (void)self;
-    (void)noargs;
+    PyObject *cur = access_to_dict(&r->cur);
+    PyObject *prev = access_to_dict(&r->prev);
+    PyObject *d = NULL;
+    if (cur && prev)
+        d = Py_BuildValue("{s:I,s:s,s:s,s:s,s:s,s:s,s:[OO],s:I}", "id", id, "kind", "race",
+                          "category", cw_report_kind_name(r->kind), "target",
+                          cw_str_get(r->target), "location", cw_location_kind_name(r->location),
+                          "key", r->has_key ? (r->key_repr ? r->key_repr : "<unknown>") : "",
+                          "accesses", cur, prev, "hits", r->hits);
+    if (d != NULL && !r->has_key)
+        PyDict_SetItemString(d, "key", Py_None);
+    if (d != NULL && r->nkeys > 0) { /* distinct keys it was seen at; a string past 8 */
+        PyObject *keys = r->more_keys ? PyUnicode_FromFormat("over %u", r->nkeys)
+                                      : PyLong_FromUnsignedLong(r->nkeys);
+        if (keys == NULL || PyDict_SetItemString(d, "keys", keys) < 0)
+            Py_CLEAR(d);
+        Py_XDECREF(keys);
+    }
+    if (d != NULL && r->detail) {
+        PyObject *what = PyUnicode_FromString(cw_str_get(r->detail));
+        if (what == NULL || PyDict_SetItemString(d, "object", what) < 0)
+            PyErr_Clear();
+        Py_XDECREF(what);
+    }
+    Py_XDECREF(cur);
+    Py_XDECREF(prev);
+    return d;
+}
+
+/* The suppression that hid a report, as a dict {type, pattern, reason}. */
+static int add_suppressed_by(PyObject *d, uint32_t which)
+{
+    const char *type, *pattern, *reason;
+    uint64_t hits;
+    if (!cw_suppress_get(which - 1, &type, &pattern, &reason, &hits))
+        return 0;
+    PyObject *by = Py_BuildValue("{s:s,s:s,s:s}", "type", type, "pattern", pattern, "reason",
+                                 reason ? reason : "");
+    int rc = by == NULL ? -1 : PyDict_SetItemString(d, "suppressed_by", by);
+    Py_XDECREF(by);
+    return rc;
+}
+
+/* Every report shown (suppressed == false), or every one a suppression hid. */
+static PyObject *reports_as_list(bool suppressed)
+{
     PyObject *list = PyList_New(0);
     uint32_t n = cw_engine_ready ? cw_report_count() : 0;
     for (uint32_t id = 1; list && id <= n; id++) {
         cw_report r;
-        if (!cw_report_get(id, &r))
+        if (!cw_report_get(id, &r) || (r.suppressed != 0) != suppressed)
             continue;
-        if (!cw_report_kind_is_race(r.kind)) {
-            PyObject *d = finding_to_dict(id, &r);
-            if (d == NULL || PyList_Append(list, d) < 0)
-                Py_CLEAR(list);
-            Py_XDECREF(d);
-            continue;
-        }
-        PyObject *cur = access_to_dict(&r.cur);
-        PyObject *prev = access_to_dict(&r.prev);
-        PyObject *d = NULL;
-        if (cur && prev)
-            d = Py_BuildValue("{s:I,s:s,s:s,s:s,s:s,s:s,s:[OO],s:I}", "id", id, "kind", "race",
-                              "category", cw_report_kind_name(r.kind), "target",
-                              cw_str_get(r.target), "location", cw_location_kind_name(r.location),
-                              "key", r.has_key ? (r.key_repr ? r.key_repr : "<unknown>") : "",
-                              "accesses", cur, prev, "hits", r.hits);
-        if (d != NULL && !r.has_key)
-            PyDict_SetItemString(d, "key", Py_None);
-        if (d != NULL && r.nkeys > 0) { /* distinct keys it was seen at; a string past 8 */
-            PyObject *keys = r.more_keys ? PyUnicode_FromFormat("over %u", r.nkeys)
-                                         : PyLong_FromUnsignedLong(r.nkeys);
-            if (keys == NULL || PyDict_SetItemString(d, "keys", keys) < 0)
-                Py_CLEAR(d);
-            Py_XDECREF(keys);
-        }
-        if (d != NULL && r.detail) {
-            PyObject *what = PyUnicode_FromString(cw_str_get(r.detail));
-            if (what == NULL || PyDict_SetItemString(d, "object", what) < 0)
-                PyErr_Clear();
-            Py_XDECREF(what);
-        }
-        Py_XDECREF(cur);
-        Py_XDECREF(prev);
+        PyObject *d = cw_report_kind_is_race(r.kind) ? race_to_dict(id, &r)
+                                                     : finding_to_dict(id, &r);
+        if (d != NULL && suppressed && add_suppressed_by(d, r.suppressed) < 0)
+            Py_CLEAR(d);
         if (d == NULL || PyList_Append(list, d) < 0)
             Py_CLEAR(list);
         Py_XDECREF(d);
     }
     return list;
+}
+
+static PyObject *py_findings(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return reports_as_list(false);
+}
+
+static PyObject *py_suppressed_findings(PyObject *self, PyObject *noargs)
+{
+    (void)self;
+    (void)noargs;
+    return reports_as_list(true);
 }
 
 /* Engine bytes by kind: live now and the most ever live. */
@@ -787,7 +817,9 @@ PyMethodDef cw_runtime_methods[] = {
      "Testing: make the nth engine allocation from now, and all later ones, fail (0: none)."},
     {"options", py_options, METH_NOARGS, "The current options as a dict."},
     {"flag_table", py_flag_table, METH_NOARGS, "Rows (name, type, default, help)."},
-    {"findings", py_findings, METH_NOARGS, "Every report as a dict."},
+    {"findings", py_findings, METH_NOARGS, "Every report as a dict (not those suppressed)."},
+    {"suppressed_findings", py_suppressed_findings, METH_NOARGS,
+     "Every report a suppression hid, as a dict with suppressed_by."},
     {"format_report", py_format_report, METH_VARARGS, "format_report(id): the text of one report."},
     {"stats", py_stats, METH_NOARGS, "Engine counters."},
     {"clear_findings", py_clear_findings, METH_NOARGS, "Forget every report."},
@@ -853,7 +885,8 @@ static PyObject *py_add_finding(PyObject *self, PyObject *args)
         r.sections[r.nsections++] = (cw_report_section){cw_str_intern(title), tid, stack};
     }
     uint32_t id = cw_report_add(&r);
-    if (id != 0 && cw_options.print_reports)
+    cw_report kept;
+    if (id != 0 && cw_options.print_reports && cw_report_get(id, &kept) && !kept.suppressed)
         cw_report_print(id, log_fd, (int)getpid());
     return PyLong_FromUnsignedLong(id);
 }

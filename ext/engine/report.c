@@ -142,8 +142,9 @@ static void note_key(cw_report *o, const cw_report *r)
 uint32_t cw_report_add(const cw_report *r)
 {
     uint32_t id = 0;
-    if (cw_suppress_match(r))
-        return 0; /* counted by its suppression */
+    /* Kept, marked, for reports that list what was suppressed (SARIF);
+     * never printed nor counted against the program. */
+    uint32_t suppressed = cw_suppress_match(r);
     uint64_t sig = signature(r);
     pthread_mutex_lock(&report_lock);
     if (!initialised)
@@ -169,6 +170,7 @@ uint32_t cw_report_add(const cw_report *r)
         goto out;
     }
     *copy = *r;
+    copy->suppressed = suppressed;
     copy->key_repr = NULL;
     copy->hits = 1;
     copy->nkeys = 0;

@@ -82,6 +82,7 @@ typedef struct cw_report {
     cw_report_access cur;    /* the access that found the race */
     cw_report_access prev;   /* the other side */
     uint32_t hits;           /* how many times this (deduplicated) race was seen */
+    uint32_t suppressed;     /* 1 + the suppression hiding it (cw_suppress_get), 0: shown */
     /* The keys (or indices) it was seen at: one bug through one pair of
      * lines at many keys is one report that says how many. */
     int64_t keys_seen[CW_REPORT_KEYS];

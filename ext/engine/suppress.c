@@ -200,18 +200,18 @@ static bool report_matches(const char *pattern, const cw_report *r)
     return false;
 }
 
-bool cw_suppress_match(const cw_report *r)
+uint32_t cw_suppress_match(const cw_report *r)
 {
-    bool hidden = false;
+    uint32_t which = 0;
     pthread_mutex_lock(&table_lock);
-    for (size_t i = 0; i < ntable && !hidden; i++) {
+    for (size_t i = 0; i < ntable && !which; i++) {
         if (type_covers(table[i].type, r->kind) && report_matches(table[i].pattern, r)) {
             table[i].hits++;
-            hidden = true;
+            which = (uint32_t)i + 1;
         }
     }
     pthread_mutex_unlock(&table_lock);
-    return hidden;
+    return which;
 }
 
 size_t cw_suppress_count(void)

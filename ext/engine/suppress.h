@@ -19,8 +19,9 @@ int cw_suppress_add(const char *type, const char *pattern, const char *reason, c
 /* Parse text (lines; # comments; blank lines). On error -1 and a message
  * naming the line, and none of its lines is added. */
 int cw_suppress_parse(const char *text, const char *origin, char *err, size_t err_size);
-/* Does a suppression hide this report? Counts the match. */
-bool cw_suppress_match(const cw_report *r);
+/* Which suppression hides this report: 1 + its index (cw_suppress_get), 0
+ * for none. Counts the match. */
+uint32_t cw_suppress_match(const cw_report *r);
 size_t cw_suppress_count(void);
 /* Copy one out (strings stay owned by the table); false past the end. */
 bool cw_suppress_get(size_t i, const char **type, const char **pattern, const char **reason,

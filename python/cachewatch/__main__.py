@@ -206,13 +206,14 @@ def merge_reports(paths, out, sarif_out=None, print_format="text", srcroot=None,
         root = srcroot or os.getcwd()
         known = {merge.fingerprint(f, root) for f in reports[-1]["findings"]}
         findings = [f for f in findings if merge.fingerprint(f, root) not in known]
+    suppressed = merge.merge(reports[:len(paths)], "suppressed")
     if print_format == "sarif":
-        print(json.dumps(sarif.to_sarif(findings, srcroot), indent=2))
+        print(json.dumps(sarif.to_sarif(findings, srcroot, suppressed=suppressed), indent=2))
     else:
         for finding in findings:
             print("\n".join(merge.describe(finding)))
     for path, writer in ((out, merge.write),
-                         (sarif_out, lambda p, f: sarif.write(p, f, srcroot))):
+                         (sarif_out, lambda p, f: sarif.write(p, f, srcroot, suppressed))):
         if path:
             try:
                 writer(path, findings)

@@ -146,7 +146,8 @@ def _flush_json():
         try:
             if as_sarif:
                 from . import sarif
-                sarif.write(path, report.findings())
+                sarif.write(path, report.findings(),
+                            suppressed=_cachewatch.suppressed_findings())
             else:
                 report.write_json(path)
         except OSError as exc:

@@ -60,12 +60,13 @@ def load(path):
     return data
 
 
-def merge(reports):
-    """One finding per key, with the pids that saw it and the hits summed."""
+def merge(reports, which="findings"):
+    """One finding per key, with the pids that saw it and the hits summed
+    (which: "findings", or "suppressed" for those suppressions hid)."""
     merged = {}
     for data in reports:
         pid = data.get("pid")
-        for finding in data["findings"]:
+        for finding in data.get(which, []):
             k = key(finding)
             if k not in merged:
                 merged[k] = dict(finding, processes=[], hits=0)

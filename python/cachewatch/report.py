@@ -15,8 +15,8 @@ def findings():
 
 def as_json(items=None):
     items = findings() if items is None else items
-    return {"findings": items, "suppressions": _c.suppressions(), "stats": _c.stats(),
-            "pid": os.getpid()}
+    return {"findings": items, "suppressed": _c.suppressed_findings(),
+            "suppressions": _c.suppressions(), "stats": _c.stats(), "pid": os.getpid()}
 
 
 def expand_path(path):

@@ -178,11 +178,22 @@ def _result(finding, rule_index, root):
     return result
 
 
-def to_sarif(findings, root=None, version=None):
-    """The SARIF log of these findings (as cachewatch's JSON holds them)."""
+def _suppressed_result(finding, rule_index, root):
+    """A finding a suppression hid: a result marked suppressed, so code
+    scanning shows it as dismissed rather than never found."""
+    result = _result(finding, rule_index, root)
+    by = finding.get("suppressed_by") or {}
+    justification = by.get("reason") or f"{by.get('type', '?')}:{by.get('pattern', '?')}"
+    result["suppressions"] = [{"kind": "external", "justification": justification}]
+    return result
+
+
+def to_sarif(findings, root=None, version=None, suppressed=()):
+    """The SARIF log of these findings (as cachewatch's JSON holds them), and
+    of those suppressions hid."""
     root = os.path.abspath(root or os.getcwd())
     order = list(RULES)
-    categories = sorted({f["category"] for f in findings},
+    categories = sorted({f["category"] for f in list(findings) + list(suppressed)},
                         key=lambda c: (order.index(c) if c in order else len(order), c))
     index = {c: i for i, c in enumerate(categories)}
     return {
@@ -192,7 +203,8 @@ def to_sarif(findings, root=None, version=None):
             "tool": {"driver": {"name": "cachewatch", "version": version or _version(),
                                 "rules": [_rule(c) for c in categories]}},
             "originalUriBaseIds": {SRCROOT: {"uri": pathlib.Path(root).as_uri() + "/"}},
-            "results": [_result(f, index[f["category"]], root) for f in findings],
+            "results": [_result(f, index[f["category"]], root) for f in findings] +
+                       [_suppressed_result(f, index[f["category"]], root) for f in suppressed],
         }],
     }
 
@@ -205,6 +217,6 @@ def _version():
         return "0"
 
 
-def write(path, findings, root=None):
+def write(path, findings, root=None, suppressed=()):
     """Write the SARIF log atomically, as the JSON report is written."""
-    return report.write_json_data(path, to_sarif(findings, root))
+    return report.write_json_data(path, to_sarif(findings, root, suppressed=suppressed))

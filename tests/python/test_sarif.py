@@ -160,3 +160,31 @@ def test_the_pytest_plugin_writes_sarif_with_the_tests(pytester, validate):
     assert finding["properties"]["tests"] == ["test_cache.py::test_racy::call"]
     location = finding["locations"][0]["physicalLocation"]["artifactLocation"]
     assert location == {"uri": "test_cache.py", "uriBaseId": "%SRCROOT%"}
+
+
+def test_suppressed_findings_are_kept_marked_not_dropped(tmp_path, validate):
+    known = tmp_path / "known.txt"
+    known.write_text("race:__main__.CELL_CACHE\n")
+    out, sarif_out = tmp_path / "r.json", tmp_path / "r.sarif"
+    proc = run_python(["-m", "cachewatch", "run", "--watch", "__main__:CELL_CACHE",
+                       "--suppressions", str(known), "--json", str(out), "--sarif", str(sarif_out),
+                       "cell_cache_nolock.py"], cwd=SCENARIOS)
+    # not shown, not counted against the program
+    assert proc.returncode == 0 and "WARNING: cachewatch" not in proc.stderr, proc.stderr
+    data = json.loads(out.read_text())
+    assert data["findings"] == []
+    [hidden] = data["suppressed"]
+    assert hidden["category"] == "check-then-act"
+    assert hidden["suppressed_by"] == {"type": "race", "pattern": "__main__.CELL_CACHE",
+                                       "reason": ""}
+    log = validate(json.loads(sarif_out.read_text()))
+    [result] = log["runs"][0]["results"]
+    assert result["ruleId"] == "check-then-act"
+    assert result["suppressions"] == [{"kind": "external",
+                                       "justification": "race:__main__.CELL_CACHE"}]
+    # and through cachewatch report, merged
+    merged = run_python(["-m", "cachewatch", "report", "--format", "sarif", str(out)],
+                        cwd=SCENARIOS)
+    assert merged.returncode == 0, merged.stderr
+    [again] = validate(json.loads(merged.stdout))["runs"][0]["results"]
+    assert again["suppressions"] == result["suppressions"]
