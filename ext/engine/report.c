@@ -17,6 +17,7 @@ static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 static cw_idvec reports = {.mem = CW_MEM_REPORTS}; /* id -> cw_report* */
 static cw_hashtable seen;     /* dedup signature -> (uintptr_t)id */
 static uint32_t max_reports = 1000;
+static uint32_t kept[2];      /* shown, suppressed: each up to max_reports */
 static uint32_t dropped;
 static bool dedup = true;
 static bool initialised;
@@ -46,6 +47,7 @@ static void clear_unlocked(void)
             cw_free(r->key_repr);
     }
     cw_idvec_free_all(&reports);
+    kept[0] = kept[1] = 0;
     if (initialised) {
         cw_ht_fini(&seen);
         cw_ht_init(&seen, 64, NULL, NULL, CW_MEM_REPORTS);
@@ -160,8 +162,11 @@ uint32_t cw_report_add(const cw_report *r)
             goto out;
         }
     }
-    if (cw_idvec_count(&reports) >= max_reports) {
-        dropped++;
+    /* Suppressed reports have a budget of their own: a suppression matching
+     * many places must not crowd out the reports that are shown. */
+    if (kept[suppressed != 0] >= max_reports) {
+        if (!suppressed)
+            dropped++;
         goto out;
     }
     cw_report *copy = cw_malloc(CW_MEM_REPORTS, sizeof(*copy));
@@ -183,6 +188,7 @@ uint32_t cw_report_add(const cw_report *r)
         goto out;
     }
     copy->id = id;
+    kept[suppressed != 0]++;
     if (dedup)
         cw_ht_put(&seen, (uintptr_t)sig, (void *)(uintptr_t)id);
 out:

@@ -17,6 +17,7 @@
 #include "lockset.h"
 #include "report.h"
 #include "report_print.h"
+#include "suppress.h"
 #include "thread.h"
 
 static int setup(void **state)
@@ -261,6 +262,40 @@ static void assert_contains(const char *text, const char *needle)
 {
     if (strstr(text, needle) == NULL)
         fail_msg("expected to find \"%s\" in:\n%s", needle, text);
+}
+
+/* Suppressed reports are kept, marked, on a budget of their own: a
+ * suppression matching many places never crowds out a report to show. */
+static void test_suppressed_kept_apart(void **state)
+{
+    (void)state;
+    fresh_store(2, true);
+    char err[256];
+    cw_suppress_clear();
+    assert_int_equal(cw_suppress_add("race", "mod.HIDDEN", "known", err, sizeof(err)), 0);
+    cw_stack_id base = stack_at("m.py", 1, "base");
+    uint32_t hidden[3], shown[2];
+    for (int i = 0; i < 3; i++) {
+        cw_report r = make_report(CW_REPORT_WRITE_WRITE, "mod.HIDDEN", base,
+                                  stack_at("m.py", 20 + i, "f"));
+        hidden[i] = cw_report_add(&r);
+    }
+    for (int i = 0; i < 2; i++) {
+        cw_report r = make_report(CW_REPORT_WRITE_WRITE, "mod.SHOWN", base,
+                                  stack_at("m.py", 30 + i, "g"));
+        shown[i] = cw_report_add(&r);
+    }
+    cw_report got;
+    for (int i = 0; i < 2; i++) {
+        assert_true(cw_report_get(hidden[i], &got));
+        assert_int_equal(got.suppressed, 1); /* the first suppression */
+        assert_true(cw_report_get(shown[i], &got));
+        assert_int_equal(got.suppressed, 0);
+    }
+    assert_int_equal(hidden[2], 0);             /* past the suppressed budget */
+    assert_int_equal(cw_report_dropped(), 0);   /* which loses nothing shown */
+    assert_int_equal(cw_report_count(), 4);
+    cw_suppress_clear();
 }
 
 static void test_format_full(void **state)
@@ -511,6 +546,7 @@ int main(void)
         cmocka_unit_test(test_dedup),
         cmocka_unit_test(test_set_key),
         cmocka_unit_test(test_max_and_dropped),
+        cmocka_unit_test(test_suppressed_kept_apart),
         cmocka_unit_test(test_format_full),
         cmocka_unit_test(test_format_structure_and_native),
         cmocka_unit_test(test_format_truncation),
