@@ -53,7 +53,8 @@ def pytest_addoption(parser):
                             help=arg_help + " May be repeated.")
             parser.addini("cachewatch_watch", type="linelist", default=[], help=help_)
             continue
-        also = ["--cachewatch-sarif"] if name == "sarif_path" else []
+        also = {"sarif_path": ["--cachewatch-sarif"],
+                "html_path": ["--cachewatch-html"]}.get(name, [])
         group.addoption(_opt(name), *also, default=None,
                         metavar={"bool": "0|1", "int": "N", "str": "TEXT"}[type_],
                         help=f"{arg_help} (default {default})")
@@ -105,7 +106,8 @@ class _State:
         self.options = self._options()
         self.json_path = self.options.get("json_path", "")
         self.sarif_path = self.options.get("sarif_path", "")
-        for option in ("json_path", "sarif_path"):
+        self.html_path = self.options.get("html_path", "")
+        for option in ("json_path", "sarif_path", "html_path"):
             if self.options.get(option):
                 _check_report_path(option, self.options[option])
         self.fail_on = self.options.get("fail_on", "all")
@@ -115,7 +117,8 @@ class _State:
 
             watch = self.options.pop("watch", [])
             # pytest owns exit statuses and output capture.
-            self.options.update(print_reports=0, exitcode=0, json_path="", sarif_path="")
+            self.options.update(print_reports=0, exitcode=0, json_path="", sarif_path="",
+                                html_path="")
             cachewatch.start(self.options, watch=watch)
             self.started = True
             from cachewatch import _cachewatch
@@ -268,8 +271,8 @@ class _State:
         return list(merged.values())
 
     def close(self):
-        if (self.json_path or self.sarif_path) and not self.worker:
-            from cachewatch import report, sarif
+        if (self.json_path or self.sarif_path or self.html_path) and not self.worker:
+            from cachewatch import html, report, sarif
 
             data = [dict(finding, tests=sorted(nodeids)) for nodeids, finding in self._merged()]
             if self.json_path:
@@ -279,6 +282,8 @@ class _State:
 
                 hidden = _cachewatch.suppressed_findings() if self.started else []
                 sarif.write(self.sarif_path, data, str(self.config.rootpath), hidden)
+            if self.html_path:
+                html.write(self.html_path, data)
         if self.started:
             import cachewatch
 

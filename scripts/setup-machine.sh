@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-PACKAGES="build-essential cmake pkg-config libcmocka-dev libunwind-dev libre2-dev python3-dev python3-venv valgrind clang libclang-rt-14-dev"
+PACKAGES="build-essential cmake pkg-config libcmocka-dev libunwind-dev libre2-dev python3-dev python3-venv valgrind clang libclang-rt-14-dev chromium chromium-driver"
 # --with-nova: also Debian's python3-nova (Zed), real code the tests judge, and
 # the CPython test suite of /usr/bin/python3 (test_concurrent_futures).
 [ "${1:-}" = "--with-nova" ] && PACKAGES="$PACKAGES python3-nova libpython3.11-testsuite"

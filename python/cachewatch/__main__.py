@@ -33,8 +33,8 @@ def build_parser():
                              help=help_ + " May be repeated.")
         elif name == "json_path":
             run.add_argument("--json", dest="json_path", metavar="PATH", help=help_)
-        elif name == "sarif_path":
-            run.add_argument("--sarif", dest="sarif_path", metavar="PATH", help=help_)
+        elif name in ("sarif_path", "html_path"):
+            run.add_argument("--" + name[:-5], dest=name, metavar="PATH", help=help_)
         else:
             metavar = {"bool": "0|1", "int": "N", "str": "TEXT"}[type_]
             run.add_argument(_flag(name), dest=name, metavar=metavar,
@@ -47,14 +47,17 @@ def build_parser():
     merge.add_argument("--json", dest="out", metavar="PATH", help="write the merged report here")
     merge.add_argument("--sarif", dest="sarif_out", metavar="PATH",
                        help="write the merged report as SARIF 2.1.0 here")
-    merge.add_argument("--format", choices=("text", "sarif"), default="text",
-                       help="what to print: a few lines per finding, or the SARIF log")
+    merge.add_argument("--html", dest="html_out", metavar="PATH",
+                       help="write the merged report as one self-contained HTML page here")
+    merge.add_argument("--format", choices=("text", "sarif", "html"), default="text",
+                       help="what to print: a few lines per finding, the SARIF log or the "
+                            "HTML page")
     merge.add_argument("--baseline", metavar="OLD.json", default=None,
                        help="keep only the findings this earlier report does not have (by "
                             "category, target, files and functions: lines may move)")
     merge.add_argument("--srcroot", metavar="DIR", default=None,
-                       help="SARIF paths are relative to this directory (default: the "
-                            "current one)")
+                       help="SARIF paths are relative to this directory, and HTML reads "
+                            "source lines under it (default: the current one)")
     run.add_argument("-m", dest="module", metavar="MODULE",
                      help="run a library module as a script, like python -m")
     run.add_argument("program", nargs=argparse.REMAINDER,
@@ -188,8 +191,8 @@ def options_markdown():
 
 
 def merge_reports(paths, out, sarif_out=None, print_format="text", srcroot=None,
-                  baseline=None):
-    from . import merge, sarif
+                  baseline=None, html_out=None):
+    from . import html, merge, sarif
 
     reports = []
     for path in paths + ([baseline] if baseline else []):
@@ -209,11 +212,14 @@ def merge_reports(paths, out, sarif_out=None, print_format="text", srcroot=None,
     suppressed = merge.merge(reports[:len(paths)], "suppressed")
     if print_format == "sarif":
         print(json.dumps(sarif.to_sarif(findings, srcroot, suppressed=suppressed), indent=2))
+    elif print_format == "html":
+        sys.stdout.write(html.to_html(findings, srcroot))
     else:
         for finding in findings:
             print("\n".join(merge.describe(finding)))
     for path, writer in ((out, merge.write),
-                         (sarif_out, lambda p, f: sarif.write(p, f, srcroot, suppressed))):
+                         (sarif_out, lambda p, f: sarif.write(p, f, srcroot, suppressed)),
+                         (html_out, lambda p, f: html.write(p, f, srcroot))):
         if path:
             try:
                 writer(path, findings)
@@ -239,7 +245,7 @@ def main(argv=None):
         return 0
     if args.command == "report":
         return merge_reports(args.files, args.out, args.sarif_out, args.format, args.srcroot,
-                             args.baseline)
+                             args.baseline, args.html_out)
     parser.error(f"unknown command {args.command}")
     return 2
 

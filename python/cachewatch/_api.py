@@ -51,8 +51,9 @@ def start(options=None, *, watch=()):
         _targets.on_import("uvloop", _tasks.uvloop_imported)
         _targets.on_import("eventlet", _eventlet_imported)
         _targets.on_import("gevent", _gevent_imported)
-        _write_report_at_exit(_cachewatch.options().get("json_path", ""))
-        _write_report_at_exit(_cachewatch.options().get("sarif_path", ""), sarif=True)
+        for option, form in (("json_path", "json"), ("sarif_path", "sarif"),
+                             ("html_path", "html")):
+            _write_report_at_exit(_cachewatch.options().get(option, ""), form)
         _arm_fork()
         configured = _cachewatch.options().get("watch", "")
         targets = [t for t in configured.split(",") if t] + list(watch)
@@ -114,7 +115,7 @@ def _starters_again_after(module, name, also=None):
 def _check_report_directories(options):
     """A report path whose directory does not exist is said at start, not
     when the report is written at exit."""
-    for option in ("json_path", "sarif_path", "log_path"):
+    for option in ("json_path", "sarif_path", "html_path", "log_path"):
         path = options.get(option) or ""
         if path:
             directory = os.path.dirname(os.path.abspath(path.replace("%p", "0")))
@@ -125,11 +126,11 @@ def _check_report_directories(options):
 _reports_at_exit = []
 
 
-def _write_report_at_exit(path, sarif=False):
-    if path and (path, sarif) not in _reports_at_exit:
+def _write_report_at_exit(path, form="json"):
+    if path and (path, form) not in _reports_at_exit:
         if not _reports_at_exit:
             atexit.register(_flush_json)
-        _reports_at_exit.append((path, sarif))
+        _reports_at_exit.append((path, form))
 
 
 _json_final = False  # written after checking stopped: nothing can change it
@@ -142,18 +143,20 @@ def _flush_json():
     if _json_final:
         return
     _json_final = not _cachewatch.is_active()
-    for path, as_sarif in _reports_at_exit:
+    for path, form in _reports_at_exit:
         try:
-            if as_sarif:
+            if form == "sarif":
                 from . import sarif
                 sarif.write(path, report.findings(),
                             suppressed=_cachewatch.suppressed_findings())
+            elif form == "html":
+                from . import html
+                html.write(path, report.findings())
             else:
                 report.write_json(path)
         except OSError as exc:
-            what = "SARIF" if as_sarif else "JSON"
-            sys.stderr.write(f"cachewatch: cannot write {what} report to {printable(path)}: "
-                             f"{printable(exc.strerror or exc)}\n")
+            sys.stderr.write(f"cachewatch: cannot write {form.upper()} report to "
+                             f"{printable(path)}: {printable(exc.strerror or exc)}\n")
 
 
 def benign(target, reason):

@@ -29,13 +29,18 @@ def write_json(path, items=None):
 
 
 def write_json_data(path, data):
+    return write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def write_text(path, text):
+    """Write a report file atomically (temp file + rename), mode 0600; %p in
+    path becomes the pid."""
     path = expand_path(path)
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".cachewatch-", dir=directory)  # mode 0600
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         try:

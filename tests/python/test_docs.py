@@ -53,7 +53,7 @@ def test_options_the_docs_show_exist():
     for setting in re.findall(r'CACHEWATCH_OPTIONS="([^"]*)"', text):
         shown |= {word.split("=", 1)[0] for word in setting.split()}
     assert shown, "the README shows no option"
-    aliases = {"sarif": "sarif-path"}  # --cachewatch-sarif, as --sarif is cachewatch run's
+    aliases = {"sarif": "sarif-path", "html": "html-path"}  # as cachewatch run's --sarif
     unknown = {o for o in shown if aliases.get(o, o).replace("-", "_") not in flags}
     assert unknown == set(), unknown
 

@@ -1,0 +1,118 @@
+"""The HTML report, in a real headless Chromium (Debian's chromium and
+chromium-driver, driven by selenium): it loads with no console error, the
+race's timeline draws its lanes, steps, hand-offs and unordered steps, the
+filters work, and screenshots are kept (build-artifacts/html-report.png, and
+html-timeline.png, of which docs/img/html-timeline.png is a copy)."""
+import json
+import os
+import shutil
+
+import pytest
+
+from helpers import ROOT, SCENARIOS, run_python
+
+ARTIFACTS = os.environ.get("CACHEWATCH_ARTIFACTS", os.path.join(ROOT, "build-artifacts"))
+
+
+def _reports(tmp_path):
+    """The JSON of three processes: a race twice, a pool finding once."""
+    paths = []
+    for i, args in enumerate([["--watch", "__main__:CELL_CACHE", "cell_cache_nolock.py"],
+                              ["--watch", "__main__:CELL_CACHE", "cell_cache_nolock.py"],
+                              ["--executor-leak-count", "5", "pool_per_call.py"]]):
+        path = str(tmp_path / f"p{i}.json")
+        run_python(["-m", "cachewatch", "run", "--json", path] + args, cwd=SCENARIOS)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver")
+    binary, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
+    if binary is None or driver_path is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium and chromium-driver are not installed (apt-get)")
+        pytest.skip("chromium and chromium-driver are not installed")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1100,800"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options,
+                              service=webdriver.ChromeService(executable_path=driver_path))
+    yield driver
+    driver.quit()
+
+
+def test_the_page_loads_draws_its_timeline_and_filters(tmp_path, browser):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    paths = _reports(tmp_path)
+    page = tmp_path / "report.html"
+    proc = run_python(["-m", "cachewatch", "report", "--format", "html", "--html", str(page),
+                       "--srcroot", SCENARIOS] + paths)
+    assert proc.returncode == 66, proc.stderr
+    assert proc.stdout == page.read_text()  # printed and written alike
+    assert "http" not in page.read_text().split("<script")[0].replace(
+        "http-equiv", "")  # nothing loaded from the network
+    browser.get(page.as_uri())
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == [], errors
+    findings = browser.find_elements(By.CSS_SELECTOR, ".finding")
+    assert len(findings) == 2
+    [timeline] = browser.find_elements(By.CSS_SELECTOR, "svg.timeline")
+    assert timeline.get_attribute("data-lanes") == "3"  # the creator and two threads
+    data = page.read_text().split('id="cw-data">', 1)[1].split("</script>", 1)[0]
+    race_data = json.loads(data.replace("<\\/", "</"))["findings"][0]
+    checked = any(a["check"] for a in race_data["accesses"])
+    # the other thread's access and the act, after the check acted on if any
+    steps = len(timeline.find_elements(By.CSS_SELECTOR, "circle.access"))
+    assert steps == 2 + checked
+    assert len(timeline.find_elements(By.CSS_SELECTOR, "line.handoff")) == 2  # two starts
+    assert len(timeline.find_elements(By.CSS_SELECTOR, "line.unordered")) == steps - 1
+    race = findings[0]
+    assert "Hint: hold one lock across the check and the act" in race.text
+    # stacks are folded, and show their source lines when opened
+    first = race.find_element(By.CSS_SELECTOR, "details")
+    first.find_element(By.CSS_SELECTOR, "summary").click()
+    assert "cell_cache_nolock.py:" in first.text and "CELL_CACHE" in first.text, first.text
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    browser.save_screenshot(os.path.join(ARTIFACTS, "html-report.png"))
+    race.screenshot(os.path.join(ARTIFACTS, "html-timeline.png"))  # the README's picture
+    # filters: by kind, then by process
+    Select(browser.find_element(By.ID, "f-kind")).select_by_value("pool")
+    visible = [f for f in findings if f.is_displayed()]
+    assert len(visible) == 1 and "executor-leak" in visible[0].text
+    assert browser.find_element(By.ID, "shown").text == "1 of 2 shown"
+    Select(browser.find_element(By.ID, "f-kind")).select_by_value("")
+    pool_pid = str(json.load(open(paths[2]))["pid"])
+    Select(browser.find_element(By.ID, "f-process")).select_by_value(pool_pid)
+    visible = [f for f in findings if f.is_displayed()]
+    assert len(visible) == 1 and "executor-leak" in visible[0].text
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == [], errors
+
+
+def test_html_path_and_the_pytest_option_write_the_page(tmp_path, pytester):
+    page = tmp_path / "run.html"
+    proc = run_python(["-m", "cachewatch", "run", "--watch", "__main__:CELL_CACHE", "--html",
+                       str(page), "cell_cache_nolock.py"], cwd=SCENARIOS)
+    assert proc.returncode == 66, proc.stderr
+    data = page.read_text().split('id="cw-data">', 1)[1].split("</script>", 1)[0]
+    [finding] = json.loads(data)["findings"]
+    assert finding["category"] == "check-then-act" and finding["hint"]
+    pytester.makepyfile(test_pool="""
+        from concurrent.futures import ThreadPoolExecutor
+        KEPT = []
+        def test_leaky():
+            for _ in range(6):
+                KEPT.append(ThreadPoolExecutor(1))
+                KEPT[-1].submit(int).result()
+    """)
+    out = pytester.path / "found.html"
+    result = pytester.runpytest_subprocess("--cachewatch", "--cachewatch-executor-leak-count",
+                                           "5", "--cachewatch-html", str(out))
+    assert out.exists(), result.stdout.str()
+    assert '"category": "executor-leak"' in out.read_text()
