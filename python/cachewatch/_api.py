@@ -43,6 +43,7 @@ def start(options=None, *, watch=()):
     _cachewatch.configure(text)
     _check_report_directories(_cachewatch.options())
     _cachewatch.start()
+    report.forget_annotations()  # a start begins with no findings
     try:
         _hooks.install()
         _pools.install(_cachewatch.options(), _targets.on_import)
@@ -294,6 +295,7 @@ def findings():
 def clear():
     """Forget every finding."""
     _cachewatch.clear_findings()
+    report.forget_annotations()
 
 
 def write_json(path):

@@ -28,6 +28,7 @@ import time
 import weakref
 
 from . import _cachewatch as _c
+from . import report
 from ._failsafe import guarded
 
 # Where the pool classes are meant to be imported from.
@@ -64,7 +65,8 @@ class _Pool:
     """What cachewatch knows of one executor."""
 
     __slots__ = ("name", "bounded", "workers", "created_stack", "created_tid", "site",
-                 "shut_down", "reported", "max_wait", "backlog_of", "threads_of", "ref")
+                 "shut_down", "reported", "max_wait", "backlog_of", "threads_of", "ref",
+                 "made_at", "backlog")
 
     def __init__(self, executor, bounded, backlog_of, threads_of):
         cls = type(executor)
@@ -80,6 +82,15 @@ class _Pool:
         self.backlog_of = backlog_of
         self.threads_of = threads_of
         self.ref = weakref.ref(executor)
+        self.made_at = time.monotonic()
+        self.backlog = []  # [ms since made, tasks waiting] at submits, until reported
+
+    def sample_backlog(self, waiting):
+        """Keep the backlog's course for the report, in at most 256 points
+        (every other one dropped when full: the shape stays)."""
+        self.backlog.append([_ms(time.monotonic() - self.made_at), waiting])
+        if len(self.backlog) > 256:
+            del self.backlog[1::2]
 
 
 class _Task:
@@ -157,11 +168,13 @@ def _made(executor, bounded, backlog_of, threads_of):
 def _report_unbounded(pool, why, facts, sections):
     pool.reported = True
     facts = dict(facts, workers=pool.workers or 0)
-    _c.add_finding("unbounded-pool", pool.name,
-                   f"a pool with no bound on its backlog {why}; made at "
-                   f"{_site_text(pool.site)}",
-                   facts, [("Made", pool.created_tid, pool.created_stack)] + sections,
-                   f"pool:{_site_text(pool.site)}")
+    found = _c.add_finding("unbounded-pool", pool.name,
+                           f"a pool with no bound on its backlog {why}; made at "
+                           f"{_site_text(pool.site)}",
+                           facts, [("Made", pool.created_tid, pool.created_stack)] + sections,
+                           f"pool:{_site_text(pool.site)}")
+    if found and pool.backlog:
+        report.annotate(found, "backlog", pool.backlog)  # [[ms, waiting], ...]
 
 
 def _report_leak(site, pools):
@@ -211,6 +224,7 @@ def _submitted(executor, future):
     if pool.bounded or pool.reported:
         return
     backlog = pool.backlog_of(executor)
+    pool.sample_backlog(backlog)
     if backlog > _options.get("pool_backlog", 1000):
         _report_unbounded(pool, f"had {backlog} tasks waiting for its {pool.workers} workers",
                           {"pending": backlog, "max_wait_ms": _ms(pool.max_wait)},

@@ -116,6 +116,21 @@ function timeline(f) {
   }
   return s;
 }
+// The pool's backlog (tasks waiting) at each submit until it was reported.
+function backlogChart(points) {
+  const W = 520, H = 150, L = 50, B = 25;
+  const tMax = Math.max(1, ...points.map(p => p[0]));
+  const nMax = Math.max(1, ...points.map(p => p[1]));
+  const s = svg('svg', {class: 'backlog', width: W, height: H});
+  const x = t => L + (W - L - 10) * t / tMax, y = n => H - B - (H - B - 10) * n / nMax;
+  s.appendChild(svg('line', {x1: L, y1: H - B, x2: W - 10, y2: H - B, stroke: '#999'}));
+  s.appendChild(svg('line', {x1: L, y1: 10, x2: L, y2: H - B, stroke: '#999'}));
+  s.appendChild(svg('polyline', {points: points.map(p => `${x(p[0])},${y(p[1])}`).join(' '),
+                                 fill: 'none', stroke: '#d68910', 'stroke-width': 2}));
+  s.appendChild(svg('text', {x: 4, y: 16, 'font-size': 11}, `${nMax} waiting`));
+  s.appendChild(svg('text', {x: W - 110, y: H - 6, 'font-size': 11}, `${tMax} ms after made`));
+  return s;
+}
 function render() {
   const kind = document.getElementById('f-kind').value;
   const target = document.getElementById('f-target').value;
@@ -167,6 +182,7 @@ data.findings.forEach((f, i) => {
       t.appendChild(tr);
     }
     div.appendChild(t);
+    if (f.backlog && f.backlog.length > 1) div.appendChild(backlogChart(f.backlog));
     (f.stacks || []).forEach(s => div.appendChild(stackBlock(s.title, s.stack)));
   }
   list.appendChild(div);

@@ -8,9 +8,29 @@ import tempfile
 from . import _cachewatch as _c
 
 
+# (pid, finding id) -> {name: data the C core does not keep}; by pid, as a
+# forked child starts with no findings and reuses their ids
+_annotations = {}
+
+
+def annotate(finding_id, name, value):
+    """Add to a finding what only the Python side knows (a pool's backlog
+    over time), shown in its JSON, SARIF properties and HTML."""
+    _annotations.setdefault((os.getpid(), finding_id), {})[name] = value
+
+
+def forget_annotations():
+    """The findings were cleared: their ids will name others."""
+    _annotations.clear()
+
+
 def findings():
     """Every finding so far, innermost frame first in each stack."""
-    return _c.findings()
+    items = _c.findings()
+    pid = os.getpid()
+    for finding in items:
+        finding.update(_annotations.get((pid, finding.get("id")), {}))
+    return items
 
 
 def as_json(items=None):

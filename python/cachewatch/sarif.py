@@ -169,7 +169,7 @@ def _result(finding, rule_index, root):
         "locations": [primary],
         "partialFingerprints": {"cachewatchFinding/v1": merge.fingerprint(finding, root)},
         "properties": {k: finding[k] for k in ("target", "key", "keys", "hits", "processes",
-                                               "tests", "facts") if k in finding},
+                                               "tests", "facts", "backlog") if k in finding},
     }
     if related:
         result["relatedLocations"] = related

@@ -116,3 +116,23 @@ def test_html_path_and_the_pytest_option_write_the_page(tmp_path, pytester):
                                            "5", "--cachewatch-html", str(out))
     assert out.exists(), result.stdout.str()
     assert '"category": "executor-leak"' in out.read_text()
+
+
+def test_an_unbounded_pool_shows_its_backlog_over_time(tmp_path, browser):
+    from selenium.webdriver.common.by import By
+
+    pytest.importorskip("futurist")
+    page, data = tmp_path / "pool.html", tmp_path / "pool.json"
+    proc = run_python(["-m", "cachewatch", "run", "--pool-backlog", "200", "--html", str(page),
+                       "--json", str(data), "pool_unbounded_futurist.py"], cwd=SCENARIOS)
+    [finding] = json.loads(data.read_text())["findings"]
+    assert finding["category"] == "unbounded-pool", proc.stderr
+    backlog = finding["backlog"]  # [ms since the pool was made, tasks waiting], at submits
+    assert len(backlog) > 10 and backlog[-1][1] > 200 >= backlog[0][1]
+    assert [t for t, _ in backlog] == sorted(t for t, _ in backlog)
+    browser.get(page.as_uri())
+    [chart] = browser.find_elements(By.CSS_SELECTOR, "svg.backlog")
+    points = chart.find_element(By.CSS_SELECTOR, "polyline").get_attribute("points").split()
+    assert len(points) == len(backlog)
+    assert f"{max(n for _, n in backlog)} waiting" in chart.text
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
