@@ -59,7 +59,7 @@ def _rule(category):
         else "thread"
     return {
         "id": category, "name": name,
-        "shortDescription": {"text": full.split(":")[0].split(", while")[0].rstrip(".") + "."},
+        "shortDescription": {"text": full.split(": ")[0].rstrip(".") + "."},  # before the why
         "fullDescription": {"text": full},
         "help": {"text": help_text},
         "defaultConfiguration": {"level": "error" if kind == "race" else "warning"},
