@@ -83,3 +83,22 @@ def test_every_entry_point_help_renders(pytester):
     result = pytester.runpytest_subprocess("--help")
     assert result.ret == 0, result.stderr.str()[-2000:]
     assert "--cachewatch-json-path" in result.stdout.str()
+
+
+def test_the_overhead_tables_are_made_from_the_committed_results(tmp_path):
+    """docs/overhead.md's tables are bench/table.py's rendering of
+    bench/results.json, and the check sees a difference."""
+    import json
+    import subprocess
+    import sys
+
+    table = os.path.join(ROOT, "bench", "table.py")
+    done = subprocess.run([sys.executable, table, "--check"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    results = json.load(open(os.path.join(ROOT, "bench", "results.json")))
+    results["macro_callgrind"][0]["watching_ratio"] += 0.5
+    changed = tmp_path / "results.json"
+    changed.write_text(json.dumps(results))
+    done = subprocess.run([sys.executable, table, "--check", "--results", str(changed)],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "run python bench/table.py" in done.stderr
