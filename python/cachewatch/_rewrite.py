@@ -12,7 +12,6 @@ package does the assembly (jumps, exception tables, line tables)."""
 import sys
 import types
 
-from bytecode import Bytecode, Instr
 
 PY311 = sys.version_info >= (3, 11)
 PY312 = sys.version_info >= (3, 12)
@@ -43,6 +42,8 @@ def rewrite(code, bindings):
     names = set(bindings)
     if not mentions(code, names):
         return code
+    from bytecode import Bytecode, Instr  # only once a module-level name is watched (start-up)
+
     bc = Bytecode.from_code(code)
     out = []
     for instr in bc:
@@ -75,6 +76,8 @@ def rewrite(code, bindings):
 
 def stored_names(code):
     """Global names this code (or code nested in it) stores or deletes."""
+    from bytecode import Bytecode, Instr
+
     found = set()
     for instr in Bytecode.from_code(code):
         if isinstance(instr, Instr) and instr.name in ("STORE_GLOBAL", "DELETE_GLOBAL"):

@@ -1,4 +1,5 @@
 """python -m cachewatch: exit statuses, errors, options, native stacks."""
+import ast
 import json
 import os
 import re
@@ -425,3 +426,18 @@ def test_colour_only_at_a_terminal_never_with_no_color_and_paths_relative():
     assert re.search(r"#0 \S*get_or_set_cached_cell_and_set_connections cell_cache_nolock.py:21\n",
                      proc.stderr), proc.stderr
     assert SCENARIOS + "/cell_cache_nolock.py" not in proc.stderr
+
+
+def test_start_up_imports_only_what_the_run_needs(tmp_path):
+    # bytecode (rewriting code that uses a watched module-level name), inspect
+    # and importlib.abc cost ~25 ms of every start-up together: none is
+    # imported by cachewatch for a run that does not need it.
+    script = tmp_path / "mods.py"
+    script.write_text("import sys\n"
+                      "print(sorted(m for m in ('bytecode', 'inspect', 'importlib.abc')\n"
+                      "             if m in sys.modules))\n")
+    proc = run_python(["-m", "cachewatch", "run", str(script)], cwd=str(tmp_path))
+    imported = ast.literal_eval(proc.stdout.strip())
+    if sys.version_info < (3, 10):  # 3.9's runpy itself imports importlib.abc (importlib.util)
+        imported.remove("importlib.abc")
+    assert imported == [], proc.stdout + proc.stderr
