@@ -130,14 +130,14 @@ _reports_at_exit = []
 def _write_report_at_exit(path, form="json"):
     if path and (path, form) not in _reports_at_exit:
         if not _reports_at_exit:
-            atexit.register(_flush_json)
+            atexit.register(_flush_reports)
         _reports_at_exit.append((path, form))
 
 
 _json_final = False  # written after checking stopped: nothing can change it
 
 
-def _flush_json():
+def _flush_reports():
     """Write the JSON reports asked for at exit (once, when checking has
     stopped: the service's exit writes them before this atexit runs)."""
     global _json_final

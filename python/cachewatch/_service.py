@@ -58,7 +58,7 @@ def _at_exit():
     # a worker says at its start which targets wait for their module.
     _api.stop(quiet=True)  # ends the scope: abandoned tasks, thread leaks
     with _write_lock:
-        _api._flush_json()  # json_path's last write, once
+        _api._flush_reports()  # the report files' last write, once
         _final = True
     _quiet_signal()
     options = _cachewatch.options()

@@ -101,13 +101,6 @@ def _flow_step(stack, root, message):
                       "frames": [{"location": _location(f, root)} for f in stack]}}
 
 
-def _where(frame, root):
-    path = frame.get("file") or "?"
-    if os.path.isabs(path) and os.path.abspath(path).startswith(os.path.abspath(root) + os.sep):
-        path = os.path.relpath(path, root)
-    return f"{path}:{frame.get('line', '?')}"
-
-
 def _race_parts(finding, root):
     """(primary, related, thread flows) of a race: the act is the access that
     acted on a check (else the first write)."""
