@@ -11,6 +11,7 @@
 #include "cw.h"
 #include "depot.h"
 #include "flags.h"
+#include "history.h"
 #include "lockset.h"
 #include "report.h"
 #include "shadow.h"
@@ -27,6 +28,8 @@ typedef struct cw_tls {
     cw_thread *os_thread; /* this OS thread's own record, or NULL */
     int busy;           /* inside a hook: observe nothing */
     unsigned fork_gen;  /* the process's fork generation when thread was set */
+    uintptr_t event_code; /* the code object of the last sync event, and */
+    int event_class;      /* its cw_code_class (classified codes never die) */
 } cw_tls;
 
 /* initial-exec: a hook reads it on every access; the general model would
@@ -120,10 +123,19 @@ cw_stack_id cw_stack_of_site(cw_site site);
 int cw_stack_omit_under(PyObject *dirs);
 /* Is this code object part of cachewatch's own Python layer? */
 int cw_code_is_ours(PyCodeObject *code);
+/* What a code object is: cachewatch's own (or how the program was started:
+ * runpy), the import machinery's (omitted from stacks as ours), the
+ * program's, or the threading module's own bookkeeping. Cached. */
+enum { CW_CODE_OURS = 1, CW_CODE_PROGRAM = 2, CW_CODE_THREADING = 3, CW_CODE_IMPORT = 4 };
+int cw_code_class(PyCodeObject *code);
 
 /* 1 when the evaluation loop was entered from C at this frame, 0 if not,
  * -1 when this CPython does not say (frames_internal.c). */
 int cw_frame_is_entry(PyFrameObject *frame);
+/* The innermost max running Python frames' code objects (borrowed: alive
+ * while they run) and instruction byte offsets, innermost first, without
+ * making frame objects where CPython allows (frames_internal.c). */
+int cw_current_code_frames(PyCodeObject **codes, int *lastis, int max);
 /* Local i of a running frame, a new reference; NULL (no error) if unbound. */
 PyObject *cw_frame_local(PyFrameObject *frame, int i);
 
@@ -149,6 +161,18 @@ void cw_lock_releasing(uintptr_t key, bool all);
 
 /* Reports (runtime.c): finish new reports (key text), print them. */
 void cw_emit_reports(const uint32_t *ids, uint32_t n, PyObject *key);
+/* Each thread's sync history (events.c). An event where the program made
+ * it, for the running thread t (NULL: nothing); one with no site (made by
+ * the machinery, a thread's start or end), each returning an engine status
+ * for cw_check_status; a label interned once from
+ * named.__qualname__ into *cached (0 until the engine is up); a new race
+ * report gets both threads' events. */
+int cw_note_event(cw_thread *t, cw_event_kind kind, uintptr_t object, cw_lock_id lock,
+                  cw_str_id label);
+int cw_note_event_at(cw_thread *t, cw_event_kind kind, uintptr_t object);
+#define CW_HISTORY_FAILED "no memory for a thread's history" /* for cw_check_status */
+cw_str_id cw_event_label(cw_str_id *cached, PyObject *named);
+void cw_report_attach_history(uint32_t id);
 /* The same for a key that is a list's index or element (report.h). */
 void cw_emit_reports_as(const uint32_t *ids, uint32_t n, PyObject *key, cw_location_kind loc);
 

@@ -3,7 +3,9 @@
  * frames can be placed between the Python frames they called), and to read
  * one local of a running frame without making its f_locals dict (which
  * would keep every local of the frame alive: a `del executor` in a test
- * would no longer free it). Everything else uses the public frame API. */
+ * would no longer free it), and to read the running thread's innermost
+ * frames without making frame objects for them (a lock's every acquire
+ * notes where it was). Everything else uses the public frame API. */
 #include "binding.h"
 
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
@@ -70,3 +72,54 @@ PyObject *cw_frame_local(PyFrameObject *frame, int i)
     Py_DECREF(code);
     return value;
 }
+
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
+int cw_current_code_frames(PyCodeObject **codes, int *lastis, int max)
+{
+    PyThreadState *ts = PyThreadState_Get();
+#if PY_VERSION_HEX >= 0x030D0000
+    _PyInterpreterFrame *f = ts->current_frame;
+#else
+    _PyInterpreterFrame *f = ts->cframe->current_frame;
+#endif
+    int n = 0;
+    for (; f != NULL && n < max; f = f->previous) {
+#if PY_VERSION_HEX >= 0x030C0000
+        if (f->owner == FRAME_OWNED_BY_CSTACK)
+            continue; /* a run of the loop's shim */
+#endif
+        if (_PyFrame_IsIncomplete(f))
+            continue;
+#if PY_VERSION_HEX >= 0x030D0000
+        if (!PyCode_Check(f->f_executable))
+            continue;
+        codes[n] = (PyCodeObject *)f->f_executable;
+#else
+        codes[n] = f->f_code;
+#endif
+        int lasti = _PyInterpreterFrame_LASTI(f);
+        lastis[n++] = lasti < 0 ? -1 : lasti * (int)sizeof(_Py_CODEUNIT);
+    }
+    return n;
+}
+#else
+int cw_current_code_frames(PyCodeObject **codes, int *lastis, int max)
+{
+    /* 3.9, 3.10: every frame is an object already; 3.14+: unchecked, the
+     * public API (which makes frame objects). */
+    PyFrameObject *f = PyEval_GetFrame();
+    Py_XINCREF(f);
+    int n = 0;
+    while (f != NULL && n < max) {
+        PyCodeObject *code = cw_frame_code(f);
+        codes[n] = code;
+        lastis[n++] = cw_frame_lasti(f);
+        Py_DECREF(code); /* alive while its frame runs */
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    Py_XDECREF(f);
+    return n;
+}
+#endif

@@ -38,6 +38,7 @@ typedef struct {
     int kind;
     int opaque;     /* the original runs unobserved: its inner locks and
                        conditions are its own business */
+    cw_str_id label; /* the original's __qualname__, for a thread's history */
     vectorcallfunc vectorcall;
 } CwHook;
 
@@ -52,26 +53,32 @@ static PyObject *call_orig(CwHook *h, PyObject *self, PyObject *const *args, Py_
     return res;
 }
 
-static void publish(PyObject *obj)
+/* label: what the program called (0: nothing to say), for its history. */
+static void publish(PyObject *obj, cw_str_id label)
 {
     cw_tls_state.busy++;
     cw_thread *t = cw_current_thread();
     if (t != NULL) {
         bool is_new = false;
         uintptr_t key = cw_sync_key(obj);
-        if (cw_check_status(cw_sync_publish(t, key, &is_new), "no memory publishing") == 0 &&
-            is_new)
-            cw_sync_key_new(obj, key);
+        if (cw_check_status(cw_sync_publish(t, key, &is_new), "no memory publishing") == 0) {
+            if (is_new)
+                cw_sync_key_new(obj, key);
+            cw_check_status(cw_note_event(t, CW_EVENT_PUBLISH, key, 0, label), CW_HISTORY_FAILED);
+        }
     }
     cw_tls_state.busy--;
 }
 
-static void consume(PyObject *obj)
+static void consume(PyObject *obj, cw_str_id label)
 {
     cw_tls_state.busy++;
     cw_thread *t = cw_current_thread();
-    if (t != NULL)
-        cw_check_status(cw_sync_consume(t, cw_sync_key(obj)), "no memory consuming");
+    if (t != NULL) {
+        uintptr_t key = cw_sync_key(obj);
+        if (cw_check_status(cw_sync_consume(t, key), "no memory consuming") == 0)
+            cw_check_status(cw_note_event(t, CW_EVENT_CONSUME, key, 0, label), CW_HISTORY_FAILED);
+    }
     cw_tls_state.busy--;
 }
 
@@ -104,7 +111,7 @@ static long int_attr(PyObject *obj, const char *name, long fallback)
 }
 
 /* join() returned: a hand-off from the thread if it has ended. */
-static void joined(PyObject *thread)
+static void joined(PyObject *thread, cw_str_id label)
 {
     cw_tls_state.busy++;
     PyObject *alive = PyObject_CallMethod(thread, "is_alive", NULL);
@@ -112,7 +119,7 @@ static void joined(PyObject *thread)
     if (alive == NULL)
         PyErr_Clear();
     else if (alive == Py_False)
-        consume(thread);
+        consume(thread, label);
     Py_XDECREF(alive);
 }
 
@@ -156,6 +163,7 @@ static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_s
     int ready = cw_hook_ready();
     PyObject *res;
     cw_saved_error saved;
+    cw_str_id label = ready ? cw_event_label(&h->label, h->orig) : 0;
     switch (h->kind) {
     case HOOK_TRANSPARENT: {
         int busy = cw_tls_state.busy;
@@ -166,13 +174,13 @@ static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_s
     }
     case HOOK_PUBLISH:
         if (ready)
-            publish(self);
+            publish(self, label);
         return call_orig(h, self, args, nargs, kwnames);
     case HOOK_CONSUME:
         res = call_orig(h, self, args, nargs, kwnames);
         if (ready && cw_hook_ready()) {
             cw_error_save(&saved);
-            consume(self);
+            consume(self, label);
             cw_error_restore(&saved);
         }
         return res;
@@ -181,23 +189,23 @@ static PyObject *run_hook(CwHook *h, PyObject *self, PyObject *const *args, Py_s
         res = call_orig(h, self, args, nargs, kwnames);
         if (res != NULL && ready && cw_hook_ready() &&
             truth(res) == (h->kind == HOOK_CONSUME_IF_TRUE))
-            consume(self);
+            consume(self, label);
         return res;
     case HOOK_CONSUME_BEFORE:
         if (ready)
-            consume(self);
+            consume(self, label);
         return call_orig(h, self, args, nargs, kwnames);
     case HOOK_PUBLISH_CONSUME:
         if (ready)
-            publish(self);
+            publish(self, label);
         res = call_orig(h, self, args, nargs, kwnames);
         if (res != NULL && ready && cw_hook_ready())
-            consume(self);
+            consume(self, label);
         return res;
     case HOOK_JOIN:
         res = call_orig(h, self, args, nargs, kwnames);
         if (res != NULL && ready && cw_hook_ready())
-            joined(self);
+            joined(self, label);
         return res;
     case HOOK_SEM_INIT:
         res = call_orig(h, self, args, nargs, kwnames);
@@ -318,7 +326,7 @@ PyObject *cw_py_publish(PyObject *self, PyObject *obj)
 {
     (void)self;
     if (cw_hook_ready())
-        publish(obj);
+        publish(obj, 0);
     Py_RETURN_NONE;
 }
 
@@ -326,7 +334,7 @@ PyObject *cw_py_consume(PyObject *self, PyObject *obj)
 {
     (void)self;
     if (cw_hook_ready())
-        consume(obj);
+        consume(obj, 0);
     Py_RETURN_NONE;
 }
 
@@ -362,7 +370,7 @@ static PyObject *await_hook(PyObject *self)
     if (cw_hook_ready()) {
         cw_saved_error saved;
         cw_error_save(&saved);
-        consume(self);
+        consume(self, 0);
         cw_error_restore(&saved);
     }
     return orig(self);

@@ -54,6 +54,7 @@ static void finish_thread(Trampoline *tr, cw_thread *t)
                             "no memory at thread exit") == 0 &&
             is_new)
             cw_sync_key_new(tr->thread_obj, key);
+        cw_check_status(cw_note_event_at(t, CW_EVENT_END, key), CW_HISTORY_FAILED);
     }
     /* A green thread's greenlet ends on an OS thread that goes on: its record
      * runs until the greenlet switches out for the last time (which may hand
@@ -77,6 +78,7 @@ static PyObject *trampoline_call(Trampoline *tr, PyObject *args, PyObject *kwarg
         t = cw_register_child(tr->parent, tr->inherited, tr->name, tr->created_at, green);
     if (t != NULL && green)
         cw_thread_exit(running); /* the greenlet's record until now, unused */
+    cw_check_status(cw_note_event_at(t, CW_EVENT_BEGIN, (uintptr_t)tr), CW_HISTORY_FAILED);
     if (t != NULL && !green && os_thread_start_callback != NULL) {
         PyObject *callback = os_thread_start_callback;
         Py_INCREF(callback);
@@ -186,6 +188,9 @@ static PyObject *make_trampoline(PyObject *func)
         PyErr_Clear();
     }
     tr->inherited = cw_thread_fork_snapshot(parent);
+    if (tr->inherited != NULL)
+        cw_check_status(cw_note_event(parent, CW_EVENT_START, (uintptr_t)tr, 0, 0),
+                        CW_HISTORY_FAILED);
     PyObject_GC_Track(tr);
     if (tr->inherited == NULL) {
         Py_DECREF(tr);

@@ -69,6 +69,7 @@ static HandOff *snapshot_of(cw_thread *t)
         cw_internal_failure("no memory for a hand-off");
         return NULL;
     }
+    cw_check_status(cw_note_event_at(t, CW_EVENT_PUBLISH, (uintptr_t)h->clock), CW_HISTORY_FAILED);
     return h;
 }
 
@@ -85,8 +86,10 @@ static PyObject *py_hand_off(PyObject *self, PyObject *noargs)
 
 static void receive_into(cw_thread *t, PyObject *h)
 {
-    if (t != NULL && h != NULL && Py_IS_TYPE(h, &HandOff_Type))
-        cw_check_status(cw_thread_acquire(t, ((HandOff *)h)->clock), "no memory receiving");
+    if (t != NULL && h != NULL && Py_IS_TYPE(h, &HandOff_Type) &&
+        cw_check_status(cw_thread_acquire(t, ((HandOff *)h)->clock), "no memory receiving") == 0)
+        cw_check_status(cw_note_event_at(t, CW_EVENT_CONSUME, (uintptr_t)((HandOff *)h)->clock),
+                        CW_HISTORY_FAILED);
 }
 
 /* receive(hand_off): the running thread learns what its giver knew. */
@@ -129,6 +132,8 @@ static PyObject *py_logical_spawn(PyObject *self, PyObject *args)
         cw_internal_failure("no memory for a logical thread");
         return PyLong_FromLong(0);
     }
+    cw_check_status(cw_note_event_at(creator, CW_EVENT_START, (uintptr_t)t), CW_HISTORY_FAILED);
+    cw_check_status(cw_note_event_at(t, CW_EVENT_BEGIN, (uintptr_t)t), CW_HISTORY_FAILED);
     return PyLong_FromUnsignedLong(t->number);
 }
 
@@ -167,7 +172,11 @@ static PyObject *py_logical_switch(PyObject *self, PyObject *args)
         cw_tls_state.thread = next;
         cw_tls_state.busy = next->saved_busy;
         if (given != NULL) {
-            cw_check_status(cw_thread_acquire(next, given), "no memory receiving");
+            cw_check_status(cw_note_event_at(prev, CW_EVENT_PUBLISH, (uintptr_t)given),
+                            CW_HISTORY_FAILED);
+            if (cw_check_status(cw_thread_acquire(next, given), "no memory receiving") == 0)
+                cw_check_status(cw_note_event_at(next, CW_EVENT_CONSUME, (uintptr_t)given),
+                                CW_HISTORY_FAILED);
             cw_vc_unref(given);
         }
     }

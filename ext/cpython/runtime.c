@@ -189,6 +189,7 @@ void cw_emit_reports_as(const uint32_t *ids, uint32_t n, PyObject *key, cw_locat
     bool have_text = loc != CW_LOC_INDEX && key != NULL && cw_key_text(key, (size_t)cw_options.key_repr_max, text) == 0;
     for (uint32_t i = 0; i < n; i++) {
         cw_report r;
+        cw_report_attach_history(ids[i]);
         if (loc == CW_LOC_INDEX && cw_report_get(ids[i], &r)) /* an index is its number */
             snprintf(text, sizeof(text), "%lld", (long long)r.key_hash), have_text = true;
         cw_report_set_key_as(ids[i], have_text ? text : "<unprintable key>", loc);
@@ -592,10 +593,8 @@ static PyObject *stack_to_list(cw_stack_id id)
     return list;
 }
 
-static PyObject *locks_to_list(cw_lockset_id locks)
+static PyObject *locks_to_list_of(const cw_lock_id *ids, uint32_t n)
 {
-    uint32_t n;
-    const cw_lock_id *ids = cw_lockset_get(locks, &n);
     PyObject *list = PyList_New(0);
     for (uint32_t i = 0; list && i < n; i++) {
         cw_lockinfo li;
@@ -620,7 +619,52 @@ static PyObject *locks_to_list(cw_lockset_id locks)
     return list;
 }
 
-static PyObject *access_to_dict(const cw_report_access *a)
+static PyObject *locks_to_list(cw_lockset_id locks)
+{
+    uint32_t n;
+    const cw_lock_id *ids = cw_lockset_get(locks, &n);
+    return locks_to_list_of(ids, n);
+}
+
+/* The side's thread's last sync events. objects numbers the sync objects of
+ * one report (address -> 1, 2...): a publish and its consume share one. */
+static PyObject *history_to_list(const cw_report_access *a, PyObject *objects)
+{
+    PyObject *list = PyList_New(0);
+    for (uint32_t i = 0; list && i < a->nhistory; i++) {
+        const cw_event *e = &a->history[i];
+        PyObject *addr = PyLong_FromVoidPtr((void *)e->object);
+        PyObject *num = addr ? PyDict_GetItemWithError(objects, addr) : NULL;
+        if (num == NULL && addr != NULL && !PyErr_Occurred()) {
+            num = PyLong_FromSsize_t(PyDict_GET_SIZE(objects) + 1);
+            if (num == NULL || PyDict_SetItem(objects, addr, num) < 0)
+                Py_CLEAR(num);
+            Py_XDECREF(num); /* the dict holds it */
+        }
+        Py_XDECREF(addr);
+        PyObject *lock = Py_None, *ev = NULL;
+        Py_INCREF(lock);
+        if (e->lock) {
+            Py_DECREF(lock);
+            lock = locks_to_list_of(&e->lock, 1);
+        }
+        PyObject *at = e->stack ? stack_to_list(e->stack) : PyList_New(0);
+        if (num != NULL && lock != NULL && at != NULL)
+            ev = Py_BuildValue("{s:s,s:K,s:I,s:O,s:O,s:s,s:O}", "kind",
+                               cw_event_kind_name((cw_event_kind)e->kind), "seq",
+                               (unsigned long long)e->seq, "n", e->ordinal, "object", num,
+                               "lock", lock == Py_None ? Py_None : PyList_GET_ITEM(lock, 0),
+                               "label", e->label ? cw_str_get(e->label) : "", "at", at);
+        Py_XDECREF(lock);
+        Py_XDECREF(at);
+        if (ev == NULL || PyList_Append(list, ev) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(ev);
+    }
+    return list;
+}
+
+static PyObject *access_to_dict(const cw_report_access *a, PyObject *objects)
 {
     PyObject *stack = stack_to_list(a->stack);
     PyObject *locks = locks_to_list(a->locks);
@@ -632,13 +676,23 @@ static PyObject *access_to_dict(const cw_report_access *a)
         Py_DECREF(check);
         check = Py_BuildValue("{s:s,s:N}", "op", cw_op_name(a->check_op), "stack",
                               stack_to_list(a->check_stack));
+        if (check != NULL && a->has_check_events) {
+            PyObject *n = PyLong_FromUnsignedLong(a->check_events);
+            if (n == NULL || PyDict_SetItemString(check, "events_before", n) < 0)
+                Py_CLEAR(check);
+            Py_XDECREF(n);
+        }
     }
+    PyObject *history = history_to_list(a, objects);
     PyObject *d = NULL;
-    if (stack && locks && created && check)
-        d = Py_BuildValue("{s:s,s:I,s:s,s:s,s:O,s:O,s:O,s:O}", "thread", a->thread_name, "tid",
-                          a->tid, "op", cw_op_name(a->op), "access", a->write ? "write" : "read",
-                          "locks", locks, "stack", stack, "thread_created_at", created, "check",
-                          check);
+    if (stack && locks && created && check && history)
+        d = Py_BuildValue("{s:s,s:I,s:s,s:s,s:O,s:O,s:O,s:O,s:O,s:I,s:K}", "thread",
+                          a->thread_name, "tid", a->tid, "op", cw_op_name(a->op), "access",
+                          a->write ? "write" : "read", "locks", locks, "stack", stack,
+                          "thread_created_at", created, "check", check, "history", history,
+                          "events_before", a->events, "history_until",
+                          (unsigned long long)a->history_until);
+    Py_XDECREF(history);
     Py_XDECREF(stack);
     Py_XDECREF(locks);
     Py_XDECREF(created);
@@ -682,8 +736,10 @@ static PyObject *finding_to_dict(uint32_t id, const cw_report *r)
 /* A race report as a dict (new reference; NULL on error). */
 static PyObject *race_to_dict(uint32_t id, const cw_report *r)
 {
-    PyObject *cur = access_to_dict(&r->cur);
-    PyObject *prev = access_to_dict(&r->prev);
+    PyObject *objects = PyDict_New();
+    PyObject *cur = objects ? access_to_dict(&r->cur, objects) : NULL;
+    PyObject *prev = objects ? access_to_dict(&r->prev, objects) : NULL;
+    Py_XDECREF(objects);
     PyObject *d = NULL;
     if (cur && prev)
         d = Py_BuildValue("{s:I,s:s,s:s,s:s,s:s,s:s,s:[OO],s:I}", "id", id, "kind", "race",

@@ -86,12 +86,18 @@ void cw_stack_fini(void)
  * are left out of stacks. The answer is cached per code object. */
 int cw_code_is_ours(PyCodeObject *code)
 {
+    int cls = cw_code_class(code);
+    return cls == CW_CODE_OURS || cls == CW_CODE_IMPORT;
+}
+
+int cw_code_class(PyCodeObject *code)
+{
     if (!ours_ready)
-        return 0;
+        return CW_CODE_PROGRAM;
     uintptr_t v = (uintptr_t)cw_ht_get(&ours, (uintptr_t)code);
     if (v)
-        return v == 1;
-    int mine = 0;
+        return (int)v;
+    int mine = 0, threading = 0, import = 0;
     PyObject *file = code->co_filename;
     if (file && PyUnicode_Check(file)) {
         if (our_dir && PyUnicode_Tailmatch(file, our_dir, 0, PY_SSIZE_T_MAX, -1) == 1)
@@ -106,20 +112,30 @@ int cw_code_is_ours(PyCodeObject *code)
             PyObject *frozen = PyUnicode_FromString("<frozen runpy>");
             PyObject *importlib = PyUnicode_FromString("<frozen importlib.");
             if ((runpy && PyUnicode_Tailmatch(file, runpy, 0, PY_SSIZE_T_MAX, 1) == 1) ||
-                (frozen && PyUnicode_Compare(file, frozen) == 0) ||
-                (importlib && PyUnicode_Tailmatch(file, importlib, 0, PY_SSIZE_T_MAX, -1) == 1))
+                (frozen && PyUnicode_Compare(file, frozen) == 0))
                 mine = 1;
+            else if (importlib && PyUnicode_Tailmatch(file, importlib, 0, PY_SSIZE_T_MAX, -1) == 1)
+                import = 1;
             Py_XDECREF(runpy);
             Py_XDECREF(frozen);
             Py_XDECREF(importlib);
+        }
+        if (!mine && !import) {
+            PyObject *name = PyUnicode_FromString("/threading.py");
+            threading = name && PyUnicode_Tailmatch(file, name, 0, PY_SSIZE_T_MAX, 1) == 1;
+            Py_XDECREF(name);
         }
     }
     PyErr_Clear();
     /* Keep the code alive so the address keeps meaning this code object. */
     if (PySet_Add(code_refs, (PyObject *)code) < 0)
         PyErr_Clear();
-    cw_ht_put(&ours, (uintptr_t)code, (void *)(uintptr_t)(mine ? 1 : 2));
-    return mine;
+    int cls = mine     ? CW_CODE_OURS
+              : import    ? CW_CODE_IMPORT
+              : threading ? CW_CODE_THREADING
+                          : CW_CODE_PROGRAM;
+    cw_ht_put(&ours, (uintptr_t)code, (void *)(uintptr_t)cls);
+    return cls;
 }
 
 static cw_str_id intern_pystr(PyObject *s)

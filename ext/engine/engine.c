@@ -2,6 +2,7 @@
 #include "engine.h"
 
 #include "depot.h"
+#include "history.h"
 #include "lockset.h"
 #include "report.h"
 #include "shadow.h"
@@ -20,6 +21,7 @@ int cw_engine_init(const cw_flags *flags)
 
 void cw_engine_after_fork_child(void (*drop_cookie)(void *cookie))
 {
+    cw_history_after_fork_child(); /* before the threads' exits retire their rings */
     cw_threads_after_fork_child();
     cw_shadow_forget_history();
     cw_sync_fini(drop_cookie);
@@ -33,6 +35,7 @@ void cw_engine_fini(void (*drop_cookie)(void *cookie))
     cw_sync_fini(drop_cookie);
     cw_report_fini();
     cw_threads_fini();
+    cw_history_fini();
     cw_lockset_fini();
     cw_depot_fini();
 }

@@ -19,6 +19,7 @@
     X(LOCKS, "locks", "lock incarnations and locksets")          \
     X(CLOCKS, "clocks", "vector clocks")                         \
     X(THREADS, "threads", "per-thread state")                    \
+    X(HISTORY, "history", "threads' last sync events, for reports") \
     X(REPORTS, "reports", "findings kept for the report")        \
     X(MISC, "misc", "options, suppressions, binding tables")
 

@@ -8,6 +8,7 @@
 
 #include "depot.h"
 #include "hashtable.h"
+#include "history.h"
 #include "idvec.h"
 #include "memory.h"
 #include "suppress.h"
@@ -43,8 +44,11 @@ static void clear_unlocked(void)
     uint32_t n = cw_idvec_count(&reports);
     for (uint32_t id = 1; id <= n; id++) {
         cw_report *r = cw_idvec_get(&reports, id);
-        if (r)
+        if (r) {
             cw_free(r->key_repr);
+            cw_free(r->cur.history);
+            cw_free(r->prev.history);
+        }
     }
     cw_idvec_free_all(&reports);
     kept[0] = kept[1] = 0;
@@ -177,6 +181,8 @@ uint32_t cw_report_add(const cw_report *r)
     *copy = *r;
     copy->suppressed = suppressed;
     copy->key_repr = NULL;
+    copy->cur.history = copy->prev.history = NULL;
+    copy->cur.nhistory = copy->prev.nhistory = 0;
     copy->hits = 1;
     copy->nkeys = 0;
     copy->more_keys = false;
@@ -194,6 +200,29 @@ uint32_t cw_report_add(const cw_report *r)
 out:
     pthread_mutex_unlock(&report_lock);
     return id;
+}
+
+void cw_report_set_history(uint32_t id, int which, const cw_event *events, uint32_t n,
+                           uint64_t until)
+{
+    cw_event *copy = n ? cw_malloc(CW_MEM_REPORTS, n * sizeof(*copy)) : NULL;
+    if (copy != NULL)
+        memcpy(copy, events, n * sizeof(*copy));
+    pthread_mutex_lock(&report_lock);
+    cw_report *r = cw_idvec_get(&reports, id);
+    cw_report_access *a = r ? (which ? &r->prev : &r->cur) : NULL;
+    if (a != NULL && a->history == NULL && copy != NULL) {
+        a->history = copy;
+        a->nhistory = n;
+        a->history_until = until;
+        copy = NULL;
+        if (a->events_low) {
+            a->events = cw_history_place(a->history, n, a->events, a->clock);
+            a->events_low = false;
+        }
+    }
+    pthread_mutex_unlock(&report_lock);
+    cw_free(copy);
 }
 
 void cw_report_set_key(uint32_t id, const char *key_repr)

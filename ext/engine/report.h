@@ -66,6 +66,19 @@ typedef struct cw_report_access {
     cw_site check_site;      /* where that read was (known even without its stack) */
     cw_op check_op;
     char thread_name[64];    /* as the thread was called at the report */
+    /* Where it was among its thread's sync events (history.h): how many came
+     * before it, only the low 16 bits of that when events_low is set (an
+     * access record keeps no more), and its clock. */
+    uint32_t events;
+    bool events_low;
+    cw_clock clock;
+    uint32_t check_events;   /* the same for the read it acted on (its thread's) */
+    bool has_check_events;
+    /* Its thread's last sync events, copied when the report was made
+     * (cw_report_set_history; Owned by the store, borrowed by a copy). */
+    struct cw_event *history;
+    uint32_t nhistory;
+    uint64_t history_until;  /* every event before this sequence number was seen */
 } cw_report_access;
 
 #define CW_REPORT_KEYS 8
@@ -109,6 +122,10 @@ void cw_report_set_key(uint32_t id, const char *key_repr);
 /* The same, also saying what kind of key it is (CW_LOC_KEY, CW_LOC_INDEX or
  * CW_LOC_ELEMENT): the engine knows keys only by their hashes. */
 void cw_report_set_key_as(uint32_t id, const char *key_repr, cw_location_kind loc);
+/* The side's (0: cur, 1: prev) thread's last sync events, copied; once.
+ * An access known by the low bits of its place among them is placed. */
+void cw_report_set_history(uint32_t id, int which, const struct cw_event *events, uint32_t n,
+                           uint64_t until);
 /* Copy of a report (key_repr stays owned by the store); false if unknown. */
 /* A thread called by a name it got after the report copied the old one
  * (a thread a C server started is named once threading first sees it). */

@@ -29,6 +29,8 @@ typedef struct rec {
     uint8_t check_op;
     bool open;             /* REC_ITER still running */
     bool commutes;         /* REC_WRITE: commutes with other commuting writes */
+    uint16_t events;       /* its thread's sync events before it, low bits
+                              (history.h; fits where padding was) */
     cw_tid tid;
     cw_clock clock;        /* the access; REGION: its write; ITER: its start */
     cw_clock end_clock;    /* REC_ITER once closed */
@@ -528,6 +530,9 @@ static cw_report_access side_of_rec(const rec *r)
               r->kind == REC_REPLACE;
     s.locks = r->locks;
     s.stack = r->stack;
+    s.events = r->events;
+    s.events_low = true;
+    s.clock = r->clock;
     if (r->kind == REC_REGION) {
         s.check_stack = r->check_stack;
         s.check_site = r->site;
@@ -577,7 +582,9 @@ static void check_structure_unlocked(container *c, cw_thread *t, const cw_access
             continue;
         bool unordered = r->open || !hb(r->tid, r->end_clock, t->vc);
         if (unordered && cw_lockset_disjoint(r->locks, L)) {
-            cw_report_access cur = {.tid = t->number, .op = a->op, .write = true, .locks = L, .stack = a->stack};
+            cw_report_access cur = {.tid = t->number, .op = a->op, .write = true, .locks = L,
+                                    .stack = a->stack, .events = t->nevents,
+                                    .clock = cw_thread_now(t)};
             cw_report_access prev = side_of_rec(r);
             batch_add(b, CW_REPORT_ITERATION, CW_LOC_STRUCTURE, r->tid, &cur, &prev);
         }
@@ -840,7 +847,8 @@ static void check_read_unlocked(step *s)
         }
     }
     s->existing = find_own_unlocked(s->k, REC_READ, t->tid, a->site, s->L);
-    s->mine = (rec){.kind = REC_READ, .op = a->op, .tid = t->tid, .clock = s->now,
+    s->mine = (rec){.kind = REC_READ, .op = a->op, .events = (uint16_t)t->nevents,
+                    .tid = t->tid, .clock = s->now,
                     .locks = s->L, .stack = a->stack, .site = a->site};
 }
 
@@ -894,14 +902,15 @@ static void plan_write_record(step *s)
 {
     const cw_access *a = s->a;
     cw_tid tid = s->t->tid;
+    uint16_t events = (uint16_t)s->t->nevents;
     if (s->region) {
         s->existing = find_own_unlocked(s->k, REC_REGION, tid, s->rr.site, s->H);
-        s->mine = (rec){.kind = REC_REGION, .op = a->op, .check_op = s->rr.op, .tid = tid,
+        s->mine = (rec){.kind = REC_REGION, .op = a->op, .check_op = s->rr.op, .tid = tid, .events = events,
                         .clock = s->now, .locks = s->H, .stack = a->stack,
                         .check_stack = a->check_stack, .site = s->rr.site};
     } else if (a->ranged) {
         s->existing = find_own_range_unlocked(s->k, tid, a->range_lo, a->range_hi, s->L);
-        s->mine = (rec){.kind = REC_WRITE, .op = a->op, .commutes = true, .tid = tid,
+        s->mine = (rec){.kind = REC_WRITE, .op = a->op, .commutes = true, .tid = tid, .events = events,
                         .clock = s->now, .locks = s->L, .stack = a->stack};
         s->mine.range.lo = a->range_lo;
         s->mine.range.hi = a->range_hi;
@@ -910,6 +919,7 @@ static void plan_write_record(step *s)
         if (s->existing != NULL && s->existing->commutes != a->commutes)
             s->existing = NULL; /* keep a non-commuting write apart */
         s->mine = (rec){.kind = REC_WRITE, .op = a->op, .commutes = a->commutes, .tid = tid,
+                        .events = events,
                         .clock = s->now, .locks = s->L, .stack = a->stack};
     }
 }
@@ -925,6 +935,8 @@ static int check_write_unlocked(step *s)
         s->cur.check_stack = a->check_stack;
         s->cur.check_site = s->rr.site;
         s->cur.check_op = s->rr.op;
+        s->cur.check_events = s->rr.events;
+        s->cur.has_check_events = true;
     }
     check_write_against_history_unlocked(s);
     if (a->index)
@@ -974,7 +986,8 @@ static int commit_unlocked(step *s)
         store_rec_unlocked(s->sh, s->k, &s->mine, s->existing);
     }
     if (s->store_struct) {
-        rec sw = {.kind = REC_STRUCT_WRITE, .op = a->op, .tid = s->t->tid, .clock = s->now,
+        rec sw = {.kind = REC_STRUCT_WRITE, .op = a->op, .events = (uint16_t)s->t->nevents,
+                  .tid = s->t->tid, .clock = s->now,
                   .locks = s->L, .stack = a->stack};
         store_rec_unlocked(s->sh, &s->c->structure, &sw, s->existing_struct);
     }
@@ -1010,7 +1023,9 @@ static int check_and_commit(step *s)
     s->now = cw_thread_now(s->t);
     s->existing = s->existing_struct = NULL;
     s->store = s->store_struct = false;
-    s->cur = (cw_report_access){.tid = s->t->number, .op = a->op, .write = a->write, .locks = s->L, .stack = a->stack};
+    s->cur = (cw_report_access){.tid = s->t->number, .op = a->op, .write = a->write,
+                                .locks = s->L, .stack = a->stack, .events = s->t->nevents,
+                                .clock = s->now};
     if (a->check) {
         check_read_unlocked(s);
     } else if (a->write && (rc = check_write_unlocked(s)) != CW_OK) {
@@ -1104,7 +1119,8 @@ int cw_shadow_iter_begin(cw_thread *t, uintptr_t addr, cw_stack_id stack,
     container *c = cw_ht_get(&sh->table, addr);
     if (c != NULL) {
         cell *s = &c->structure;
-        rec r = {.kind = REC_ITER, .op = CW_OP_ITER, .open = true, .tid = t->tid,
+        rec r = {.kind = REC_ITER, .op = CW_OP_ITER, .open = true,
+                 .events = (uint16_t)t->nevents, .tid = t->tid,
                  .clock = cw_thread_now(t), .locks = L, .stack = stack};
         store_rec_unlocked(sh, s, &r, NULL);
         it->seq = s->next_seq;
@@ -1189,7 +1205,8 @@ int cw_shadow_replaced(cw_thread *t, uintptr_t addr, cw_op op, cw_stack_id stack
     batch b;
     b.n = 0;
     b.key = 0;
-    cw_report_access cur = {.tid = t->number, .op = op, .write = true, .locks = L, .stack = stack};
+    cw_report_access cur = {.tid = t->number, .op = op, .write = true, .locks = L,
+                            .stack = stack, .events = t->nevents, .clock = cw_thread_now(t)};
     /* Writes already made into it by other threads, unordered with the
      * rebinding and sharing no lock with it. */
     size_t pos = 0;
@@ -1206,7 +1223,8 @@ int cw_shadow_replaced(cw_thread *t, uintptr_t addr, cw_op op, cw_stack_id stack
             }
         }
     }
-    rec mine = {.kind = REC_REPLACE, .op = op, .tid = t->tid, .clock = cw_thread_now(t),
+    rec mine = {.kind = REC_REPLACE, .op = op, .events = (uint16_t)t->nevents, .tid = t->tid,
+                .clock = cw_thread_now(t),
                 .locks = L, .stack = stack};
     store_rec_unlocked(sh, &c->structure, &mine, NULL);
     c->replaced = true;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "hashtable.h"
+#include "history.h"
 #include "idvec.h"
 #include "memory.h"
 
@@ -148,6 +149,7 @@ static void free_slot(cw_thread *t)
 
 void cw_thread_exit(cw_thread *t)
 {
+    cw_history_retire(t);
     free_slot(t);
     free_frames(t);
     t->nrecent = 0;
@@ -390,7 +392,7 @@ void cw_thread_note_read(cw_thread *t, uintptr_t frame, uintptr_t container,
     cw_vc *snap = cw_vc_ref(t->vc);
     cw_vc_unref(r->snap);
     *r = (cw_recent_read){frame, container, key_hash, snap, t->acquire_serial,
-                          site, op, ++t->stamp, t->suspends};
+                          site, op, ++t->stamp, t->suspends, t->nevents};
     t->recent_gen++;
 }
 

@@ -36,6 +36,7 @@ typedef struct cw_recent_read {
     cw_op op;
     uint64_t stamp;      /* age, for eviction */
     uint64_t suspends;   /* the thread's suspensions before the read (cooperative) */
+    uint32_t events;     /* the thread's sync events before the read (history.h) */
 } cw_recent_read;
 
 typedef struct cw_stack_cache_entry {
@@ -145,6 +146,8 @@ typedef struct cw_thread {
     uint64_t lockset_gen;   /* cw_lockinfo_generation() it was computed at */
     cw_frame_slot *frames;   /* CW_FRAME_SLOTS of them, made on first use, freed at exit */
     uint32_t nrecent;        /* pending reads over all slots */
+    int saved_busy;          /* the binding's busy count while switched out
+                                (here: it fills what would be padding) */
     uint64_t stamp;
     uint64_t recent_gen;     /* bumped whenever the pending reads change */
     uint64_t view;           /* bumped whenever vc changes */
@@ -153,8 +156,11 @@ typedef struct cw_thread {
     cw_binding_repeat repeats[2]; /* the binding's: a read's, a write's */
     cw_clock last_recorded;  /* its clock when it last may have stored an
                                 access record (a slot's records go no later) */
+    uint32_t nevents;        /* sync events noted so far (history.h); access
+                                records keep it to place themselves among them */
     uint64_t suspends;       /* times a cooperative thread was switched out */
-    int saved_busy;          /* the binding's busy count while switched out */
+    struct cw_history *history; /* its last events: made by the thread at its
+                                   first (atomic pointer), read by reporters */
 } cw_thread;
 
 /* Register a thread. inherited (Borrowed, may be NULL) is the creator's

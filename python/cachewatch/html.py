@@ -1,8 +1,10 @@
 """Findings as one self-contained HTML page (no network): a list with filters
 by kind, target and process; for each race a timeline with a lane per thread
-(its start, the check, the access, the locks held) where the missing order
-between the two threads' accesses shows as a broken line; stacks with their
-source lines, folded. The page is drawn by a small script from the findings
+drawn from both threads' last sync events (starts, puts and gets, sets and
+waits, ends and joins as arrows between lanes; locks held as bars) and the
+accesses among them (the check, the other thread's access, the act), where
+the missing order between the two threads shows as a broken line; stacks
+with their source lines, folded. The page is drawn by a small script from the findings
 embedded as JSON."""
 import html
 import json
@@ -20,6 +22,7 @@ h1{font-size:1.3em;margin:0 0 .5em}
 .finding.race{border-left:6px solid #c0392b}.finding.pool,.finding.thread{border-left:6px solid #d68910}
 .title{font-weight:600}.hint{color:#1e7b34;margin:.3em 0}
 .meta{color:#666;font-size:.9em}
+.timeline-wrap{overflow-x:auto}
 svg.timeline{display:block;margin:.5em 0;background:#fafafa;border:1px solid #eee}
 details{margin:.2em 0}summary{cursor:pointer}
 pre{margin:.2em 0 .2em 1em;font-size:12px;white-space:pre-wrap}
@@ -52,69 +55,189 @@ function stackBlock(title, stack) {
   d.appendChild(el('pre', {}, (stack || []).map(frameText).join('\n')));
   return d;
 }
-// Steps in the order they ran: the check acted on, the other thread's
-// access, then the act (which found the race).
-function steps(f) {
-  const cur = f.accesses.find(a => a.check) || f.accesses[0];
-  const prev = f.accesses.find(a => a !== cur);
+// Each race's timeline. Items are the two threads' last sync events (their
+// histories) and the accesses: the check acted on, the other thread's access
+// and the act. Events sit where they ran (a global sequence); an access sits
+// among its own thread's events: the check as early as its place allows, the
+// other thread's access as late as its place allows (before its thread's next
+// event and before the act), so a window nothing closes shows as one.
+function items(f) {
   const out = [];
-  if (cur.check) out.push({who: cur, what: `check (${cur.check.op})`, at: cur.check.stack});
-  out.push({who: prev, what: `${prev.access} (${prev.op})`, at: prev.stack, locks: prev.locks});
-  out.push({who: cur, what: `${cur.access} (${cur.op})`, at: cur.stack, locks: cur.locks});
-  return out;
+  const cur = f.accesses[0], prev = f.accesses[1];
+  const until = cur.history_until || 0;
+  f.accesses.forEach((a, lane) => {
+    const evs = a.history || [];
+    evs.forEach(e => out.push({lane, key: e.seq, ev: e}));
+    const before = n => evs.filter(e => e.n < n).pop();
+    const after = n => evs.find(e => e.n >= n);
+    const early = n => { const b = before(n), x = after(n);
+                         return b ? b.seq + 0.3 : x ? x.seq - 0.7 : 0; };
+    const late = n => { const x = after(n);
+                        return Math.min(x ? x.seq : Infinity, until || Infinity) - 0.5; };
+    if (a === cur) {
+      if (a.check) out.push({lane, key: a.check.events_before === undefined ? 0.1 :
+                             early(a.check.events_before), step: 'check', who: a,
+                             what: `check (${a.check.op})`, at: a.check.stack});
+      out.push({lane, key: until ? until - 0.2 : 1e18, step: 'act', who: a,
+                what: `${a.access} (${a.op})`, at: a.stack, locks: a.locks});
+    } else if (a === prev) {
+      const key = a.events_before === undefined ? 0.2 : late(a.events_before);
+      if (a.check) out.push({lane, key: key - 0.1, step: 'other-check', who: a,
+                             what: `check (${a.check.op})`, at: a.check.stack});
+      out.push({lane, key, step: 'other', who: a, what: `${a.access} (${a.op})`, at: a.stack,
+                locks: a.locks});
+    }
+  });
+  // A lock one thread alone took, held at none of the steps, neither orders
+  // nor protects anything here (an import's, a logging call's): left out.
+  const lockId = l => l.split(' ')[0];
+  const held = new Set(out.flatMap(i => (i.locks || []).map(lockId)));
+  const lanesOf = new Map();
+  out.forEach(i => { if (i.ev && i.ev.lock) {
+    const id = lockId(i.ev.lock);
+    lanesOf.set(id, (lanesOf.get(id) || new Set()).add(i.lane));
+  }});
+  const kept = out.filter(i => !(i.ev && i.ev.lock) || held.has(lockId(i.ev.lock)) ||
+                               lanesOf.get(lockId(i.ev.lock)).size > 1);
+  kept.sort((p, q) => p.key - q.key);
+  return kept;
+}
+// Where an event was, as a line of text.
+function eventText(e) {
+  const what = e.lock ? `${e.kind} ${e.lock.split(' ')[0]}` :
+    e.label ? `${e.kind}: ${e.label}` : e.kind;
+  const at = (e.at || [])[0];
+  return at ? `${what}\n${frameText(at)}` : what;
 }
 function timeline(f) {
-  const threads = [];
-  for (const a of f.accesses) if (!threads.includes(a.thread)) threads.push(a.thread);
-  const lanes = ['creator'].concat(threads);
-  const ss = steps(f);
-  const W = 180 + 170 * (ss.length + 1), LANE = 46, H = LANE * lanes.length + 20;
+  const its = items(f);
+  const threads = f.accesses.map(a => a.thread);
+  // A thread whose start is not among the lanes' events starts from a lane
+  // of its own: its creator.
+  const starts = new Set(its.filter(i => i.ev && i.ev.kind === 'start').map(i => i.ev.object));
+  const startedHere = a => (a.history || []).some(e => e.kind === 'begin' &&
+                                                        starts.has(e.object));
+  const created = a => (a.thread_created_at || []).length > 0; // not the main thread
+  const orphan = f.accesses.some(a => created(a) && !startedHere(a));
+  const lanes = (orphan ? ['creator'] : []).concat(threads);
+  const off = orphan ? 1 : 0;
+  const COL = 62, X0 = 190, LANE = 56;
+  const W = X0 + COL * (its.length + 1), H = LANE * lanes.length + 40;
   const s = svg('svg', {class: 'timeline', width: W, height: H, 'data-lanes': lanes.length});
-  const y = i => 30 + i * LANE;
+  const y = i => 44 + i * LANE;
+  const defs = svg('defs');
+  [['arrow', '#2e86c1'], ['arrow-join', '#7d3c98']].forEach(([id, colour]) => {
+    const m = svg('marker', {id, markerWidth: 8, markerHeight: 8, refX: 6, refY: 3,
+                             orient: 'auto'});
+    m.appendChild(svg('path', {d: 'M0,0 L6,3 L0,6 z', fill: colour}));
+    defs.appendChild(m);
+  });
+  s.appendChild(defs);
   lanes.forEach((name, i) => {
     s.appendChild(svg('text', {x: 8, y: y(i) + 4, 'font-size': 12},
-                      i === 0 ? 'creator' : `thread '${name}'`));
-    s.appendChild(svg('line', {x1: 170, y1: y(i), x2: W - 10, y2: y(i), stroke: '#bbb',
+                      orphan && i === 0 ? 'creator' : `thread '${name}'`));
+    s.appendChild(svg('line', {x1: X0 - 20, y1: y(i), x2: W - 10, y2: y(i), stroke: '#bbb',
                                class: 'lane'}));
   });
-  // hand-offs we know of: each thread's start by its creator
-  threads.forEach((name, i) => {
-    const x = 190 + 20 * i;
-    s.appendChild(svg('line', {x1: x, y1: y(0), x2: x, y2: y(i + 1) - 6, stroke: '#2e86c1',
-                               'marker-end': 'url(#arrow)', class: 'handoff'}));
-    s.appendChild(svg('title', {}, `start: created at ${frameText((f.accesses.find(
-        a => a.thread === name).thread_created_at || [{}])[0] || {})}`));
+  const x = k => X0 + COL * k;
+  its.forEach((it, k) => { it.x = x(k); it.y = y(it.lane + off); });
+  // locks held: from an acquire to its release in one lane (or from the lane's
+  // start, for a lock an access held that was taken before the history begins)
+  const bars = [];
+  f.accesses.forEach((a, lane) => {
+    const mine = its.filter(i => i.lane === lane);
+    const open = new Map();
+    mine.forEach(i => {
+      if (!i.ev || !i.ev.lock) return;
+      const id = i.ev.lock.split(' ')[0];
+      if (i.ev.kind === 'acquire' && !open.has(id)) open.set(id, i.x);
+      else if (i.ev.kind === 'release') {
+        bars.push({lane, id, from: open.has(id) ? open.get(id) : X0 - 20, to: i.x,
+                   what: i.ev.lock});
+        open.delete(id);
+      }
+    });
+    open.forEach((from, id) => bars.push({lane, id, from, to: W - 10, what: id}));
+    mine.filter(i => i.step).forEach(i => (i.locks || []).forEach(l => {
+      const id = l.split(' ')[0];
+      if (!bars.some(b => b.lane === lane && b.id === id && b.from <= i.x && i.x <= b.to))
+        bars.push({lane, id, from: X0 - 20, to: i.x + 10, what: l});
+    }));
   });
-  const defs = svg('defs');
-  const m = svg('marker', {id: 'arrow', markerWidth: 8, markerHeight: 8, refX: 6, refY: 3,
-                           orient: 'auto'});
-  m.appendChild(svg('path', {d: 'M0,0 L6,3 L0,6 z', fill: '#2e86c1'}));
-  defs.appendChild(m);
-  s.appendChild(defs);
-  const pos = [];
-  ss.forEach((st, k) => {
-    const lane = lanes.indexOf(st.who.thread), x = 260 + 170 * k, yy = y(lane);
-    pos.push([x, yy]);
-    if (st.locks && st.locks.length)
-      s.appendChild(svg('rect', {x: x - 40, y: yy - 12, width: 80, height: 24, fill: '#d5f5e3',
-                                 class: 'lockheld'}));
-    const dot = svg('circle', {cx: x, cy: yy, r: 7, fill: st.what.startsWith('check') ?
+  bars.forEach((b, n) => {
+    const yy = y(b.lane + off);
+    const r = svg('rect', {x: b.from, y: yy - 11, width: Math.max(4, b.to - b.from), height: 22,
+                           fill: '#d5f5e3', stroke: '#82e0aa', class: 'lockheld'});
+    r.appendChild(svg('title', {}, `${b.what} held`));
+    s.appendChild(r);
+    s.appendChild(svg('text', {x: b.from + 2, y: yy + 20 + 9 * (n % 2), 'font-size': 9,
+                               fill: '#1e7b34'}, b.id));
+  });
+  // hand-offs: a publish (or a start, or a thread's end) to the consumes of
+  // the same object after it in the other lane
+  const arrow = (x1, y1, x2, y2, cls, title, join) => {
+    const l = svg('line', {x1, y1, x2: x2 - 2, y2, stroke: join ? '#7d3c98' : '#2e86c1',
+                           'stroke-width': 1.5, 'marker-end': `url(#${join ? 'arrow-join' : 'arrow'})`,
+                           class: cls});
+    l.appendChild(svg('title', {}, title));
+    s.appendChild(l);
+  };
+  const gives = {publish: 1, start: 1, end: 1}, takes = {consume: 1, begin: 1};
+  its.filter(i => i.ev && takes[i.ev.kind]).forEach(c => {
+    const giver = its.filter(p => p.ev && gives[p.ev.kind] && p.lane !== c.lane &&
+      p.ev.object === c.ev.object && p.ev.seq < c.ev.seq).pop();
+    if (giver) {
+      const dir = giver.y < c.y ? -8 : 8;
+      arrow(giver.x, giver.y - dir, c.x, c.y + dir, 'handoff',
+            `${eventText(giver.ev)}\n  \u2192 ${eventText(c.ev)}`, giver.ev.kind === 'end');
+    }
+  });
+  if (orphan) f.accesses.forEach((a, lane) => {
+    if (!created(a) || startedHere(a)) return;
+    const begin = its.find(i => i.lane === lane && i.ev && i.ev.kind === 'begin');
+    const bx = begin ? begin.x : X0 - 10 + 12 * lane;
+    arrow(bx, y(0), bx, y(lane + off) - 8, 'handoff',
+          `start: created at ${frameText((a.thread_created_at || [{}])[0] || {})}`);
+  });
+  // events and steps
+  its.forEach((it, k) => {
+    if (it.ev) {
+      const e = it.ev;
+      if (e.lock) return; // drawn as bars
+      const shape = gives[e.kind] ? svg('rect', {x: it.x - 5, y: it.y - 5, width: 10, height: 10,
+                                                 fill: '#2e86c1', class: 'event'})
+                                  : svg('circle', {cx: it.x, cy: it.y, r: 5, fill: '#fff',
+                                                   stroke: '#2e86c1', 'stroke-width': 2,
+                                                   class: 'event'});
+      shape.setAttribute('data-kind', e.kind);
+      shape.appendChild(svg('title', {}, eventText(e)));
+      s.appendChild(shape);
+      s.appendChild(svg('text', {x: it.x - 14, y: it.y + 20, 'font-size': 9,
+                                 fill: '#1a5276'}, (e.label || e.kind).split('.').pop()));
+      return;
+    }
+    const dot = svg('circle', {cx: it.x, cy: it.y, r: 7, fill: it.step.endsWith('check') ?
                                '#f5b041' : '#c0392b', class: 'access'});
-    dot.appendChild(svg('title', {}, `${st.what}\n${frameText((st.at || [{}])[0] || {})}`));
+    dot.setAttribute('data-step', it.step);
+    dot.appendChild(svg('title', {}, `${it.what}\n${frameText((it.at || [{}])[0] || {})}`));
     s.appendChild(dot);
-    s.appendChild(svg('text', {x: x - 40, y: yy - 15, 'font-size': 11}, st.what));
-    const top = (st.at || [])[0];
-    if (top) s.appendChild(svg('text', {x: x - 40, y: yy + 22, 'font-size': 10, fill: '#555'},
-                                `line ${top.line}`));
+    s.appendChild(svg('text', {x: it.x - 28, y: it.y - 15 - 11 * (k % 2), 'font-size': 11,
+                               'font-weight': 600}, it.what));
+    const top = (it.at || [])[0];
+    if (top) s.appendChild(svg('text', {x: it.x - 28, y: it.y + 24, 'font-size': 10,
+                                        fill: '#555'}, `line ${top.line}`));
   });
-  // consecutive steps of different threads: nothing orders them
+  // the steps of the race in order: between two threads nothing orders them
+  const ss = ['check', 'other', 'act'].map(st => its.find(i => i.step === st)).filter(Boolean);
   for (let k = 1; k < ss.length; k++) {
-    if (ss[k].who.thread === ss[k - 1].who.thread) continue;
-    const [[x1, y1], [x2, y2]] = [pos[k - 1], pos[k]];
-    s.appendChild(svg('line', {x1, y1, x2, y2, stroke: '#c0392b', 'stroke-dasharray': '5,4',
+    if (ss[k].lane === ss[k - 1].lane) continue;
+    s.appendChild(svg('line', {x1: ss[k - 1].x, y1: ss[k - 1].y, x2: ss[k].x, y2: ss[k].y,
+                               stroke: '#c0392b', 'stroke-dasharray': '5,4',
                                class: 'unordered'}));
   }
-  return s;
+  const wrap = el('div', {class: 'timeline-wrap'});
+  wrap.appendChild(s);
+  return wrap;
 }
 // The pool's backlog (tasks waiting) at each submit until it was reported.
 function backlogChart(points) {
@@ -164,8 +287,9 @@ data.findings.forEach((f, i) => {
   if (f.hint) div.appendChild(el('div', {class: 'hint'}, `Hint: ${f.hint}`));
   if (f.group === 'race') {
     div.appendChild(timeline(f));
-    div.appendChild(el('div', {class: 'meta'}, 'blue arrows: hand-offs (each thread\'s ' +
-      'start); red dashes: steps of two threads that nothing orders; green: a lock held'));
+    div.appendChild(el('div', {class: 'meta'}, 'blue arrows: hand-offs (a start, a put ' +
+      'to its get, a set to its wait); purple: a thread\'s end to its join; red dashes: ' +
+      'steps of two threads that nothing orders; green: a lock held (hover for details)'));
     f.accesses.forEach(a => {
       div.appendChild(stackBlock(`${a.access} (${a.op}) by '${a.thread}'` +
         (a.locks.length ? ` holding ${a.locks.join(', ')}` : ', no lock held'), a.stack));

@@ -101,6 +101,21 @@ def _flow_step(stack, root, message):
                       "frames": [{"location": _location(f, root)} for f in stack]}}
 
 
+# threadFlowLocation kinds (SARIF 2.1.0, 3.38.8) for each sync event's kind.
+_EVENT_KINDS = {"acquire": ["lock", "acquire"], "release": ["lock", "release"],
+                "publish": ["release"], "consume": ["acquire"], "start": ["call"],
+                "begin": ["enter"], "end": ["exit"]}
+
+
+def _event_step(event, root):
+    """One of the thread's last sync events, as a step of its thread flow."""
+    what = event["lock"].split(" ")[0] if event.get("lock") else event.get("label")
+    text = f"{event['kind']} {what}" if what else event["kind"]
+    at = event.get("at") or []
+    location = _location(at[0], root, text) if at else {"message": {"text": text}}
+    return {"location": location, "kinds": _EVENT_KINDS.get(event["kind"], ["unknown"])}
+
+
 def _race_parts(finding, root):
     """(primary, related, thread flows) of a race: the act is the access that
     acted on a check (else the first write)."""
@@ -111,19 +126,24 @@ def _race_parts(finding, root):
     primary = _location(_top(act["stack"]), root)
     related, flows = [], []
     for access in accesses:
-        steps = []
+        steps = []  # (place among the thread's events, step)
         if access.get("check"):
             check = access["check"]
             text = f"{check['op']} (the check) by '{access['thread']}'"
             related.append(_location(_top(check["stack"]), root, text))
-            steps.append(_flow_step(check["stack"], root, text))
+            steps.append((check.get("events_before", access.get("events_before", 0)),
+                          _flow_step(check["stack"], root, text)))
         text = f"{access['access']} ({access['op']}) by '{access['thread']}'"
         if access.get("locks"):
             text += " holding " + ", ".join(str(lock) for lock in access["locks"])
         if access is not act:
             related.append(_location(_top(access["stack"]), root, text))
-        steps.append(_flow_step(access["stack"], root, text))
-        flows.append({"message": {"text": f"thread '{access['thread']}'"}, "locations": steps})
+        steps.append((access.get("events_before", 0), _flow_step(access["stack"], root, text)))
+        steps += [(event["n"] + 0.5, _event_step(event, root))
+                  for event in access.get("history", [])]
+        steps.sort(key=lambda step: step[0])  # stable: a check stays before its act
+        flows.append({"message": {"text": f"thread '{access['thread']}'"},
+                      "locations": [step for _, step in steps]})
     return primary, related, flows
 
 

@@ -1,8 +1,9 @@
 """The HTML report, in a real headless Chromium (Debian's chromium and
 chromium-driver, driven by selenium): it loads with no console error, the
 race's timeline draws its lanes, steps, hand-offs and unordered steps, the
-filters work, and screenshots are kept (build-artifacts/html-report.png, and
-html-timeline.png, of which docs/img/html-timeline.png is a copy)."""
+filters work, each thread's hand-offs are drawn between the lanes, and
+screenshots are kept (build-artifacts/html-report.png, and html-timeline.png,
+of which docs/img/html-timeline.png is a copy)."""
 import json
 import os
 import shutil
@@ -66,12 +67,14 @@ def test_the_page_loads_draws_its_timeline_and_filters(tmp_path, browser):
     assert timeline.get_attribute("data-lanes") == "3"  # the creator and two threads
     data = page.read_text().split('id="cw-data">', 1)[1].split("</script>", 1)[0]
     race_data = json.loads(data.replace("<\\/", "</"))["findings"][0]
-    checked = any(a["check"] for a in race_data["accesses"])
-    # the other thread's access and the act, after the check acted on if any
+    cur, prev = race_data["accesses"]  # the act's side first
+    # the check acted on (of each side, if any), the other thread's access, the act
     steps = len(timeline.find_elements(By.CSS_SELECTOR, "circle.access"))
-    assert steps == 2 + checked
-    assert len(timeline.find_elements(By.CSS_SELECTOR, "line.handoff")) == 2  # two starts
-    assert len(timeline.find_elements(By.CSS_SELECTOR, "line.unordered")) == steps - 1
+    assert steps == 2 + bool(cur["check"]) + bool(prev["check"])
+    assert len(timeline.find_elements(By.CSS_SELECTOR, "line.handoff")) >= 2  # two starts
+    # red dashes between the race's steps of two threads: check, other access, act
+    assert len(timeline.find_elements(By.CSS_SELECTOR, "line.unordered")) == \
+        1 + bool(cur["check"])
     race = findings[0]
     assert "Hint: hold one lock across the check and the act" in race.text
     # stacks are folded, and show their source lines when opened
@@ -80,7 +83,6 @@ def test_the_page_loads_draws_its_timeline_and_filters(tmp_path, browser):
     assert "cell_cache_nolock.py:" in first.text and "CELL_CACHE" in first.text, first.text
     os.makedirs(ARTIFACTS, exist_ok=True)
     browser.save_screenshot(os.path.join(ARTIFACTS, "html-report.png"))
-    race.screenshot(os.path.join(ARTIFACTS, "html-timeline.png"))  # the README's picture
     # filters: by kind, then by process
     Select(browser.find_element(By.ID, "f-kind")).select_by_value("pool")
     visible = [f for f in findings if f.is_displayed()]
@@ -136,3 +138,48 @@ def test_an_unbounded_pool_shows_its_backlog_over_time(tmp_path, browser):
     assert len(points) == len(backlog)
     assert f"{max(n for _, n in backlog)} waiting" in chart.text
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+
+
+def test_the_timeline_draws_each_threads_hand_offs_and_the_order_missing(tmp_path, browser):
+    """A job handed over through a queue before the producer's own update:
+    each thread's last sync events come with the report (the start and its
+    begin, the put and its get), and the timeline draws them as arrows
+    between the two threads' lanes, with the producer's check and act after
+    its put and nothing from the worker's update back to them."""
+    from selenium.webdriver.common.by import By
+
+    page, data = tmp_path / "queue.html", tmp_path / "queue.json"
+    run_python(["-m", "cachewatch", "run", "--watch", "__main__:COUNTS", "--json", str(data),
+                "--html", str(page), "queue_publish_too_early.py"], cwd=SCENARIOS)
+    [race] = json.loads(data.read_text())["findings"]
+    main, worker = race["accesses"]
+    assert (main["thread"], worker["thread"]) == ("MainThread", "worker")
+    by_kind = lambda a, kind: [e for e in a["history"] if e["kind"] == kind]
+    [put] = [e for e in by_kind(main, "publish") if e["label"] == "Queue.put"]
+    [get] = [e for e in by_kind(worker, "consume") if e["label"] == "Queue.get"]
+    assert put["object"] == get["object"] and put["seq"] < get["seq"]
+    assert put["at"][0]["line"] == 23 and get["at"][0]["line"] == 16
+    [start], [begin] = by_kind(main, "start"), by_kind(worker, "begin")
+    assert start["object"] == begin["object"]
+    # each access knows its place among its own thread's events
+    assert main["check"]["events_before"] > put["n"] and main["events_before"] > put["n"]
+    assert worker["events_before"] > get["n"]
+    browser.get(page.as_uri())
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    [timeline] = browser.find_elements(By.CSS_SELECTOR, "svg.timeline")
+    assert timeline.get_attribute("data-lanes") == "2"  # the main thread started the worker
+    arrows = timeline.find_elements(By.CSS_SELECTOR, "line.handoff")
+    titles = sorted(a.find_element(By.CSS_SELECTOR, "title").get_attribute("textContent")
+                    for a in arrows)
+    assert len(arrows) == 2, titles
+    assert "Queue.put" in titles[0] and "Queue.get" in titles[0], titles
+    assert titles[1].startswith("start"), titles
+    x = lambda step: float(timeline.find_element(
+        By.CSS_SELECTOR, f"circle.access[data-step='{step}']").get_attribute("cx"))
+    put_arrow = [a for a in arrows if "Queue.put" in a.get_attribute("textContent")][0]
+    put_x = float(put_arrow.get_attribute("x1"))
+    assert put_x < x("check") < x("other") < x("act")
+    finding = browser.find_element(By.CSS_SELECTOR, ".finding")
+    browser.execute_script("arguments[0].scrollIntoView()", finding)
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    finding.screenshot(os.path.join(ARTIFACTS, "html-timeline.png"))  # the README's picture

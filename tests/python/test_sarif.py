@@ -73,9 +73,33 @@ def test_a_race_points_at_the_act_and_carries_both_threads(tmp_path, validate):
     assert len(flows) == 2  # one per thread
     for flow in flows:
         assert flow["message"]["text"].startswith("thread 'api-")
-        for step in flow["locations"]:
+        accesses = [step for step in flow["locations"] if "stack" in step]
+        assert accesses  # the accesses carry their stacks; sync events their kinds
+        for step in accesses:
             frames = step["stack"]["frames"]
             assert len(frames) >= 2 and "physicalLocation" in frames[0]["location"]
+        assert all(step["kinds"] for step in flow["locations"] if "stack" not in step)
+
+
+def test_a_thread_flow_holds_the_threads_hand_offs_in_order(tmp_path, validate):
+    log, findings, _ = sarif_of_scenario(tmp_path, "queue_publish_too_early.py",
+                                         "--watch", "__main__:COUNTS")
+    validate(log)
+    [result] = log["runs"][0]["results"]
+    main, worker = result["codeFlows"][0]["threadFlows"]
+    text = lambda flow: [step["location"]["message"]["text"].split(" by ")[0]
+                         for step in flow["locations"]]
+    main_steps, worker_steps = text(main), text(worker)
+    # the producer: its thread's start, the put, then its check and its act
+    put = main_steps.index("publish Queue.put")
+    assert main_steps.index("start") < put < main_steps.index("get (the check)") \
+        < main_steps.index("write (setitem)"), main_steps
+    # the worker: begun, the get, then its own check-then-write
+    get = worker_steps.index("consume Queue.get")
+    assert worker_steps.index("begin") < get < worker_steps.index("get (the check)"), worker_steps
+    kinds = {step["location"]["message"]["text"]: step["kinds"] for step in main["locations"]
+             if "kinds" in step}
+    assert kinds["publish Queue.put"] == ["release"]
 
 
 def test_fingerprints_stay_across_runs_and_tell_findings_apart(tmp_path, validate):

@@ -101,6 +101,9 @@ def test_thread_churn_exact_results_and_bounded_memory():
     per_thread = grown / (threads - 100)
     assert per_thread <= 1024, (per_thread, first, last)
     assert (last["threads"] - first["threads"]) / (threads - 100) <= 512, (first, last)
+    # Their last sync events are kept for reports only for the threads alive
+    # and the last 64 that ended (a ring of 16 events, about 1 KiB, each).
+    assert last["history"] <= (r["max_alive"] + 64 + 1) * 1100, (first, last)
     assert last["sync"] <= first["sync"] + 4096, (first, last)   # thread records freed
     print(f"engine memory per finished thread: {per_thread:.0f} B "
           f"({first['total']} B after 100 threads, {last['total']} B after {threads})")
@@ -157,11 +160,14 @@ def test_watched_containers_collected():
     first, last = r["mem_first"], r["mem_last"]
     assert last["shadow"] == first["shadow"], (first, last)
     assert last["sync"] <= first["sync"] + 4096, (first, last)
-    # What may grow: the identity of each finished thread (5 a round) and the
-    # record of a lock that guarded accesses; nothing per container.
+    # What may grow: the identity of each finished thread (5 a round), the
+    # record of a lock that guarded accesses, and the last sync events of the
+    # last 64 threads that ended (a bounded pool of rings of about 1 KiB);
+    # nothing per container.
     rounds = r["rounds"] - 1
-    rest = (last["total"] - last["threads"]) - (first["total"] - first["threads"])
-    assert rest / rounds <= 512, (first, last)
+    grown = lambda m: m["total"] - m["threads"] - m["history"]
+    assert (grown(last) - grown(first)) / rounds <= 512, (first, last)
+    assert last["history"] <= (64 + 16) * 1100, (first, last)
     assert r["categories"] == []
 
 
