@@ -195,7 +195,7 @@ def macro_instructions(quick):
 
 def scaling_section(quick):
     out = {}
-    for section in ("threads", "keys", "stacks", "steady", "churn"):
+    for section in ("threads", "keys", "stacks", "steady", "churn", "removed"):
         args = [sys.executable, os.path.join(HERE, "scaling.py"), "--child", section]
         if quick:
             args.append("quick")
@@ -311,6 +311,13 @@ def print_tables(result):
                    f"{s['keys'][-1]['shadow_bytes_per_key']:.0f} bytes per watched location "
                    f"(one writer, one reader); {s['churn']['engine_bytes_per_thread']:.0f} bytes "
                    f"per finished thread")
+        if "removed" in s:
+            r = s["removed"]
+            out.append(f"Keys that come and go: {r['keys']:,} distinct keys through a dict kept "
+                       f"at {r['live']:,}: peak RSS {r['plain_peak_rss_kb'] / 1024:.0f} MB -> "
+                       f"{r['cachewatch_peak_rss_kb'] / 1024:.0f} MB, shadow peak "
+                       f"{r['shadow_peak_bytes'] / 2**20:.1f} MB, {r['locations_at_end']:,} "
+                       f"locations at the end")
     return "\n".join(out)
 
 

@@ -245,6 +245,46 @@ def churn_section(quick):
             "us_per_thread_cachewatch": elapsed / total * 1e6}
 
 
+# ---- keys that come and go ------------------------------------------------------
+
+def _sessions(d, lock, w, n, live):
+    for i in range(n):
+        with lock:
+            d[(w, i)] = i
+            if i >= live:
+                del d[(w, i - live)]
+
+
+def _sessions_run(d, keys, live):
+    lock = threading.Lock()
+    ts = [threading.Thread(target=_sessions, args=(d, lock, w, keys // 2, live // 2))
+          for w in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
+def removed_section(quick):
+    """A watched dict kept at 10,000 entries while two threads insert and
+    delete distinct keys (2,000,000; 200,000 quick): peak RSS without
+    cachewatch, then with it (ru_maxrss is the process's peak so far), and the
+    engine's shadow memory at its peak. Memory should follow the live keys."""
+    keys, live = (200_000 if quick else 2_000_000), 10_000
+    _sessions_run({}, keys, live)
+    plain_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    cachewatch.start(OPTIONS)
+    d = {}
+    cachewatch.watch(d, name="bench.sessions")
+    _sessions_run(d, keys, live)
+    stats = _cachewatch.stats()
+    cachewatch.stop(quiet=True)
+    return {"keys": keys, "live": live, "plain_peak_rss_kb": plain_kb,
+            "cachewatch_peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "shadow_peak_bytes": stats["memory_peak"]["shadow"],
+            "locations_at_end": stats["locations"]}
+
+
 def thread_ops_child(threads, condition, total):
     """A callgrind child: `total` locked read-modify-writes of one dict,
     spread over `threads` threads, watched or not."""
@@ -257,7 +297,7 @@ def thread_ops_child(threads, condition, total):
 
 
 SECTIONS = {"threads": threads_section, "keys": keys_section, "stacks": stacks_section,
-            "steady": steady_section, "churn": churn_section}
+            "steady": steady_section, "churn": churn_section, "removed": removed_section}
 
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "--threads-child":

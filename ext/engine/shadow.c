@@ -50,7 +50,9 @@ typedef struct rec {
  * a cell starts with room for one record and grows (doubling, up to the
  * history size) only when it needs more. */
 typedef struct cell {
-    uint32_t nrecs, cap;
+    uint32_t nrecs;
+    uint16_t cap;       /* at most CW_HISTORY_MAX */
+    bool deleted;       /* the key's last write removed it: a tombstone */
     uint64_t next_seq;
     uint64_t last_use;  /* shard tick of the last record stored: eviction age */
     rec *recs;          /* &first until it grows */
@@ -72,11 +74,24 @@ typedef struct container {
 
 /* Each shard's lock guards its table, the containers in it and all their
  * cells. Lock order: shard lock, then lockset/report/depot locks. */
+/* Keys removed from their containers, oldest first. What a removed key's
+ * history can still race with is a re-insertion soon after, so a shard keeps
+ * the last TOMBSTONES of them and forgets older ones: memory follows the
+ * live keys, not every key there ever was (a forgotten key can only hide a
+ * race, never invent one). */
+#define TOMBSTONES 4096
+typedef struct tombstone {
+    uintptr_t container;
+    int64_t key;
+} tombstone;
+
 static struct shard {
     pthread_mutex_t lock;
     cw_hashtable table; /* container address -> container* */
     uint64_t tick;      /* counts stored records: cells' age */
     uint64_t rng;       /* picks eviction candidates */
+    tombstone *tombs;   /* TOMBSTONES of them, made on the first removal */
+    uint32_t ntombs;    /* removals noted; tombs[ntombs % TOMBSTONES] is next */
 } shards[SHARDS];
 static uint32_t history_size = 12;
 static size_t memory_limit; /* bytes of shadow state; 0: no bound */
@@ -156,6 +171,9 @@ void cw_shadow_fini(void)
         while (cw_ht_next(&shards[i].table, &pos, NULL, &v))
             free_container(v);
         cw_ht_fini(&shards[i].table);
+        cw_free(shards[i].tombs);
+        shards[i].tombs = NULL;
+        shards[i].ntombs = 0;
         pthread_mutex_unlock(&shards[i].lock);
         pthread_mutex_destroy(&shards[i].lock);
     }
@@ -227,7 +245,14 @@ void cw_shadow_unwatch(uintptr_t addr)
     struct shard *sh = shard_of(addr);
     pthread_mutex_lock(&sh->lock);
     container *c = cw_ht_remove(&sh->table, addr);
+    tombstone *tombs = NULL;
+    if (cw_ht_size(&sh->table) == 0) { /* nothing left to have removed keys */
+        tombs = sh->tombs;
+        sh->tombs = NULL;
+        sh->ntombs = 0;
+    }
     pthread_mutex_unlock(&sh->lock);
+    cw_free(tombs);
     if (c) {
         bump_epoch();
         free_container(c);
@@ -375,6 +400,40 @@ static void evict_one_unlocked(struct shard *sh, container *c, int64_t keep)
         cell_free(victim);
         bump_epoch();
     }
+}
+
+/* Forget a removed key's history if it is still removed. */
+static void forget_tombstone_unlocked(struct shard *sh, tombstone ts)
+{
+    container *c = cw_ht_get(&sh->table, ts.container);
+    cell *k = c ? cw_ht_get(&c->cells, (uintptr_t)ts.key) : NULL;
+    if (k == NULL || !k->deleted)
+        return; /* forgotten already, or the key is back */
+    cw_ht_remove(&c->cells, (uintptr_t)ts.key);
+    cell_free(k);
+    /* No epoch bump: a memo for this key can only skip storing a record
+     * the key no longer has, which may hide a race but never invents one. */
+}
+
+/* The key's last write removed it: note its cell as a tombstone, and forget
+ * the oldest one past TOMBSTONES. */
+static void note_removed_unlocked(struct shard *sh, container *c, int64_t key, cell *k)
+{
+    k->deleted = true;
+    if (sh->tombs == NULL &&
+        (sh->tombs = cw_calloc(CW_MEM_SHADOW, TOMBSTONES, sizeof(tombstone))) == NULL)
+        return; /* kept: only memory is lost */
+    tombstone *slot = &sh->tombs[sh->ntombs % TOMBSTONES];
+    if (sh->ntombs >= TOMBSTONES)
+        forget_tombstone_unlocked(sh, *slot);
+    *slot = (tombstone){c->addr, key};
+    sh->ntombs++;
+}
+
+static bool removes_key(cw_op op)
+{
+    return op == CW_OP_DELITEM || op == CW_OP_POP || op == CW_OP_POPITEM ||
+           op == CW_OP_REMOVE || op == CW_OP_DISCARD;
 }
 
 static cell *cell_of_unlocked(struct shard *sh, container *c, int64_t key_hash)
@@ -984,6 +1043,13 @@ static int commit_unlocked(step *s)
         if (s->k == &empty_cell && (s->k = cell_of_unlocked(s->sh, s->c, a->key_hash)) == NULL)
             return CW_ERR_NOMEM;
         store_rec_unlocked(s->sh, s->k, &s->mine, s->existing);
+    }
+    if (a->write && s->k != NULL && s->k != &empty_cell && !a->ranged) {
+        bool removed = a->structural && removes_key(a->op);
+        if (removed && !s->k->deleted)
+            note_removed_unlocked(s->sh, s->c, a->key_hash, s->k);
+        else if (!removed)
+            s->k->deleted = false; /* written again: live */
     }
     if (s->store_struct) {
         rec sw = {.kind = REC_STRUCT_WRITE, .op = a->op, .events = (uint16_t)s->t->nevents,

@@ -650,6 +650,47 @@ static void test_write_write(void **state)
     assert_true(r.has_key);
 }
 
+/* del d[k]: removes the key. */
+static void delete_key(cw_thread *t, uintptr_t c, int64_t key, uintptr_t frame, cw_site s)
+{
+    cw_access a = make_access(c, key, CW_OP_DELITEM, frame, s);
+    a.write = true;
+    a.structural = true;
+    shadow_call(t, &a);
+}
+
+/* A removed key's history stays for the shard's last 4096 removals: a
+ * re-insertion by another thread soon after still races with the removal;
+ * older removed keys are forgotten (memory follows the live keys), a key
+ * written again is live and never forgotten. */
+static void test_removed_keys_are_forgotten_after_a_while(void **state)
+{
+    (void)state;
+    uintptr_t c = watch("mod.SESSIONS");
+    cw_thread *a = reg("A"), *b = reg("B");
+    uintptr_t code = next_code();
+    window w = mark();
+    write_key(a, c, 1, next_frame(), at(code, 2), true);
+    delete_key(a, c, 1, next_frame(), at(code, 4));
+    write_key(a, c, 2, next_frame(), at(code, 2), true);
+    delete_key(a, c, 2, next_frame(), at(code, 4));
+    write_key(a, c, 2, next_frame(), at(code, 2), true); /* back: live */
+    assert_no_report(w);
+    write_key(b, c, 1, next_frame(), at(code, 8), true);  /* soon after: a race */
+    assert_int_equal(new_of_kind(w, CW_REPORT_WRITE_WRITE), 1);
+    delete_key(b, c, 1, next_frame(), at(code, 10));
+    size_t before = cw_shadow_location_count(); /* every container's, not just c's */
+    for (int64_t k = 100; k < 100 + 4096; k++) {
+        write_key(a, c, k, next_frame(), at(code, 2), true);
+        delete_key(a, c, k, next_frame(), at(code, 4));
+    }
+    assert_false(cw_shadow_has_cell(c, 1));    /* removed 4096 removals ago */
+    assert_true(cw_shadow_has_cell(c, 2));     /* live */
+    assert_true(cw_shadow_has_cell(c, 100 + 4095)); /* removed just now */
+    /* 4096 keys noted, key 1 forgotten, nothing else kept */
+    assert_int_equal(cw_shadow_location_count(), before + 4096 - 1);
+}
+
 /* c.update(words) from two threads: Counter's C loop reads and writes each
  * key at one site (one instruction, no Python code between): an atomic
  * read-modify-write, commuting with another like it; a plain store of the
@@ -1968,6 +2009,7 @@ int main(void)
         cmocka_unit_test(test_check_later_in_code_is_not_acted_on),
         cmocka_unit_test(test_lock_role_incarnations_serialise),
         cmocka_unit_test(test_write_write),
+        cmocka_unit_test(test_removed_keys_are_forgotten_after_a_while),
         cmocka_unit_test(test_read_and_write_by_one_instruction_commute),
         cmocka_unit_test(test_region_named_by_its_check_site),
         cmocka_unit_test(test_write_write_ordered_or_locked),
