@@ -90,3 +90,20 @@ def test_run_quick_writes_a_table_and_json(tmp_path):
     assert steady["engine_flat"], steady["samples"]
     assert [r["threads"] for r in result["scaling"]["threads"]] == [1, 2, 8, 32]
     assert "bytes per distinct stack" in proc.stdout
+
+
+def test_the_side_by_side_harness_judges_and_measures(tmp_path):
+    """bench/peers.py, with cachewatch alone (threadcheck and pyvft are
+    PyPI installs into the 3.12 and 3.13 venvs that only a bench run needs):
+    every planted race found and every correct twin silent, each workload's
+    result the same under the tool, and a missing tool skipped with a line."""
+    out = tmp_path / "peers.json"
+    proc = run_python([os.path.join(BENCH, "peers.py"), "--quick", "--json", str(out),
+                       "--tools", "cachewatch,nonesuch"], timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(out.read_text())["tools"]
+    assert "skipped" in result["nonesuch"] and "nonesuch: skipped" in proc.stdout
+    verdicts = result["cachewatch"]["verdicts"]
+    assert len(verdicts) >= 7 and all(v["right"] for v in verdicts), verdicts
+    for row in result["cachewatch"]["overhead"]:
+        assert row["same_result"] and row["wall_ratio"] > 0, row
