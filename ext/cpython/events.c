@@ -42,10 +42,12 @@ static cw_site program_site(int *internal)
     return (cw_site){0, 0};
 }
 
+/* With nothing watched no race can be reported, so no history is kept:
+ * locks and hand-offs of a program that watches nothing pay nothing here. */
 int cw_note_event(cw_thread *t, cw_event_kind kind, uintptr_t object, cw_lock_id lock,
                   cw_str_id label)
 {
-    if (t == NULL)
+    if (t == NULL || !cw_shadow_any_watched())
         return CW_OK;
     int internal;
     cw_site site = program_site(&internal);
@@ -58,7 +60,9 @@ int cw_note_event(cw_thread *t, cw_event_kind kind, uintptr_t object, cw_lock_id
 
 int cw_note_event_at(cw_thread *t, cw_event_kind kind, uintptr_t object)
 {
-    return t ? cw_history_note(t, kind, object, 0, 0, (cw_site){0, 0}) : CW_OK;
+    if (t == NULL || !cw_shadow_any_watched())
+        return CW_OK;
+    return cw_history_note(t, kind, object, 0, 0, (cw_site){0, 0});
 }
 
 cw_str_id cw_event_label(cw_str_id *cached, PyObject *named)

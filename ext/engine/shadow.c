@@ -94,6 +94,7 @@ static struct shard {
     uint32_t ntombs;    /* removals noted; tombs[ntombs % TOMBSTONES] is next */
 } shards[SHARDS];
 static uint32_t history_size = 12;
+static size_t watched_now; /* atomic: containers watched (a cheap "any?") */
 static size_t memory_limit; /* bytes of shadow state; 0: no bound */
 
 /* Bumped by every change that could change what a single-key read finds:
@@ -177,6 +178,7 @@ void cw_shadow_fini(void)
         pthread_mutex_unlock(&shards[i].lock);
         pthread_mutex_destroy(&shards[i].lock);
     }
+    __atomic_store_n(&watched_now, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&initialised, 0, __ATOMIC_RELEASE);
 }
 
@@ -223,6 +225,8 @@ static int watch_as(uintptr_t addr, const char *target, uint8_t binding)
     if (cw_ht_put(&sh->table, addr, c) < 0) {
         free_container(c);
         rc = CW_ERR_NOMEM;
+    } else {
+        __atomic_add_fetch(&watched_now, 1, __ATOMIC_RELAXED);
     }
 out:
     pthread_mutex_unlock(&sh->lock);
@@ -254,6 +258,7 @@ void cw_shadow_unwatch(uintptr_t addr)
     pthread_mutex_unlock(&sh->lock);
     cw_free(tombs);
     if (c) {
+        __atomic_sub_fetch(&watched_now, 1, __ATOMIC_RELAXED);
         bump_epoch();
         free_container(c);
     }
@@ -341,6 +346,11 @@ uint32_t cw_shadow_marks(uintptr_t addr)
     uint32_t bits = c != NULL ? c->marks : 0;
     pthread_mutex_unlock(&sh->lock);
     return bits;
+}
+
+bool cw_shadow_any_watched(void)
+{
+    return __atomic_load_n(&watched_now, __ATOMIC_RELAXED) != 0;
 }
 
 size_t cw_shadow_watched_count(void)

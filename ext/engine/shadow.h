@@ -72,6 +72,9 @@ size_t cw_shadow_keys_in(uintptr_t container, int64_t lo, int64_t hi, int64_t *o
  * location it has used, say); 0 for a container not watched. */
 void cw_shadow_mark(uintptr_t container, uint32_t bits);
 uint32_t cw_shadow_marks(uintptr_t container);
+/* Is anything watched at all? (An atomic read, for the hot paths: with
+ * nothing watched no race can be reported.) */
+bool cw_shadow_any_watched(void);
 size_t cw_shadow_watched_count(void);
 size_t cw_shadow_location_count(void);
 /* Single-key reads answered from a thread's memo (no shadow lookup). */

@@ -159,6 +159,38 @@ def test_start_and_stop_are_idempotent_and_restore_hooks():
     assert proc.stdout.strip() == "ok"
 
 
+def test_sync_histories_are_kept_only_while_something_is_watched():
+    """Each thread's last sync events exist for race reports, and with
+    nothing watched there can be none: a program that watches nothing pays
+    nothing for them (no ring is made), one that watches something keeps them."""
+    proc = child("""
+        import threading, queue, cachewatch
+        from cachewatch import _cachewatch
+
+        def traffic():
+            lock, q = threading.Lock(), queue.Queue()
+            def work():
+                for i in range(50):
+                    with lock:
+                        q.put(i)
+            t = threading.Thread(target=work)
+            t.start()
+            for _ in range(50):
+                q.get()
+            t.join()
+
+        cachewatch.start()
+        traffic()
+        print(_cachewatch.stats()["memory"]["history"])
+        D = {}
+        cachewatch.watch(D, name="t.D")
+        traffic()
+        print(_cachewatch.stats()["memory"]["history"])
+    """)
+    nothing_watched, watching = map(int, proc.stdout.split())
+    assert nothing_watched == 0 and watching > 0, proc.stdout + proc.stderr
+
+
 def test_json_path_option_writes_report_at_exit(tmp_path):
     out = tmp_path / "r.json"
     child(f"""
