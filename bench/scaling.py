@@ -15,6 +15,7 @@ import time
 
 import cachewatch
 from cachewatch import _cachewatch
+from macro import peak_rss_kb
 
 OPTIONS = {"print_reports": "0", "thread_leaks": "0"}
 
@@ -268,11 +269,12 @@ def _sessions_run(d, keys, live):
 def removed_section(quick):
     """A watched dict kept at 10,000 entries while two threads insert and
     delete distinct keys (2,000,000; 200,000 quick): peak RSS without
-    cachewatch, then with it (ru_maxrss is the process's peak so far), and the
-    engine's shadow memory at its peak. Memory should follow the live keys."""
+    cachewatch, then with it (VmHWM, this process image's peak so far:
+    ru_maxrss would carry the parent's across exec), and the engine's shadow
+    memory at its peak. Memory should follow the live keys."""
     keys, live = (200_000 if quick else 2_000_000), 10_000
     _sessions_run({}, keys, live)
-    plain_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    plain_kb = peak_rss_kb()
     cachewatch.start(OPTIONS)
     d = {}
     cachewatch.watch(d, name="bench.sessions")
@@ -280,7 +282,7 @@ def removed_section(quick):
     stats = _cachewatch.stats()
     cachewatch.stop(quiet=True)
     return {"keys": keys, "live": live, "plain_peak_rss_kb": plain_kb,
-            "cachewatch_peak_rss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            "cachewatch_peak_rss_kb": peak_rss_kb(),
             "shadow_peak_bytes": stats["memory_peak"]["shadow"],
             "locations_at_end": stats["locations"]}
 
