@@ -43,8 +43,15 @@ def _venv(name):
     return os.path.join(ROOT, name, "bin", "python")
 
 
-# tool -> (python, how to run a script under it, how to tell it found something)
-def _threadcheck_found(proc, out_path):
+def _clean_env(**extra):
+    """This environment without cachewatch's variables (a tool under test
+    must not have cachewatch start in it), plus extra."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CACHEWATCH")}
+    env.update(extra)
+    return env
+
+
+def _threadcheck_found(proc):
     """Its JSON (a list of warnings) comes last on stdout, after the
     program's own output (-o is not honoured by `run`)."""
     lines = proc.stdout.splitlines()
@@ -57,26 +64,29 @@ def _threadcheck_found(proc, out_path):
     return None
 
 
-def _pyvft_found(proc, out_path):
+def _pyvft_found(proc):
     if "NO DATA RACES DETECTED" in proc.stderr + proc.stdout:
         return False
     return "DATA RACE" in (proc.stderr + proc.stdout).upper() or None
 
 
-def _cachewatch_found(proc, out_path):
+def _cachewatch_found(proc):
     return {66: True, 0: False}.get(proc.returncode)
 
 
+# tool -> (its python, the command a script is appended to (given the
+# scenario's CACHEWATCH-ARGS), whether a finished run found something: True,
+# False, or None when it could not tell)
 TOOLS = {
     "threadcheck": (_venv("build-venv-3.12"),
-                    lambda py, script, out, args: [os.path.join(os.path.dirname(py), "threadcheck"),
-                                                   "run", "--json", "-q", script],
+                    lambda py, args: [os.path.join(os.path.dirname(py), "threadcheck"),
+                                      "run", "--json", "-q"],
                     _threadcheck_found),
     "pyvft": (_venv("build-venv-3.13"),
-              lambda py, script, out, args: [py, "-m", "pyvft", "--no-colour", script],
+              lambda py, args: [py, "-m", "pyvft", "--no-colour"],
               _pyvft_found),
     "cachewatch": (sys.executable,
-                   lambda py, script, out, args: [py, "-m", "cachewatch", "run"] + args + [script],
+                   lambda py, args: [py, "-m", "cachewatch", "run"] + args,
                    _cachewatch_found),
 }
 
@@ -87,11 +97,10 @@ def available(tool):
     python = TOOLS[tool][0]
     if not os.path.exists(python):
         return f"{os.path.relpath(python, ROOT)} is missing (scripts/test-versions.sh makes it)"
-    module = {"threadcheck": "threadcheck", "pyvft": "pyvft", "cachewatch": "cachewatch"}[tool]
-    done = subprocess.run([python, "-c", f"import {module}"], capture_output=True, text=True)
+    done = subprocess.run([python, "-c", f"import {tool}"], capture_output=True, text=True)
     if done.returncode != 0:
         how = "--ignore-requires-python " if tool == "pyvft" else ""
-        return f"{module} is not installed there (pip install {how}{module})"
+        return f"{tool} is not installed there (pip install {how}{tool})"
     return None
 
 
@@ -104,22 +113,20 @@ def _scenario_args(path):
     return args
 
 
-def verdicts(tool, tmp):
+def verdicts(tool):
     python, command, found = TOOLS[tool]
+    # The scenarios import their support package: not every tool puts the
+    # script's directory on the path.
+    env = _clean_env(PYTHONPATH=SCENARIOS)
     rows = []
     for name in PAIRS:
         row = {"scenario": name}
         for variant, script in (("racy", f"{name}.py"), ("correct", f"{name}_norace.py")):
-            out = os.path.join(tmp, f"{tool}-{variant}-{name}.json")
             args = _scenario_args(os.path.join(SCENARIOS, script))
-            # The scenarios import their support package: not every tool puts the
-            # script's directory on the path.
-            env = {k: v for k, v in os.environ.items() if not k.startswith("CACHEWATCH")}
-            env["PYTHONPATH"] = SCENARIOS
             try:
-                proc = subprocess.run(command(python, script, out, args), cwd=SCENARIOS, env=env,
+                proc = subprocess.run(command(python, args) + [script], cwd=SCENARIOS, env=env,
                                       capture_output=True, text=True, timeout=TIMEOUT)
-                row[variant] = found(proc, out)
+                row[variant] = found(proc)
             except subprocess.TimeoutExpired:
                 row[variant] = None
         row["right"] = row["racy"] is True and row["correct"] is False
@@ -127,9 +134,9 @@ def verdicts(tool, tmp):
     return rows
 
 
-def _workload_run(python, prefix, workload, scale, env_extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CACHEWATCH")}
-    env.update(PYTHONHASHSEED="0", PEER_WORKLOAD=workload, PEER_SCALE=str(scale), **env_extra)
+def _workload_run(prefix, workload, scale, env_extra):
+    env = _clean_env(PYTHONHASHSEED="0", PEER_WORKLOAD=workload, PEER_SCALE=str(scale),
+                     **env_extra)
     done = subprocess.run(prefix + [CHILD], cwd=HERE, env=env, capture_output=True, text=True,
                           timeout=TIMEOUT)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
@@ -138,20 +145,20 @@ def _workload_run(python, prefix, workload, scale, env_extra):
     return json.loads(lines[-1])
 
 
-def overhead(tool, quick, tmp):
+def overhead(tool, quick):
     import importlib
     sys.path.insert(0, HERE)
     python, command, _ = TOOLS[tool]
     rows = []
     for workload in WORKLOADS:
         scale = importlib.import_module(f"workloads.{workload}").SCALE // (25 if quick else 5)
-        plain = _workload_run(python, [python], workload, scale, {})
-        if tool == "cachewatch":
+        plain = _workload_run([python], workload, scale, {})
+        if tool == "cachewatch":  # started by environment, as bench/macro.py's watching
             prefix, extra = [python], {"CACHEWATCH_OPTIONS": f"watch=workloads.{workload}:* "
                                        "print_reports=0 report_signal=0 exitcode=0"}
         else:
-            prefix, extra = command(python, "", os.path.join(tmp, "o.json"), [])[:-1], {}
-        checked = _workload_run(python, prefix, workload, scale, extra)
+            prefix, extra = command(python, []), {}
+        checked = _workload_run(prefix, workload, scale, extra)
         row = {"workload": workload, "scale": scale, "plain": plain, "checked": checked}
         if "error" not in plain and "error" not in checked:
             row["wall_ratio"] = checked["wall_s"] / plain["wall_s"]
@@ -162,23 +169,21 @@ def overhead(tool, quick, tmp):
 
 
 def main():
-    import tempfile
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", metavar="PATH", default=os.path.join(HERE, "peers.json"))
     ap.add_argument("--tools", default=",".join(TOOLS))
     args = ap.parse_args()
     result = {"quick": args.quick, "tools": {}}
-    with tempfile.TemporaryDirectory() as tmp:
-        for tool in args.tools.split(","):
-            missing = available(tool)
-            if missing:
-                print(f"peers: {tool} skipped: {missing}", file=sys.stderr)
-                result["tools"][tool] = {"skipped": missing}
-                continue
-            print(f"peers: {tool}", file=sys.stderr, flush=True)
-            result["tools"][tool] = {"verdicts": verdicts(tool, tmp),
-                                     "overhead": overhead(tool, args.quick, tmp)}
+    for tool in args.tools.split(","):
+        missing = available(tool)
+        if missing:
+            print(f"peers: {tool} skipped: {missing}", file=sys.stderr)
+            result["tools"][tool] = {"skipped": missing}
+            continue
+        print(f"peers: {tool}", file=sys.stderr, flush=True)
+        result["tools"][tool] = {"verdicts": verdicts(tool),
+                                 "overhead": overhead(tool, args.quick)}
     with open(args.json, "w") as f:
         json.dump(result, f, indent=1)
     print(summary(result))
@@ -200,7 +205,8 @@ def summary(result):
                            f"{o['rss_ratio']:5.2f}x" + ("" if o["same_result"] else
                                                         "  (RESULT DIFFERS)"))
             else:
-                out.append(f"  {o['workload']:16} failed: {o.get('checked', {}).get('error') or o['plain'].get('error')}")
+                error = o["plain"].get("error") or o["checked"].get("error")
+                out.append(f"  {o['workload']:16} failed: {error}")
     return "\n".join(out)
 
 

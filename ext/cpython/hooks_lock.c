@@ -87,9 +87,11 @@ void cw_lock_acquired(PyObject *lock, uintptr_t key, cw_lock_kind kind, bool is_
         if (cw_check_status(rc, "no memory for a lock") == 0) {
             if (is_new)
                 cw_sync_key_new(lock, key);
-            const cw_held *held = cw_thread_find_held(t, key);
-            cw_check_status(cw_note_event(t, CW_EVENT_ACQUIRE, key, held ? held->id : 0, 0),
-                            CW_HISTORY_FAILED);
+            if (cw_shadow_any_watched()) { /* its history: only then (events.c) */
+                const cw_held *held = cw_thread_find_held(t, key);
+                cw_check_status(cw_note_event(t, CW_EVENT_ACQUIRE, key, held ? held->id : 0, 0),
+                                CW_HISTORY_FAILED);
+            }
             if (fresh) {
                 /* Its role: where it is first acquired. */
                 cw_site site;
@@ -107,7 +109,7 @@ void cw_lock_releasing(uintptr_t key, bool all)
     cw_tls_state.busy++;
     cw_thread *t = cw_current_thread();
     if (t != NULL) {
-        const cw_held *held = cw_thread_find_held(t, key);
+        const cw_held *held = cw_shadow_any_watched() ? cw_thread_find_held(t, key) : NULL;
         cw_lock_id id = held ? held->id : 0;
         if (cw_check_status(cw_sync_lock_releasing(t, key, all), "no memory releasing a lock") == 0)
             cw_check_status(cw_note_event(t, CW_EVENT_RELEASE, key, id, 0), CW_HISTORY_FAILED);

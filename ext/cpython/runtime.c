@@ -593,37 +593,35 @@ static PyObject *stack_to_list(cw_stack_id id)
     return list;
 }
 
-static PyObject *locks_to_list_of(const cw_lock_id *ids, uint32_t n)
+/* "L3 Lock first acquired at app.py:12 in f": a lock as reports name it. */
+static PyObject *lock_text(cw_lock_id id)
 {
-    PyObject *list = PyList_New(0);
-    for (uint32_t i = 0; list && i < n; i++) {
-        cw_lockinfo li;
-        PyObject *item;
-        if (cw_lockinfo_get(ids[i], &li)) {
-            static const char *kinds[] = {"Lock", "RLock", "Semaphore", "lock"};
-            uint32_t nf;
-            const cw_frame *f = cw_depot_get(li.role_stack, &nf);
-            char where[512] = "";
-            if (nf)
-                snprintf(where, sizeof(where), "%s:%d in %s", cw_str_get(f[0].file), f[0].line,
-                         cw_str_get(f[0].function));
-            item = PyUnicode_FromFormat("L%llu %s%s%s", (unsigned long long)li.id, kinds[li.kind],
-                                        nf ? " first acquired at " : "", where);
-        } else {
-            item = PyUnicode_FromFormat("L%llu", (unsigned long long)ids[i]);
-        }
-        if (item == NULL || PyList_Append(list, item) < 0)
-            Py_CLEAR(list);
-        Py_XDECREF(item);
-    }
-    return list;
+    cw_lockinfo li;
+    if (!cw_lockinfo_get(id, &li))
+        return PyUnicode_FromFormat("L%llu", (unsigned long long)id);
+    static const char *kinds[] = {"Lock", "RLock", "Semaphore", "lock"};
+    uint32_t nf;
+    const cw_frame *f = cw_depot_get(li.role_stack, &nf);
+    char where[512] = "";
+    if (nf)
+        snprintf(where, sizeof(where), "%s:%d in %s", cw_str_get(f[0].file), f[0].line,
+                 cw_str_get(f[0].function));
+    return PyUnicode_FromFormat("L%llu %s%s%s", (unsigned long long)li.id, kinds[li.kind],
+                                nf ? " first acquired at " : "", where);
 }
 
 static PyObject *locks_to_list(cw_lockset_id locks)
 {
     uint32_t n;
     const cw_lock_id *ids = cw_lockset_get(locks, &n);
-    return locks_to_list_of(ids, n);
+    PyObject *list = PyList_New(0);
+    for (uint32_t i = 0; list && i < n; i++) {
+        PyObject *item = lock_text(ids[i]);
+        if (item == NULL || PyList_Append(list, item) < 0)
+            Py_CLEAR(list);
+        Py_XDECREF(item);
+    }
+    return list;
 }
 
 /* The side's thread's last sync events. objects numbers the sync objects of
@@ -642,19 +640,15 @@ static PyObject *history_to_list(const cw_report_access *a, PyObject *objects)
             Py_XDECREF(num); /* the dict holds it */
         }
         Py_XDECREF(addr);
-        PyObject *lock = Py_None, *ev = NULL;
-        Py_INCREF(lock);
-        if (e->lock) {
-            Py_DECREF(lock);
-            lock = locks_to_list_of(&e->lock, 1);
-        }
+        PyObject *lock = e->lock ? lock_text(e->lock) : (Py_INCREF(Py_None), Py_None);
         PyObject *at = e->stack ? stack_to_list(e->stack) : PyList_New(0);
+        PyObject *ev = NULL;
         if (num != NULL && lock != NULL && at != NULL)
             ev = Py_BuildValue("{s:s,s:K,s:I,s:O,s:O,s:s,s:O}", "kind",
                                cw_event_kind_name((cw_event_kind)e->kind), "seq",
                                (unsigned long long)e->seq, "n", e->ordinal, "object", num,
-                               "lock", lock == Py_None ? Py_None : PyList_GET_ITEM(lock, 0),
-                               "label", e->label ? cw_str_get(e->label) : "", "at", at);
+                               "lock", lock, "label", e->label ? cw_str_get(e->label) : "",
+                               "at", at);
         Py_XDECREF(lock);
         Py_XDECREF(at);
         if (ev == NULL || PyList_Append(list, ev) < 0)

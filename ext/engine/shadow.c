@@ -72,8 +72,6 @@ typedef struct container {
     uint32_t ncheck, capcheck;
 } container;
 
-/* Each shard's lock guards its table, the containers in it and all their
- * cells. Lock order: shard lock, then lockset/report/depot locks. */
 /* Keys removed from their containers, oldest first. What a removed key's
  * history can still race with is a re-insertion soon after, so a shard keeps
  * the last TOMBSTONES of them and forgets older ones: memory follows the
@@ -85,6 +83,9 @@ typedef struct tombstone {
     int64_t key;
 } tombstone;
 
+/* Each shard's lock guards its table, the containers in it and all their
+ * cells, and its tombstones. Lock order: shard lock, then
+ * lockset/report/depot locks. */
 static struct shard {
     pthread_mutex_t lock;
     cw_hashtable table; /* container address -> container* */
@@ -590,6 +591,14 @@ static void batch_add(batch *b, cw_report_kind kind, cw_location_kind loc, cw_ti
     b->c[b->n++] = (candidate){kind, loc, b->key, *cur, *prev};
 }
 
+/* The calling thread's access now, as a report shows it. */
+static cw_report_access side_of_thread(const cw_thread *t, cw_op op, bool write,
+                                       cw_lockset_id L, cw_stack_id stack)
+{
+    return (cw_report_access){.tid = t->number, .op = op, .write = write, .locks = L,
+                              .stack = stack, .events = t->nevents, .clock = cw_thread_now(t)};
+}
+
 static cw_report_access side_of_rec(const rec *r)
 {
     cw_report_access s = {0};
@@ -651,9 +660,7 @@ static void check_structure_unlocked(container *c, cw_thread *t, const cw_access
             continue;
         bool unordered = r->open || !hb(r->tid, r->end_clock, t->vc);
         if (unordered && cw_lockset_disjoint(r->locks, L)) {
-            cw_report_access cur = {.tid = t->number, .op = a->op, .write = true, .locks = L,
-                                    .stack = a->stack, .events = t->nevents,
-                                    .clock = cw_thread_now(t)};
+            cw_report_access cur = side_of_thread(t, a->op, true, L, a->stack);
             cw_report_access prev = side_of_rec(r);
             batch_add(b, CW_REPORT_ITERATION, CW_LOC_STRUCTURE, r->tid, &cur, &prev);
         }
@@ -974,13 +981,13 @@ static void plan_write_record(step *s)
     uint16_t events = (uint16_t)s->t->nevents;
     if (s->region) {
         s->existing = find_own_unlocked(s->k, REC_REGION, tid, s->rr.site, s->H);
-        s->mine = (rec){.kind = REC_REGION, .op = a->op, .check_op = s->rr.op, .tid = tid, .events = events,
-                        .clock = s->now, .locks = s->H, .stack = a->stack,
+        s->mine = (rec){.kind = REC_REGION, .op = a->op, .check_op = s->rr.op, .tid = tid,
+                        .events = events, .clock = s->now, .locks = s->H, .stack = a->stack,
                         .check_stack = a->check_stack, .site = s->rr.site};
     } else if (a->ranged) {
         s->existing = find_own_range_unlocked(s->k, tid, a->range_lo, a->range_hi, s->L);
-        s->mine = (rec){.kind = REC_WRITE, .op = a->op, .commutes = true, .tid = tid, .events = events,
-                        .clock = s->now, .locks = s->L, .stack = a->stack};
+        s->mine = (rec){.kind = REC_WRITE, .op = a->op, .commutes = true, .tid = tid,
+                        .events = events, .clock = s->now, .locks = s->L, .stack = a->stack};
         s->mine.range.lo = a->range_lo;
         s->mine.range.hi = a->range_hi;
     } else {
@@ -1099,9 +1106,7 @@ static int check_and_commit(step *s)
     s->now = cw_thread_now(s->t);
     s->existing = s->existing_struct = NULL;
     s->store = s->store_struct = false;
-    s->cur = (cw_report_access){.tid = s->t->number, .op = a->op, .write = a->write,
-                                .locks = s->L, .stack = a->stack, .events = s->t->nevents,
-                                .clock = s->now};
+    s->cur = side_of_thread(s->t, a->op, a->write, s->L, a->stack);
     if (a->check) {
         check_read_unlocked(s);
     } else if (a->write && (rc = check_write_unlocked(s)) != CW_OK) {
@@ -1281,8 +1286,7 @@ int cw_shadow_replaced(cw_thread *t, uintptr_t addr, cw_op op, cw_stack_id stack
     batch b;
     b.n = 0;
     b.key = 0;
-    cw_report_access cur = {.tid = t->number, .op = op, .write = true, .locks = L,
-                            .stack = stack, .events = t->nevents, .clock = cw_thread_now(t)};
+    cw_report_access cur = side_of_thread(t, op, true, L, stack);
     /* Writes already made into it by other threads, unordered with the
      * rebinding and sharing no lock with it. */
     size_t pos = 0;

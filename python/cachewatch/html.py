@@ -4,8 +4,8 @@ drawn from both threads' last sync events (starts, puts and gets, sets and
 waits, ends and joins as arrows between lanes; locks held as bars) and the
 accesses among them (the check, the other thread's access, the act), where
 the missing order between the two threads shows as a broken line; stacks
-with their source lines, folded. The page is drawn by a small script from the findings
-embedded as JSON."""
+with their source lines, folded. The page is drawn by a small script from
+the findings embedded as JSON."""
 import html
 import json
 import linecache
@@ -76,15 +76,15 @@ function items(f) {
                         return Math.min(x ? x.seq : Infinity, until || Infinity) - 0.5; };
     if (a === cur) {
       if (a.check) out.push({lane, key: a.check.events_before === undefined ? 0.1 :
-                             early(a.check.events_before), step: 'check', who: a,
+                             early(a.check.events_before), step: 'check',
                              what: `check (${a.check.op})`, at: a.check.stack});
-      out.push({lane, key: until ? until - 0.2 : 1e18, step: 'act', who: a,
+      out.push({lane, key: until ? until - 0.2 : 1e18, step: 'act',
                 what: `${a.access} (${a.op})`, at: a.stack, locks: a.locks});
     } else if (a === prev) {
       const key = a.events_before === undefined ? 0.2 : late(a.events_before);
-      if (a.check) out.push({lane, key: key - 0.1, step: 'other-check', who: a,
+      if (a.check) out.push({lane, key: key - 0.1, step: 'other-check',
                              what: `check (${a.check.op})`, at: a.check.stack});
-      out.push({lane, key, step: 'other', who: a, what: `${a.access} (${a.op})`, at: a.stack,
+      out.push({lane, key, step: 'other', what: `${a.access} (${a.op})`, at: a.stack,
                 locks: a.locks});
     }
   });
