@@ -227,6 +227,15 @@ void cw_lock_hooks_uninstall(void);
 int cw_sync_hooks_init(PyObject *module);
 int cw_thread_hooks_init(PyObject *module);
 int cw_logical_init(PyObject *module);
+/* Logical threads (logical.c) for asyncio's Handles (task_steps.c). */
+cw_thread *cw_logical_running(void);
+/* What t knows now, for a later thread to receive (owned; NULL: no memory). */
+cw_vc *cw_logical_hand_off(cw_thread *t);
+/* Run as tid (0: this OS thread) from now on, receiving given (may be
+ * NULL); returns the tid left. */
+unsigned long cw_logical_switch_to(unsigned long tid, const cw_vc *given);
+void cw_logical_end(unsigned long tid);
+int cw_task_steps_init(PyObject *module);
 int cw_around_init(PyObject *module);
 int cw_frame_hook_install(void);
 void cw_frame_hook_uninstall(void);

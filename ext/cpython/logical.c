@@ -42,7 +42,7 @@ static PyTypeObject HandOff_Type = {
 };
 
 /* The record running now, registering this OS thread on first use. */
-static cw_thread *running(void)
+cw_thread *cw_logical_running(void)
 {
     if (!cw_engine_ready)
         return NULL;
@@ -57,19 +57,31 @@ static int alive(const cw_thread *t)
     return t != NULL && __atomic_load_n(&t->alive, __ATOMIC_ACQUIRE);
 }
 
-/* A snapshot of t's clock, t moving to a new epoch; NULL without memory. */
-static HandOff *snapshot_of(cw_thread *t)
+/* What t knows now, as a clock a later thread receives (t moves to a new
+ * epoch, and its history notes the publish); NULL without memory. */
+cw_vc *cw_logical_hand_off(cw_thread *t)
 {
-    HandOff *h = PyObject_New(HandOff, &HandOff_Type);
-    if (h == NULL)
-        return NULL;
-    h->clock = cw_thread_fork_snapshot(t);
-    if (h->clock == NULL) {
-        Py_DECREF(h);
+    cw_vc *clock = cw_thread_fork_snapshot(t);
+    if (clock == NULL) {
         cw_internal_failure("no memory for a hand-off");
         return NULL;
     }
-    cw_check_status(cw_note_event_at(t, CW_EVENT_PUBLISH, (uintptr_t)h->clock), CW_HISTORY_FAILED);
+    cw_check_status(cw_note_event_at(t, CW_EVENT_PUBLISH, (uintptr_t)clock), CW_HISTORY_FAILED);
+    return clock;
+}
+
+/* A HandOff of t's clock; NULL without memory. */
+static HandOff *snapshot_of(cw_thread *t)
+{
+    cw_vc *clock = cw_logical_hand_off(t);
+    if (clock == NULL)
+        return NULL;
+    HandOff *h = PyObject_New(HandOff, &HandOff_Type);
+    if (h == NULL) {
+        cw_vc_unref(clock);
+        return NULL;
+    }
+    h->clock = clock;
     return h;
 }
 
@@ -78,25 +90,35 @@ static PyObject *py_hand_off(PyObject *self, PyObject *noargs)
 {
     (void)self;
     (void)noargs;
-    cw_thread *t = running();
+    cw_thread *t = cw_logical_running();
     if (t == NULL)
         Py_RETURN_NONE;
     return (PyObject *)snapshot_of(t);
 }
 
+static void receive_clock(cw_thread *t, const cw_vc *clock)
+{
+    if (t != NULL && clock != NULL &&
+        cw_check_status(cw_thread_acquire(t, clock), "no memory receiving") == 0)
+        cw_check_status(cw_note_event_at(t, CW_EVENT_CONSUME, (uintptr_t)clock),
+                        CW_HISTORY_FAILED);
+}
+
+static const cw_vc *clock_of(PyObject *h)
+{
+    return h != NULL && Py_IS_TYPE(h, &HandOff_Type) ? ((HandOff *)h)->clock : NULL;
+}
+
 static void receive_into(cw_thread *t, PyObject *h)
 {
-    if (t != NULL && h != NULL && Py_IS_TYPE(h, &HandOff_Type) &&
-        cw_check_status(cw_thread_acquire(t, ((HandOff *)h)->clock), "no memory receiving") == 0)
-        cw_check_status(cw_note_event_at(t, CW_EVENT_CONSUME, (uintptr_t)((HandOff *)h)->clock),
-                        CW_HISTORY_FAILED);
+    receive_clock(t, clock_of(h));
 }
 
 /* receive(hand_off): the running thread learns what its giver knew. */
 static PyObject *py_receive(PyObject *self, PyObject *h)
 {
     (void)self;
-    receive_into(running(), h);
+    receive_into(cw_logical_running(), h);
     Py_RETURN_NONE;
 }
 
@@ -111,7 +133,7 @@ static PyObject *py_logical_spawn(PyObject *self, PyObject *args)
     PyObject *inherited = Py_None, *frame = Py_None;
     if (!PyArg_ParseTuple(args, "s|OO:logical_spawn", &name, &inherited, &frame))
         return NULL;
-    cw_thread *creator = running();
+    cw_thread *creator = cw_logical_running();
     if (creator == NULL)
         return PyLong_FromLong(0);
     cw_tls_state.busy++;
@@ -146,6 +168,24 @@ static cw_thread *switch_target(unsigned long tid)
     return cw_tls_state.os_thread;
 }
 
+unsigned long cw_logical_switch_to(unsigned long tid, const cw_vc *given)
+{
+    cw_thread *prev = cw_logical_running();
+    if (prev == NULL)
+        return 0;
+    cw_thread *next = switch_target(tid);
+    if (next == NULL)
+        next = prev;
+    if (next != prev) {
+        cw_thread_suspended(prev);
+        prev->saved_busy = cw_tls_state.busy;
+        cw_tls_state.thread = next;
+        cw_tls_state.busy = next->saved_busy;
+    }
+    receive_clock(next, given);
+    return prev->number;
+}
+
 /* logical_switch(tid, carry=None) -> the tid left: tid (0: this OS thread's
  * own record) runs from now on; the one left is switched out (a suspension).
  * carry: a HandOff the new one receives, or True for what the one left knows
@@ -157,51 +197,37 @@ static PyObject *py_logical_switch(PyObject *self, PyObject *args)
     PyObject *carry = Py_None;
     if (!PyArg_ParseTuple(args, "k|O:logical_switch", &tid, &carry))
         return NULL;
-    cw_thread *prev = running();
-    if (prev == NULL)
-        return PyLong_FromLong(0);
-    cw_thread *next = switch_target(tid);
-    if (next == NULL)
-        next = prev;
-    if (next != prev) {
-        cw_vc *given = NULL;
-        if (carry == Py_True && (given = cw_thread_fork_snapshot(prev)) == NULL)
-            cw_internal_failure("no memory for a hand-off");
-        cw_thread_suspended(prev);
-        prev->saved_busy = cw_tls_state.busy;
-        cw_tls_state.thread = next;
-        cw_tls_state.busy = next->saved_busy;
-        if (given != NULL) {
-            cw_check_status(cw_note_event_at(prev, CW_EVENT_PUBLISH, (uintptr_t)given),
-                            CW_HISTORY_FAILED);
-            if (cw_check_status(cw_thread_acquire(next, given), "no memory receiving") == 0)
-                cw_check_status(cw_note_event_at(next, CW_EVENT_CONSUME, (uintptr_t)given),
-                                CW_HISTORY_FAILED);
-            cw_vc_unref(given);
-        }
-    }
     if (carry != Py_True)
-        receive_into(next, carry);
-    return PyLong_FromUnsignedLong(prev->number);
+        return PyLong_FromUnsignedLong(cw_logical_switch_to(tid, clock_of(carry)));
+    cw_thread *prev = cw_logical_running(), *next = switch_target(tid);
+    cw_vc *given = prev != NULL && next != NULL && next != prev ? cw_logical_hand_off(prev) : NULL;
+    unsigned long left = cw_logical_switch_to(tid, given);
+    cw_vc_unref(given);
+    return PyLong_FromUnsignedLong(left);
 }
 
 /* logical_end(tid): the logical thread is done (its task finished, its
  * greenlet died). Records of OS threads and of other OS threads' logical
  * threads are left alone; the running one first switches to its OS thread. */
+void cw_logical_end(unsigned long tid)
+{
+    cw_thread *t = tid && cw_engine_ready ? cw_thread_get((cw_tid)tid) : NULL;
+    if (!alive(t) || !t->cooperative || t->ident != PyThread_get_thread_ident())
+        return;
+    if (cw_tls_state.thread == t) {
+        cw_tls_state.thread = cw_tls_state.os_thread;
+        cw_tls_state.busy = cw_tls_state.os_thread ? cw_tls_state.os_thread->saved_busy : 0;
+    }
+    cw_thread_exit(t);
+}
+
 static PyObject *py_logical_end(PyObject *self, PyObject *arg)
 {
     (void)self;
     unsigned long tid = PyLong_AsUnsignedLong(arg);
     if (tid == (unsigned long)-1 && PyErr_Occurred())
         return NULL;
-    cw_thread *t = tid && cw_engine_ready ? cw_thread_get((cw_tid)tid) : NULL;
-    if (!alive(t) || !t->cooperative || t->ident != PyThread_get_thread_ident())
-        Py_RETURN_NONE;
-    if (cw_tls_state.thread == t) {
-        cw_tls_state.thread = cw_tls_state.os_thread;
-        cw_tls_state.busy = cw_tls_state.os_thread ? cw_tls_state.os_thread->saved_busy : 0;
-    }
-    cw_thread_exit(t);
+    cw_logical_end(tid);
     Py_RETURN_NONE;
 }
 
@@ -210,7 +236,7 @@ static PyObject *py_logical_running(PyObject *self, PyObject *noargs)
 {
     (void)self;
     (void)noargs;
-    cw_thread *t = running();
+    cw_thread *t = cw_logical_running();
     return PyLong_FromUnsignedLong(t ? t->number : 0);
 }
 

@@ -748,15 +748,34 @@ static rec *find_own_range_unlocked(cell *k, cw_tid tid, int64_t lo, int64_t hi,
     return NULL;
 }
 
+/* A thread's table of n memo-like entries of size each: made small, made
+ * full size once the thread has used it CW_MEMOS_GROW_AFTER times (its
+ * entries are only caches: the small table's are dropped). False without
+ * memory. */
+static bool memo_table(void **table, uint32_t *mask, uint32_t *uses, uint32_t full, size_t size)
+{
+    if (*table != NULL && (*mask + 1 == full || ++*uses < CW_MEMOS_GROW_AFTER))
+        return true;
+    uint32_t n = *table == NULL && full > CW_FIRST_MEMOS ? CW_FIRST_MEMOS : full;
+    void *fresh = cw_calloc(CW_MEM_THREADS, n, size);
+    if (fresh == NULL)
+        return *table != NULL;
+    cw_free(*table);
+    *table = fresh;
+    *mask = n - 1;
+    *uses = 0;
+    return true;
+}
+
 /* The memo slot of a single-key access; NULL without memory. */
 static cw_access_memo *memo_of(cw_thread *t, const cw_access *a)
 {
-    if (t->memos == NULL &&
-        (t->memos = cw_calloc(CW_MEM_THREADS, CW_ACCESS_MEMOS, sizeof(cw_access_memo))) == NULL)
+    if (!memo_table((void **)&t->memos, &t->memo_mask, &t->memo_uses, CW_ACCESS_MEMOS,
+                    sizeof(cw_access_memo)))
         return NULL;
     uint64_t h = cw_hash_word(a->container ^ ((uint64_t)a->key_hash * 0x9e3779b97f4a7c15ULL) ^
                               a->site.code ^ (uint64_t)(uint32_t)a->site.offset ^ a->write);
-    return &t->memos[h & (CW_ACCESS_MEMOS - 1)];
+    return &t->memos[h & t->memo_mask];
 }
 
 static bool memo_holds(const cw_access_memo *m, const cw_thread *t, const cw_access *a,
@@ -807,15 +826,15 @@ static const cell empty_cell;
 static cw_last_check *last_check_of(const cw_thread *t, uintptr_t container, int64_t key_hash)
 {
     uint64_t h = cw_hash_word(container ^ ((uint64_t)key_hash * 0x9e3779b97f4a7c15ULL));
-    return &t->last_checks[h & (CW_LAST_CHECKS - 1)];
+    return &t->last_checks[h & t->last_check_mask];
 }
 
 static void remember_check(cw_thread *t, const cw_access *a, cw_lockset_id L, uint64_t ep)
 {
     if (a->frame == 0 || a->lasti < 0)
         return;
-    if (t->last_checks == NULL &&
-        (t->last_checks = cw_calloc(CW_MEM_THREADS, CW_LAST_CHECKS, sizeof(cw_last_check))) == NULL)
+    if (!memo_table((void **)&t->last_checks, &t->last_check_mask, &t->last_check_uses,
+                    CW_LAST_CHECKS, sizeof(cw_last_check)))
         return;
     *last_check_of(t, a->container, a->key_hash) = (cw_last_check){
         a->container, a->key_hash, a->frame, a->lasti, t->view, ep, t->recent_gen, L, a->marks};

@@ -74,6 +74,11 @@ typedef struct cw_access_memo {
 } cw_access_memo;
 
 #define CW_ACCESS_MEMOS 256 /* a power of two; 22 KiB per thread that reads */
+/* A thread's first tables are this small (an asyncio task or a greenlet may
+ * make a handful of accesses in its life: zeroing 22 KiB for it cost more
+ * than its checks); they grow to full size after CW_MEMOS_GROW_AFTER uses. */
+#define CW_FIRST_MEMOS 16
+#define CW_MEMOS_GROW_AFTER 64
 
 /* A check this thread made that the engine answered with nothing to do, by
  * the instruction that made it (frame and raw offset): the same check again
@@ -151,8 +156,10 @@ typedef struct cw_thread {
     uint64_t stamp;
     uint64_t recent_gen;     /* bumped whenever the pending reads change */
     uint64_t view;           /* bumped whenever vc changes */
-    cw_access_memo *memos;   /* CW_ACCESS_MEMOS, made on first use, freed at exit */
-    cw_last_check *last_checks; /* CW_LAST_CHECKS, made on first use, freed at exit */
+    cw_access_memo *memos;   /* memo_mask + 1 of them, made on first use, freed at exit */
+    cw_last_check *last_checks; /* last_check_mask + 1, made on first use, freed at exit */
+    uint32_t memo_mask, last_check_mask;
+    uint32_t memo_uses, last_check_uses; /* while the tables are small */
     cw_binding_repeat repeats[2]; /* the binding's: a read's, a write's */
     cw_clock last_recorded;  /* its clock when it last may have stored an
                                 access record (a slot's records go no later) */

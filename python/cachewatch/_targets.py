@@ -62,6 +62,7 @@ _labels = {}       # module name -> the name targets and reports use for it
 _dummy_init = None  # threading._DummyThread.__init__, wrapped to retry
 _UWSGI_FILE = "uwsgi_file_"  # uWSGI's name for what --wsgi-file runs
 before_retry_point = []  # run first at each retry point (_api: catch up after a fork)
+_seen_at_birth = [None]  # what the last retry at a logical thread's birth saw
 
 
 class TargetError(ValueError):
@@ -685,10 +686,36 @@ def _at_retry_point():
 
 def retry_point():
     """A logical thread is born (an asyncio task, a greenlet): a script that
-    runs on them starts no OS thread, and its targets apply here."""
+    runs on them starts no OS thread, and its targets apply here. Tasks are
+    born by the thousand: a retry runs only when what it would look at has
+    changed since the last one here."""
     _at_retry_point()
     if _retry_wanted():
-        retry()
+        seen = _what_a_retry_sees()
+        if seen != _seen_at_birth[0]:
+            retry()
+            _seen_at_birth[0] = _what_a_retry_sees()
+
+
+def _what_a_retry_sees():
+    """The modules loaded, and for each module whose targets wait (a script
+    still running its body among them): how many names it has and what its
+    targets' names hold. A function defined or a target bound since the last
+    retry changes it."""
+    seen = [len(sys.modules), len(_files)]
+    waiting = list(_names)
+    if _patterns and "__main__" not in _done:
+        waiting.append("__main__")
+    for module_name in waiting:
+        module = sys.modules.get(module_name)
+        namespace = getattr(module, "__dict__", None)
+        if isinstance(namespace, dict):
+            seen.append((module_name, len(namespace),
+                         tuple(id(namespace.get(n.split(".")[0].rstrip("()")))
+                               for n in sorted(_names.get(module_name, ())))))
+        else:
+            seen.append((module_name, None))
+    return tuple(seen)
 
 
 def _retrying(raw):
@@ -742,6 +769,7 @@ def clear():
     _names.clear()
     _files.clear()
     _labels.clear()
+    _seen_at_birth[0] = None
     _patterns.clear()
     _done.clear()
     _on_import.clear()

@@ -9,8 +9,8 @@
   main returned (run cancels it) or when its loop closed, or destroyed while
   pending, never awaited (asyncio's "Task was destroyed but it is pending!").
 
-_tasks.py tells this module when a task is born, steps, waits for a lock
-and ends."""
+_tasks.py tells this module when a task is born, takes its first step (every
+step while a waiter has given up on some task), waits for a lock and ends."""
 import os
 import sys
 import time
@@ -95,6 +95,7 @@ def stepping(task):
         _started(task)
     if _gave_up and id(task) in _gave_up and getattr(task, "_callbacks", None):
         del _gave_up[id(task)]
+        _gave_up_changed()
 
 
 @guarded
@@ -104,8 +105,16 @@ def finished(task):
     site = _site_of.pop(id(task), None)
     tid = _tid_of.pop(id(task), 0)
     record = _gave_up.pop(id(task), None)
-    if record is not None and not task.cancelled():
-        _abandoned(task, tid, site, record, still=False)
+    if record is not None:
+        _gave_up_changed()
+        if not task.cancelled():
+            _abandoned(task, tid, site, record, still=False)
+
+
+def _gave_up_changed():
+    """Every step matters while some task is given up on (is it awaited
+    again?); otherwise only a task's first."""
+    _c.task_steps_every_step(bool(_gave_up))
 
 
 def _abandoned(task, tid, site, record, still):
@@ -134,6 +143,7 @@ def gave_up(pending, timeout):
         if id(task) in _site_of and id(task) not in _gave_up:
             _gave_up[id(task)] = (now, f"asyncio.wait timeout={timeout}", waiter_tid,
                                   waiter_stack, _stack_of(task))
+    _gave_up_changed()
 
 
 def _stack_of(task):
@@ -158,6 +168,7 @@ def left_pending(tasks, why):
         site = _site_of[id(task)]
         record = _gave_up.pop(id(task), None)
         if record is not None:
+            _gave_up_changed()
             _abandoned(task, _tid_of.get(id(task), 0), site, record, still=True)
             continue
         _leak(task, site, why)

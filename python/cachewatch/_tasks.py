@@ -12,16 +12,15 @@ A task is switched out at the end of each step: a check and a write with an
 await between them are a check-then-act, with none they are one atomic step.
 
 asyncio's Lock and Semaphore are locks (locksets), not hand-offs: a release
-wakes its next waiter through a future, and that wake-up carries nothing."""
-import weakref
+wakes its next waiter through a future, and that wake-up carries nothing.
 
+The Handle hooks run in C (ext/cpython/task_steps.c, which keeps the tables
+of Handles and tasks); this module is called once per task: as it is born,
+at its first step and as it ends."""
 from . import _cachewatch as _c
 from . import _hooks, _pools, _task_pools
 from ._failsafe import guarded
 
-_handles = {}    # id(handle) -> (maker tid, HandOff or None)
-_tasks = {}      # id(task) -> (tid of its logical thread, weakref to the task)
-_state = {"quiet": 0}  # inside Lock/Semaphore.release: wake-ups carry nothing
 _eager = [None]  # (tid, frame) of the eager task being made (3.12+)
 _undo = []
 on_spawn = []  # called as each logical thread is born (the targets' retry point)
@@ -42,8 +41,23 @@ def uvloop_imported(uvloop):
 
 
 def _adopt(task, tid, frame=None):
-    _tasks[id(task)] = (tid, weakref.ref(task, _forget(id(task), tid)))
+    _c.task_adopt(task, tid)
     _task_pools.born(task, tid, frame)
+
+
+@guarded
+def _born(task):
+    """A task's first step was scheduled: it is born, by whoever made it
+    (or it is the eager task being made). Returns its tid."""
+    if _eager[0]:
+        tid, frame = _eager[0]  # an eager task's first step scheduling its next
+    else:
+        for on_born in on_spawn:
+            on_born()
+        frame = _pools.user_frame(3)  # where the program made it
+        tid = _c.logical_spawn(_task_name(task), None, frame)
+    _task_pools.born(task, tid, frame)
+    return tid
 
 
 def _eager_factory(factory):
@@ -79,20 +93,10 @@ def _eager_begin(coro):
 @guarded
 def _eager_end(task, made):
     tid, _, frame = made
-    if _tid_of(task) is None:
+    if _c.task_tid(task) is None:
         _adopt(task, tid, frame)
     _task_pools.stepping(task)
-    _end_if_done(task, tid)
-
-
-def _end_if_done(task, tid):
-    """A step ended: a finished task publishes its clock on itself (what
-    task.result() and the like receive) and its logical thread ends."""
-    if task.done() and _tid_of(task) is not None:
-        del _tasks[id(task)]
-        _c.publish(task)
-        _task_pools.finished(task)
-        _c.logical_end(tid)
+    _c.task_end_if_done(task, tid)
 
 
 def _install_eager(tasks):
@@ -115,28 +119,6 @@ def _install_eager(tasks):
                 _undo.append(lambda module=module, name=name, old=old: setattr(module, name, old))
 
 
-def _tid_of(task):
-    """The logical thread of this task (a dead task's id may be reused)."""
-    entry = _tasks.get(id(task))
-    return entry[0] if entry is not None and entry[1]() is task else None
-
-
-def _forget(key, tid):
-    """A task collected unfinished (destroyed pending): its entry and its
-    logical thread go (ended only on its home thread: logical_end checks)."""
-    def gone(ref):
-        entry = _tasks.get(key)
-        if entry is not None and entry[1] is ref:
-            del _tasks[key]
-            _c.logical_end(tid)
-    return gone
-
-
-def _task_of(callback, task_types):
-    owner = getattr(callback, "__self__", None)
-    return owner if isinstance(owner, task_types) else None
-
-
 def install(asyncio):
     """Hook asyncio's Handle, Future, Lock and Semaphore, and its waits."""
     if _undo:
@@ -144,45 +126,12 @@ def install(asyncio):
     from asyncio import events, locks, tasks
 
     task_types = tuple({tasks.Task, getattr(tasks, "_PyTask", tasks.Task)})
+    _c.task_steps_install(task_types, _born, _task_pools.stepping, _task_pools.finished)
     # Around, not Python wrappers: in debug mode a Handle takes its maker's
     # stack from sys._getframe(1), which a wrapper's frame would be.
-    def handle_made(handle, _state_unused):
-        task = _task_of(handle._callback, task_types)
-        if task is not None and _tid_of(task) is None:
-            if _eager[0]:
-                _adopt(task, *_eager[0])  # an eager task's first step scheduling its next
-            else:
-                # Its first step, scheduled by whoever made it: the task is born.
-                for on_born in on_spawn:
-                    on_born()
-                frame = _pools.user_frame(3)  # where the program made it
-                _adopt(task, _c.logical_spawn(_task_name(task), None, frame), frame)
-        _handles[id(handle)] = (_c.logical_running(),
-                                None if _state["quiet"] else _c.hand_off())
-
-    def step_begins(handle):
-        maker, given = _handles.pop(id(handle), (0, None))
-        task = _task_of(handle._callback, task_types)
-        tid = (_tid_of(task) or maker) if task is not None else maker
-        left = _c.logical_switch(tid, given)
-        if task is not None:
-            _task_pools.stepping(task)
-        return task, tid, left
-
-    def step_ends(handle, state):
-        if state is None:
-            return
-        task, tid, left = state
-        if task is not None:
-            _end_if_done(task, tid)
-        _c.logical_switch(left)
-
-    def cancelled(handle, *args):
-        _handles.pop(id(handle), None)
-
-    for name, before, after in (("__init__", None, handle_made),
-                                ("_run", step_begins, step_ends),
-                                ("cancel", cancelled, None)):
+    for name, before, after in (("__init__", None, _c.task_handle_made),
+                                ("_run", _c.task_step_begins, _c.task_step_ends),
+                                ("cancel", _c.task_handle_cancelled, None)):
         original = events.Handle.__dict__[name]
         setattr(events.Handle, name, _c.Around(original, before, after))
         _undo.append(lambda name=name, original=original: setattr(events.Handle, name, original))
@@ -272,11 +221,11 @@ def _marking_acquire(acquire):
 def _marking_release(release):
     def release_(self):
         _c.lock_released(self)
-        _state["quiet"] += 1
+        _c.task_steps_quiet(1)
         try:
             return release(self)
         finally:
-            _state["quiet"] -= 1
+            _c.task_steps_quiet(-1)
     return release_
 
 
@@ -347,7 +296,6 @@ def _consuming_after(method):
 def uninstall():
     while _undo:
         _undo.pop()()
-    _handles.clear()
-    _tasks.clear()
+    _c.task_steps_clear()
     _task_pools.clear()
 

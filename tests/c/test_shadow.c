@@ -1254,6 +1254,30 @@ static void test_read_memo_expires_on_change(void **state)
     cw_shadow_unwatch(c);
 }
 
+/* A thread's memo starts small (a short-lived task's few accesses) and grows
+ * once the thread is busy: afterwards 200 keys read over and over are
+ * answered from it, where 16 entries would keep evicting one another. */
+static void test_memo_grows_for_a_busy_thread(void **state)
+{
+    (void)state;
+    uintptr_t c = watch("mod.MEMO_GROWS");
+    cw_site s = at(next_code(), 2);
+    cw_thread *a = reg("A");
+    check_read(a, c, 1, next_frame(), s);
+    assert_int_equal(a->memo_mask + 1, CW_FIRST_MEMOS);
+    for (int round = 0; round < 2; round++)
+        for (int64_t k = 0; k < 200; k++)
+            check_read(a, c, k, next_frame(), s);
+    assert_int_equal(a->memo_mask + 1, CW_ACCESS_MEMOS);
+    uint64_t hits = cw_shadow_memo_hits();
+    for (int64_t k = 0; k < 200; k++)
+        check_read(a, c, k, next_frame(), s);
+    /* Direct-mapped, 256 entries answer about half of 200 keys swept in
+     * turn (99 here); 16 would answer at most 16, and a sweep evicts them. */
+    assert_true(cw_shadow_memo_hits() - hits >= 3 * CW_FIRST_MEMOS);
+    cw_shadow_unwatch(c);
+}
+
 /* A repeated write by the same call at the same site is answered from the
  * memo while nothing is stored in its shard; another thread's write is
  * stored, so the next write looks and finds the conflict. A read pending in
@@ -2025,6 +2049,7 @@ int main(void)
         cmocka_unit_test(test_history_bounded),
         cmocka_unit_test(test_memory_bound_evicts_old_locations),
         cmocka_unit_test(test_read_memo_expires_on_change),
+        cmocka_unit_test(test_memo_grows_for_a_busy_thread),
         cmocka_unit_test(test_write_memo_expires_on_other_threads_records),
         cmocka_unit_test(test_check_repeats_by_instruction),
         cmocka_unit_test(test_repeat_stamps),

@@ -350,3 +350,43 @@ def test_greenthreads_and_tpool_threads_mix(tmp_path, wait_first, race):
     assert [f["category"] for f in findings] == (["check-then-act"] if race else []), proc.stderr
     if race:
         assert "'tpool_thread_" in proc.stderr  # named, with where it was made
+
+
+def test_a_task_calls_cachewatch_python_a_fixed_number_of_times_however_many_steps(tmp_path):
+    # The Handle hooks run in C: cachewatch's Python is told of a task as it
+    # is born, at its first step and as it ends, never per step.
+    proc, findings = judge(tmp_path, """
+        import asyncio, sys
+        CACHE = {}
+        calls = []
+
+        def profile(frame, event, arg):
+            if event == "call" and "/cachewatch/" in frame.f_code.co_filename:
+                calls.append(frame.f_code.co_name)
+
+        async def work(n, steps):
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            CACHE[n] = n
+
+        async def run(steps):
+            await asyncio.sleep(0)  # main's own first step is behind it
+            del calls[:]
+            sys.setprofile(profile)
+            await asyncio.gather(*(work(n, steps) for n in range(10)))
+            sys.setprofile(None)
+            return len(calls)
+
+        async def main():
+            print("calls", await run(1), await run(20), flush=True)
+
+        if __name__ == "__main__":
+            asyncio.run(main())
+    """)
+    few, many = [int(n) for n in proc.stdout.split("calls")[1].split()]
+    assert few == many, proc.stdout
+    # Born, first step, finished: a few dozen frames each. A script's targets
+    # are retried at a birth only when its module changed (309 per task when
+    # every birth retried them against every loaded module).
+    assert 10 <= few <= 10 * 40, proc.stdout
+    assert findings == []
