@@ -229,6 +229,10 @@ int cw_thread_hooks_init(PyObject *module);
 int cw_logical_init(PyObject *module);
 /* Logical threads (logical.c) for asyncio's Handles (task_steps.c). */
 cw_thread *cw_logical_running(void);
+/* A new logical thread homed here, made by the running one at frame (a
+ * frame object, or NULL: here), knowing what inherited (a HandOff, or NULL)
+ * or its creator knows; its tid, 0 when not started or without memory. */
+unsigned long cw_logical_spawn(const char *name, PyObject *inherited, PyObject *frame);
 /* What t knows now, for a later thread to receive (owned; NULL: no memory). */
 cw_vc *cw_logical_hand_off(cw_thread *t);
 /* Run as tid (0: this OS thread) from now on, receiving given (may be

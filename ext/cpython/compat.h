@@ -17,6 +17,17 @@ static inline PyCodeObject *cw_frame_code(PyFrameObject *f) /* new ref */
     return PyFrame_GetCode(f);
 }
 
+/* A frame's globals (new ref): public from 3.11, a field before. */
+static inline PyObject *cw_frame_globals(PyFrameObject *f)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    return PyFrame_GetGlobals(f);
+#else
+    Py_XINCREF(f->f_globals);
+    return f->f_globals;
+#endif
+}
+
 /* The current instruction's byte offset in its code object. */
 static inline int cw_frame_lasti(PyFrameObject *f)
 {

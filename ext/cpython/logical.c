@@ -126,6 +126,35 @@ static PyObject *py_receive(PyObject *self, PyObject *h)
  * thread homed on this OS thread, created by the running thread at frame (the
  * program's line, past the event loop's own; None: here), knowing what
  * `inherited` knew (a HandOff), or what the creator knows now. */
+unsigned long cw_logical_spawn(const char *name, PyObject *inherited, PyObject *frame)
+{
+    cw_thread *creator = cw_logical_running();
+    if (creator == NULL)
+        return 0;
+    cw_tls_state.busy++;
+    cw_stack_id created_at = frame != NULL && PyFrame_Check(frame)
+                                 ? cw_capture_stack_of((PyFrameObject *)frame)
+                                 : cw_capture_stack();
+    cw_tls_state.busy--;
+    cw_vc *clock = NULL;
+    if (inherited != NULL && Py_IS_TYPE(inherited, &HandOff_Type))
+        clock = cw_vc_ref(((HandOff *)inherited)->clock);
+    else if ((clock = cw_thread_fork_snapshot(creator)) == NULL) {
+        cw_internal_failure("no memory for a logical thread");
+        return 0;
+    }
+    cw_thread *t = cw_thread_register_cooperative(creator->number, clock,
+                                                  PyThread_get_thread_ident(), name, created_at);
+    cw_vc_unref(clock);
+    if (t == NULL) {
+        cw_internal_failure("no memory for a logical thread");
+        return 0;
+    }
+    cw_check_status(cw_note_event_at(creator, CW_EVENT_START, (uintptr_t)t), CW_HISTORY_FAILED);
+    cw_check_status(cw_note_event_at(t, CW_EVENT_BEGIN, (uintptr_t)t), CW_HISTORY_FAILED);
+    return t->number;
+}
+
 static PyObject *py_logical_spawn(PyObject *self, PyObject *args)
 {
     (void)self;
@@ -133,30 +162,7 @@ static PyObject *py_logical_spawn(PyObject *self, PyObject *args)
     PyObject *inherited = Py_None, *frame = Py_None;
     if (!PyArg_ParseTuple(args, "s|OO:logical_spawn", &name, &inherited, &frame))
         return NULL;
-    cw_thread *creator = cw_logical_running();
-    if (creator == NULL)
-        return PyLong_FromLong(0);
-    cw_tls_state.busy++;
-    cw_stack_id created_at = PyFrame_Check(frame) ? cw_capture_stack_of((PyFrameObject *)frame)
-                                                  : cw_capture_stack();
-    cw_tls_state.busy--;
-    cw_vc *clock = NULL;
-    if (Py_IS_TYPE(inherited, &HandOff_Type))
-        clock = cw_vc_ref(((HandOff *)inherited)->clock);
-    else if ((clock = cw_thread_fork_snapshot(creator)) == NULL) {
-        cw_internal_failure("no memory for a logical thread");
-        return PyLong_FromLong(0);
-    }
-    cw_thread *t = cw_thread_register_cooperative(creator->number, clock,
-                                                  PyThread_get_thread_ident(), name, created_at);
-    cw_vc_unref(clock);
-    if (t == NULL) {
-        cw_internal_failure("no memory for a logical thread");
-        return PyLong_FromLong(0);
-    }
-    cw_check_status(cw_note_event_at(creator, CW_EVENT_START, (uintptr_t)t), CW_HISTORY_FAILED);
-    cw_check_status(cw_note_event_at(t, CW_EVENT_BEGIN, (uintptr_t)t), CW_HISTORY_FAILED);
-    return PyLong_FromUnsignedLong(t->number);
+    return PyLong_FromUnsignedLong(cw_logical_spawn(name, inherited, frame));
 }
 
 /* The record to switch to for tid: itself when it may run here. */

@@ -5,10 +5,13 @@
  * other callback as its maker, and either receives what the maker knew. A
  * finished task publishes its clock on itself and its logical thread ends.
  * This file is that policy on the hot path (every Handle an event loop makes
- * and runs), so a step costs no Python frame of cachewatch's; Python is
- * called once per task: as it is born (its name, where the program made
- * it), at its first step and as it finishes (the task-pool checks of
- * _task_pools.py).
+ * and runs, every task born and ended), so neither a step nor a task costs
+ * a Python frame of cachewatch's. It also keeps the counts of
+ * _task_pools.py's unbounded-pool check: tasks made at each line of the
+ * program and in flight (stepping, not waiting for an asyncio Lock); Python
+ * is called on a finding, at a task's birth for the watch targets' retry
+ * point, and for every step and end while some waiter gave up on a task
+ * (abandoned-task).
  *
  * A task's record is dropped by a weak reference's callback when the task
  * is collected unfinished, so an address reused by a later task never finds
@@ -20,6 +23,8 @@
  * both tables with one PyMutex. */
 #include "binding.h"
 
+#include <string.h>
+
 #include "hashtable.h"
 #include "memory.h"
 
@@ -28,20 +33,58 @@ typedef struct {
     cw_vc *given;        /* Owned: what it knew then; NULL inside a lock's release */
 } made_rec;
 
+/* A line of the program where tasks are made. */
+typedef struct {
+    PyObject *file;      /* Owned: its code's co_filename ("?": not known) */
+    int line;
+    Py_hash_t hash;
+    long in_flight;      /* made here, stepping, not waiting for a lock */
+    int reported;        /* its unbounded-pool finding is made */
+} task_site;
+
 typedef struct {
     PyObject *ref;       /* Owned: a weak reference whose callback drops this */
     unsigned long tid;   /* the task's logical thread */
+    task_site *site;     /* where the program made it; NULL: not counted */
+    uint32_t lock_waits; /* acquires of an asyncio Lock it waits in */
     int stepped;         /* its first step began */
+    int in_flight;       /* counted in its site's in_flight */
 } task_rec;
+
+/* A task collected unfinished, remembered for a moment: the garbage
+ * collector runs weak reference callbacks before finalizers, and a pending
+ * task's finalizer is what tells the loop it was destroyed pending
+ * (task_forget asks after it by its address, not reused until then). */
+typedef struct {
+    uintptr_t task;
+    task_site *site;
+    unsigned long tid;
+} gone_task;
+
+#define GONE_TASKS 64
+static gone_task gone[GONE_TASKS];
+static unsigned gone_next;
 
 static cw_hashtable handles; /* Handle address -> made_rec */
 static cw_hashtable tasks;   /* Task address -> task_rec */
+static cw_hashtable sites;   /* task_site * (by file and line) -> itself */
 static int tables_ready;
 static PyObject *task_types; /* a tuple of the Task classes */
-static PyObject *on_born, *on_step, *on_finished, *task_gone_callable;
+/* Python's side (_tasks.py, _task_pools.py, _pools.py): */
+static PyObject *spawn_hooks;  /* () : a task is born (the targets' retry point) */
+static PyObject *is_library;   /* (module name) -> its frames are not the program's */
+static PyObject *on_fanout;    /* (task, file, line, in flight, tid): a finding */
+static PyObject *on_step;      /* (task): every step, while a waiter gave up */
+static PyObject *on_finished;  /* (task, tid, file, line): an end, the same */
+static PyObject *library_answers; /* module name -> True/False, asked once */
+static PyObject *task_gone_callable;
+static long pool_backlog;    /* tasks of one line in flight that make a finding */
 static int quiet;            /* inside an asyncio Lock's release: wake-ups carry nothing */
-static int every_step;       /* _task_pools.py wants every step (a waiter gave up) */
-static PyObject *str_callback, *str_self, *str_done;
+static int every_step;       /* a waiter gave up on some task: Python sees steps and ends */
+static unsigned long eager_tid; /* the eager task being made (3.12+), 0: none */
+static PyObject *eager_frame;   /* Owned: where the program made it */
+static PyObject *str_callback, *str_self, *str_done, *str_get_name, *str_get_coro,
+    *str_qualname, *str_name, *str_unknown;
 
 static void drop_made(made_rec *rec)
 {
@@ -53,6 +96,114 @@ static void drop_task(task_rec *rec)
 {
     Py_XDECREF(rec->ref);
     cw_free(rec);
+}
+
+/* ---- where tasks are made ------------------------------------------------ */
+
+static uint64_t site_hash(uintptr_t key)
+{
+    return (uint64_t)((const task_site *)key)->hash;
+}
+
+static bool site_eq(uintptr_t a, uintptr_t b)
+{
+    const task_site *x = (const task_site *)a, *y = (const task_site *)b;
+    return x->line == y->line && PyUnicode_Compare(x->file, y->file) == 0;
+}
+
+/* The site of (file, line), made on first use; NULL without memory. */
+static task_site *site_at(PyObject *file, int line)
+{
+    Py_hash_t h = PyObject_Hash(file);
+    if (h == -1) {
+        PyErr_Clear();
+        return NULL;
+    }
+    task_site probe = {file, line, (Py_hash_t)cw_hash_word((uint64_t)h ^ (uint64_t)line), 0, 0};
+    task_site *site = cw_ht_get(&sites, (uintptr_t)&probe);
+    if (site != NULL)
+        return site;
+    if ((site = cw_malloc(CW_MEM_MISC, sizeof(*site))) == NULL)
+        return NULL;
+    *site = probe;
+    Py_INCREF(file);
+    if (cw_ht_put(&sites, (uintptr_t)site, site) < 0) {
+        Py_DECREF(file);
+        cw_free(site);
+        return NULL;
+    }
+    return site;
+}
+
+/* The site of a frame (NULL: "?", line 0). */
+static task_site *site_of_frame(PyObject *frame)
+{
+    if (frame == NULL || !PyFrame_Check(frame))
+        return site_at(str_unknown, 0);
+    PyCodeObject *code = cw_frame_code((PyFrameObject *)frame);
+    task_site *site = site_at(code->co_filename, PyFrame_GetLineNumber((PyFrameObject *)frame));
+    Py_DECREF(code);
+    return site;
+}
+
+/* Is this frame the pools', the event loop's, a hub's or cachewatch's, not
+ * the program's? Decided by its module's name (_pools.py's rule), each
+ * name asked of Python once. */
+static int library_frame(PyFrameObject *f)
+{
+    PyObject *globals = cw_frame_globals(f);
+    PyObject *name = globals ? PyDict_GetItemWithError(globals, str_name) : NULL;
+    int library = 0;
+    if (name != NULL && PyUnicode_Check(name)) {
+        PyObject *known = PyDict_GetItemWithError(library_answers, name); /* borrowed */
+        if (known == NULL && !PyErr_Occurred()) {
+            PyObject *answer = PyObject_CallOneArg(is_library, name);
+            if (answer == NULL) {
+                PyErr_Clear();
+                cw_internal_failure("asking whether a module is a library's raised");
+            } else if (PyDict_SetItem(library_answers, name, answer) == 0) {
+                known = answer; /* the dict holds it too */
+            }
+            Py_XDECREF(answer);
+        }
+        library = known != NULL && PyObject_IsTrue(known) == 1;
+    }
+    PyErr_Clear();
+    Py_XDECREF(globals);
+    return library;
+}
+
+/* The innermost frame of the program's own (new reference), or NULL. */
+static PyObject *program_frame(void)
+{
+    PyFrameObject *f = PyEval_GetFrame();
+    Py_XINCREF(f);
+    while (f != NULL && library_frame(f)) {
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    return (PyObject *)f;
+}
+
+/* "Task-3 (handle)": its name and its coroutine's, as _tasks.py names it. */
+static PyObject *task_name(PyObject *task)
+{
+    PyObject *name = PyObject_CallMethodNoArgs(task, str_get_name);
+    PyObject *coro = PyObject_CallMethodNoArgs(task, str_get_coro);
+    PyObject *qualname = coro != NULL ? PyObject_GetAttr(coro, str_qualname) : NULL;
+    PyErr_Clear();
+    PyObject *text;
+    if (name == NULL)
+        text = PyUnicode_FromString("Task");
+    else if (qualname != NULL && PyUnicode_Check(qualname))
+        text = PyUnicode_FromFormat("%S (%U)", name, qualname);
+    else
+        text = PyObject_Str(name);
+    Py_XDECREF(name);
+    Py_XDECREF(coro);
+    Py_XDECREF(qualname);
+    return text;
 }
 
 /* The task whose step or wake-up this Handle's callback is, or NULL (a new
@@ -89,9 +240,9 @@ static task_rec *find_task(PyObject *task)
     return tables_ready ? cw_ht_get(&tasks, (uintptr_t)task) : NULL;
 }
 
-/* task runs as tid from its next step on. 0, or -1 (not adopted: it runs as
- * whoever made each of its Handles). */
-static int adopt(PyObject *task, unsigned long tid)
+/* task runs as tid from its next step on, counted at site. 0, or -1 (not
+ * adopted: it runs as whoever made each of its Handles). */
+static int adopt(PyObject *task, unsigned long tid, task_site *site)
 {
     task_rec *rec = cw_malloc(CW_MEM_MISC, sizeof(*rec));
     if (rec == NULL) {
@@ -99,7 +250,9 @@ static int adopt(PyObject *task, unsigned long tid)
         return -1;
     }
     rec->tid = tid;
-    rec->stepped = 0;
+    rec->site = site;
+    rec->lock_waits = 0;
+    rec->stepped = rec->in_flight = 0;
     rec->ref = PyWeakref_NewRef(task, task_gone_callable);
     if (rec->ref == NULL) {
         PyErr_Clear(); /* a Task subclass without weak references */
@@ -109,6 +262,9 @@ static int adopt(PyObject *task, unsigned long tid)
     task_rec *old = cw_ht_remove(&tasks, (uintptr_t)task);
     if (old != NULL)
         drop_task(old);
+    for (unsigned i = 0; i < GONE_TASKS; i++)
+        if (gone[i].task == (uintptr_t)task)
+            gone[i].task = 0; /* its address is a new task's now */
     if (cw_ht_put(&tasks, (uintptr_t)task, rec) < 0) {
         drop_task(rec);
         cw_internal_failure("no memory for a task's record");
@@ -117,26 +273,58 @@ static int adopt(PyObject *task, unsigned long tid)
     return 0;
 }
 
-/* Python's born(task) -> its tid (0: none), then adopted. */
-static void born(PyObject *task)
+static void call_quietly(PyObject *fn, PyObject *args) /* args: a tuple, stolen */
 {
-    PyObject *res = PyObject_CallOneArg(on_born, task);
-    unsigned long tid = res != NULL && PyLong_Check(res) ? PyLong_AsUnsignedLong(res) : 0;
-    Py_XDECREF(res);
-    if (PyErr_Occurred()) {
-        PyErr_Clear(); /* on_born is guarded: only a tid out of range lands here */
-        tid = 0;
-    }
-    if (tid)
-        adopt(task, tid);
-}
-
-static void call_quietly(PyObject *fn, PyObject *task)
-{
-    PyObject *res = PyObject_CallOneArg(fn, task);
+    PyObject *res = args != NULL ? PyObject_Call(fn, args, NULL) : NULL;
     if (res == NULL)
         PyErr_Clear(); /* guarded on the Python side: it has said why */
     Py_XDECREF(res);
+    Py_XDECREF(args);
+}
+
+/* Its first step was scheduled, by whoever made it: the task is born (or
+ * it is the eager task being made, whose thread exists). */
+static void born(PyObject *task)
+{
+    if (eager_tid) {
+        adopt(task, eager_tid, site_of_frame(eager_frame));
+        return;
+    }
+    call_quietly(spawn_hooks, PyTuple_New(0));
+    PyObject *frame = program_frame();
+    PyObject *name = task_name(task);
+    const char *text = name != NULL ? PyUnicode_AsUTF8(name) : NULL;
+    PyErr_Clear();
+    unsigned long tid = cw_logical_spawn(text ? text : "Task", NULL, frame);
+    if (tid)
+        adopt(task, tid, site_of_frame(frame));
+    Py_XDECREF(name);
+    Py_XDECREF(frame);
+}
+
+/* Its first step: in flight from now until it waits for a lock or ends (a
+ * task made and not yet run holds nothing). */
+static void first_step(PyObject *task, task_rec *rec)
+{
+    task_site *site = rec->site;
+    if (site == NULL)
+        return;
+    rec->in_flight = 1;
+    long n = ++site->in_flight;
+    if (n >= pool_backlog && !site->reported) {
+        site->reported = 1;
+        call_quietly(on_fanout, Py_BuildValue("(OOlkk)", task, site->file, (long)site->line,
+                                              (unsigned long)n, rec->tid));
+    }
+}
+
+/* No longer in flight (it ended, or was destroyed pending). */
+static void settle(task_rec *rec)
+{
+    if (rec->in_flight && rec->lock_waits == 0 && rec->site != NULL)
+        rec->site->in_flight--;
+    rec->in_flight = 0;
+    rec->lock_waits = 0;
 }
 
 /* A step ended: a finished task publishes its clock on itself (what
@@ -150,10 +338,13 @@ static void end_if_done(PyObject *task, unsigned long tid)
     task_rec *rec = finished ? cw_ht_remove(&tasks, (uintptr_t)task) : NULL;
     if (rec == NULL)
         return;
+    settle(rec);
+    if (every_step && rec->site != NULL)
+        call_quietly(on_finished, Py_BuildValue("(OkOl)", task, rec->tid, rec->site->file,
+                                                (long)rec->site->line));
     drop_task(rec);
     Py_XDECREF(cw_py_publish(NULL, task));
     PyErr_Clear();
-    call_quietly(on_finished, task);
     cw_logical_end(tid);
 }
 
@@ -210,8 +401,10 @@ static PyObject *py_task_step_begins(PyObject *self, PyObject *const *args, Py_s
         drop_made(rec);
     if (task == NULL)
         return PyLong_FromUnsignedLong(left);
-    if (first || (trec != NULL && every_step))
-        call_quietly(on_step, task);
+    if (first)
+        first_step(task, trec);
+    if (trec != NULL && every_step)
+        call_quietly(on_step, PyTuple_Pack(1, task));
     PyObject *state = Py_BuildValue("(Nkk)", task, tid, left);
     return state;
 }
@@ -263,6 +456,9 @@ static PyObject *py_task_gone(PyObject *self, PyObject *ref)
         if (rec->ref == ref) {
             unsigned long tid = rec->tid;
             cw_ht_remove(&tasks, key);
+            settle(rec);
+            if (rec->site != NULL)
+                gone[gone_next++ % GONE_TASKS] = (gone_task){key, rec->site, tid};
             drop_task(rec);
             cw_logical_end(tid);
             break;
@@ -285,19 +481,29 @@ static void clear_tables(void)
     pos = 0;
     while (cw_ht_next(&tasks, &pos, &key, &value))
         drop_task(value);
+    pos = 0;
+    while (cw_ht_next(&sites, &pos, &key, &value)) {
+        Py_DECREF(((task_site *)value)->file);
+        cw_free(value);
+    }
     cw_ht_fini(&handles);
     cw_ht_fini(&tasks);
+    cw_ht_fini(&sites);
+    Py_CLEAR(eager_frame);
+    eager_tid = 0;
+    memset(gone, 0, sizeof(gone));
     tables_ready = 0;
 }
 
-/* task_steps_install(task_types, born, first_step, finished): born(task) ->
- * tid makes a new task's logical thread; first_step(task) and finished(task)
- * are told. */
+/* task_steps_install(task_types, spawn_hooks, is_library, fanout, step,
+ * finished, pool_backlog): the Python side (see the statics above). */
 static PyObject *py_task_steps_install(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *types, *b, *s, *f;
-    if (!PyArg_ParseTuple(args, "O!OOO:task_steps_install", &PyTuple_Type, &types, &b, &s, &f))
+    PyObject *types, *fns[5];
+    long backlog;
+    if (!PyArg_ParseTuple(args, "O!OOOOOl:task_steps_install", &PyTuple_Type, &types, &fns[0],
+                          &fns[1], &fns[2], &fns[3], &fns[4], &backlog))
         return NULL;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(types); i++)
         if (!PyType_Check(PyTuple_GET_ITEM(types, i))) {
@@ -305,26 +511,29 @@ static PyObject *py_task_steps_install(PyObject *self, PyObject *args)
             return NULL;
         }
     clear_tables();
-    if (cw_ht_init(&handles, 64, NULL, NULL, CW_MEM_MISC) < 0)
-        return PyErr_NoMemory();
-    if (cw_ht_init(&tasks, 64, NULL, NULL, CW_MEM_MISC) < 0) {
-        cw_ht_fini(&handles);
-        return PyErr_NoMemory();
-    }
     if (task_gone_callable == NULL &&
-        (task_gone_callable = PyCFunction_New(&task_gone_def, NULL)) == NULL) {
+        (task_gone_callable = PyCFunction_New(&task_gone_def, NULL)) == NULL)
+        return NULL;
+    PyObject *answers = PyDict_New();
+    if (answers == NULL)
+        return NULL;
+    if (cw_ht_init(&handles, 64, NULL, NULL, CW_MEM_MISC) < 0 ||
+        cw_ht_init(&tasks, 64, NULL, NULL, CW_MEM_MISC) < 0 ||
+        cw_ht_init(&sites, 16, site_hash, site_eq, CW_MEM_MISC) < 0) {
         cw_ht_fini(&handles);
         cw_ht_fini(&tasks);
-        return NULL;
+        Py_DECREF(answers);
+        return PyErr_NoMemory();
+    }
+    PyObject **slots[5] = {&spawn_hooks, &is_library, &on_fanout, &on_step, &on_finished};
+    for (int i = 0; i < 5; i++) {
+        Py_INCREF(fns[i]);
+        Py_XSETREF(*slots[i], fns[i]);
     }
     Py_INCREF(types);
-    Py_INCREF(b);
-    Py_INCREF(s);
-    Py_INCREF(f);
     Py_XSETREF(task_types, types);
-    Py_XSETREF(on_born, b);
-    Py_XSETREF(on_step, s);
-    Py_XSETREF(on_finished, f);
+    Py_XSETREF(library_answers, answers);
+    pool_backlog = backlog;
     quiet = every_step = 0;
     tables_ready = 1;
     Py_RETURN_NONE;
@@ -336,9 +545,12 @@ static PyObject *py_task_steps_clear(PyObject *self, PyObject *noargs)
     (void)noargs;
     clear_tables();
     Py_CLEAR(task_types);
-    Py_CLEAR(on_born);
+    Py_CLEAR(spawn_hooks);
+    Py_CLEAR(is_library);
+    Py_CLEAR(on_fanout);
     Py_CLEAR(on_step);
     Py_CLEAR(on_finished);
+    Py_CLEAR(library_answers);
     Py_RETURN_NONE;
 }
 
@@ -353,7 +565,7 @@ static PyObject *py_task_steps_quiet(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* task_steps_every_step(flag): tell first_step(task) of every step. */
+/* task_steps_every_step(flag): tell Python of every step and end. */
 static PyObject *py_task_steps_every_step(PyObject *self, PyObject *arg)
 {
     (void)self;
@@ -374,16 +586,106 @@ static PyObject *py_task_tid(PyObject *self, PyObject *task)
     return PyLong_FromUnsignedLong(rec->tid);
 }
 
-/* task_adopt(task, tid): task runs as tid (an eager task's first step). */
+/* task_adopt(task, tid, frame=None): task runs as tid, made at frame (an
+ * eager task's first step). */
 static PyObject *py_task_adopt(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *task;
+    PyObject *task, *frame = Py_None;
     unsigned long tid;
-    if (!PyArg_ParseTuple(args, "Ok:task_adopt", &task, &tid))
+    if (!PyArg_ParseTuple(args, "Ok|O:task_adopt", &task, &tid, &frame))
         return NULL;
     if (tables_ready && tid)
-        adopt(task, tid);
+        adopt(task, tid, site_of_frame(frame));
+    Py_RETURN_NONE;
+}
+
+/* task_eager(tid, frame): the eager task being made (tid 0: none now). */
+static PyObject *py_task_eager(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *frame;
+    unsigned long tid;
+    if (!PyArg_ParseTuple(args, "kO:task_eager", &tid, &frame))
+        return NULL;
+    eager_tid = tid;
+    Py_INCREF(frame);
+    Py_XSETREF(eager_frame, frame);
+    Py_RETURN_NONE;
+}
+
+/* task_eager_end(task, tid, frame): an eager task's first step, run inside
+ * create_task with no Handle, is over: it is adopted if no Handle of its
+ * own did so, in flight from that step, and ends if it is done. */
+static PyObject *py_task_eager_end(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *task, *frame;
+    unsigned long tid;
+    if (!PyArg_ParseTuple(args, "OkO:task_eager_end", &task, &tid, &frame))
+        return NULL;
+    if (!tables_ready || !tid)
+        Py_RETURN_NONE;
+    task_rec *rec = find_task(task);
+    if (rec == NULL && adopt(task, tid, site_of_frame(frame)) == 0)
+        rec = find_task(task);
+    if (rec != NULL && !rec->stepped) {
+        rec->stepped = 1;
+        first_step(task, rec);
+    }
+    end_if_done(task, tid);
+    Py_RETURN_NONE;
+}
+
+/* task_info(task) -> (file, line, tid) where it was made and its thread, or
+ * None: not a task the pools count (unknown, or forgotten as destroyed). */
+static PyObject *py_task_info(PyObject *self, PyObject *task)
+{
+    (void)self;
+    task_rec *rec = find_task(task);
+    if (rec == NULL || rec->site == NULL)
+        Py_RETURN_NONE;
+    return Py_BuildValue("(Olk)", rec->site->file, (long)rec->site->line, rec->tid);
+}
+
+/* task_forget(task) -> task_info(task) as it was: a task destroyed pending
+ * is no longer in flight nor counted (its thread lives until collected). */
+static PyObject *py_task_forget(PyObject *self, PyObject *task)
+{
+    task_rec *rec = find_task(task);
+    if (rec != NULL) {
+        PyObject *info = py_task_info(self, task);
+        settle(rec);
+        rec->site = NULL;
+        return info;
+    }
+    for (unsigned i = 0; tables_ready && i < GONE_TASKS; i++)
+        if (gone[i].task == (uintptr_t)task) {
+            gone[i].task = 0;
+            return Py_BuildValue("(Olk)", gone[i].site->file, (long)gone[i].site->line,
+                                 gone[i].tid);
+        }
+    Py_RETURN_NONE;
+}
+
+/* task_lock_wait(task, entering): it began or ended waiting in an asyncio
+ * Lock's or Semaphore's acquire (a task waiting there is not in flight). */
+static PyObject *py_task_lock_wait(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *task;
+    int entering;
+    if (!PyArg_ParseTuple(args, "Op:task_lock_wait", &task, &entering))
+        return NULL;
+    task_rec *rec = find_task(task);
+    if (rec == NULL || !rec->in_flight || rec->site == NULL)
+        Py_RETURN_NONE;
+    if (entering) {
+        if (rec->lock_waits++ == 0)
+            rec->site->in_flight--;
+    } else if (rec->lock_waits > 0 && --rec->lock_waits == 0) {
+        rec->site->in_flight++;
+    }
     Py_RETURN_NONE;
 }
 
@@ -402,7 +704,8 @@ static PyObject *py_task_end_if_done(PyObject *self, PyObject *args)
 
 static PyMethodDef task_step_methods[] = {
     {"task_steps_install", py_task_steps_install, METH_VARARGS,
-     "task_steps_install(task_types, born, first_step, finished): the hooks' Python side."},
+     "task_steps_install(task_types, spawn_hooks, is_library, fanout, step, finished, "
+     "pool_backlog): the hooks' Python side."},
     {"task_steps_clear", py_task_steps_clear, METH_NOARGS, "Forget every Handle and task."},
     {"task_steps_quiet", py_task_steps_quiet, METH_O,
      "task_steps_quiet(delta): inside a lock's release, Handles made carry nothing."},
@@ -417,7 +720,18 @@ static PyMethodDef task_step_methods[] = {
     {"task_handle_cancelled", (PyCFunction)(void (*)(void))py_task_handle_cancelled,
      METH_FASTCALL, "Handle.cancel's before."},
     {"task_tid", py_task_tid, METH_O, "task_tid(task) -> its logical thread's tid, or None."},
-    {"task_adopt", py_task_adopt, METH_VARARGS, "task_adopt(task, tid): task runs as tid."},
+    {"task_adopt", py_task_adopt, METH_VARARGS,
+     "task_adopt(task, tid, frame=None): task runs as tid, made at frame."},
+    {"task_eager", py_task_eager, METH_VARARGS,
+     "task_eager(tid, frame): the eager task being made (0: none)."},
+    {"task_eager_end", py_task_eager_end, METH_VARARGS,
+     "task_eager_end(task, tid, frame): an eager task's first step is over."},
+    {"task_info", py_task_info, METH_O,
+     "task_info(task) -> (file, line, tid), or None when the pools do not count it."},
+    {"task_forget", py_task_forget, METH_O,
+     "task_forget(task) -> task_info(task): destroyed pending, no longer counted."},
+    {"task_lock_wait", py_task_lock_wait, METH_VARARGS,
+     "task_lock_wait(task, entering): waiting in an asyncio Lock's acquire or not."},
     {"task_end_if_done", py_task_end_if_done, METH_VARARGS,
      "task_end_if_done(task, tid): a finished task publishes itself and its thread ends."},
     {NULL, NULL, 0, NULL},
@@ -427,7 +741,12 @@ int cw_task_steps_init(PyObject *module)
 {
     if ((str_callback = PyUnicode_InternFromString("_callback")) == NULL ||
         (str_self = PyUnicode_InternFromString("__self__")) == NULL ||
-        (str_done = PyUnicode_InternFromString("done")) == NULL)
+        (str_done = PyUnicode_InternFromString("done")) == NULL ||
+        (str_get_name = PyUnicode_InternFromString("get_name")) == NULL ||
+        (str_get_coro = PyUnicode_InternFromString("get_coro")) == NULL ||
+        (str_qualname = PyUnicode_InternFromString("__qualname__")) == NULL ||
+        (str_name = PyUnicode_InternFromString("__name__")) == NULL ||
+        (str_unknown = PyUnicode_InternFromString("?")) == NULL)
         return -1;
     return PyModule_AddFunctions(module, task_step_methods);
 }

@@ -9,22 +9,18 @@
   main returned (run cancels it) or when its loop closed, or destroyed while
   pending, never awaited (asyncio's "Task was destroyed but it is pending!").
 
-_tasks.py tells this module when a task is born, takes its first step (every
-step while a waiter has given up on some task), waits for a lock and ends."""
+The counts of tasks in flight per line are kept in C, with each task's
+record (ext/cpython/task_steps.c: where it was made, its thread); this
+module makes the findings. C calls fanout() when a line reaches
+pool_backlog, and stepping() and finished() at every step and end while
+some waiter has given up on a task."""
 import os
-import sys
 import time
 
 from . import _cachewatch as _c
 from ._failsafe import guarded
 
 _options = {}
-_site_of = {}        # id(task) -> (file, line) where the program made it
-_tid_of = {}         # id(task) -> its logical thread
-_in_flight = {}      # site -> tasks made there, pending, not waiting for a lock
-_lock_waits = {}     # id(task) -> acquires it is waiting in
-_running = set()     # id(task) of those that began their first step
-_fanout_sites = set()
 _gave_up = {}        # id(task) -> (when, how, waiter tid, waiter stack, task stack)
 _leaks_said = set()
 _ASYNCIO_DIR = None
@@ -37,84 +33,43 @@ def configure(options, asyncio):
     _ASYNCIO_DIR = os.path.dirname(os.path.abspath(asyncio.__file__))
 
 
-@guarded
-def born(task, tid, frame):
-    """A task was made (frame: the program's line that made it, or None)."""
-    _site_of[id(task)] = (frame.f_code.co_filename, frame.f_lineno) if frame else ("?", 0)
-    _tid_of[id(task)] = tid
-
-
-def _started(task):
-    """Its first step: in flight from now until it waits for a lock or ends
-    (a task made and not yet run holds nothing)."""
-    _running.add(id(task))
-    site = _site_of[id(task)]
-    tid = _tid_of.get(id(task), 0)
-    n = _in_flight[site] = _in_flight.get(site, 0) + 1
-    if n >= _options.get("pool_backlog", 1000) and site not in _fanout_sites:
-        _fanout_sites.add(site)
-        created, parent, _ = _c.logical_created(tid) or (0, 0, "")
-        _c.add_finding("unbounded-pool", "asyncio.Task",
-                       f"{n} asyncio tasks made at {site[0]}:{site[1]} in flight at once, "
-                       "with no bound (an asyncio.Semaphore around their work, or a fixed "
-                       "number of workers taking from an asyncio.Queue, bounds them)",
-                       {"in_flight": n}, [(f"Made (task {n})", parent, created)],
-                       f"tasks:{site[0]}:{site[1]}")
-
-
-def _settle(task):
-    site = _site_of.get(id(task))
-    if site is not None and id(task) in _running and not _lock_waits.get(id(task)):
-        _in_flight[site] = _in_flight.get(site, 1) - 1
-    _running.discard(id(task))
+def pool_backlog():
+    return int(_options.get("pool_backlog", 1000))
 
 
 @guarded
-def lock_wait(task, entering):
-    """A task began (entering) or ended waiting in a Lock/Semaphore acquire."""
-    if task is None or id(task) not in _running:
-        return
-    site = _site_of[id(task)]
-    n = _lock_waits.get(id(task), 0)
-    if entering:
-        if n == 0:
-            _in_flight[site] = _in_flight.get(site, 1) - 1
-        _lock_waits[id(task)] = n + 1
-    else:
-        if n == 1:
-            _in_flight[site] = _in_flight.get(site, 0) + 1
-            del _lock_waits[id(task)]
-        elif n > 1:
-            _lock_waits[id(task)] = n - 1
+def fanout(task, file, line, n, tid):
+    """n tasks made at file:line are in flight at once."""
+    created, parent, _ = _c.logical_created(tid) or (0, 0, "")
+    _c.add_finding("unbounded-pool", "asyncio.Task",
+                   f"{n} asyncio tasks made at {file}:{line} in flight at once, "
+                   "with no bound (an asyncio.Semaphore around their work, or a fixed "
+                   "number of workers taking from an asyncio.Queue, bounds them)",
+                   {"in_flight": n}, [(f"Made (task {n})", parent, created)],
+                   f"tasks:{file}:{line}")
+
+
+def _gave_up_changed():
+    """Every step and end matters while some task is given up on (is it
+    awaited again? did it run on?); otherwise C keeps them to itself."""
+    _c.task_steps_every_step(bool(_gave_up))
 
 
 @guarded
 def stepping(task):
-    """A task's step is about to run: its first? awaited by someone again?"""
-    if id(task) not in _running and id(task) in _site_of:
-        _started(task)
-    if _gave_up and id(task) in _gave_up and getattr(task, "_callbacks", None):
+    """A step of a task is about to run: is it awaited by someone again?"""
+    if id(task) in _gave_up and getattr(task, "_callbacks", None):
         del _gave_up[id(task)]
         _gave_up_changed()
 
 
 @guarded
-def finished(task):
-    _settle(task)
-    _lock_waits.pop(id(task), None)
-    site = _site_of.pop(id(task), None)
-    tid = _tid_of.pop(id(task), 0)
+def finished(task, tid, file, line):
     record = _gave_up.pop(id(task), None)
     if record is not None:
         _gave_up_changed()
         if not task.cancelled():
-            _abandoned(task, tid, site, record, still=False)
-
-
-def _gave_up_changed():
-    """Every step matters while some task is given up on (is it awaited
-    again?); otherwise only a task's first."""
-    _c.task_steps_every_step(bool(_gave_up))
+            _abandoned(task, tid, (file, line), record, still=False)
 
 
 def _abandoned(task, tid, site, record, still):
@@ -140,7 +95,7 @@ def gave_up(pending, timeout):
     waiter_tid, waiter_stack = _c.logical_running(), _c.capture_stack()
     now = time.monotonic()
     for task in pending:
-        if id(task) in _site_of and id(task) not in _gave_up:
+        if _c.task_info(task) is not None and id(task) not in _gave_up:
             _gave_up[id(task)] = (now, f"asyncio.wait timeout={timeout}", waiter_tid,
                                   waiter_stack, _stack_of(task))
     _gave_up_changed()
@@ -163,23 +118,24 @@ def left_pending(tasks, why):
     if not _options.get("thread_leaks", 1):
         return
     for task in tasks:
-        if task.done() or id(task) not in _site_of:
+        info = None if task.done() else _c.task_info(task)
+        if info is None:
             continue
-        site = _site_of[id(task)]
+        file, line, tid = info
         record = _gave_up.pop(id(task), None)
         if record is not None:
             _gave_up_changed()
-            _abandoned(task, _tid_of.get(id(task), 0), site, record, still=True)
+            _abandoned(task, tid, (file, line), record, still=True)
             continue
-        _leak(task, site, why)
+        _leak(task, (file, line), tid, why)
 
 
-def _leak(task, site, why):
+def _leak(task, site, tid, why):
     key = (site, why)
     if key in _leaks_said:
         return
     _leaks_said.add(key)
-    created, parent, _ = _c.logical_created(_tid_of.get(id(task), 0)) or (0, 0, "")
+    created, parent, _ = _c.logical_created(tid) or (0, 0, "")
     name = getattr(task, "get_name", lambda: "Task")()
     _c.add_finding("thread-leak", "asyncio.Task",
                    f"task '{name}' made at {site[0]}:{site[1]} {why}",
@@ -191,15 +147,13 @@ def _leak(task, site, why):
 def destroyed_pending(context):
     """The loop's exception handler was told a pending task was destroyed."""
     task = context.get("task")
-    if task is not None and id(task) in _site_of and \
-            "destroyed but it is pending" in str(context.get("message", "")):
-        _settle(task)
-        _lock_waits.pop(id(task), None)
-        _leak(task, _site_of.pop(id(task)), "was destroyed while pending, never awaited")
+    if task is not None and "destroyed but it is pending" in str(context.get("message", "")):
+        info = _c.task_forget(task)
+        if info is not None:
+            file, line, tid = info
+            _leak(task, (file, line), tid, "was destroyed while pending, never awaited")
 
 
 def clear():
-    for table in (_site_of, _tid_of, _in_flight, _lock_waits, _gave_up, _running):
-        table.clear()
-    _fanout_sites.clear()
+    _gave_up.clear()
     _leaks_said.clear()

@@ -15,13 +15,13 @@ asyncio's Lock and Semaphore are locks (locksets), not hand-offs: a release
 wakes its next waiter through a future, and that wake-up carries nothing.
 
 The Handle hooks run in C (ext/cpython/task_steps.c, which keeps the tables
-of Handles and tasks); this module is called once per task: as it is born,
-at its first step and as it ends."""
+of Handles and tasks and _task_pools.py's counts of tasks in flight); this
+module installs them and is called at a task's birth (the watch targets'
+retry point) and, while a waiter has given up on some task, at its steps."""
 from . import _cachewatch as _c
 from . import _hooks, _pools, _task_pools
 from ._failsafe import guarded
 
-_eager = [None]  # (tid, frame) of the eager task being made (3.12+)
 _undo = []
 on_spawn = []  # called as each logical thread is born (the targets' retry point)
 
@@ -40,24 +40,12 @@ def uvloop_imported(uvloop):
     del uvloop
 
 
-def _adopt(task, tid, frame=None):
-    _c.task_adopt(task, tid)
-    _task_pools.born(task, tid, frame)
-
-
 @guarded
-def _born(task):
-    """A task's first step was scheduled: it is born, by whoever made it
-    (or it is the eager task being made). Returns its tid."""
-    if _eager[0]:
-        tid, frame = _eager[0]  # an eager task's first step scheduling its next
-    else:
-        for on_born in on_spawn:
-            on_born()
-        frame = _pools.user_frame(3)  # where the program made it
-        tid = _c.logical_spawn(_task_name(task), None, frame)
-    _task_pools.born(task, tid, frame)
-    return tid
+def _spawn_hooks():
+    """A task is born: the watch targets' retry point (a script that runs on
+    tasks starts no OS thread)."""
+    for on_born in on_spawn:
+        on_born()
 
 
 def _eager_factory(factory):
@@ -70,7 +58,7 @@ def _eager_factory(factory):
             task = factory(loop, coro, *args, **kwargs)
         finally:
             if made is not None:
-                _eager[0] = None
+                _c.task_eager(0, None)
                 _c.logical_switch(made[1])
         if made is not None:
             _eager_end(task, made)
@@ -86,17 +74,14 @@ def _eager_begin(coro):
     frame = _pools.user_frame(3)
     name = f"Task ({getattr(coro, '__qualname__', 'coroutine')})"
     tid = _c.logical_spawn(name, None, frame)
-    _eager[0] = (tid, frame)
+    _c.task_eager(tid, frame)
     return tid, _c.logical_switch(tid), frame
 
 
 @guarded
 def _eager_end(task, made):
     tid, _, frame = made
-    if _c.task_tid(task) is None:
-        _adopt(task, tid, frame)
-    _task_pools.stepping(task)
-    _c.task_end_if_done(task, tid)
+    _c.task_eager_end(task, tid, frame)
 
 
 def _install_eager(tasks):
@@ -126,7 +111,10 @@ def install(asyncio):
     from asyncio import events, locks, tasks
 
     task_types = tuple({tasks.Task, getattr(tasks, "_PyTask", tasks.Task)})
-    _c.task_steps_install(task_types, _born, _task_pools.stepping, _task_pools.finished)
+    _task_pools.configure(_c.options(), asyncio)
+    _c.task_steps_install(task_types, _spawn_hooks, _pools._is_library_module,
+                          _task_pools.fanout, _task_pools.stepping, _task_pools.finished,
+                          _task_pools.pool_backlog())
     # Around, not Python wrappers: in debug mode a Handle takes its maker's
     # stack from sys._getframe(1), which a wrapper's frame would be.
     for name, before, after in (("__init__", None, _c.task_handle_made),
@@ -135,7 +123,6 @@ def install(asyncio):
         original = events.Handle.__dict__[name]
         setattr(events.Handle, name, _c.Around(original, before, after))
         _undo.append(lambda name=name, original=original: setattr(events.Handle, name, original))
-    _task_pools.configure(_c.options(), asyncio)
     _install_eager(tasks)
     _install_loop_ends(asyncio, tasks)
     _install_locks(locks)
@@ -173,16 +160,6 @@ def _install_loop_ends(asyncio, tasks):
         _undo.append(lambda name=name, original=original: setattr(loop_type, name, original))
 
 
-def _task_name(task):
-    try:
-        name = task.get_name()
-    except Exception:
-        name = "Task"
-    coro = getattr(task, "get_coro", lambda: None)()
-    qualname = getattr(coro, "__qualname__", None)
-    return f"{name} ({qualname})" if qualname else name
-
-
 def _install_locks(locks):
     # A lock held by a task counts for its locksets (acquire is awaited: the
     # mark comes after the await). A Semaphore is a lock when made with 1.
@@ -207,11 +184,11 @@ def _marking_acquire(acquire):
 
     async def acquire_(self):
         task = tasks.current_task()
-        _task_pools.lock_wait(task, True)
+        _c.task_lock_wait(task, True)
         try:
             result = await acquire(self)
         finally:
-            _task_pools.lock_wait(task, False)
+            _c.task_lock_wait(task, False)
         if result:
             _c.lock_acquired(self, _is_mutex(self))
         return result

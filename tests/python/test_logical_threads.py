@@ -290,7 +290,7 @@ def test_eager_tasks_run_their_first_step_as_themselves(tmp_path, pause):
 def test_a_bug_in_the_task_hooks_stops_checking_and_the_loop_goes_on(tmp_path):
     proc, findings = judge(tmp_path, """
         import asyncio
-        from cachewatch import _pools
+        from cachewatch import _tasks
         CACHE = {}
 
         def broken(*args):
@@ -302,7 +302,7 @@ def test_a_bug_in_the_task_hooks_stops_checking_and_the_loop_goes_on(tmp_path):
             return n
 
         async def main():
-            _pools.user_frame = broken  # asked as each task is born
+            _tasks.on_spawn.append(broken)  # called as each task is born
             print("sum", sum(await asyncio.gather(*(work(n) for n in range(5)))))
 
         if __name__ == "__main__":
@@ -378,6 +378,7 @@ def test_a_task_calls_cachewatch_python_a_fixed_number_of_times_however_many_ste
             return len(calls)
 
         async def main():
+            await run(1)  # modules seen for the first time are asked about once
             print("calls", await run(1), await run(20), flush=True)
 
         if __name__ == "__main__":
