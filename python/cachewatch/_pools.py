@@ -231,8 +231,11 @@ def _submitted(executor, future):
                           [("Submitted (the burst)", _c.current_tid(), _c.capture_stack())])
 
 
-@guarded
-def _task_started(future):
+def _task_started(future, _state=None):
+    """After set_running_or_notify_cancel (an Around's after: its own
+    exceptions are internal failures, as guarded ones are)."""
+    if future._state != "RUNNING":
+        return  # cancelled instead: it will not run
     task = _task_of(future)
     if task is None:
         # The worker can take the task before submit() has returned it.
@@ -253,8 +256,8 @@ def _task_started(future):
                           [("The task starting", task.worker_tid, _c.capture_stack())])
 
 
-@guarded
-def _task_finished(future):
+def _task_finished(future, *_result):
+    """Before set_result or set_exception (an Around's before)."""
     entry = _tasks.pop(id(future), None)
     if entry is not None and entry[0] is future and entry[1].finished is None:
         entry[1].finished = time.monotonic()
@@ -450,6 +453,17 @@ def _wrap(cls, name, make):
     _undo.append(lambda: setattr(cls, name, original))
 
 
+def _wrap_around(cls, name, before, after):
+    """_wrap's twin for the hottest methods: an Around (ext/cpython/around.c)
+    runs before and after with no Python frame of its own."""
+    cls = next((c for c in cls.__mro__ if name in c.__dict__), cls)
+    original = cls.__dict__.get(name)
+    if original is None or isinstance(original, _c.Around):
+        return
+    setattr(cls, name, _c.Around(original, before, after))
+    _undo.append(lambda: setattr(cls, name, original))
+
+
 def _hook_executor(cls, bounded_of, backlog_of, threads_of, submit="submit", shutdown=("shutdown",)):
     def init(original):
         def __init__(self, /, *args, **kwargs):
@@ -486,20 +500,6 @@ def _install_futures():
     _hook_executor(cf.ThreadPoolExecutor, lambda a, k: False,
                    lambda e: e._work_queue.qsize(), lambda e: len(e._threads))
 
-    def running(original):
-        def set_running_or_notify_cancel(self):
-            started = original(self)
-            if started:
-                _task_started(self)
-            return started
-        return set_running_or_notify_cancel
-
-    def finishing(original):
-        def finish(self, /, *args, **kwargs):
-            _task_finished(self)
-            return original(self, *args, **kwargs)
-        return finish
-
     def waiting(original):
         def wait_(self, timeout=None):
             try:
@@ -508,9 +508,11 @@ def _install_futures():
                 _gave_up(self, f"{original.__name__}(timeout={timeout}) ran out")
                 raise
             except BaseException:
-                _still_wanted(self)
+                if _abandoned:
+                    _still_wanted(self)
                 raise
-            _still_wanted(self)
+            if _abandoned:
+                _still_wanted(self)
             return value
         return wait_
 
@@ -523,14 +525,16 @@ def _install_futures():
 
     def callbacks(original):
         def add_done_callback(self, fn):
-            _still_wanted(self)
+            if _abandoned:
+                _still_wanted(self)
             return original(self, fn)
         return add_done_callback
 
     future = _base.Future
-    _wrap(future, "set_running_or_notify_cancel", running)
-    _wrap(future, "set_result", finishing)
-    _wrap(future, "set_exception", finishing)
+    # Around, not Python wrappers: these run for every task of every pool.
+    _wrap_around(future, "set_running_or_notify_cancel", None, _task_started)
+    _wrap_around(future, "set_result", _task_finished, None)
+    _wrap_around(future, "set_exception", _task_finished, None)
     _wrap(future, "result", waiting)
     _wrap(future, "exception", waiting)
     _wrap(future, "cancel", cancelling)
@@ -540,7 +544,7 @@ def _install_futures():
 @guarded
 def after_wait(done, not_done, timeout):
     """Called by the wait() hook: what was done is wanted, the rest given up."""
-    for f in done:
+    for f in done if _abandoned else ():
         _still_wanted(f)
     # timeout=0 polls without waiting (gunicorn's gthread worker, between
     # accepts): the caller keeps its futures and looks again
