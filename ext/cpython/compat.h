@@ -17,6 +17,22 @@ static inline PyCodeObject *cw_frame_code(PyFrameObject *f) /* new ref */
     return PyFrame_GetCode(f);
 }
 
+/* obj.name (new ref), or NULL and no error when obj has no such attribute
+ * (or getting it failed): no AttributeError is made on the way where the
+ * type's getattr is the generic one. Public from 3.13, private before. */
+static inline PyObject *cw_optional_attr(PyObject *obj, PyObject *name)
+{
+    PyObject *res = NULL;
+#if PY_VERSION_HEX >= 0x030D0000
+    int found = PyObject_GetOptionalAttr(obj, name, &res);
+#else
+    int found = _PyObject_LookupAttr(obj, name, &res);
+#endif
+    if (found < 0)
+        PyErr_Clear();
+    return found > 0 ? res : NULL;
+}
+
 /* A frame's globals (new ref): public from 3.11, a field before. */
 static inline PyObject *cw_frame_globals(PyFrameObject *f)
 {

@@ -210,11 +210,9 @@ static PyObject *task_name(PyObject *task)
  * reference; errors are cleared: a callback without __self__ is no task's). */
 static PyObject *task_of(PyObject *handle)
 {
-    PyObject *cb = PyObject_GetAttr(handle, str_callback);
-    if (cb == NULL) {
-        PyErr_Clear();
+    PyObject *cb = cw_optional_attr(handle, str_callback);
+    if (cb == NULL)
         return NULL;
-    }
     PyObject *owner;
     if (PyCFunction_Check(cb)) {
         owner = PyCFunction_GET_SELF(cb);
@@ -222,8 +220,10 @@ static PyObject *task_of(PyObject *handle)
     } else if (PyMethod_Check(cb)) {
         owner = PyMethod_GET_SELF(cb);
         Py_INCREF(owner);
-    } else if ((owner = PyObject_GetAttr(cb, str_self)) == NULL) {
-        PyErr_Clear();
+    } else if (PyFunction_Check(cb)) {
+        owner = NULL; /* gather's and the like: no task's step */
+    } else {
+        owner = cw_optional_attr(cb, str_self); /* 3.11's TaskStepMethWrapper */
     }
     Py_DECREF(cb);
     if (owner == NULL)
