@@ -17,10 +17,11 @@
  * is collected unfinished, so an address reused by a later task never finds
  * an earlier one's thread.
  *
- * Without the GIL: the tables are the binding's, touched only from calls
- * made with the GIL held (the module declares Py_MOD_GIL_USED); handles are
- * made on any thread (call_soon_threadsafe), so a free-threaded port guards
- * both tables with one PyMutex. */
+ * Without the GIL: the tables (Handles, tasks, sites, the gone ring) are the
+ * binding's, touched only from calls made with the GIL held (the module
+ * declares Py_MOD_GIL_USED); handles are made on any thread
+ * (call_soon_threadsafe), so a free-threaded port guards them with one
+ * PyMutex. */
 #include "binding.h"
 
 #include <string.h>
@@ -31,6 +32,10 @@
 typedef struct {
     unsigned long maker; /* the thread that made the Handle */
     cw_vc *given;        /* Owned: what it knew then; NULL inside a lock's release */
+    PyObject *task;      /* Borrowed: the task whose step or wake-up it is, or
+                            NULL; the Handle's callback holds it while this
+                            record lives (cancel() drops the callback and the
+                            record together) */
 } made_rec;
 
 /* A line of the program where tasks are made. */
@@ -76,7 +81,7 @@ static PyObject *is_library;   /* (module name) -> its frames are not the progra
 static PyObject *on_fanout;    /* (task, file, line, in flight, tid): a finding */
 static PyObject *on_step;      /* (task): every step, while a waiter gave up */
 static PyObject *on_finished;  /* (task, tid, file, line): an end, the same */
-static PyObject *library_answers; /* module name -> True/False, asked once */
+static PyObject *library_answers; /* _pools.py's: module name -> True/False */
 static PyObject *task_gone_callable;
 static long pool_backlog;    /* tasks of one line in flight that make a finding */
 static int quiet;            /* inside an asyncio Lock's release: wake-ups carry nothing */
@@ -147,26 +152,23 @@ static task_site *site_of_frame(PyObject *frame)
 }
 
 /* Is this frame the pools', the event loop's, a hub's or cachewatch's, not
- * the program's? Decided by its module's name (_pools.py's rule), each
- * name asked of Python once. */
+ * the program's? Decided by its module's name (_pools.py's rule and its
+ * table of answers: Python is asked once a name). */
 static int library_frame(PyFrameObject *f)
 {
     PyObject *globals = cw_frame_globals(f);
     PyObject *name = globals ? PyDict_GetItemWithError(globals, str_name) : NULL;
     int library = 0;
     if (name != NULL && PyUnicode_Check(name)) {
-        PyObject *known = PyDict_GetItemWithError(library_answers, name); /* borrowed */
-        if (known == NULL && !PyErr_Occurred()) {
-            PyObject *answer = PyObject_CallOneArg(is_library, name);
-            if (answer == NULL) {
-                PyErr_Clear();
-                cw_internal_failure("asking whether a module is a library's raised");
-            } else if (PyDict_SetItem(library_answers, name, answer) == 0) {
-                known = answer; /* the dict holds it too */
-            }
-            Py_XDECREF(answer);
+        PyObject *answer = PyDict_GetItemWithError(library_answers, name);
+        Py_XINCREF(answer);
+        if (answer == NULL && !PyErr_Occurred() &&
+            (answer = PyObject_CallOneArg(is_library, name)) == NULL) { /* it fills the table */
+            PyErr_Clear();
+            cw_internal_failure("asking whether a module is a library's raised");
         }
-        library = known != NULL && PyObject_IsTrue(known) == 1;
+        library = answer != NULL && PyObject_IsTrue(answer) == 1;
+        Py_XDECREF(answer);
     }
     PyErr_Clear();
     Py_XDECREF(globals);
@@ -352,16 +354,19 @@ static void end_if_done(PyObject *task, unsigned long tid)
 static PyObject *py_task_handle_made(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs < 1 || !tables_ready || cw_logical_running() == NULL)
+    if (nargs < 1 || !tables_ready)
         Py_RETURN_NONE;
     PyObject *handle = args[0];
+    /* An earlier Handle's at this address that never ran: never this one's. */
+    made_rec *old = cw_ht_remove(&handles, (uintptr_t)handle);
+    if (old != NULL)
+        drop_made(old);
+    if (cw_logical_running() == NULL)
+        Py_RETURN_NONE;
     PyObject *task = task_of(handle);
-    if (task != NULL) {
-        /* Its first step, scheduled by whoever made it: the task is born. */
-        if (find_task(task) == NULL)
-            born(task);
-        Py_DECREF(task);
-    }
+    if (task != NULL && find_task(task) == NULL)
+        born(task); /* its first step, scheduled by whoever made it */
+    Py_XDECREF(task); /* the callback holds it */
     cw_thread *maker = cw_logical_running();
     made_rec *rec = cw_malloc(CW_MEM_MISC, sizeof(*rec));
     if (rec == NULL || maker == NULL) {
@@ -370,9 +375,7 @@ static PyObject *py_task_handle_made(PyObject *self, PyObject *const *args, Py_s
     }
     rec->maker = maker->number;
     rec->given = quiet ? NULL : cw_logical_hand_off(maker);
-    made_rec *old = cw_ht_remove(&handles, (uintptr_t)handle); /* an address reused */
-    if (old != NULL)
-        drop_made(old);
+    rec->task = task;
     if (cw_ht_put(&handles, (uintptr_t)handle, rec) < 0) {
         drop_made(rec);
         cw_internal_failure("no memory for a Handle's record");
@@ -390,7 +393,11 @@ static PyObject *py_task_step_begins(PyObject *self, PyObject *const *args, Py_s
     PyObject *handle = args[0];
     made_rec *rec = cw_ht_remove(&handles, (uintptr_t)handle);
     unsigned long maker = rec ? rec->maker : 0;
-    PyObject *task = task_of(handle);
+    PyObject *task = rec ? rec->task : NULL;
+    if (task != NULL)
+        Py_INCREF(task);
+    else if (rec == NULL)
+        task = task_of(handle); /* made before the hooks were */
     task_rec *trec = task ? find_task(task) : NULL;
     unsigned long tid = trec ? trec->tid : maker;
     int first = trec != NULL && !trec->stepped;
@@ -495,15 +502,17 @@ static void clear_tables(void)
     tables_ready = 0;
 }
 
-/* task_steps_install(task_types, spawn_hooks, is_library, fanout, step,
- * finished, pool_backlog): the Python side (see the statics above). */
+/* task_steps_install(task_types, spawn_hooks, is_library, library_answers,
+ * fanout, step, finished, pool_backlog): the Python side (see the statics
+ * above). */
 static PyObject *py_task_steps_install(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *types, *fns[5];
+    PyObject *types, *answers, *fns[5];
     long backlog;
-    if (!PyArg_ParseTuple(args, "O!OOOOOl:task_steps_install", &PyTuple_Type, &types, &fns[0],
-                          &fns[1], &fns[2], &fns[3], &fns[4], &backlog))
+    if (!PyArg_ParseTuple(args, "O!OOO!OOOl:task_steps_install", &PyTuple_Type, &types,
+                          &fns[0], &fns[1], &PyDict_Type, &answers, &fns[2], &fns[3], &fns[4],
+                          &backlog))
         return NULL;
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(types); i++)
         if (!PyType_Check(PyTuple_GET_ITEM(types, i))) {
@@ -514,15 +523,11 @@ static PyObject *py_task_steps_install(PyObject *self, PyObject *args)
     if (task_gone_callable == NULL &&
         (task_gone_callable = PyCFunction_New(&task_gone_def, NULL)) == NULL)
         return NULL;
-    PyObject *answers = PyDict_New();
-    if (answers == NULL)
-        return NULL;
     if (cw_ht_init(&handles, 64, NULL, NULL, CW_MEM_MISC) < 0 ||
         cw_ht_init(&tasks, 64, NULL, NULL, CW_MEM_MISC) < 0 ||
         cw_ht_init(&sites, 16, site_hash, site_eq, CW_MEM_MISC) < 0) {
         cw_ht_fini(&handles);
         cw_ht_fini(&tasks);
-        Py_DECREF(answers);
         return PyErr_NoMemory();
     }
     PyObject **slots[5] = {&spawn_hooks, &is_library, &on_fanout, &on_step, &on_finished};
@@ -532,6 +537,7 @@ static PyObject *py_task_steps_install(PyObject *self, PyObject *args)
     }
     Py_INCREF(types);
     Py_XSETREF(task_types, types);
+    Py_INCREF(answers);
     Py_XSETREF(library_answers, answers);
     pool_backlog = backlog;
     quiet = every_step = 0;
@@ -573,30 +579,6 @@ static PyObject *py_task_steps_every_step(PyObject *self, PyObject *arg)
     if (flag < 0)
         return NULL;
     every_step = flag;
-    Py_RETURN_NONE;
-}
-
-/* task_tid(task) -> the tid of its logical thread, or None. */
-static PyObject *py_task_tid(PyObject *self, PyObject *task)
-{
-    (void)self;
-    task_rec *rec = find_task(task);
-    if (rec == NULL)
-        Py_RETURN_NONE;
-    return PyLong_FromUnsignedLong(rec->tid);
-}
-
-/* task_adopt(task, tid, frame=None): task runs as tid, made at frame (an
- * eager task's first step). */
-static PyObject *py_task_adopt(PyObject *self, PyObject *args)
-{
-    (void)self;
-    PyObject *task, *frame = Py_None;
-    unsigned long tid;
-    if (!PyArg_ParseTuple(args, "Ok|O:task_adopt", &task, &tid, &frame))
-        return NULL;
-    if (tables_ready && tid)
-        adopt(task, tid, site_of_frame(frame));
     Py_RETURN_NONE;
 }
 
@@ -689,28 +671,15 @@ static PyObject *py_task_lock_wait(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* task_end_if_done(task, tid): as at the end of a step. */
-static PyObject *py_task_end_if_done(PyObject *self, PyObject *args)
-{
-    (void)self;
-    PyObject *task;
-    unsigned long tid;
-    if (!PyArg_ParseTuple(args, "Ok:task_end_if_done", &task, &tid))
-        return NULL;
-    if (tables_ready)
-        end_if_done(task, tid);
-    Py_RETURN_NONE;
-}
-
 static PyMethodDef task_step_methods[] = {
     {"task_steps_install", py_task_steps_install, METH_VARARGS,
-     "task_steps_install(task_types, spawn_hooks, is_library, fanout, step, finished, "
-     "pool_backlog): the hooks' Python side."},
+     "task_steps_install(task_types, spawn_hooks, is_library, library_answers, fanout, step, "
+     "finished, pool_backlog): the hooks' Python side."},
     {"task_steps_clear", py_task_steps_clear, METH_NOARGS, "Forget every Handle and task."},
     {"task_steps_quiet", py_task_steps_quiet, METH_O,
      "task_steps_quiet(delta): inside a lock's release, Handles made carry nothing."},
     {"task_steps_every_step", py_task_steps_every_step, METH_O,
-     "task_steps_every_step(flag): first_step(task) is told of every step."},
+     "task_steps_every_step(flag): Python is told of every step and end."},
     {"task_handle_made", (PyCFunction)(void (*)(void))py_task_handle_made, METH_FASTCALL,
      "Handle.__init__'s after."},
     {"task_step_begins", (PyCFunction)(void (*)(void))py_task_step_begins, METH_FASTCALL,
@@ -719,9 +688,6 @@ static PyMethodDef task_step_methods[] = {
      "Handle._run's after."},
     {"task_handle_cancelled", (PyCFunction)(void (*)(void))py_task_handle_cancelled,
      METH_FASTCALL, "Handle.cancel's before."},
-    {"task_tid", py_task_tid, METH_O, "task_tid(task) -> its logical thread's tid, or None."},
-    {"task_adopt", py_task_adopt, METH_VARARGS,
-     "task_adopt(task, tid, frame=None): task runs as tid, made at frame."},
     {"task_eager", py_task_eager, METH_VARARGS,
      "task_eager(tid, frame): the eager task being made (0: none)."},
     {"task_eager_end", py_task_eager_end, METH_VARARGS,
@@ -732,8 +698,6 @@ static PyMethodDef task_step_methods[] = {
      "task_forget(task) -> task_info(task): destroyed pending, no longer counted."},
     {"task_lock_wait", py_task_lock_wait, METH_VARARGS,
      "task_lock_wait(task, entering): waiting in an asyncio Lock's acquire or not."},
-    {"task_end_if_done", py_task_end_if_done, METH_VARARGS,
-     "task_end_if_done(task, tid): a finished task publishes itself and its thread ends."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -436,32 +436,36 @@ def _check_threads(run_scope):
 # ---- hooks --------------------------------------------------------------------
 
 
-def _wrap(cls, name, make):
-    """Wrap a method where it is defined (a base class, maybe): the wrappers
-    look the instance up and do nothing for pools they do not know."""
+def _replace(cls, name, make):
+    """Replace a method where it is defined (a base class, maybe) by
+    make(original), once; undone when checking stops."""
     cls = next((c for c in cls.__mro__ if name in c.__dict__), cls)
     original = cls.__dict__.get(name)
-    if original is None or getattr(original, "_cachewatch", False):
+    if original is None or isinstance(original, _c.Around) or \
+            getattr(original, "_cachewatch", False):
         return
-    wrapper = make(original)
-    wrapper._cachewatch = True
-    wrapper.__wrapped__ = original
-    wrapper.__name__ = getattr(original, "__name__", name)
-    wrapper.__qualname__ = getattr(original, "__qualname__", name)
-    wrapper.__doc__ = getattr(original, "__doc__", None)
-    setattr(cls, name, wrapper)
+    setattr(cls, name, make(original))
     _undo.append(lambda: setattr(cls, name, original))
+
+
+def _wrap(cls, name, make):
+    """Wrap a method in a Python function: the wrappers look the instance up
+    and do nothing for pools they do not know."""
+    def wrapped(original):
+        wrapper = make(original)
+        wrapper._cachewatch = True
+        wrapper.__wrapped__ = original
+        wrapper.__name__ = getattr(original, "__name__", name)
+        wrapper.__qualname__ = getattr(original, "__qualname__", name)
+        wrapper.__doc__ = getattr(original, "__doc__", None)
+        return wrapper
+    _replace(cls, name, wrapped)
 
 
 def _wrap_around(cls, name, before, after):
     """_wrap's twin for the hottest methods: an Around (ext/cpython/around.c)
     runs before and after with no Python frame of its own."""
-    cls = next((c for c in cls.__mro__ if name in c.__dict__), cls)
-    original = cls.__dict__.get(name)
-    if original is None or isinstance(original, _c.Around):
-        return
-    setattr(cls, name, _c.Around(original, before, after))
-    _undo.append(lambda: setattr(cls, name, original))
+    _replace(cls, name, lambda original: _c.Around(original, before, after))
 
 
 def _hook_executor(cls, bounded_of, backlog_of, threads_of, submit="submit", shutdown=("shutdown",)):

@@ -113,8 +113,8 @@ def install(asyncio):
     task_types = tuple({tasks.Task, getattr(tasks, "_PyTask", tasks.Task)})
     _task_pools.configure(_c.options(), asyncio)
     _c.task_steps_install(task_types, _spawn_hooks, _pools._is_library_module,
-                          _task_pools.fanout, _task_pools.stepping, _task_pools.finished,
-                          _task_pools.pool_backlog())
+                          _pools._library_answers, _task_pools.fanout, _task_pools.stepping,
+                          _task_pools.finished, _task_pools.pool_backlog())
     # Around, not Python wrappers: in debug mode a Handle takes its maker's
     # stack from sys._getframe(1), which a wrapper's frame would be.
     for name, before, after in (("__init__", None, _c.task_handle_made),
