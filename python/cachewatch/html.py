@@ -87,6 +87,13 @@ function items(f) {
       out.push({lane, key, step: 'other', what: `${a.access} (${a.op})`, at: a.stack,
                 locks: a.locks});
     }
+    // A step older than the thread's oldest kept event: what the thread did
+    // between them is not in the report (a thread keeps its last events
+    // only), and the page says so instead of drawing nothing there.
+    const placed = [a.events_before, a.check && a.check.events_before]
+      .filter(n => n !== undefined && n !== null);
+    if (evs.length && placed.length && Math.min(...placed) < evs[0].n)
+      out.push({lane, key: evs[0].seq - 0.05, gap: evs[0].n - Math.min(...placed)});
   });
   // A lock one thread alone took, held at none of the steps, neither orders
   // nor protects anything here (an import's, a logging call's): left out.
@@ -195,12 +202,21 @@ function timeline(f) {
   if (orphan) f.accesses.forEach((a, lane) => {
     if (!created(a) || startedHere(a)) return;
     const begin = its.find(i => i.lane === lane && i.ev && i.ev.kind === 'begin');
-    const bx = begin ? begin.x : X0 - 10 + 12 * lane;
+    const bx = begin ? begin.x : X0 - 18 + 6 * lane; // left of the first column
     arrow(bx, y(0), bx, y(lane + off) - 8, 'handoff',
           `start: created at ${frameText((a.thread_created_at || [{}])[0] || {})}`);
   });
   // events and steps
   its.forEach((it, k) => {
+    if (it.gap) {
+      const t = svg('text', {x: it.x - 24, y: it.y + 20, 'font-size': 10, fill: '#777',
+                             class: 'gap'}, `\u22ef ${it.gap} not kept`);
+      t.appendChild(svg('title', {}, `${it.gap} sync event(s) of this thread after the ` +
+        'step before this mark are not in the report: a report keeps each thread\'s last ' +
+        'events only'));
+      s.appendChild(t);
+      return;
+    }
     if (it.ev) {
       const e = it.ev;
       if (e.lock) return; // drawn as bars

@@ -183,3 +183,82 @@ def test_the_timeline_draws_each_threads_hand_offs_and_the_order_missing(tmp_pat
     browser.execute_script("arguments[0].scrollIntoView()", finding)
     os.makedirs(ARTIFACTS, exist_ok=True)
     finding.screenshot(os.path.join(ARTIFACTS, "html-timeline.png"))  # the README's picture
+
+
+TWO_LOCKS = '''
+import threading
+import time
+
+COUNTS = {}
+A, B, SPARE = threading.Lock(), threading.Lock(), threading.Lock()
+
+
+def bump(lock):
+    with lock:  # each thread its own lock: they protect nothing from each other
+        COUNTS["k"] = COUNTS.get("k", 0) + 1
+
+
+def first():
+    global DONE
+    bump(A)
+    for _ in range(40):  # more sync events than a report keeps of a thread
+        with SPARE:
+            pass
+    DONE = True  # a plain flag: no order for the checker
+
+
+DONE = False
+a = threading.Thread(target=first, name="a")
+b = threading.Thread(target=bump, args=(B,), name="b")
+a.start()
+while not DONE:
+    time.sleep(0.01)
+b.start()
+b.join()
+a.join()
+'''
+
+
+def test_the_timeline_draws_the_locks_each_thread_held_and_says_what_it_no_longer_has(
+        tmp_path, browser):
+    """Two threads each under a lock of its own: the timeline draws each
+    lock as a bar on its holder's lane over its steps, and the first
+    thread's 80 later lock events, more than a report keeps, are said to be
+    missing between its steps and what is kept (never drawn as nothing
+    happening there); SPARE, a lock one thread alone took at no step, is
+    left out."""
+    from selenium.webdriver.common.by import By
+
+    (tmp_path / "two_locks.py").write_text(TWO_LOCKS)
+    page, data = tmp_path / "locks.html", tmp_path / "locks.json"
+    proc = run_python(["-m", "cachewatch", "run", "--watch", "__main__:COUNTS", "--json",
+                       str(data), "--html", str(page), "two_locks.py"], cwd=tmp_path)
+    [race] = json.loads(data.read_text())["findings"]
+    assert race["category"] == "check-then-act", proc.stderr
+    by_thread = {a["thread"]: a for a in race["accesses"]}
+    first_kept = by_thread["a"]["history"][0]["n"]
+    assert first_kept > by_thread["a"]["events_before"] + 16
+    browser.get(page.as_uri())
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    [timeline] = browser.find_elements(By.CSS_SELECTOR, "svg.timeline")
+    lanes = timeline.find_elements(By.CSS_SELECTOR, "line.lane")
+    lane_of = {name: float(lanes[i].get_attribute("y1"))
+               for i, name in enumerate(["creator", "b", "a"])}
+    assert [t.text for t in timeline.find_elements(By.TAG_NAME, "text")][:3] == \
+        ["creator", "thread 'b'", "thread 'a'"]
+    bars = {}
+    for bar in timeline.find_elements(By.CSS_SELECTOR, "rect.lockheld"):
+        middle = float(bar.get_attribute("y")) + float(bar.get_attribute("height")) / 2
+        title = bar.find_element(By.TAG_NAME, "title").get_attribute("textContent")
+        bars.setdefault(middle, []).append(title)
+    assert sorted(bars) == sorted([lane_of["a"], lane_of["b"]]), bars
+    [held_by_a], [held_by_b] = bars[lane_of["a"]], bars[lane_of["b"]]
+    assert held_by_a.startswith(by_thread["a"]["locks"][0].split()[0] + " ") and "Lock" in held_by_a
+    assert held_by_b.startswith(by_thread["b"]["locks"][0].split()[0] + " ")
+    assert held_by_a.split()[0] != held_by_b.split()[0]
+    [gap] = timeline.find_elements(By.CSS_SELECTOR, "text.gap")
+    assert gap.text == f"\u22ef {first_kept - by_thread['a']['events_before']} not kept"
+    assert abs(float(gap.get_attribute("y")) - 20 - lane_of["a"]) < 1
+    x = lambda step: float(timeline.find_element(
+        By.CSS_SELECTOR, f"circle.access[data-step='{step}']").get_attribute("cx"))
+    assert x("other") < float(gap.get_attribute("x")) + 24 < x("act")
