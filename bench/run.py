@@ -293,8 +293,10 @@ def print_tables(result):
             i = instr.get(r["threads"])
             counted = (f"; {i['plain_instructions']:.0f} -> {i['cachewatch_instructions']:.0f} "
                        f"instructions/op {i['ratio']:5.2f}x" if i else "")
+            control = (f" (plain with as much work inside the lock: {r['control_ratio']:5.2f}x)"
+                       if "control_ratio" in r else "")
             out.append(f"  {r['threads']:3d} threads: {r['plain_ns']:8.1f} -> "
-                       f"{r['cachewatch_ns']:8.1f} ns/op {r['ratio']:5.2f}x wall{counted}")
+                       f"{r['cachewatch_ns']:8.1f} ns/op {r['ratio']:5.2f}x wall{control}{counted}")
         out.append("Scaling with watched keys (insert each, then read each once)")
         for r in s["keys"]:
             out.append(f"  {r['keys']:>8} keys: set {r['set_ratio']:5.2f}x  get {r['get_ratio']:5.2f}x"

@@ -33,19 +33,21 @@ def rss_kb():
 
 # ---- threads --------------------------------------------------------------------
 
-def _thread_ops(d, lock, keys, n, barrier):
+def _thread_ops(d, lock, keys, n, barrier, spin=0):
     barrier.wait()
     for i in range(n):
         k = keys[i % len(keys)]
         with lock:
+            for _ in range(spin):  # the control's extra work, inside the lock
+                pass
             d[k] = d.get(k, 0) + 1
 
 
-def _timed_threads(d, lock, threads, total_ops):
+def _timed_threads(d, lock, threads, per, spin=0):
+    """ns per operation, each of `threads` threads doing `per` of them."""
     keys = [f"k{i}" for i in range(256)]
-    per = total_ops // threads
     barrier = threading.Barrier(threads + 1)
-    ts = [threading.Thread(target=_thread_ops, args=(d, lock, keys, per, barrier))
+    ts = [threading.Thread(target=_thread_ops, args=(d, lock, keys, per, barrier, spin))
           for _ in range(threads)]
     for t in ts:
         t.start()
@@ -53,27 +55,58 @@ def _timed_threads(d, lock, threads, total_ops):
     t0 = time.perf_counter()
     for t in ts:
         t.join()
-    return (time.perf_counter() - t0) / (per * threads)
+    return (time.perf_counter() - t0) / (per * threads) * 1e9
+
+
+def _watched_threads(threads, per):
+    cachewatch.start(OPTIONS)
+    d = {}
+    cachewatch.watch(d, name="bench.scaling")
+    try:
+        return _timed_threads(d, threading.Lock(), threads, per)
+    finally:
+        cachewatch.stop(quiet=True)
+
+
+def _spins_for(target_ns, per, plain_ns):
+    """Iterations of the control's empty loop inside the lock that make one
+    thread's operation take target_ns (fitted on the operation itself)."""
+    spin = 16
+    for _ in range(4):
+        took = sorted(_timed_threads({}, threading.Lock(), 1, per, spin) for _ in range(3))[1]
+        per_spin = max(0.1, (took - plain_ns) / spin)
+        spin = max(0, round((target_ns - plain_ns) / per_spin))
+    return spin
 
 
 def threads_section(quick):
-    """ns per locked read-modify-write as threads go 1..32, with and
-    without cachewatch (interleaved, best of rounds)."""
-    total = 40_000 if quick else 200_000
-    rounds = 3 if quick else 5
+    """ns per locked read-modify-write as threads go 1..32: plain, watched,
+    and a control: plain CPython doing, inside the lock, as much extra work
+    as cachewatch adds to an operation of one thread. Every thread does the
+    same number of operations, enough that a plain thread runs past
+    CPython's switch interval (5 ms) and is preempted as a watched one is:
+    a fixed total split over 32 threads let each plain thread finish inside
+    one interval, never contending, and made the ratio a convoy of
+    cachewatch's alone. Contended runs are bimodal (a convoy forms or not),
+    so each figure is the median of its rounds."""
+    per = 1_000 if quick else 25_000
+    rounds = 3
+    median = lambda xs: sorted(xs)[len(xs) // 2]
+    one_plain = median([_timed_threads({}, threading.Lock(), 1, per) for _ in range(rounds)])
+    one_watched = median([_watched_threads(1, per) for _ in range(rounds)])
+    spin = _spins_for(one_watched, per, one_plain)
     rows = []
     for threads in (1, 2, 8, 32):
-        plain, watched = [], []
+        plain, watched, control = [], [], []
         for _ in range(rounds):
-            plain.append(_timed_threads({}, threading.Lock(), threads, total))
-            cachewatch.start(OPTIONS)
-            d = {}
-            cachewatch.watch(d, name="bench.scaling")
-            watched.append(_timed_threads(d, threading.Lock(), threads, total))
-            cachewatch.stop(quiet=True)
-        rows.append({"threads": threads, "plain_ns": min(plain) * 1e9,
-                     "cachewatch_ns": min(watched) * 1e9,
-                     "ratio": min(watched) / min(plain)})
+            plain.append(_timed_threads({}, threading.Lock(), threads, per))
+            watched.append(_watched_threads(threads, per))
+            control.append(_timed_threads({}, threading.Lock(), threads, per, spin))
+        row = {"threads": threads, "ops_per_thread": per, "plain_ns": median(plain),
+               "cachewatch_ns": median(watched), "control_ns": median(control)}
+        row["ratio"] = row["cachewatch_ns"] / row["plain_ns"]
+        row["control_ratio"] = row["control_ns"] / row["plain_ns"]
+        rows.append(row)
     return rows
 
 
@@ -306,7 +339,7 @@ def thread_ops_child(threads, condition, total):
     d = {}
     if condition == "cachewatch":
         cachewatch.watch(d, name="bench.scaling")
-    _timed_threads(d, threading.Lock(), threads, total)
+    _timed_threads(d, threading.Lock(), threads, total // threads)
 
 
 SECTIONS = {"threads": threads_section, "keys": keys_section, "stacks": stacks_section,

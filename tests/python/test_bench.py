@@ -88,7 +88,13 @@ def test_run_quick_writes_a_table_and_json(tmp_path):
     result = json.loads(out.read_text())
     steady = result["scaling"]["steady"]
     assert steady["engine_flat"], steady["samples"]
-    assert [r["threads"] for r in result["scaling"]["threads"]] == [1, 2, 8, 32]
+    threads = result["scaling"]["threads"]
+    assert [r["threads"] for r in threads] == [1, 2, 8, 32]
+    # every thread does the same work; the control (plain CPython with as much
+    # work inside the lock) is measured beside it and printed
+    assert len({r["ops_per_thread"] for r in threads}) == 1
+    assert all(r["control_ns"] > r["plain_ns"] * 0.5 for r in threads), threads
+    assert "plain with as much work inside the lock" in proc.stdout
     assert "bytes per distinct stack" in proc.stdout
 
 
