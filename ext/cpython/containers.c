@@ -129,6 +129,11 @@ static uint32_t record(uintptr_t container, PyObject *key, Py_hash_t hash, cw_op
 
 int cw_quiet_hash(PyObject *key, Py_hash_t *hash)
 {
+#ifndef Py_GIL_DISABLED
+    /* The common key: a str whose hash is cached (no code can run). */
+    if (PyUnicode_CheckExact(key) && (*hash = ((PyASCIIObject *)key)->hash) != -1)
+        return 1;
+#endif
     /* The operation may have raised (KeyError): a Python __hash__ must not
      * run with its exception set, nor clear it. */
     cw_saved_error saved;

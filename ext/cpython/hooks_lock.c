@@ -134,6 +134,20 @@ static PyObject *call_orig(patch *p, PyObject *self, PyObject *const *args, Py_s
             return ((PyCFunctionWithKeywords)(void (*)(void))def->ml_meth)(self, empty_args, NULL);
         if (flags == METH_VARARGS && empty_args != NULL)
             return def->ml_meth(self, empty_args);
+    } else if (def != NULL && kwnames == NULL &&
+               (def->ml_flags & ~(METH_CLASS | METH_STATIC | METH_COEXIST)) == METH_VARARGS) {
+        /* __exit__(type, value, traceback): our descriptor checked self's
+         * type, so the tuple is all the original's descriptor would add. */
+        PyObject *tuple = PyTuple_New(nargs);
+        if (tuple == NULL)
+            return NULL;
+        for (Py_ssize_t i = 0; i < nargs; i++) {
+            Py_INCREF(args[i]);
+            PyTuple_SET_ITEM(tuple, i, args[i]);
+        }
+        PyObject *res = def->ml_meth(self, tuple);
+        Py_DECREF(tuple);
+        return res;
     }
     return cw_call_with_self(p->orig, self, args, nargs, kwnames);
 }

@@ -19,6 +19,7 @@ typedef struct cw_sync {
     bool holders_unknown;   /* first seen at a release, or too many holders */
     bool has_role;          /* the binding was asked for the first acquire site */
     bool ignored;           /* not a lock for our purposes */
+    bool signal;            /* handed off once: a signal, never a lockset member */
     uint32_t nholders;
     cw_tid holders[MAX_HOLDERS];
     uint32_t counts[MAX_HOLDERS];
@@ -169,6 +170,8 @@ int cw_sync_lock_acquired(cw_thread *t, uintptr_t addr, cw_lock_kind kind,
         rc = cw_thread_acquire(t, s->vc);
     id = s->id;
     mutex = s->is_mutex;
+    if (s->signal)
+        t->prune_pending = true; /* held only until the next prune */
 out:
     pthread_mutex_unlock(&sh->lock);
     if (rc == CW_OK && id != 0) {
@@ -230,6 +233,7 @@ int cw_sync_lock_releasing(cw_thread *t, uintptr_t addr, bool all)
             s->counts[0] = s->counts[s->nholders];
         }
         signal_id = s->id;
+        s->signal = true;
     }
 out:
     pthread_mutex_unlock(&sh->lock);
@@ -324,9 +328,13 @@ size_t cw_sync_count(void)
 }
 
 /* Drop held entries for locks that died or became signals: the thread will
- * never release them through us. */
+ * never release them through us. Only needed when one did since the last
+ * prune (each bumps the generation) or a lock already a signal was taken. */
 static void prune_held(cw_thread *t)
 {
+    uint64_t gen = cw_lockinfo_generation();
+    if (gen == t->pruned_gen && !t->prune_pending)
+        return;
     for (uint32_t i = 0; i < t->nheld;) {
         cw_lockinfo li;
         if (!cw_lockinfo_get(t->held[i].id, &li) || li.death != 0 || li.signal) {
@@ -335,6 +343,35 @@ static void prune_held(cw_thread *t)
         }
         i++;
     }
+    t->pruned_gen = gen;
+    t->prune_pending = false;
+}
+
+/* cw_lockset_intern, answered from the thread's memo when it interned the
+ * same locks in the same generation (see cw_lockset_memo). */
+static cw_lockset_id interned(cw_thread *t, const cw_lock_id *ids, uint32_t n, int *err)
+{
+    uint64_t gen = cw_lockinfo_generation(); /* before: a death meanwhile misses */
+    cw_lockset_memo *m = t->lockset_memos;
+    for (uint32_t i = 0; m != NULL && i < CW_LOCKSET_MEMOS; i++)
+        if (m[i].n == n && m[i].gen == gen && memcmp(m[i].ids, ids, n * sizeof(*ids)) == 0)
+            return m[i].set;
+    int failed = 0;
+    cw_lockset_id set = cw_lockset_intern(ids, n, &failed);
+    if (err)
+        *err = failed;
+    if (failed)
+        return set;
+    if (m == NULL)
+        m = t->lockset_memos = cw_calloc(CW_MEM_THREADS, CW_LOCKSET_MEMOS, sizeof(*m));
+    if (m != NULL) {
+        cw_lockset_memo *slot = &m[t->lockset_memo_next++ % CW_LOCKSET_MEMOS];
+        slot->gen = gen;
+        slot->n = n;
+        slot->set = set;
+        memcpy(slot->ids, ids, n * sizeof(*ids));
+    }
+    return set;
 }
 
 static cw_lockset_id lockset_where(cw_thread *t, uint64_t serial, int *err)
@@ -346,7 +383,9 @@ static cw_lockset_id lockset_where(cw_thread *t, uint64_t serial, int *err)
     for (uint32_t i = 0; i < t->nheld; i++)
         if (t->held[i].is_mutex && t->held[i].serial <= serial)
             ids[n++] = t->held[i].id;
-    return cw_lockset_intern(ids, n, err);
+    if (n == 0)
+        return 0;
+    return interned(t, ids, n, err);
 }
 
 cw_lockset_id cw_sync_thread_lockset(cw_thread *t, int *err)

@@ -96,6 +96,7 @@ fail:
         return NULL;
     }
     cw_free(t->held);
+    cw_free(t->lockset_memos);
     cw_free(t);
     return NULL;
 }
@@ -156,6 +157,8 @@ void cw_thread_exit(cw_thread *t)
     t->nheld = 0;
     cw_free(t->held);
     t->held = NULL;
+    cw_free(t->lockset_memos);
+    t->lockset_memos = NULL;
     cw_vc_unref(t->vc);
     t->vc = NULL;
     __atomic_store_n(&t->alive, 0, __ATOMIC_RELEASE);
@@ -221,6 +224,7 @@ void cw_threads_fini(void)
             continue;
         free_frames(t);
         cw_free(t->held);
+        cw_free(t->lockset_memos);
         cw_vc_unref(t->vc);
     }
     cw_idvec_free_all(&threads);

@@ -121,6 +121,19 @@ typedef struct cw_binding_repeat {
     cw_repeat_stamp stamp;
 } cw_binding_repeat;
 
+/* A lockset this thread interned, by the held locks it was made of (in
+ * their order in held): the same locks give the same set again while no
+ * lock died or became a signal since (cw_lockinfo_generation), so a loop
+ * taking one lock interns its set once, not at every access. */
+typedef struct cw_lockset_memo {
+    uint64_t gen;
+    uint32_t n;           /* 0: empty slot */
+    cw_lockset_id set;
+    cw_lock_id ids[CW_MAX_HELD];
+} cw_lockset_memo;
+
+#define CW_LOCKSET_MEMOS 2 /* all held, and held since a pending read */
+
 typedef struct cw_thread {
     /* Identity. A thread is its number (T<number> in reports, never reused;
      * cw_thread_get's key); tid is its slot in vector clocks and access
@@ -149,6 +162,10 @@ typedef struct cw_thread {
     cw_lockset_id lockset;  /* cache of the current lockset */
     bool lockset_dirty;
     uint64_t lockset_gen;   /* cw_lockinfo_generation() it was computed at */
+    uint64_t pruned_gen;    /* generation held was last pruned at (sync.c) */
+    bool prune_pending;     /* a lock already a signal was taken since */
+    uint32_t lockset_memo_next;
+    cw_lockset_memo *lockset_memos; /* CW_LOCKSET_MEMOS, made on first use, freed at exit */
     cw_frame_slot *frames;   /* CW_FRAME_SLOTS of them, made on first use, freed at exit */
     uint32_t nrecent;        /* pending reads over all slots */
     int saved_busy;          /* the binding's busy count while switched out

@@ -431,6 +431,40 @@ static void test_lock_dies_while_held(void **state)
     assert_null(cw_thread_find_held(a, lock));
 }
 
+/* A thread's locksets are remembered by the locks they were made of, and
+ * the memory is dropped when a lock dies or turns into a signal; a lock
+ * that was already a signal when taken never joins a lockset. */
+static void test_remembered_locksets_follow_deaths_and_signals(void **state)
+{
+    (void)state;
+    cw_thread *a = reg("a"), *b = reg("b"), *c = reg("c");
+    uintptr_t l1 = next_addr(), l2 = next_addr(), sig = next_addr();
+    cw_lock_id id1 = acquire(a, l1, CW_LOCK_LOCK, true);
+    cw_lock_id id2 = acquire(a, l2, CW_LOCK_LOCK, true);
+    int err = -5;
+    cw_lockset_id both = cw_sync_held_since(a, UINT64_MAX, &err);
+    assert_int_equal(err, 0);
+    assert_true(lockset_has(both, id1) && lockset_has(both, id2));
+    assert_int_equal(cw_sync_held_since(a, UINT64_MAX, &err), both);
+    assert_int_equal(lockset_of(a), both);
+
+    cw_sync_forget(l2); /* died while held */
+    cw_lockset_id after = cw_sync_held_since(a, UINT64_MAX, &err);
+    assert_true(lockset_has(after, id1));
+    assert_false(lockset_has(after, id2));
+
+    /* c takes sig, b lets it go: a hand-off, sig is a signal from now on */
+    acquire(c, sig, CW_LOCK_LOCK, true);
+    release(b, sig);
+    assert_int_equal(cw_sync_held_since(a, UINT64_MAX, &err), after); /* nothing of a's moved */
+    acquire(a, sig, CW_LOCK_LOCK, true);
+    cw_lockset_id with_signal = cw_sync_held_since(a, UINT64_MAX, &err);
+    assert_int_equal(with_signal, after); /* sig protects nothing */
+    assert_int_equal(lockset_of(a), after);
+    release(a, l1);
+    assert_int_equal(cw_sync_held_since(a, UINT64_MAX, &err), 0);
+}
+
 /* Roles through the sync layer: the binding sets the role on first acquire. */
 static void test_role_via_sync(void **state)
 {
@@ -596,6 +630,7 @@ int main(void)
         cmocka_unit_test(test_ignore),
         cmocka_unit_test(test_cookies_and_forget),
         cmocka_unit_test(test_lock_dies_while_held),
+        cmocka_unit_test(test_remembered_locksets_follow_deaths_and_signals),
         cmocka_unit_test(test_role_via_sync),
         cmocka_unit_test(test_concurrent_hammer),
     };
