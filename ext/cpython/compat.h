@@ -88,6 +88,18 @@ static inline PyObject *cw_code_qualname(PyCodeObject *code) /* borrowed */
 #endif
 }
 
+/* A code object's extra slots (PEP 523's co_extra): ours caches what a
+ * code object is (stack.c), so a frame's class costs a pointer read. */
+#if PY_VERSION_HEX >= 0x030C0000
+#define cw_code_extra_index() PyUnstable_Eval_RequestCodeExtraIndex(NULL)
+#define cw_code_get_extra PyUnstable_Code_GetExtra
+#define cw_code_set_extra PyUnstable_Code_SetExtra
+#else
+#define cw_code_extra_index() _PyEval_RequestCodeExtraIndex(NULL)
+#define cw_code_get_extra _PyCode_GetExtra
+#define cw_code_set_extra _PyCode_SetExtra
+#endif
+
 /* Saving and restoring the error indicator around hook work. */
 typedef struct cw_saved_error {
 #if PY_VERSION_HEX >= 0x030C0000

@@ -74,14 +74,8 @@ PyObject *cw_frame_local(PyFrameObject *frame, int i)
 }
 
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
-int cw_current_code_frames(PyCodeObject **codes, int *lastis, int max)
+static int code_frames_from(_PyInterpreterFrame *f, PyCodeObject **codes, int *lastis, int max)
 {
-    PyThreadState *ts = PyThreadState_Get();
-#if PY_VERSION_HEX >= 0x030D0000
-    _PyInterpreterFrame *f = ts->current_frame;
-#else
-    _PyInterpreterFrame *f = ts->cframe->current_frame;
-#endif
     int n = 0;
     for (; f != NULL && n < max; f = f->previous) {
 #if PY_VERSION_HEX >= 0x030C0000
@@ -102,12 +96,28 @@ int cw_current_code_frames(PyCodeObject **codes, int *lastis, int max)
     }
     return n;
 }
-#else
+
 int cw_current_code_frames(PyCodeObject **codes, int *lastis, int max)
+{
+    PyThreadState *ts = PyThreadState_Get();
+#if PY_VERSION_HEX >= 0x030D0000
+    return code_frames_from(ts->current_frame, codes, lastis, max);
+#else
+    return code_frames_from(ts->cframe->current_frame, codes, lastis, max);
+#endif
+}
+
+int cw_code_frames_from(PyFrameObject *frame, PyCodeObject **codes, int *lastis, int max)
+{
+    /* A running frame's interpreter frame links to its callers' (a finished
+     * one's to nothing): no frame object is made for them. */
+    return code_frames_from(frame ? frame->f_frame : NULL, codes, lastis, max);
+}
+#else
+static int code_frames_from(PyFrameObject *f, PyCodeObject **codes, int *lastis, int max)
 {
     /* 3.9, 3.10: every frame is an object already; 3.14+: unchecked, the
      * public API (which makes frame objects). */
-    PyFrameObject *f = PyEval_GetFrame();
     Py_XINCREF(f);
     int n = 0;
     while (f != NULL && n < max) {
@@ -121,5 +131,15 @@ int cw_current_code_frames(PyCodeObject **codes, int *lastis, int max)
     }
     Py_XDECREF(f);
     return n;
+}
+
+int cw_current_code_frames(PyCodeObject **codes, int *lastis, int max)
+{
+    return code_frames_from(PyEval_GetFrame(), codes, lastis, max);
+}
+
+int cw_code_frames_from(PyFrameObject *frame, PyCodeObject **codes, int *lastis, int max)
+{
+    return code_frames_from(frame, codes, lastis, max);
 }
 #endif

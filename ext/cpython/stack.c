@@ -3,9 +3,10 @@
  *
  * Frame keys are code object addresses; every code object that appears in a
  * depot entry is kept alive (code_refs) so an address never names two
- * different code objects. Guarded by the GIL: code_refs, the "ours" cache.
- * Without the GIL: a PyMutex for code_refs; "ours" (read per frame) a
- * lock-free snapshot replaced on a miss. */
+ * different code objects. Guarded by the GIL: code_refs, the class cache
+ * (the code's co_extra slot, or the "ours" table). Without the GIL: a
+ * PyMutex for code_refs; the table only (read per frame) as a lock-free
+ * snapshot replaced on a miss. */
 #include "binding.h"
 
 #include <string.h>
@@ -31,8 +32,16 @@ static int call_site_offset(PyCodeObject *code, int offset)
 #define MAX_NATIVE 256
 
 static PyObject *code_refs;  /* Owned: set of code objects named by the depot */
-static cw_hashtable ours;    /* code address -> 1 (ours) / 2 (not ours) */
+static cw_hashtable ours;    /* code address -> its class (CW_CODE_*), when
+                                co_extra cannot hold it */
 static int ours_ready;
+/* The code objects' extra slot holding (class_generation << 3 | class), or
+ * -1. A class is decided again when the generation moves on: a new session
+ * (whose code_refs must keep the code alive again) or other omitted dirs.
+ * Requested once per process (an index cannot be given back). The
+ * free-threaded build keeps to the table: co_extra has no lock of its own. */
+static Py_ssize_t extra_index = -2; /* -2: not asked yet */
+static uintptr_t class_generation = 1;
 static PyObject *our_dir;    /* Owned: str, the package directory */
 static PyObject *omitted;    /* Owned: tuple of str, more directories whose frames
                                 are how the program runs, not the program (pytest) */
@@ -56,6 +65,12 @@ int cw_stack_init(void)
             return -1;
         ours_ready = 1;
     }
+#ifndef Py_GIL_DISABLED
+    if (extra_index == -2 && (extra_index = cw_code_extra_index()) < 0) {
+        extra_index = -1;
+        PyErr_Clear();
+    }
+#endif
     if (our_dir == NULL) {
         PyObject *mod = PyImport_ImportModule("cachewatch");
         PyObject *file = mod ? PyObject_GetAttrString(mod, "__file__") : NULL;
@@ -79,6 +94,7 @@ void cw_stack_fini(void)
     if (ours_ready)
         cw_ht_fini(&ours);
     ours_ready = 0;
+    class_generation++;
 }
 
 /* Frames of cachewatch's own Python code, of runpy and of the import
@@ -90,13 +106,36 @@ int cw_code_is_ours(PyCodeObject *code)
     return cls == CW_CODE_OURS || cls == CW_CODE_IMPORT;
 }
 
+/* The class cached on the code object, or 0. */
+static int cached_class(PyCodeObject *code)
+{
+    if (extra_index < 0)
+        return (int)(uintptr_t)cw_ht_get(&ours, (uintptr_t)code);
+    void *extra = NULL;
+    if (cw_code_get_extra((PyObject *)code, extra_index, &extra) < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    uintptr_t v = (uintptr_t)extra;
+    return v >> 3 == class_generation ? (int)(v & 7) : 0;
+}
+
+static void cache_class(PyCodeObject *code, int cls)
+{
+    if (extra_index < 0)
+        cw_ht_put(&ours, (uintptr_t)code, (void *)(uintptr_t)cls);
+    else if (cw_code_set_extra((PyObject *)code, extra_index,
+                               (void *)(class_generation << 3 | (uintptr_t)cls)) < 0)
+        PyErr_Clear();
+}
+
 int cw_code_class(PyCodeObject *code)
 {
     if (!ours_ready)
         return CW_CODE_PROGRAM;
-    uintptr_t v = (uintptr_t)cw_ht_get(&ours, (uintptr_t)code);
-    if (v)
-        return (int)v;
+    int known = cached_class(code);
+    if (known)
+        return known;
     int mine = 0, threading = 0, import = 0;
     PyObject *file = code->co_filename;
     if (file && PyUnicode_Check(file)) {
@@ -134,7 +173,7 @@ int cw_code_class(PyCodeObject *code)
               : import    ? CW_CODE_IMPORT
               : threading ? CW_CODE_THREADING
                           : CW_CODE_PROGRAM;
-    cw_ht_put(&ours, (uintptr_t)code, (void *)(uintptr_t)cls);
+    cache_class(code, cls);
     return cls;
 }
 
@@ -189,9 +228,20 @@ static uint32_t walk_python_marked(PyFrameObject *frame, cw_frame *out, int8_t *
     return n;
 }
 
+/* The same without marks, reading the frames as the interpreter keeps them
+ * (walking with PyFrame_GetBack makes a frame object for every caller). */
 static uint32_t walk_python(PyFrameObject *frame, cw_frame *out, uint32_t max)
 {
-    return walk_python_marked(frame, out, NULL, max);
+    PyCodeObject *codes[MAX_CAPTURE];
+    int lastis[MAX_CAPTURE];
+    int n = cw_code_frames_from(frame, codes, lastis, MAX_CAPTURE);
+    uint32_t kept = 0;
+    for (int i = 0; i < n && kept < max; i++) {
+        if (!cw_code_is_ours(codes[i])) /* kept alive by code_refs from here on */
+            out[kept++] = (cw_frame){(uintptr_t)codes[i], call_site_offset(codes[i], lastis[i]),
+                                     0, 0, 0};
+    }
+    return kept;
 }
 
 /* Native frames with the Python frames placed where they ran: each frame of
@@ -280,6 +330,7 @@ int cw_stack_omit_under(PyObject *dirs)
         }
     }
     Py_XSETREF(omitted, t);
+    class_generation++;
     if (ours_ready) { /* decided before: decide again */
         cw_ht_fini(&ours);
         if (cw_ht_init(&ours, 256, NULL, NULL, CW_MEM_MISC) < 0) {

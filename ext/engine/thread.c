@@ -131,10 +131,11 @@ static void free_frames(cw_thread *t)
     t->last_checks = NULL;
     if (t->frames == NULL)
         return;
-    for (uint32_t i = 0; i < CW_FRAME_SLOTS; i++)
+    for (uint32_t i = 0; i < t->nframes; i++)
         clear_slot(t, &t->frames[i]);
     cw_free(t->frames);
     t->frames = NULL;
+    t->nframes = 0;
 }
 
 /* A logical thread's slot is free once it ended (its last clock known). */
@@ -322,7 +323,7 @@ static cw_frame_slot *slot_of(cw_thread *t, uintptr_t frame)
 {
     if (t->frames == NULL)
         return NULL;
-    for (uint32_t i = 0; i < CW_FRAME_SLOTS; i++)
+    for (uint32_t i = 0; i < t->nframes; i++)
         if (t->frames[i].frame == frame)
             return &t->frames[i];
     return NULL;
@@ -340,24 +341,44 @@ static void clear_slot(cw_thread *t, cw_frame_slot *fs)
         fs->stacks[i].stack = 0;
 }
 
+/* A free slot, in a table grown to full size when none is left, or else the
+ * least recently used one. */
+static cw_frame_slot *free_or_oldest_slot(cw_thread *t)
+{
+    cw_frame_slot *oldest = &t->frames[0];
+    for (uint32_t i = 0; i < t->nframes; i++) {
+        if (t->frames[i].frame == 0)
+            return &t->frames[i];
+        if (t->frames[i].stamp < oldest->stamp)
+            oldest = &t->frames[i];
+    }
+    if (t->nframes < CW_FRAME_SLOTS) {
+        cw_frame_slot *grown = cw_realloc(CW_MEM_THREADS, t->frames,
+                                          CW_FRAME_SLOTS * sizeof(cw_frame_slot));
+        if (grown != NULL) {
+            uint32_t first_new = t->nframes;
+            memset(grown + first_new, 0, (CW_FRAME_SLOTS - first_new) * sizeof(cw_frame_slot));
+            t->frames = grown;
+            t->nframes = CW_FRAME_SLOTS;
+            return &t->frames[first_new];
+        }
+    }
+    return oldest;
+}
+
 /* The slot of a frame, taking a free or the least recently used one; NULL
  * without memory (nothing is noted then: a region or a cached stack less). */
 static cw_frame_slot *slot_for(cw_thread *t, uintptr_t frame)
 {
-    if (t->frames == NULL &&
-        (t->frames = cw_calloc(CW_MEM_THREADS, CW_FRAME_SLOTS, sizeof(cw_frame_slot))) == NULL)
-        return NULL;
+    if (t->frames == NULL) {
+        t->frames = cw_calloc(CW_MEM_THREADS, CW_FIRST_FRAME_SLOTS, sizeof(cw_frame_slot));
+        if (t->frames == NULL)
+            return NULL;
+        t->nframes = CW_FIRST_FRAME_SLOTS;
+    }
     cw_frame_slot *fs = slot_of(t, frame);
     if (fs == NULL) {
-        fs = &t->frames[0];
-        for (uint32_t i = 0; i < CW_FRAME_SLOTS; i++) {
-            if (t->frames[i].frame == 0) {
-                fs = &t->frames[i];
-                break;
-            }
-            if (t->frames[i].stamp < fs->stamp)
-                fs = &t->frames[i];
-        }
+        fs = free_or_oldest_slot(t);
         clear_slot(t, fs);
         fs->frame = frame;
     }
@@ -442,7 +463,7 @@ void cw_thread_forget_frame(cw_thread *t, uintptr_t frame)
 
 void cw_thread_forget_container(cw_thread *t, uintptr_t container)
 {
-    for (uint32_t i = 0; t->frames != NULL && i < CW_FRAME_SLOTS; i++) {
+    for (uint32_t i = 0; t->frames != NULL && i < t->nframes; i++) {
         cw_frame_slot *fs = &t->frames[i];
         for (uint32_t j = 0; j < fs->nreads;) {
             if (fs->reads[j].container == container) {

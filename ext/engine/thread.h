@@ -12,6 +12,8 @@
 
 #define CW_MAX_HELD 16
 #define CW_FRAME_SLOTS 8      /* calls with pending reads or cached stacks */
+#define CW_FIRST_FRAME_SLOTS 2 /* a thread starts with this many (an asyncio
+                                  task rarely needs more); grows when all are in use */
 #define CW_READS_PER_FRAME 8
 #define CW_STACKS_PER_FRAME 4
 #define CW_NAME_MAX 64
@@ -166,7 +168,8 @@ typedef struct cw_thread {
     bool prune_pending;     /* a lock already a signal was taken since */
     uint32_t lockset_memo_next;
     cw_lockset_memo *lockset_memos; /* CW_LOCKSET_MEMOS, made on first use, freed at exit */
-    cw_frame_slot *frames;   /* CW_FRAME_SLOTS of them, made on first use, freed at exit */
+    cw_frame_slot *frames;   /* nframes of them, made on first use, freed at exit */
+    uint32_t nframes;        /* CW_FIRST_FRAME_SLOTS, then CW_FRAME_SLOTS */
     uint32_t nrecent;        /* pending reads over all slots */
     int saved_busy;          /* the binding's busy count while switched out
                                 (here: it fills what would be padding) */

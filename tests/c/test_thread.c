@@ -289,9 +289,13 @@ static void test_recent_reads_eviction(void **state)
     cw_thread_forget_frame(t, 0xf0);
 
     /* Across calls: at most CW_FRAME_SLOTS calls, the least recently used
-     * one (with its reads) is dropped for a new call. */
+     * one (with its reads) is dropped for a new call. The table starts
+     * small (a task's thread makes a few calls) and grows before anything
+     * is dropped. */
+    assert_int_equal(t->nframes, CW_FIRST_FRAME_SLOTS);
     for (uintptr_t f = 1; f <= CW_FRAME_SLOTS; f++)
         cw_thread_note_read(t, 0x1000 + f, 0xc0, 1, site(0xb, 1), CW_OP_GET);
+    assert_int_equal(t->nframes, CW_FRAME_SLOTS);
     assert_int_equal(t->nrecent, CW_FRAME_SLOTS);
     /* Touch call 1 so call 2 is the least recently used. */
     cw_thread_note_read(t, 0x1001, 0xc0, 2, site(0xb, 1), CW_OP_GET);
