@@ -136,6 +136,8 @@ int cw_frame_is_entry(PyFrameObject *frame);
  * while they run) and instruction byte offsets, innermost first, without
  * making frame objects where CPython allows (frames_internal.c). */
 int cw_current_code_frames(PyCodeObject **codes, int *lastis, int max);
+/* The same from a running frame outward (its callers). */
+int cw_code_frames_from(PyFrameObject *frame, PyCodeObject **codes, int *lastis, int max);
 /* Local i of a running frame, a new reference; NULL (no error) if unbound. */
 PyObject *cw_frame_local(PyFrameObject *frame, int i);
 
@@ -238,6 +240,11 @@ cw_vc *cw_logical_hand_off(cw_thread *t);
 /* Run as tid (0: this OS thread) from now on, receiving given (may be
  * NULL); returns the tid left. */
 unsigned long cw_logical_switch_to(unsigned long tid, const cw_vc *given);
+/* The same for a clock thread `maker` gave (a number): when the one that
+ * runs is the maker itself, it knows that clock already (its clock only
+ * grows) and receives nothing: a task's call_soon of its own next step. */
+unsigned long cw_logical_switch_to_from(unsigned long tid, const cw_vc *given,
+                                        unsigned long maker);
 void cw_logical_end(unsigned long tid);
 int cw_task_steps_init(PyObject *module);
 int cw_around_init(PyObject *module);

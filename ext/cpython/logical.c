@@ -176,6 +176,12 @@ static cw_thread *switch_target(unsigned long tid)
 
 unsigned long cw_logical_switch_to(unsigned long tid, const cw_vc *given)
 {
+    return cw_logical_switch_to_from(tid, given, 0);
+}
+
+unsigned long cw_logical_switch_to_from(unsigned long tid, const cw_vc *given,
+                                        unsigned long maker)
+{
     cw_thread *prev = cw_logical_running();
     if (prev == NULL)
         return 0;
@@ -188,7 +194,8 @@ unsigned long cw_logical_switch_to(unsigned long tid, const cw_vc *given)
         cw_tls_state.thread = next;
         cw_tls_state.busy = next->saved_busy;
     }
-    receive_clock(next, given);
+    if (maker == 0 || next->number != maker)
+        receive_clock(next, given);
     return prev->number;
 }
 

@@ -73,6 +73,15 @@ static unsigned gone_next;
 static cw_hashtable handles; /* Handle address -> made_rec */
 static cw_hashtable tasks;   /* Task address -> task_rec */
 static cw_hashtable sites;   /* task_site * (by file and line) -> itself */
+/* The site of a (code, instruction) met lately: working a line out of the
+ * line table costs more than the rest of a task's birth. Direct-mapped; an
+ * entry holds its code so the address keeps naming it. */
+#define LINE_CACHE 64
+static struct line_cached {
+    PyObject *code; /* Owned, or NULL */
+    int lasti;
+    task_site *site;
+} line_cache[LINE_CACHE];
 static int tables_ready;
 static PyObject *task_types; /* a tuple of the Task classes */
 /* Python's side (_tasks.py, _task_pools.py, _pools.py): */
@@ -146,8 +155,23 @@ static task_site *site_of_frame(PyObject *frame)
     if (frame == NULL || !PyFrame_Check(frame))
         return site_at(str_unknown, 0);
     PyCodeObject *code = cw_frame_code((PyFrameObject *)frame);
-    task_site *site = site_at(code->co_filename, PyFrame_GetLineNumber((PyFrameObject *)frame));
-    Py_DECREF(code);
+    int lasti = cw_frame_lasti((PyFrameObject *)frame);
+    struct line_cached *c =
+        &line_cache[cw_hash_word((uint64_t)(uintptr_t)code ^ (uint64_t)lasti) % LINE_CACHE];
+    task_site *site;
+    if (c->code == (PyObject *)code && c->lasti == lasti) {
+        site = c->site;
+        Py_DECREF(code);
+    } else {
+        site = site_at(code->co_filename, PyFrame_GetLineNumber((PyFrameObject *)frame));
+        if (site != NULL) {
+            Py_XSETREF(c->code, (PyObject *)code); /* takes the reference */
+            c->lasti = lasti;
+            c->site = site;
+        } else {
+            Py_DECREF(code);
+        }
+    }
     return site;
 }
 
@@ -403,7 +427,8 @@ static PyObject *py_task_step_begins(PyObject *self, PyObject *const *args, Py_s
     int first = trec != NULL && !trec->stepped;
     if (trec != NULL)
         trec->stepped = 1;
-    unsigned long left = cw_logical_switch_to(tid, rec ? rec->given : NULL);
+    unsigned long left = rec ? cw_logical_switch_to_from(tid, rec->given, rec->maker)
+                             : cw_logical_switch_to(tid, NULL);
     if (rec != NULL)
         drop_made(rec);
     if (task == NULL)
@@ -496,6 +521,8 @@ static void clear_tables(void)
     cw_ht_fini(&handles);
     cw_ht_fini(&tasks);
     cw_ht_fini(&sites);
+    for (int i = 0; i < LINE_CACHE; i++) /* its sites are gone */
+        Py_CLEAR(line_cache[i].code);
     Py_CLEAR(eager_frame);
     eager_tid = 0;
     memset(gone, 0, sizeof(gone));
