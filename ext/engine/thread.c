@@ -77,10 +77,9 @@ static cw_thread *register_in(cw_tid parent, const cw_vc *inherited, uint64_t id
     pthread_mutex_unlock(&registry_lock);
     if (t->number == 0 || t->tid == 0)
         goto fail;
-    t->vc = cw_vc_new(t->tid + 1);
+    /* What the creator knew, shared until the first write below copies it. */
+    t->vc = inherited ? cw_vc_ref((cw_vc *)inherited) : cw_vc_new(t->tid + 1);
     if (t->vc == NULL)
-        goto fail;
-    if (inherited && (t->vc = cw_vc_join(t->vc, inherited)) == NULL)
         goto fail;
     /* Start at 1 so that "clock 0" always means "never heard of"; a slot
      * taken over goes on after its last occupant's end. */

@@ -80,13 +80,19 @@ cw_vc *cw_vc_join(cw_vc *dst, const cw_vc *src)
 {
     if (src == NULL || dst == src)
         return dst;
-    if (cw_vc_leq(src, dst) && dst != NULL)
-        return dst; /* nothing new: keep sharing */
+    if (dst == NULL) /* knows nothing yet: share src (copied on a write) */
+        return cw_vc_ref((cw_vc *)src);
+    /* One pass: up to the first entry src knows more of, then the join. */
     uint32_t n = used_len(src);
+    uint32_t common = n < dst->len ? n : dst->len, i = 0;
+    while (i < common && src->c[i] <= dst->c[i])
+        i++;
+    if (i == n)
+        return dst; /* nothing new: keep sharing */
     cw_vc *w = writable(dst, n);
     if (w == NULL)
         return NULL;
-    for (uint32_t i = 0; i < n; i++)
+    for (; i < n; i++)
         if (src->c[i] > w->c[i])
             w->c[i] = src->c[i];
     return w;

@@ -125,16 +125,66 @@ static void test_join(void **state)
     assert_int_equal(refs_of(a), 2);
     cw_vc_unref(snap);
 
-    /* Joining into NULL makes a private copy. */
+    /* Joining into NULL shares src (one more reference); the first write
+     * to the result copies it and leaves src as it was. */
     cw_vc *c = cw_vc_join(NULL, b);
-    assert_non_null(c);
+    assert_ptr_equal(c, b);
+    assert_int_equal(refs_of(b), 2);
+    cw_clock b5 = cw_vc_get(b, 5);
+    c = cw_vc_tick(c, 5);
     assert_ptr_not_equal(c, b);
+    assert_int_equal(refs_of(b), 1);
     assert_int_equal(refs_of(c), 1);
-    assert_true(cw_vc_leq(b, c) && cw_vc_leq(c, b));
+    assert_int_equal(cw_vc_get(b, 5), b5);
+    assert_int_equal(cw_vc_get(c, 5), b5 + 1);
+    assert_true(cw_vc_leq(b, c) && !cw_vc_leq(c, b));
 
     cw_vc_unref(a);
     cw_vc_unref(b);
     cw_vc_unref(c);
+}
+
+/* Random pairs of clocks of random lengths: a join is the pointwise max,
+ * and a src that knows nothing new leaves dst as it was (the same clock). */
+static void test_join_is_the_pointwise_max(void **state)
+{
+    (void)state;
+    uint64_t x = 88172645463325252ULL; /* xorshift: the same pairs each run */
+    for (int round = 0; round < 2000; round++) {
+        cw_vc *d = NULL, *src = NULL;
+        cw_clock want[64] = {0};
+        uint32_t nd, ns;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        nd = (uint32_t)(x % 40);
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        ns = (uint32_t)(x % 40);
+        for (uint32_t t = 0; t < nd; t++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            want[t] = x % 4;
+            d = cw_vc_set(d, t, want[t]);
+        }
+        bool news = false;
+        for (uint32_t t = 0; t < ns; t++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            cw_clock v = round % 3 == 0 ? (t < nd ? want[t] : 0) : x % 4; /* a third: nothing new */
+            src = cw_vc_set(src, t, v);
+            if (v > want[t]) {
+                want[t] = v;
+                news = true;
+            }
+        }
+        if (d == NULL)
+            d = cw_vc_new(1);
+        cw_vc *before = d;
+        cw_vc *j = cw_vc_join(d, src);
+        assert_non_null(j);
+        if (!news)
+            assert_ptr_equal(j, before);
+        for (uint32_t t = 0; t < 64; t++)
+            assert_int_equal(cw_vc_get(j, t), want[t]);
+        cw_vc_unref(j);
+        cw_vc_unref(src);
+    }
 }
 
 static void test_leq(void **state)
@@ -335,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_tick_and_set_in_place_when_sole),
         cmocka_unit_test(test_copy_on_write_snapshot),
         cmocka_unit_test(test_join),
+        cmocka_unit_test(test_join_is_the_pointwise_max),
         cmocka_unit_test(test_leq),
         cmocka_unit_test(test_growth_to_large_tids),
         cmocka_unit_test(test_join_does_not_grow_for_zero_tail),
