@@ -308,6 +308,48 @@ static void call_quietly(PyObject *fn, PyObject *args) /* args: a tuple, stolen 
     Py_XDECREF(args);
 }
 
+/* Births need not call spawn_hooks while the callbacks a birth last ran all
+ * said there is nothing left for them to do (task_births_quiet): the same
+ * callbacks (the list holds the same items), no fork since (a child has its
+ * catching up to do) and no watch target added since (Python wakes them). */
+static PyObject *quiet_list;  /* Owned: the callbacks' list then, or NULL */
+static PyObject *quiet_items; /* Owned: a tuple of its items then */
+static unsigned quiet_fork_gen;
+
+static int births_quiet(void)
+{
+    if (quiet_list == NULL || __atomic_load_n(&cw_fork_gen, __ATOMIC_ACQUIRE) != quiet_fork_gen)
+        return 0;
+    Py_ssize_t n = PyList_GET_SIZE(quiet_list);
+    if (n != PyTuple_GET_SIZE(quiet_items))
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (PyList_GET_ITEM(quiet_list, i) != PyTuple_GET_ITEM(quiet_items, i))
+            return 0;
+    return 1;
+}
+
+/* task_births_quiet(callbacks or None): the birth callbacks (a list) have
+ * nothing to do until they change, a fork or a new target; None: they may. */
+static PyObject *py_task_births_quiet(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    Py_CLEAR(quiet_list);
+    Py_CLEAR(quiet_items);
+    if (arg == Py_None)
+        Py_RETURN_NONE;
+    if (!PyList_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "task_births_quiet wants the list of callbacks or None");
+        return NULL;
+    }
+    if ((quiet_items = PyList_AsTuple(arg)) == NULL)
+        return NULL;
+    Py_INCREF(arg);
+    quiet_list = arg;
+    quiet_fork_gen = __atomic_load_n(&cw_fork_gen, __ATOMIC_ACQUIRE);
+    Py_RETURN_NONE;
+}
+
 /* Its first step was scheduled, by whoever made it: the task is born (or
  * it is the eager task being made, whose thread exists). */
 static void born(PyObject *task)
@@ -316,7 +358,8 @@ static void born(PyObject *task)
         adopt(task, eager_tid, site_of_frame(eager_frame));
         return;
     }
-    call_quietly(spawn_hooks, PyTuple_New(0));
+    if (!births_quiet())
+        call_quietly(spawn_hooks, PyTuple_New(0));
     PyObject *frame = program_frame();
     PyObject *name = task_name(task);
     const char *text = name != NULL ? PyUnicode_AsUTF8(name) : NULL;
@@ -584,6 +627,8 @@ static PyObject *py_task_steps_clear(PyObject *self, PyObject *noargs)
     Py_CLEAR(on_step);
     Py_CLEAR(on_finished);
     Py_CLEAR(library_answers);
+    Py_CLEAR(quiet_list);
+    Py_CLEAR(quiet_items);
     Py_RETURN_NONE;
 }
 
@@ -703,6 +748,9 @@ static PyMethodDef task_step_methods[] = {
      "task_steps_install(task_types, spawn_hooks, is_library, library_answers, fanout, step, "
      "finished, pool_backlog): the hooks' Python side."},
     {"task_steps_clear", py_task_steps_clear, METH_NOARGS, "Forget every Handle and task."},
+    {"task_births_quiet", py_task_births_quiet, METH_O,
+     "task_births_quiet(callbacks or None): a birth need not call them until they change, a "
+     "fork or None."},
     {"task_steps_quiet", py_task_steps_quiet, METH_O,
      "task_steps_quiet(delta): inside a lock's release, Handles made carry nothing."},
     {"task_steps_every_step", py_task_steps_every_step, METH_O,

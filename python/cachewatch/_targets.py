@@ -499,6 +499,7 @@ def _resolve_files():
 
 def _take(module_name, names):
     """Targets found to mean this module: apply them now."""
+    _c.task_births_quiet(None)
     for name in names:
         if name == "*":
             _patterns.append((module_name, True))
@@ -639,6 +640,7 @@ def _install_finder():
 
 def install_retry_points():
     global _thread_start, _dummy_init
+    _c.task_births_quiet(None)  # a target was added: births retry again
     _install_finder()
     if _thread_start is None:
         original = threading.Thread.start
@@ -688,13 +690,15 @@ def retry_point():
     """A logical thread is born (an asyncio task, a greenlet): a script that
     runs on them starts no OS thread, and its targets apply here. Tasks are
     born by the thousand: a retry runs only when what it would look at has
-    changed since the last one here."""
+    changed since the last one here. True: no target waits (nothing to do
+    here until one is added: install_retry_points wakes the births)."""
     _at_retry_point()
     if _retry_wanted():
         seen = _what_a_retry_sees()
         if seen != _seen_at_birth[0]:
             retry()
             _seen_at_birth[0] = _what_a_retry_sees()
+    return not _retry_wanted()
 
 
 def _what_a_retry_sees():

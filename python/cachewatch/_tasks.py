@@ -43,9 +43,14 @@ def uvloop_imported(uvloop):
 @guarded
 def _spawn_hooks():
     """A task is born: the watch targets' retry point (a script that runs on
-    tasks starts no OS thread)."""
+    tasks starts no OS thread). When every callback answers True (nothing
+    left to do until a target is added), births stop calling here until the
+    callbacks change, the process forks or _targets wakes them."""
+    quiet = bool(on_spawn)
     for on_born in on_spawn:
-        on_born()
+        quiet = on_born() is True and quiet
+    if quiet:
+        _c.task_births_quiet(on_spawn)
 
 
 def _eager_factory(factory):

@@ -287,6 +287,43 @@ def test_eager_tasks_run_their_first_step_as_themselves(tmp_path, pause):
         proc.stderr
 
 
+def test_a_target_added_after_births_went_quiet_applies_at_a_later_birth(tmp_path):
+    """Births stop calling Python once no target waits; a target added later
+    (naming a name the running script binds afterwards) wakes them, and the
+    next birth applies it: the race on LATE is found. (No target at start:
+    a script's own __main__ targets keep births retrying while it runs.)"""
+    path = tmp_path / "prog.py"
+    path.write_text(textwrap.dedent("""
+        import asyncio
+        import cachewatch
+        from cachewatch import _targets
+
+        async def noop():
+            pass
+
+        async def racer(n):
+            if "k" not in LATE:
+                await asyncio.sleep(0)
+                LATE["k"] = n
+
+        async def main():
+            global LATE
+            await asyncio.gather(*(noop() for _ in range(3)))  # nothing waits: quiet
+            assert not _targets._retry_wanted()
+            cachewatch.watch("__main__:LATE")  # LATE is not bound yet: it waits
+            LATE = {}
+            await asyncio.gather(*(racer(n) for n in range(4)))
+            print("done", LATE)
+
+        if __name__ == "__main__":
+            asyncio.run(main())
+    """))
+    proc, findings = run_cachewatch([str(path)], cwd=str(tmp_path))
+    assert "done" in proc.stdout and "Traceback" not in proc.stderr, proc.stderr
+    assert [(f["category"], f["target"]) for f in findings] == \
+        [("check-then-act", "__main__.LATE")], proc.stderr
+
+
 def test_a_bug_in_the_task_hooks_stops_checking_and_the_loop_goes_on(tmp_path):
     proc, findings = judge(tmp_path, """
         import asyncio
