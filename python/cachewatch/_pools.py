@@ -88,7 +88,7 @@ class _Pool:
     def sample_backlog(self, waiting):
         """Keep the backlog's course for the report, in at most 256 points
         (every other one dropped when full: the shape stays)."""
-        self.backlog.append([_ms(time.monotonic() - self.made_at), waiting])
+        self.backlog.append([int((time.monotonic() - self.made_at) * 1000), waiting])
         if len(self.backlog) > 256:
             del self.backlog[1::2]
 
@@ -250,7 +250,7 @@ def _task_started(future, _state=None):
     waited = task.started - task.submitted
     pool.max_wait = max(pool.max_wait, waited)
     limit = _options.get("pool_wait_ms", 10000)
-    if not pool.bounded and not pool.reported and limit and _ms(waited) > limit:
+    if not pool.bounded and not pool.reported and limit and waited * 1000 > limit:
         _report_unbounded(pool, f"kept a task waiting {_ms(waited)} ms for a worker",
                           {"max_wait_ms": _ms(waited)},
                           [("The task starting", task.worker_tid, _c.capture_stack())])
@@ -543,6 +543,12 @@ def _install_futures():
     _wrap(future, "exception", waiting)
     _wrap(future, "cancel", cancelling)
     _wrap(future, "add_done_callback", callbacks)
+
+
+def wait_matters(not_done, timeout):
+    """Has after_wait anything to do (a future given up on that may now be
+    wanted, or a wait that ran out)? Every wait of the process asks."""
+    return bool(_abandoned) or (bool(not_done) and timeout is not None and timeout > 0)
 
 
 @guarded
