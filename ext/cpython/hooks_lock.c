@@ -119,37 +119,36 @@ void cw_lock_releasing(uintptr_t key, bool all)
 
 static PyObject *empty_args; /* Owned: () */
 
-/* Call the original. The common calls (acquire(), release(), with) go
- * straight to its C function: this is every lock operation of the
- * process, and the descriptor's own dispatch costs as much as our check. */
+/* Call the original. The calls without keywords (acquire(), acquire(False),
+ * release(), with) go straight to its C function: this is every lock
+ * operation of the process, and the descriptor's own dispatch costs as much
+ * as our check. Our descriptor checked self's type, so the tuple of the
+ * arguments is all the original's descriptor would add. */
 static PyObject *call_orig(patch *p, PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                            PyObject *kwnames)
 {
     const PyMethodDef *def = p->orig_def;
-    if (def != NULL && nargs == 0 && kwnames == NULL) {
-        int flags = def->ml_flags & ~(METH_CLASS | METH_STATIC | METH_COEXIST);
-        if (flags == METH_NOARGS)
-            return def->ml_meth(self, NULL);
-        if (flags == (METH_VARARGS | METH_KEYWORDS) && empty_args != NULL)
-            return ((PyCFunctionWithKeywords)(void (*)(void))def->ml_meth)(self, empty_args, NULL);
-        if (flags == METH_VARARGS && empty_args != NULL)
-            return def->ml_meth(self, empty_args);
-    } else if (def != NULL && kwnames == NULL &&
-               (def->ml_flags & ~(METH_CLASS | METH_STATIC | METH_COEXIST)) == METH_VARARGS) {
-        /* __exit__(type, value, traceback): our descriptor checked self's
-         * type, so the tuple is all the original's descriptor would add. */
-        PyObject *tuple = PyTuple_New(nargs);
-        if (tuple == NULL)
-            return NULL;
-        for (Py_ssize_t i = 0; i < nargs; i++) {
-            Py_INCREF(args[i]);
-            PyTuple_SET_ITEM(tuple, i, args[i]);
-        }
-        PyObject *res = def->ml_meth(self, tuple);
-        Py_DECREF(tuple);
-        return res;
+    int flags = def ? def->ml_flags & ~(METH_CLASS | METH_STATIC | METH_COEXIST) : 0;
+    if (def != NULL && kwnames == NULL && nargs == 0 && flags == METH_NOARGS)
+        return def->ml_meth(self, NULL);
+    if (def == NULL || kwnames != NULL || empty_args == NULL ||
+        (flags != METH_VARARGS && flags != (METH_VARARGS | METH_KEYWORDS)))
+        return cw_call_with_self(p->orig, self, args, nargs, kwnames);
+    PyObject *tuple = nargs == 0 ? empty_args : PyTuple_New(nargs);
+    if (tuple == NULL)
+        return NULL;
+    if (nargs == 0)
+        Py_INCREF(tuple);
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        Py_INCREF(args[i]);
+        PyTuple_SET_ITEM(tuple, i, args[i]);
     }
-    return cw_call_with_self(p->orig, self, args, nargs, kwnames);
+    PyObject *res =
+        flags == METH_VARARGS
+            ? def->ml_meth(self, tuple)
+            : ((PyCFunctionWithKeywords)(void (*)(void))def->ml_meth)(self, tuple, NULL);
+    Py_DECREF(tuple);
+    return res;
 }
 
 static PyObject *hook_entry(PyObject *self, PyObject *const *args, Py_ssize_t nargs,

@@ -175,15 +175,39 @@ typedef struct anchor {
 static anchor anchors[MAX_ANCHORS];
 static int nanchors;
 
+/* The answers for the types met lately (every sync operation asks): an
+ * entry holds its type, so the address keeps naming it; emptied when the
+ * anchors change. */
+#define ANCHOR_CACHE 8
+static struct anchor_cached {
+    PyTypeObject *type; /* Owned, or NULL */
+    const anchor *found;
+} anchor_cache[ANCHOR_CACHE];
+
+static void forget_anchor_answers(void)
+{
+    for (int i = 0; i < ANCHOR_CACHE; i++)
+        Py_CLEAR(anchor_cache[i].type);
+}
+
 static const anchor *anchor_of(PyTypeObject *type)
 {
     if (nanchors == 0)
         return NULL;
-    for (; type != NULL; type = type->tp_base)
+    struct anchor_cached *c = &anchor_cache[((uintptr_t)type >> 4) % ANCHOR_CACHE];
+    if (c->type == type)
+        return c->found;
+    const anchor *found = NULL;
+    for (PyTypeObject *t = type; t != NULL && found == NULL; t = t->tp_base)
         for (int i = 0; i < nanchors; i++)
-            if (anchors[i].cls == type)
-                return &anchors[i];
-    return NULL;
+            if (anchors[i].cls == t) {
+                found = &anchors[i];
+                break;
+            }
+    Py_INCREF(type);
+    Py_XSETREF(c->type, type);
+    c->found = found;
+    return found;
 }
 
 /* The inner C object an anchor leads to, or NULL (borrowed: obj owns it). */
@@ -257,6 +281,7 @@ PyObject *cw_py_set_anchor(PyObject *self, PyObject *args)
         PyUnicode_InternInPlace(&name);
         PyTuple_SET_ITEM(interned, i, name);
     }
+    forget_anchor_answers();
     for (int i = 0; i < nanchors; i++) {
         if (anchors[i].cls == cls) {
             Py_SETREF(anchors[i].path, interned);
