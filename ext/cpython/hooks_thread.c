@@ -67,6 +67,23 @@ static void finish_thread(Trampoline *tr, cw_thread *t)
     cw_error_restore(&saved);
 }
 
+/* An exception out of a thread's function, told as _thread's thread_run
+ * tells it, naming the program's function (were it left to thread_run, the
+ * unraisable hook would be shown this trampoline). SystemExit ends the
+ * thread quietly, as there. Returns None: nothing is left to tell. */
+static PyObject *report_as_thread_run(PyObject *func)
+{
+    if (PyErr_ExceptionMatches(PyExc_SystemExit))
+        PyErr_Clear();
+    else
+#if PY_VERSION_HEX >= 0x030D0000
+        PyErr_FormatUnraisable("Exception ignored in thread started by %R", func);
+#else
+        _PyErr_WriteUnraisableMsg("in thread started by", func);
+#endif
+    Py_RETURN_NONE;
+}
+
 static PyObject *trampoline_call(Trampoline *tr, PyObject *args, PyObject *kwargs)
 {
     cw_thread *t = NULL;
@@ -89,6 +106,8 @@ static PyObject *trampoline_call(Trampoline *tr, PyObject *args, PyObject *kwarg
         Py_XDECREF(ignored);
     }
     PyObject *res = PyObject_Call(tr->func, args, kwargs);
+    if (res == NULL && !green)
+        res = report_as_thread_run(tr->func);
     finish_thread(tr, t);
     return res;
 }

@@ -102,3 +102,39 @@ def test_exception_in_target_discovery():
         print(colorsys.rgb_to_hsv(0.0, 0.0, 1.0))
     """)
     assert out == ["(0.6666666666666666,", "1.0,", "1.0)", "failed", "True", "active", "False"]
+
+
+def test_a_raw_threads_exception_names_the_programs_function():
+    """A thread started with _thread.start_new_thread whose function raises:
+    the unraisable hook sees the program's function, as without cachewatch
+    (the thread runs through cachewatch's trampoline), and SystemExit stays
+    quiet."""
+    proc = run_code(textwrap.dedent("""
+        import sys, _thread, time
+        import cachewatch
+        cachewatch.start({"thread_leaks": "0"})
+        seen = []
+        sys.unraisablehook = lambda u: seen.append(u)
+
+        def task():
+            raise ValueError("from the thread")
+
+        def leaves():
+            raise SystemExit
+
+        for function in (task, leaves):
+            _thread.start_new_thread(function, ())
+        for _ in range(200):
+            if seen:
+                break
+            time.sleep(0.01)
+        time.sleep(0.1)
+        [u] = seen
+        assert type(u.exc_value) is ValueError, u
+        if sys.version_info >= (3, 13):
+            assert u.object is None and repr(task) in u.err_msg, u.err_msg
+        else:
+            assert u.object is task, u.object
+        print("ok")
+    """))
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr
