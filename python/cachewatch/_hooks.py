@@ -225,8 +225,7 @@ def _install_futures_functions():
         result = original_wait(fs, timeout, return_when)
         for f in result.done:
             _c.consume(f)
-        if _pools.wait_matters(result.not_done, timeout):
-            _pools.after_wait(result.done, result.not_done, timeout)
+        _pools.after_wait(result.done, result.not_done, timeout)
         return result
 
     def as_completed(fs, timeout=None):
@@ -238,7 +237,7 @@ def _install_futures_functions():
             for f in original_as_completed(set(pending), timeout):
                 pending.discard(f)
                 _c.consume(f)
-                if _pools._abandoned:  # else nothing for after_wait to do
+                if _pools._abandoned:  # else nothing for after_wait to do (per future: hot)
                     _pools.after_wait((f,), (), None)
                 box = [f]
                 del f  # as the original: a yielded future the caller drops is freed

@@ -545,12 +545,6 @@ def _install_futures():
     _wrap(future, "add_done_callback", callbacks)
 
 
-def wait_matters(not_done, timeout):
-    """Has after_wait anything to do (a future given up on that may now be
-    wanted, or a wait that ran out)? Every wait of the process asks."""
-    return bool(_abandoned) or (bool(not_done) and timeout is not None and timeout > 0)
-
-
 @guarded
 def after_wait(done, not_done, timeout):
     """Called by the wait() hook: what was done is wanted, the rest given up."""
