@@ -5,7 +5,9 @@
  * wrapper would be that frame (CPython's own test_asyncio sees it).
  *
  * before(self, *args) -> state (None: no before); after(self, state) runs
- * when the original returns or raises, its error kept. Both are cachewatch's
+ * when the original returns or raises, its error kept. With outcome=True,
+ * after(self, state, result, error_type): the result (None if it raised)
+ * and the type of what it raised (None if it returned). Both are cachewatch's
  * own: an exception from either is an internal failure (checking stops with
  * one warning), never the host's. An Around is immutable once made: it needs
  * no GIL of its own. */
@@ -17,6 +19,7 @@ typedef struct {
     PyObject_HEAD
     PyObject *orig, *before, *after; /* Owned; before and after may be None */
     vectorcallfunc vectorcall;
+    int outcome; /* after is given the result and the error's type */
 } Around;
 
 /* Our bookkeeping raised: say what, once, and stop checking. */
@@ -57,8 +60,16 @@ static PyObject *around_vectorcall(PyObject *callable, PyObject *const *args, si
     if (a->after != Py_None) {
         cw_saved_error saved;
         cw_error_save(&saved);
-        PyObject *pair[2] = {args[0], state ? state : Py_None};
-        PyObject *done = PyObject_Vectorcall(a->after, pair, 2, NULL);
+        PyObject *error_type = Py_None;
+        if (cw_error_is_set(&saved)) {
+#if PY_VERSION_HEX >= 0x030C0000
+            error_type = (PyObject *)Py_TYPE(saved.exc);
+#else
+            error_type = saved.type;
+#endif
+        }
+        PyObject *call[4] = {args[0], state ? state : Py_None, res ? res : Py_None, error_type};
+        PyObject *done = PyObject_Vectorcall(a->after, call, a->outcome ? 4 : 2, NULL);
         if (done == NULL)
             bookkeeping_failed(a);
         Py_XDECREF(done);
@@ -71,8 +82,10 @@ static PyObject *around_vectorcall(PyObject *callable, PyObject *const *args, si
 static PyObject *around_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     PyObject *orig, *before, *after;
-    static char *names[] = {"original", "before", "after", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO:Around", names, &orig, &before, &after))
+    int outcome = 0;
+    static char *names[] = {"original", "before", "after", "outcome", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOO|p:Around", names, &orig, &before, &after,
+                                     &outcome))
         return NULL;
     if (!PyCallable_Check(orig) || (before != Py_None && !PyCallable_Check(before)) ||
         (after != Py_None && !PyCallable_Check(after))) {
@@ -88,6 +101,7 @@ static PyObject *around_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     a->orig = orig;
     a->before = before;
     a->after = after;
+    a->outcome = outcome;
     a->vectorcall = around_vectorcall;
     return (PyObject *)a;
 }
@@ -143,7 +157,8 @@ static PyTypeObject Around_Type = {
     .tp_getattro = around_getattro,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL |
                 Py_TPFLAGS_METHOD_DESCRIPTOR,
-    .tp_doc = "Around(original, before, after): a method wrapper with no frame of its own.",
+    .tp_doc = "Around(original, before, after, outcome=False): a method wrapper with no frame "
+              "of its own.",
     .tp_traverse = (traverseproc)around_traverse,
     .tp_members = around_members,
     .tp_descr_get = around_descr_get,

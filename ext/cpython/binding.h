@@ -247,6 +247,8 @@ unsigned long cw_logical_switch_to_from(unsigned long tid, const cw_vc *given,
                                         unsigned long maker);
 void cw_logical_end(unsigned long tid);
 int cw_task_steps_init(PyObject *module);
+/* The pool monitor's per-task bookkeeping (pool_tasks.c). */
+int cw_pool_tasks_init(PyObject *module);
 int cw_around_init(PyObject *module);
 int cw_frame_hook_install(void);
 void cw_frame_hook_uninstall(void);

@@ -97,7 +97,7 @@ PyMODINIT_FUNC PyInit__cachewatch(void)
         cw_containers_init(m) < 0 || cw_dict_hooks_init(m) < 0 || cw_list_hooks_init(m) < 0 ||
         cw_set_hooks_init(m) < 0 || cw_deque_hooks_init(m) < 0 || cw_attr_hooks_init(m) < 0 || cw_class_hooks_init(m) < 0 || cw_global_hooks_init(m) < 0 || cw_sync_hooks_init(m) < 0 ||
         cw_thread_hooks_init(m) < 0 || cw_logical_init(m) < 0 || cw_task_steps_init(m) < 0 ||
-        cw_around_init(m) < 0) {
+        cw_pool_tasks_init(m) < 0 || cw_around_init(m) < 0) {
         Py_DECREF(m);
         return NULL;
     }

@@ -20,7 +20,9 @@ after everyone stopped caring.
   test to use it) is that object's: a test's scope leaves it to the run's.
 
 The findings go to the C report store, like races, so they print, count,
-de-duplicate and reach the JSON file the same way. Guarded by the GIL."""
+de-duplicate and reach the JSON file the same way. What runs for every task
+(submit, start, finish, a wait) is in C (ext/cpython/pool_tasks.c), which
+calls back here on a finding or when a waiter gives up. Guarded by the GIL."""
 import os
 import sys
 import threading
@@ -61,49 +63,37 @@ def _is_library_module(name):
     return known
 
 
-class _Pool:
-    """What cachewatch knows of one executor."""
+class _Pool(_c.PoolState):
+    """What cachewatch knows of one executor. Its base (C) holds what every
+    task reads and writes: bounded, reported, max_wait, the backlog's course
+    and the names of the queues that make it up."""
 
-    __slots__ = ("name", "bounded", "workers", "created_stack", "created_tid", "site",
-                 "shut_down", "reported", "max_wait", "backlog_of", "threads_of", "ref",
-                 "made_at", "backlog")
+    __slots__ = ("name", "workers", "created_stack", "created_tid", "site", "shut_down",
+                 "threads_of", "ref")
 
-    def __init__(self, executor, bounded, backlog_of, threads_of):
+    def __init__(self, executor, bounded, queues, threads_of):
         cls = type(executor)
         self.name = f"{_PUBLIC_MODULE.get(cls.__module__, cls.__module__)}.{cls.__qualname__}"
         self.bounded = bounded
+        self.queues = queues
         self.workers = getattr(executor, "_max_workers", None) or getattr(executor, "_processes", 0)
         self.created_stack = _c.capture_stack()
         self.created_tid = _c.current_tid()
         self.site = _user_site()
         self.shut_down = False
-        self.reported = False
-        self.max_wait = 0.0
-        self.backlog_of = backlog_of
         self.threads_of = threads_of
         self.ref = weakref.ref(executor)
-        self.made_at = time.monotonic()
-        self.backlog = []  # [ms since made, tasks waiting] at submits, until reported
-
-    def sample_backlog(self, waiting):
-        """Keep the backlog's course for the report, in at most 256 points
-        (every other one dropped when full: the shape stays)."""
-        self.backlog.append([int((time.monotonic() - self.made_at) * 1000), waiting])
-        if len(self.backlog) > 256:
-            del self.backlog[1::2]
 
 
 class _Task:
-    """One submitted task (a future of a watched pool)."""
+    """A task of a watched pool whose waiter gave up: what C knew of it then,
+    and its finish time, which C sets when it comes."""
 
-    __slots__ = ("pool", "submitted", "started", "finished", "worker", "worker_tid",
-                 "cancelled", "retrieved", "gave_up", "__weakref__")
+    __slots__ = ("pool", "started", "finished", "worker", "worker_tid", "cancelled",
+                 "retrieved", "gave_up")
 
-    def __init__(self, pool):
-        self.pool = pool
-        self.submitted = time.monotonic()
-        self.started = self.finished = None
-        self.worker = self.worker_tid = None
+    def __init__(self, record):
+        self.pool, _, self.started, self.finished, self.worker, self.worker_tid = record
         self.cancelled = self.retrieved = False
         self.gave_up = None  # (when, how, waiter tid, waiter stack, task stack, running)
 
@@ -111,9 +101,7 @@ class _Task:
 _pools = weakref.WeakKeyDictionary()    # executor -> _Pool
 _by_site = {}                           # site -> [_Pool] made there, never shut down
 _reported_sites = set()
-# Plain dicts keyed by id(future), not weak ones: a weak lookup makes a
-# weakref each time, and every Future of the process passes through here.
-_tasks = {}                             # id(future) -> (future, _Task), until it finishes
+# Keyed by id(future), not weakly: C reads its size after every wait.
 _abandoned = {}                         # id(future) -> _Task given up on, until decided
 _candidates = {}                        # id(task) -> (weakref to future, task)
 _started_threads = weakref.WeakKeyDictionary()  # Thread -> (monotonic start time, owner ids)
@@ -152,10 +140,12 @@ def _ms(seconds):
 
 
 @guarded
-def _made(executor, bounded, backlog_of, threads_of):
+def _made(executor, bounded, queues, threads_of):
     after_fork_child()
-    pool = _Pool(executor, bounded, backlog_of, threads_of)
+    pool = _Pool(executor, bounded, queues, threads_of)
     _pools[executor] = pool
+    _c.pool_watch(executor, pool)
+    weakref.finalize(executor, _c.pool_forget, id(executor))
     if not bounded and _options.get("pool_strict"):
         _report_unbounded(pool, "made with no bound on its backlog", {}, [])
     made_here = _by_site.setdefault(pool.site, [])
@@ -173,8 +163,9 @@ def _report_unbounded(pool, why, facts, sections):
                            f"{_site_text(pool.site)}",
                            facts, [("Made", pool.created_tid, pool.created_stack)] + sections,
                            f"pool:{_site_text(pool.site)}")
-    if found and pool.backlog:
-        report.annotate(found, "backlog", pool.backlog)  # [[ms, waiting], ...]
+    backlog = pool.backlog
+    if found and backlog:
+        report.annotate(found, "backlog", backlog)  # [[ms, waiting], ...]
 
 
 def _report_leak(site, pools):
@@ -202,65 +193,29 @@ def _shut(executor):
             made_here.remove(pool)
 
 
-def _task_of(future):
-    entry = _tasks.get(id(future))
-    return entry[1] if entry is not None and entry[0] is future else None
+# Called by C (pool_tasks.c) on the rare paths: their exceptions are
+# internal failures there, as guarded ones are here.
+
+def _backlog_passed(pool, backlog):
+    """A submit left more than pool_backlog tasks waiting."""
+    _report_unbounded(pool, f"had {backlog} tasks waiting for its {pool.workers} workers",
+                      {"pending": backlog, "max_wait_ms": _ms(pool.max_wait)},
+                      [("Submitted (the burst)", _c.current_tid(), _c.capture_stack())])
 
 
-@guarded
-def _submitted(executor, future):
-    pool = _pools.get(executor)
-    if pool is None:
-        return
-    if future is not None:
-        task = _task_of(future)
-        if task is None:
-            if not future.done():
-                _tasks[id(future)] = (future, _Task(pool))
-        else:
-            # A worker took it before submit() returned: it waited no time.
-            task.pool = pool
-            task.submitted = task.started
-    if pool.bounded or pool.reported:
-        return
-    backlog = pool.backlog_of(executor)
-    pool.sample_backlog(backlog)
-    if backlog > _options.get("pool_backlog", 1000):
-        _report_unbounded(pool, f"had {backlog} tasks waiting for its {pool.workers} workers",
-                          {"pending": backlog, "max_wait_ms": _ms(pool.max_wait)},
-                          [("Submitted (the burst)", _c.current_tid(), _c.capture_stack())])
+def _waited_too_long(pool, waited, worker_tid):
+    """A task starting waited more than pool_wait_ms for a worker."""
+    _report_unbounded(pool, f"kept a task waiting {_ms(waited)} ms for a worker",
+                      {"max_wait_ms": _ms(waited)},
+                      [("The task starting", worker_tid, _c.capture_stack())])
 
 
-def _task_started(future, _state=None):
-    """After set_running_or_notify_cancel (an Around's after: its own
-    exceptions are internal failures, as guarded ones are)."""
-    if future._state != "RUNNING":
-        return  # cancelled instead: it will not run
-    task = _task_of(future)
-    if task is None:
-        # The worker can take the task before submit() has returned it.
-        task = _Task(None)
-        _tasks[id(future)] = (future, task)
-    task.started = time.monotonic()
-    task.worker = threading.get_ident()
-    task.worker_tid = _c.current_tid()
-    pool = task.pool
-    if pool is None:
-        return
-    waited = task.started - task.submitted
-    pool.max_wait = max(pool.max_wait, waited)
-    limit = _options.get("pool_wait_ms", 10000)
-    if not pool.bounded and not pool.reported and limit and waited * 1000 > limit:
-        _report_unbounded(pool, f"kept a task waiting {_ms(waited)} ms for a worker",
-                          {"max_wait_ms": _ms(waited)},
-                          [("The task starting", task.worker_tid, _c.capture_stack())])
+_DONE_STATES = frozenset(("FINISHED", "CANCELLED", "CANCELLED_AND_NOTIFIED"))
 
 
-def _task_finished(future, *_result):
-    """Before set_result or set_exception (an Around's before)."""
-    entry = _tasks.pop(id(future), None)
-    if entry is not None and entry[0] is future and entry[1].finished is None:
-        entry[1].finished = time.monotonic()
+def _is_done(future):
+    # Never future.done(): it is a hand-off hook, and bookkeeping makes none.
+    return getattr(future, "_state", None) in _DONE_STATES
 
 
 # ---- waiters that give up ---------------------------------------------------
@@ -269,9 +224,12 @@ def _task_finished(future, *_result):
 @guarded
 def _gave_up(future, how):
     """The caller stopped waiting for future (a timeout, a failed cancel)."""
-    task = _task_of(future)
-    if task is None or task.pool is None or task.gave_up is not None or future.done():
+    record = _c.pool_task(future)
+    if record is None or record[0] is None or _is_done(future):
         return
+    task = _Task(record)
+    if not _c.pool_task_follow(future, task):
+        return  # given up on before: the first time decides
     task_stack = 0
     if task.worker is not None and task.finished is None:
         frame = sys._current_frames().get(task.worker)
@@ -279,7 +237,6 @@ def _gave_up(future, how):
             task_stack = _c.stack_of_frame(frame)
     task.gave_up = (time.monotonic(), how, _c.current_tid(), _c.capture_stack(), task_stack,
                     task.started is not None)
-    task.retrieved = False
     _candidates[id(task)] = (weakref.ref(future), task)
     _abandoned[id(future)] = task
     weakref.finalize(future, _decide, id(task), id(future))
@@ -287,11 +244,11 @@ def _gave_up(future, how):
 
 @guarded
 def _cancel_tried(future, done):
-    task = _task_of(future)
-    if done and task is not None:
-        task.cancelled = True
-        _tasks.pop(id(future), None)
-    elif not done and future.running():
+    if done:
+        task = _c.pool_task_cancelled(future)
+        if task is not None:
+            task.cancelled = True
+    elif future.running():
         _gave_up(future, "cancel() returned False")
 
 
@@ -468,20 +425,13 @@ def _wrap_around(cls, name, before, after):
     _replace(cls, name, lambda original: _c.Around(original, before, after))
 
 
-def _hook_executor(cls, bounded_of, backlog_of, threads_of, submit="submit", shutdown=("shutdown",)):
+def _hook_executor(cls, bounded_of, queues, threads_of, submit="submit", shutdown=("shutdown",)):
     def init(original):
         def __init__(self, /, *args, **kwargs):
             original(self, *args, **kwargs)
             if self not in _pools:
-                _made(self, bounded_of(args, kwargs), backlog_of, threads_of)
+                _made(self, bounded_of(args, kwargs), queues, threads_of)
         return __init__
-
-    def submitting(original):
-        def submit_(self, /, *args, **kwargs):  # submit(fn, self=...) is the task's
-            future = original(self, *args, **kwargs)
-            _submitted(self, future if hasattr(future, "set_running_or_notify_cancel") else None)
-            return future
-        return submit_
 
     def shutting(original):
         def shutdown_(self, /, *args, **kwargs):
@@ -491,7 +441,9 @@ def _hook_executor(cls, bounded_of, backlog_of, threads_of, submit="submit", shu
 
     _wrap(cls, "__init__", init)
     for name in (submit if isinstance(submit, tuple) else (submit,)):
-        _wrap(cls, name, submitting)
+        # C (pool_tasks.c) takes each task's future from submit's outcome
+        _replace(cls, name, lambda original: _c.Around(original, None, _c.pool_submitted,
+                                                       outcome=True))
     for name in shutdown:
         _wrap(cls, name, shutting)
 
@@ -501,24 +453,11 @@ def _install_futures():
     from concurrent.futures import _base, thread as cf_thread
 
     _POOL_WORKERS.add(getattr(cf_thread, "_worker", None))
-    _hook_executor(cf.ThreadPoolExecutor, lambda a, k: False,
-                   lambda e: e._work_queue.qsize(), lambda e: len(e._threads))
-
-    def waiting(original):
-        def wait_(self, timeout=None):
-            try:
-                value = original(self, timeout)
-            except (TimeoutError, _base.TimeoutError):  # one class from 3.11 only
-                _gave_up(self, f"{original.__name__}(timeout={timeout}) ran out")
-                raise
-            except BaseException:
-                if _abandoned:
-                    _still_wanted(self)
-                raise
-            if _abandoned:
-                _still_wanted(self)
-            return value
-        return wait_
+    _hook_executor(cf.ThreadPoolExecutor, lambda a, k: False, ("_work_queue",),
+                   lambda e: len(e._threads))
+    # (TimeoutError, _base.TimeoutError): one class from 3.11 only
+    _c.pool_monitor_setup(_base.Future, (TimeoutError, _base.TimeoutError), _abandoned,
+                          _backlog_passed, _waited_too_long, _gave_up, _still_wanted)
 
     def cancelling(original):
         def cancel(self):
@@ -535,12 +474,15 @@ def _install_futures():
         return add_done_callback
 
     future = _base.Future
-    # Around, not Python wrappers: these run for every task of every pool.
-    _wrap_around(future, "set_running_or_notify_cancel", None, _task_started)
-    _wrap_around(future, "set_result", _task_finished, None)
-    _wrap_around(future, "set_exception", _task_finished, None)
-    _wrap(future, "result", waiting)
-    _wrap(future, "exception", waiting)
+    # Around, not Python wrappers: these run for every task of every pool,
+    # and their before and after are C's (pool_tasks.c).
+    _wrap_around(future, "set_running_or_notify_cancel", None, _c.pool_task_started)
+    _wrap_around(future, "set_result", _c.pool_task_finished, None)
+    _wrap_around(future, "set_exception", _c.pool_task_finished, None)
+    _replace(future, "result", lambda original: _c.Around(
+        original, _c.pool_wait_begins, _c.pool_result_waited, outcome=True))
+    _replace(future, "exception", lambda original: _c.Around(
+        original, _c.pool_wait_begins, _c.pool_exception_waited, outcome=True))
     _wrap(future, "cancel", cancelling)
     _wrap(future, "add_done_callback", callbacks)
 
@@ -570,11 +512,11 @@ def _install_futurist(futurist):
         # futurist rejects nothing unless given check_and_reject.
         return kwargs.get("check_and_reject") is not None or len(args) >= 2
 
-    _hook_executor(futurist.ThreadPoolExecutor, bounded, lambda e: e._work_queue.qsize(),
+    _hook_executor(futurist.ThreadPoolExecutor, bounded, ("_work_queue",),
                    lambda e: len(e._workers))
     green = getattr(futurist, "GreenThreadPoolExecutor", None)
     if green is not None:
-        _hook_executor(green, bounded, lambda e: e._delayed_work.qsize(),
+        _hook_executor(green, bounded, ("_delayed_work",),
                        lambda e: getattr(e, "_pool", None) and e._pool.running() or 0)
     worker = getattr(fthread, "ThreadWorker", None)
     if worker is not None:
@@ -590,7 +532,7 @@ def _install_multiprocessing_pool(mpool):
         if fn is not None:
             _POOL_WORKERS.add(fn)
     _hook_executor(mpool.ThreadPool, lambda a, k: False,
-                   lambda p: p._taskqueue.qsize() + p._inqueue.qsize(), lambda p: len(p._pool),
+                   ("_taskqueue", "_inqueue"), lambda p: len(p._pool),
                    submit=("apply_async", "map_async", "starmap_async", "imap",
                            "imap_unordered"),
                    shutdown=("close", "terminate"))
@@ -664,7 +606,7 @@ def after_fork_child():
     _pools.clear()
     _by_site.clear()
     _reported_sites.clear()
-    _tasks.clear()
+    _c.pool_tasks_clear()
     _abandoned.clear()
     _candidates.clear()
     _watermark = _c.stats().get("threads", 0)
@@ -676,7 +618,7 @@ def uninstall():
     _pools.clear()
     _by_site.clear()
     _reported_sites.clear()
-    _tasks.clear()
+    _c.pool_tasks_clear()
     _abandoned.clear()
     _candidates.clear()
     _POOL_WORKERS.clear()

@@ -80,9 +80,9 @@ def guarded_child(sabotage, use):
 def test_exception_in_pool_bookkeeping():
     out = guarded_child("""
         class Broken(dict):
-            def __setitem__(self, k, v):
+            def setdefault(self, k, v):
                 raise KeyError("bookkeeping bug")
-        _pools._tasks = Broken()
+        _pools._by_site = Broken()
     """, """
         import concurrent.futures
         with concurrent.futures.ThreadPoolExecutor(2) as ex:

@@ -264,3 +264,47 @@ def test_executor_leak_says_when_its_counts_were_taken():
     assert facts["made"] == 5
     assert leak["detail"].endswith(f"(counted as executor 5 was made: {facts['live']} still "
                                    f"alive, with {facts['threads']} worker threads)"), leak["detail"]
+
+
+def test_a_backlog_keeps_its_course_in_at_most_256_points():
+    """The chart of an unbounded pool's backlog: one point a submit until the
+    finding, every other one dropped when 256 are full, so the first and the
+    last stay and the course keeps its shape."""
+    found, _ = findings_of("""
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+        pool = ThreadPoolExecutor(1)
+        gate = threading.Event()
+        pool.submit(gate.wait)
+        futures = [pool.submit(pow, 2, i) for i in range(1100)]
+        gate.set()
+        for f in futures: f.result()
+        pool.shutdown()
+    """, "pool_backlog=1000")
+    [finding] = found
+    assert finding["kind"] == "unbounded-pool" and finding["facts"]["pending"] == 1001
+    course = finding["backlog"]
+    assert 100 < len(course) <= 256
+    waiting = [w for _, w in course]
+    assert waiting[0] <= 1 and waiting[-1] == 1001
+    assert waiting == sorted(waiting) and len(set(waiting)) == len(waiting)
+    assert [ms for ms, _ in course] == sorted(ms for ms, _ in course)
+
+
+def test_a_task_given_up_on_twice_is_told_once_as_the_first_waiter_left_it():
+    found, _ = findings_of("""
+        import time
+        from concurrent.futures import ThreadPoolExecutor, TimeoutError
+        pool = ThreadPoolExecutor(1)
+        f = pool.submit(time.sleep, 0.3)
+        for wait in (f.result, f.exception):
+            try:
+                wait(timeout=0.02)
+            except TimeoutError:
+                pass
+        pool.shutdown()
+    """, "abandoned_ms=50")
+    [finding] = found
+    assert finding["kind"] == "abandoned-task"
+    assert "result(timeout=0.02) ran out" in finding["detail"]
+    assert finding["facts"]["still_running"] == 0 and finding["facts"]["ran_on_ms"] >= 200
