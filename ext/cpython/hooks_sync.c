@@ -53,9 +53,17 @@ static PyObject *call_orig(CwHook *h, PyObject *self, PyObject *const *args, Py_
     return res;
 }
 
-/* label: what the program called (0: nothing to say), for its history. */
+/* label: what the program called (0: nothing to say), for its history.
+ *
+ * While nothing is watched, hand-offs carry nothing: an access is recorded
+ * only once its location is watched, and two recorded accesses are ordered
+ * only by hand-offs made after the first of them, so none made before
+ * watching began can order any. (Locks still count as held: a lockset is
+ * what is held at the access, whenever it was taken.) */
 static void publish(PyObject *obj, cw_str_id label)
 {
+    if (!cw_shadow_any_watched())
+        return;
     cw_tls_state.busy++;
     cw_thread *t = cw_current_thread();
     if (t != NULL) {
@@ -72,6 +80,8 @@ static void publish(PyObject *obj, cw_str_id label)
 
 static void consume(PyObject *obj, cw_str_id label)
 {
+    if (!cw_shadow_any_watched())
+        return; /* as publish */
     cw_tls_state.busy++;
     cw_thread *t = cw_current_thread();
     if (t != NULL) {

@@ -213,7 +213,9 @@ static PyObject *py_logical_switch(PyObject *self, PyObject *args)
     if (carry != Py_True)
         return PyLong_FromUnsignedLong(cw_logical_switch_to(tid, clock_of(carry)));
     cw_thread *prev = cw_logical_running(), *next = switch_target(tid);
-    cw_vc *given = prev != NULL && next != NULL && next != prev ? cw_logical_hand_off(prev) : NULL;
+    cw_vc *given = prev != NULL && next != NULL && next != prev && cw_shadow_any_watched()
+                       ? cw_logical_hand_off(prev)
+                       : NULL;
     unsigned long left = cw_logical_switch_to(tid, given);
     cw_vc_unref(given);
     return PyLong_FromUnsignedLong(left);

@@ -441,7 +441,8 @@ static PyObject *py_task_handle_made(PyObject *self, PyObject *const *args, Py_s
         Py_RETURN_NONE;
     }
     rec->maker = maker->number;
-    rec->given = quiet ? NULL : cw_logical_hand_off(maker);
+    /* Nothing watched: it carries nothing (hooks_sync.c's publish says why). */
+    rec->given = quiet || !cw_shadow_any_watched() ? NULL : cw_logical_hand_off(maker);
     rec->task = task;
     if (cw_ht_put(&handles, (uintptr_t)handle, rec) < 0) {
         drop_made(rec);

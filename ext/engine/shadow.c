@@ -1152,8 +1152,11 @@ static int access_history(cw_thread *t, cw_access *a, cw_lockset_id L,
     s.t = t;
     s.a = a;
     s.L = L;
+    int err = cw_thread_take_epoch(t);
+    if (err != 0)
+        return err;
     t->last_recorded = cw_thread_now(t);
-    int err = find_region(&s);
+    err = find_region(&s);
     if (err != 0)
         return err;
     s.c = NULL;
@@ -1207,10 +1210,12 @@ int cw_shadow_access(cw_thread *t, cw_access *a)
 int cw_shadow_iter_begin(cw_thread *t, uintptr_t addr, cw_stack_id stack,
                          cw_iteration *it)
 {
+    int err = t != NULL ? cw_thread_take_epoch(t) : CW_OK;
     if (t != NULL)
         t->last_recorded = cw_thread_now(t);
-    int err = 0;
     memset(it, 0, sizeof(*it));
+    if (err)
+        return err;
     cw_lockset_id L = cw_sync_thread_lockset(t, &err);
     if (err)
         return err;
@@ -1237,13 +1242,15 @@ int cw_shadow_iter_begin(cw_thread *t, uintptr_t addr, cw_stack_id stack,
 int cw_shadow_iter_end(cw_thread *t, cw_iteration *it, uint32_t *reports,
                        uint32_t *nreports)
 {
+    int err = t != NULL ? cw_thread_take_epoch(t) : CW_OK;
     if (t != NULL)
         t->last_recorded = cw_thread_now(t);
-    int err = 0;
     *nreports = 0;
     if (!it->open)
-        return CW_OK;
+        return err;
     it->open = false;
+    if (err)
+        goto out;
     cw_lockset_id H = 0;
     bool same_thread = t != NULL && t->tid == it->tid;
     if (same_thread && t->nheld && (H = cw_sync_held_since(t, it->serial, &err), err))
@@ -1288,10 +1295,12 @@ out:
 int cw_shadow_replaced(cw_thread *t, uintptr_t addr, cw_op op, cw_stack_id stack,
                        uint32_t *reports, uint32_t *nreports)
 {
+    int err = t != NULL ? cw_thread_take_epoch(t) : CW_OK;
     if (t != NULL)
         t->last_recorded = cw_thread_now(t);
-    int err = 0;
     *nreports = 0;
+    if (err)
+        return err;
     cw_lockset_id L = cw_sync_thread_lockset(t, &err);
     if (err)
         return err;

@@ -239,25 +239,28 @@ int cw_thread_release_into(cw_thread *t, cw_vc **dst)
     if (joined == NULL)
         return CW_ERR_NOMEM;
     *dst = joined;
-    cw_vc *ticked = cw_vc_tick(t->vc, t->tid);
-    if (ticked == NULL)
-        return CW_ERR_NOMEM;
-    t->vc = ticked;
-    t->view++;
+    t->tick_due = true;
+    t->view++; /* memos made before must not answer for the new epoch */
     return CW_OK;
 }
 
 cw_vc *cw_thread_fork_snapshot(cw_thread *t)
 {
-    cw_vc *snap = cw_vc_ref(t->vc);
-    cw_vc *ticked = cw_vc_tick(t->vc, t->tid); /* copies: snap is shared */
-    if (ticked == NULL) {
-        cw_vc_unref(snap);
-        return NULL;
-    }
-    t->vc = ticked;
+    t->tick_due = true;
     t->view++;
-    return snap;
+    return cw_vc_ref(t->vc);
+}
+
+int cw_thread_take_epoch(cw_thread *t)
+{
+    if (!t->tick_due)
+        return CW_OK;
+    cw_vc *ticked = cw_vc_tick(t->vc, t->tid); /* copies while shared */
+    if (ticked == NULL)
+        return CW_ERR_NOMEM;
+    t->vc = ticked;
+    t->tick_due = false;
+    return CW_OK;
 }
 
 int cw_thread_acquire(cw_thread *t, const cw_vc *src)

@@ -157,6 +157,8 @@ typedef struct cw_thread {
 
     /* Owned by the thread. */
     cw_vc *vc;
+    bool tick_due;           /* a release or snapshot published vc as it is:
+                                its own entry goes up before its next stamp */
     cw_held *held;           /* CW_MAX_HELD of them; freed at exit */
     uint32_t nheld;
     bool held_overflow;     /* more locks than slots: locksets are partial */
@@ -223,17 +225,26 @@ void cw_threads_fini(void);
  * itself again); their per-thread state is dropped. */
 void cw_threads_after_fork_child(void);
 
+/* The thread's epoch: what its next access will be stamped with (its clock
+ * entry, one more while a tick is due). */
 static inline cw_clock cw_thread_now(const cw_thread *t)
 {
-    return cw_vc_get(t->vc, t->tid);
+    return cw_vc_get(t->vc, t->tid) + t->tick_due;
 }
 
 /* Release side of a hand-off: join this thread's clock into *dst (a clock
  * owned by a sync object, under its guard) and start a new epoch so later
- * accesses are not covered by it. */
+ * accesses are not covered by it. The new epoch is taken lazily: the clock
+ * published stays the thread's own (shared, not copied) until it stamps an
+ * access, so hand-offs with no access between them (a task's steps, locks
+ * around unwatched code) copy no clock. */
 int cw_thread_release_into(cw_thread *t, cw_vc **dst);
-/* A snapshot of the clock for a child thread; also starts a new epoch. */
+/* A snapshot of the clock for a child thread or a Handle; also starts a new
+ * epoch, lazily as above. */
 cw_vc *cw_thread_fork_snapshot(cw_thread *t);
+/* Before stamping an access: take the epoch a release or snapshot began
+ * (CW_OK, or CW_ERR_NOMEM copying a shared clock). */
+int cw_thread_take_epoch(cw_thread *t);
 /* Acquire side: learn everything src knew. */
 int cw_thread_acquire(cw_thread *t, const cw_vc *src);
 

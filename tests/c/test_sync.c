@@ -193,6 +193,7 @@ static void test_handoff_release_by_other_thread(void **state)
     release(c, lock);
     /* The semaphore-style pattern repeats: b releases for c. */
     acquire(c, lock, CW_LOCK_LOCK, true);
+    assert_int_equal(cw_thread_take_epoch(b), CW_OK); /* b stamps an access */
     cw_clock b_at2 = cw_thread_now(b);
     release(b, lock);
     cw_thread *d = reg("d");

@@ -92,7 +92,10 @@ static void test_child_inherits_snapshot(void **state)
     assert_int_equal(cw_vc_get(snap, parent->tid), pnow);
     /* The parent moved to a new epoch: its later work is not inherited. */
     assert_int_equal(cw_thread_now(parent), pnow + 1);
+    /* Taken as its next access is stamped: the snapshot stays as it was. */
+    assert_int_equal(cw_thread_take_epoch(parent), CW_OK);
     assert_ptr_not_equal(snap, parent->vc);
+    assert_int_equal(cw_vc_get(parent->vc, parent->tid), pnow + 1);
 
     cw_thread *child = cw_thread_register(parent->tid, snap, next_ident++, "child", 0);
     assert_non_null(child);
@@ -120,11 +123,55 @@ static void test_release_and_acquire(void **state)
     assert_int_equal(cw_vc_get(b->vc, a->tid), 0);
     assert_int_equal(cw_thread_acquire(b, obj), CW_OK);
     assert_int_equal(cw_vc_get(b->vc, a->tid), at);
-    /* The object's clock is not shared with the thread's. */
+    /* The object's clock does not follow the thread's later epochs. */
+    assert_int_equal(cw_thread_take_epoch(a), CW_OK);
+    assert_int_equal(cw_vc_get(obj, a->tid), at);
     assert_ptr_not_equal(obj, a->vc);
     assert_int_equal(cw_thread_release_into(b, &obj), CW_OK);
     assert_int_equal(cw_vc_get(obj, a->tid), at);
     assert_int_equal(cw_vc_get(obj, b->tid), 1);
+    cw_vc_unref(obj);
+}
+
+/* A release or snapshot starts a new epoch lazily: hand-offs with no access
+ * between them share one clock and copy none; the first stamp after them
+ * takes the new epoch on a private copy, which none of them sees. */
+static void test_hand_offs_without_accesses_share_one_clock(void **state)
+{
+    (void)state;
+    cw_thread *a = reg("a"), *b = reg("b");
+    cw_clock at = cw_thread_now(a);
+    cw_vc *first = cw_thread_fork_snapshot(a);
+    cw_vc *obj = NULL;
+    assert_int_equal(cw_thread_release_into(a, &obj), CW_OK);
+    cw_vc *second = cw_thread_fork_snapshot(a);
+    assert_ptr_equal(first, second);
+    assert_ptr_equal(first, a->vc);
+    assert_ptr_equal(obj, a->vc);
+    assert_int_equal(cw_thread_now(a), at + 1); /* what its next access is stamped */
+
+    assert_int_equal(cw_thread_take_epoch(a), CW_OK);
+    assert_int_equal(cw_thread_now(a), at + 1);
+    assert_int_equal(cw_vc_get(a->vc, a->tid), at + 1);
+    assert_ptr_not_equal(a->vc, first);
+    assert_int_equal(cw_vc_get(first, a->tid), at);
+    assert_int_equal(cw_vc_get(obj, a->tid), at);
+    /* Taken once: a second stamp in the same epoch changes nothing. */
+    cw_vc *mine = a->vc;
+    assert_int_equal(cw_thread_take_epoch(a), CW_OK);
+    assert_ptr_equal(a->vc, mine);
+    assert_int_equal(cw_thread_now(a), at + 1);
+
+    /* A receiver of any of them covers a's stamps before, not the new one. */
+    assert_int_equal(cw_thread_acquire(b, second), CW_OK);
+    assert_true(cw_vc_get(b->vc, a->tid) >= at);
+    assert_true(cw_vc_get(b->vc, a->tid) < cw_thread_now(a));
+    /* A snapshot after the stamp publishes it. */
+    cw_vc *third = cw_thread_fork_snapshot(a);
+    assert_int_equal(cw_vc_get(third, a->tid), at + 1);
+    cw_vc_unref(first);
+    cw_vc_unref(second);
+    cw_vc_unref(third);
     cw_vc_unref(obj);
 }
 
@@ -476,6 +523,7 @@ int main(void)
         cmocka_unit_test(test_register_distinct_tids),
         cmocka_unit_test(test_child_inherits_snapshot),
         cmocka_unit_test(test_release_and_acquire),
+        cmocka_unit_test(test_hand_offs_without_accesses_share_one_clock),
         cmocka_unit_test(test_hold_unhold_counts),
         cmocka_unit_test(test_recent_reads),
         cmocka_unit_test(test_recent_reads_eviction),

@@ -191,6 +191,49 @@ def test_sync_histories_are_kept_only_while_something_is_watched():
     assert nothing_watched == 0 and watching > 0, proc.stdout + proc.stderr
 
 
+def test_hand_offs_carry_clocks_only_once_something_is_watched():
+    """Before anything is watched a hand-off can order no recorded access, so
+    none is kept (no sync record is made for a queue); once something is,
+    a hand-off orders what follows it and an access after it without one is
+    still a race."""
+    proc = child("""
+        import threading, queue, json, cachewatch
+        from cachewatch import _cachewatch
+        cachewatch.start({"print_reports": "0", "exitcode": "0"})
+        RACY, ORDERED = {}, {}
+        before, after = queue.Queue(), queue.Queue()
+
+        def worker():
+            before.get()                      # handed off before anything was watched
+            after.get()                       # handed off after
+            ORDERED["n"] = ORDERED.get("n", 0) + 1
+            RACY["n"] = RACY.get("n", 0) + 1
+
+        def records_made(keys):  # hand-offs on objects never handed off before
+            made = _cachewatch.stats()["sync_objects"]
+            for key in keys:
+                _cachewatch.publish(key)
+            return _cachewatch.stats()["sync_objects"] - made
+
+        t = threading.Thread(target=worker)
+        t.start()
+        before.put(0)
+        keys = [object() for _ in range(100)]
+        print(records_made(keys))
+        cachewatch.watch(RACY, name="t.RACY")
+        cachewatch.watch(ORDERED, name="t.ORDERED")
+        print(records_made(keys))
+        ORDERED["n"] = ORDERED.get("n", 0) + 1
+        after.put(1)
+        RACY["n"] = RACY.get("n", 0) + 1      # after the put: nothing orders it
+        t.join()
+        print(json.dumps(sorted(f["target"] for f in cachewatch.findings())))
+    """)
+    before_watching, after_watching, targets = proc.stdout.split("\n")[:3]
+    assert (int(before_watching), int(after_watching)) == (0, 100), proc.stdout
+    assert json.loads(targets) == ["t.RACY"], proc.stdout + proc.stderr
+
+
 def test_json_path_option_writes_report_at_exit(tmp_path):
     out = tmp_path / "r.json"
     child(f"""
