@@ -167,12 +167,5 @@ static PyTypeObject Around_Type = {
 
 int cw_around_init(PyObject *module)
 {
-    if (PyType_Ready(&Around_Type) < 0)
-        return -1;
-    Py_INCREF(&Around_Type);
-    if (PyModule_AddObject(module, "Around", (PyObject *)&Around_Type) < 0) {
-        Py_DECREF(&Around_Type);
-        return -1;
-    }
-    return 0;
+    return PyModule_AddType(module, &Around_Type); /* readies it; named Around */
 }

@@ -17,6 +17,7 @@
  * rare paths above) outside it. */
 #include "binding.h"
 
+#include <stdarg.h>
 #include <structmember.h>
 #include <time.h>
 
@@ -241,10 +242,16 @@ static int is_done(PyObject *future)
     return state_is(future, done, 3);
 }
 
-/* Call one of _pools' callbacks (a finding, a waiter that gave up). */
-static int call_back(PyObject *fn, PyObject *const *args, size_t n)
+/* Call one of _pools' callbacks (a finding, a waiter that gave up: rare
+ * paths) with Py_BuildValue's arguments: 0, or -1 with its error. */
+static int call_back(PyObject *fn, const char *format, ...)
 {
-    PyObject *res = PyObject_Vectorcall(fn, args, n, NULL);
+    va_list va;
+    va_start(va, format);
+    PyObject *args = Py_VaBuildValue(format, va);
+    va_end(va);
+    PyObject *res = args ? PyObject_CallObject(fn, args) : NULL;
+    Py_XDECREF(args);
     Py_XDECREF(res);
     return res == NULL ? -1 : 0;
 }
@@ -315,12 +322,12 @@ static PyObject *py_pool_tasks_clear(PyObject *self, PyObject *noargs)
     void **values = PyMem_Malloc((n ? n : 1) * sizeof(void *));
     if (values == NULL)
         return PyErr_NoMemory();
-    size_t ntasks = 0, pos = 0;
+    size_t pos = 0;
     uintptr_t key;
     void *value;
     while (cw_ht_next(&tasks, &pos, &key, &value))
         values[k++] = value;
-    ntasks = k;
+    size_t ntasks = k;
     for (pos = 0; cw_ht_next(&pools, &pos, &key, &value);)
         values[k++] = value;
     cw_ht_fini(&tasks);
@@ -366,14 +373,8 @@ static PyObject *py_pool_submitted(PyObject *self, PyObject *const *args, Py_ssi
     if (backlog < 0)
         Py_RETURN_NONE;
     sample_backlog(pool, backlog, now);
-    if (backlog > cw_options.pool_backlog) {
-        PyObject *n = PyLong_FromLong(backlog);
-        PyObject *call[2] = {(PyObject *)pool, n};
-        int ok = n != NULL && call_back(on_backlog, call, 2) == 0;
-        Py_XDECREF(n);
-        if (!ok)
-            return NULL;
-    }
+    if (backlog > cw_options.pool_backlog && call_back(on_backlog, "(Ol)", (PyObject *)pool, backlog) < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -402,15 +403,9 @@ static PyObject *py_pool_task_started(PyObject *self, PyObject *const *args, Py_
     if (waited > pool->max_wait)
         pool->max_wait = waited;
     int limit = cw_options.pool_wait_ms;
-    if (!pool->bounded && !pool->reported && limit > 0 && waited * 1000.0 > limit) {
-        PyObject *w = PyFloat_FromDouble(waited), *tid = PyLong_FromUnsignedLong(t->worker_tid);
-        PyObject *call[3] = {(PyObject *)pool, w, tid};
-        int ok = w != NULL && tid != NULL && call_back(on_wait, call, 3) == 0;
-        Py_XDECREF(w);
-        Py_XDECREF(tid);
-        if (!ok)
-            return NULL;
-    }
+    if (!pool->bounded && !pool->reported && limit > 0 && waited * 1000.0 > limit &&
+        call_back(on_wait, "(Odk)", (PyObject *)pool, waited, t->worker_tid) < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -460,17 +455,14 @@ static PyObject *waited(const char *how, PyObject *const *args, Py_ssize_t nargs
     int timed_out = error != Py_None && timeout_errors != NULL &&
                     PyObject_IsSubclass(error, timeout_errors) == 1;
     PyErr_Clear(); /* PyObject_IsSubclass's, if any: not a timeout */
-    if (timed_out) {
-        PyObject *text = PyUnicode_FromFormat("%s(timeout=%S) ran out", how, timeout);
-        PyObject *call[2] = {future, text};
-        int ok = text != NULL && call_back(on_gave_up, call, 2) == 0;
-        Py_XDECREF(text);
-        if (!ok)
-            return NULL;
-    } else if (abandoned != NULL && PyDict_GET_SIZE(abandoned) > 0) {
-        if (call_back(on_still_wanted, &future, 1) < 0)
-            return NULL;
-    }
+    int rc = 0;
+    if (timed_out)
+        rc = call_back(on_gave_up, "(ON)", future,
+                       PyUnicode_FromFormat("%s(timeout=%S) ran out", how, timeout));
+    else if (abandoned != NULL && PyDict_GET_SIZE(abandoned) > 0)
+        rc = call_back(on_still_wanted, "(O)", future);
+    if (rc < 0)
+        return NULL;
     Py_RETURN_NONE;
 }
 
@@ -487,17 +479,17 @@ static PyObject *py_pool_exception_waited(PyObject *self, PyObject *const *args,
     return waited("exception", args, nargs);
 }
 
-/* pool_task(future) -> (pool, submitted, started, finished, worker ident,
- * worker tid) or None; times are None when not yet. */
+/* pool_task(future) -> (pool, started, finished, worker ident, worker tid)
+ * or None; times are None when not yet. */
 static PyObject *py_pool_task(PyObject *self, PyObject *future)
 {
     (void)self;
     task_rec *t = task_of(future);
     if (t == NULL)
         Py_RETURN_NONE;
-    PyObject *times[3];
-    double values[3] = {t->submitted, t->started, t->finished};
-    for (int i = 0; i < 3; i++) {
+    PyObject *times[2];
+    double values[2] = {t->started, t->finished};
+    for (int i = 0; i < 2; i++) {
         times[i] = values[i] < 0 ? owned(Py_None) : PyFloat_FromDouble(values[i]);
         if (times[i] == NULL) {
             for (int j = 0; j < i; j++)
@@ -506,8 +498,8 @@ static PyObject *py_pool_task(PyObject *self, PyObject *future)
         }
     }
     PyObject *worker = t->started < 0 ? owned(Py_None) : PyLong_FromUnsignedLong(t->worker);
-    return Py_BuildValue("(ONNNNk)", t->pool ? (PyObject *)t->pool : Py_None, times[0],
-                         times[1], times[2], worker, t->worker_tid);
+    return Py_BuildValue("(ONNNk)", t->pool ? (PyObject *)t->pool : Py_None, times[0],
+                         times[1], worker, t->worker_tid);
 }
 
 /* pool_task_follow(future, follower): follower.finished is set when it
@@ -577,7 +569,7 @@ static PyMethodDef pool_task_methods[] = {
     {"pool_exception_waited", (PyCFunction)(void (*)(void))py_pool_exception_waited,
      METH_FASTCALL, "exception()'s after (with its outcome)."},
     {"pool_task", py_pool_task, METH_O,
-     "pool_task(future) -> (pool, submitted, started, finished, worker, worker_tid) or None."},
+     "pool_task(future) -> (pool, started, finished, worker, worker_tid) or None."},
     {"pool_task_follow", (PyCFunction)(void (*)(void))py_pool_task_follow, METH_FASTCALL,
      "pool_task_follow(future, follower): set follower.finished at its finish."},
     {"pool_task_cancelled", py_pool_task_cancelled, METH_O,
@@ -595,12 +587,7 @@ int cw_pool_tasks_init(PyObject *module)
         (str_qsize = PyUnicode_InternFromString("qsize")) == NULL ||
         (str_follower_finished = PyUnicode_InternFromString("finished")) == NULL)
         return -1;
-    if (PyType_Ready(&PoolState_Type) < 0)
+    if (PyModule_AddType(module, &PoolState_Type) < 0) /* readies it; named PoolState */
         return -1;
-    Py_INCREF(&PoolState_Type);
-    if (PyModule_AddObject(module, "PoolState", (PyObject *)&PoolState_Type) < 0) {
-        Py_DECREF(&PoolState_Type);
-        return -1;
-    }
     return PyModule_AddFunctions(module, pool_task_methods);
 }

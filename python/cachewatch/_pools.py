@@ -93,7 +93,7 @@ class _Task:
                  "retrieved", "gave_up")
 
     def __init__(self, record):
-        self.pool, _, self.started, self.finished, self.worker, self.worker_tid = record
+        self.pool, self.started, self.finished, self.worker, self.worker_tid = record
         self.cancelled = self.retrieved = False
         self.gave_up = None  # (when, how, waiter tid, waiter stack, task stack, running)
 
