@@ -171,8 +171,10 @@ def _dressed(base, name, **methods):
 
 
 def _reduce_as(plain):
+    # Each snapshot is one C step, as a watched container's reduction is: the
+    # machine's snapshot_while_changed rule copies while another thread changes.
     if plain is dict:
-        return lambda d: (dict, (), None, None, iter(dict.items(d)))
+        return lambda d: (dict, (), None, None, iter(dict.copy(d).items()))
     if plain is list:
         return lambda lst: (list, (), None, iter(list.copy(lst)))
     return lambda s: (set, (set.copy(s),))  # as cachewatch reduces a watched set
