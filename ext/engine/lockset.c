@@ -141,7 +141,7 @@ static cw_lockinfo *info_unlocked(cw_lock_id id)
     return r ? &r->info : NULL;
 }
 
-void cw_lockinfo_died(cw_lock_id id)
+void cw_lockinfo_died(cw_lock_id id, bool may_be_held)
 {
     pthread_mutex_lock(&lockset_lock);
     lockinfo_rec *r = initialised ? cw_ht_get(&infos, (uintptr_t)id) : NULL;
@@ -152,7 +152,10 @@ void cw_lockinfo_died(cw_lock_id id)
         r->info.death = cw_next_seq();
     }
     pthread_mutex_unlock(&lockset_lock);
-    __atomic_add_fetch(&generation, 1, __ATOMIC_ACQ_REL);
+    /* No thread lists a lock nobody held in its held locks (nor in a memo
+     * of them): their locksets stay as they are. */
+    if (may_be_held)
+        __atomic_add_fetch(&generation, 1, __ATOMIC_ACQ_REL);
 }
 
 void cw_lockinfo_set_role(cw_lock_id id, cw_site role, cw_stack_id role_stack)

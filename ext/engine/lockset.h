@@ -41,14 +41,16 @@ void cw_lockset_fini(void);
 
 cw_lock_id cw_lockinfo_new(uintptr_t addr, cw_lock_kind kind, cw_site role,
                            cw_stack_id role_stack);
-void cw_lockinfo_died(cw_lock_id id);
+/* may_be_held: a thread may still list it among its held locks (it died
+ * held, or its holders were not all seen); only then must threads re-check. */
+void cw_lockinfo_died(cw_lock_id id, bool may_be_held);
 /* Set where a lock was first acquired (once, right after it was made). */
 void cw_lockinfo_set_role(cw_lock_id id, cw_site role, cw_stack_id role_stack);
 void cw_lockinfo_mark_signal(cw_lock_id id);
 /* Copy a lockinfo out; false when unknown. */
 bool cw_lockinfo_get(cw_lock_id id, cw_lockinfo *out);
-/* Bumped whenever a lock dies or becomes a signal, so threads re-check the
- * locks they think they hold. */
+/* Bumped whenever a lock dies possibly held or becomes a signal, so threads
+ * re-check the locks they think they hold. */
 uint64_t cw_lockinfo_generation(void);
 
 /* Intern a set of ids (any order, duplicates allowed); 0 for the empty set,

@@ -306,8 +306,9 @@ void *cw_sync_forget(uintptr_t addr)
     if (s == NULL)
         return NULL;
     __atomic_sub_fetch(&live_records, 1, __ATOMIC_RELAXED);
+    /* A signal is in no lockset (its holds end at the holder's next prune). */
     if (s->id)
-        cw_lockinfo_died(s->id);
+        cw_lockinfo_died(s->id, (s->nholders > 0 || s->holders_unknown) && !s->signal);
     void *cookie = s->cookie;
     cw_vc_unref(s->vc);
     cw_free(s);

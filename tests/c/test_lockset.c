@@ -92,12 +92,12 @@ static void test_lockinfo_records(void **state)
 
     gen = cw_lockinfo_generation();
     set1(id); /* held at some access: its record outlives it */
-    cw_lockinfo_died(id);
+    cw_lockinfo_died(id, true);
     assert_true(cw_lockinfo_generation() > gen);
     assert_true(cw_lockinfo_get(id, &li));
     assert_true(li.death > li.birth);
     uint64_t death = li.death;
-    cw_lockinfo_died(id); /* a second death keeps the first */
+    cw_lockinfo_died(id, true); /* a second death keeps the first */
     assert_true(cw_lockinfo_get(id, &li));
     assert_int_equal(li.death, death);
 
@@ -117,7 +117,7 @@ static void test_unguarded_lock_forgotten_at_death(void **state)
         for (int i = 0; i < 1000; i++)
             ids[i] = cw_lockinfo_new(next_addr(), CW_LOCK_RLOCK, site(0xfeed, 2), 0);
         for (int i = 0; i < 1000; i++)
-            cw_lockinfo_died(ids[i]);
+            cw_lockinfo_died(ids[i], true);
         after_round[round] = cw_mem_bytes(CW_MEM_LOCKS);
     }
     cw_lockinfo li;
@@ -199,7 +199,7 @@ static void test_role_sequential_incarnations_share(void **state)
     (void)state;
     cw_site role = site(0x5150, 12);
     cw_lock_id first = new_lock(role);
-    cw_lockinfo_died(first);
+    cw_lockinfo_died(first, true);
     cw_lock_id second = new_lock(role); /* created after the first died */
     cw_lockset_id s1 = set1(first), s2 = set1(second);
     assert_int_not_equal(s1, s2);
@@ -213,7 +213,7 @@ static void test_role_sequential_incarnations_share(void **state)
     assert_false(cw_lockset_disjoint(s1, s3));
 
     /* A third incarnation after the second died shares with both. */
-    cw_lockinfo_died(second);
+    cw_lockinfo_died(second, true);
     cw_lock_id third = new_lock(role);
     assert_false(cw_lockset_disjoint(set1(third), s1));
     assert_false(cw_lockset_disjoint(set1(third), s2));
@@ -228,9 +228,9 @@ static void test_role_overlapping_lifetimes_disjoint(void **state)
     cw_lock_id b = new_lock(role);
     assert_true(cw_lockset_disjoint(set1(a), set1(b)));
     /* Still overlapping after one of them dies (it died after b was born). */
-    cw_lockinfo_died(a);
+    cw_lockinfo_died(a, true);
     assert_true(cw_lockset_disjoint(set1(a), set1(b)));
-    cw_lockinfo_died(b);
+    cw_lockinfo_died(b, true);
     assert_true(cw_lockset_disjoint(set1(a), set1(b)));
 }
 
@@ -238,7 +238,7 @@ static void test_role_different_roles_disjoint(void **state)
 {
     (void)state;
     cw_lock_id a = new_lock(site(0x7170, 4));
-    cw_lockinfo_died(a);
+    cw_lockinfo_died(a, true);
     cw_lock_id b = new_lock(site(0x7170, 6)); /* other offset, other role */
     assert_true(cw_lockset_disjoint(set1(a), set1(b)));
 
@@ -247,14 +247,14 @@ static void test_role_different_roles_disjoint(void **state)
 
     /* No role known: never merged. */
     cw_lock_id d = new_lock(site(0, 0));
-    cw_lockinfo_died(d);
+    cw_lockinfo_died(d, true);
     cw_lock_id e = new_lock(site(0, 0));
     assert_true(cw_lockset_disjoint(set1(d), set1(e)));
 
     /* Same role but another kind: not the same lock either. */
     cw_site role = site(0x7272, 2);
     cw_lock_id f = new_lock(role);
-    cw_lockinfo_died(f);
+    cw_lockinfo_died(f, true);
     cw_lock_id g = cw_lockinfo_new(next_addr(), CW_LOCK_SEMAPHORE, role, 0);
     assert_true(cw_lockset_disjoint(set1(f), set1(g)));
 }
@@ -265,7 +265,7 @@ static void test_role_set_later(void **state)
     /* The binding sets the role right after the lock was made. */
     cw_lock_id a = new_lock(site(0, 0));
     cw_lockinfo_set_role(a, site(0x8180, 2), 0);
-    cw_lockinfo_died(a);
+    cw_lockinfo_died(a, true);
     cw_lock_id b = new_lock(site(0, 0));
     assert_true(cw_lockset_disjoint(set1(a), set1(b)));
     cw_lockinfo_set_role(b, site(0x8180, 2), 0);
@@ -296,7 +296,7 @@ static void *worker(void *p)
         if (n != 3)
             bad++;
         if (i % 5 == 0)
-            cw_lockinfo_died(mine);
+            cw_lockinfo_died(mine, true);
         if (i % 7 == 0)
             cw_lockinfo_mark_signal(mine);
         cw_lockinfo li;

@@ -466,6 +466,43 @@ static void test_remembered_locksets_follow_deaths_and_signals(void **state)
     assert_int_equal(cw_sync_held_since(a, UINT64_MAX, &err), 0);
 }
 
+/* Only a death that may leave a lock in some thread's held locks makes the
+ * threads re-check theirs: most locks (a Future's, a Condition's waiter
+ * after its hand-off) die released, and their deaths must not drop every
+ * thread's remembered lockset. */
+static void test_only_a_death_that_may_be_held_makes_threads_recheck(void **state)
+{
+    (void)state;
+    cw_thread *a = reg("a"), *b = reg("b"), *c = reg("c");
+    uintptr_t mine = next_addr(), passing = next_addr(), dropped = next_addr(),
+              sig = next_addr();
+    cw_lock_id id = acquire(a, mine, CW_LOCK_LOCK, true);
+    cw_lockset_id set = lockset_of(a);
+    uint64_t gen = cw_lockinfo_generation();
+
+    acquire(b, passing, CW_LOCK_LOCK, true);
+    release(b, passing);
+    cw_sync_forget(passing); /* died released */
+    assert_int_equal(cw_lockinfo_generation(), gen);
+
+    acquire(c, sig, CW_LOCK_LOCK, true);
+    release(b, sig); /* a hand-off: sig is a signal now */
+    assert_true(cw_lockinfo_generation() > gen);
+    gen = cw_lockinfo_generation();
+    acquire(c, sig, CW_LOCK_LOCK, true);
+    cw_sync_forget(sig); /* held as a signal, which no lockset lists */
+    assert_int_equal(cw_lockinfo_generation(), gen);
+    assert_int_equal(lockset_of(c), 0);
+
+    acquire(b, dropped, CW_LOCK_LOCK, true);
+    cw_sync_forget(dropped); /* died held: b must drop it */
+    assert_true(cw_lockinfo_generation() > gen);
+    assert_int_equal(lockset_of(b), 0);
+    assert_int_equal(lockset_of(a), set);
+    assert_true(lockset_has(set, id));
+    release(a, mine);
+}
+
 /* Roles through the sync layer: the binding sets the role on first acquire. */
 static void test_role_via_sync(void **state)
 {
@@ -632,6 +669,7 @@ int main(void)
         cmocka_unit_test(test_cookies_and_forget),
         cmocka_unit_test(test_lock_dies_while_held),
         cmocka_unit_test(test_remembered_locksets_follow_deaths_and_signals),
+        cmocka_unit_test(test_only_a_death_that_may_be_held_makes_threads_recheck),
         cmocka_unit_test(test_role_via_sync),
         cmocka_unit_test(test_concurrent_hammer),
     };
