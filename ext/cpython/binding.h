@@ -107,6 +107,8 @@ void cw_stack_fini(void);
 cw_stack_id cw_capture_stack(void);
 /* The stack of a frame of any thread (Python frames only). */
 cw_stack_id cw_capture_stack_of(PyFrameObject *frame);
+/* The stack of running frames read by cw_current_code_frames (Python only). */
+cw_stack_id cw_stack_of_code_frames(PyCodeObject *const *codes, const int *lastis, int n);
 /* The current innermost Python frame (borrowed) and site; frame NULL when the
  * thread runs no Python code. */
 PyFrameObject *cw_current_site(cw_site *site);
@@ -136,6 +138,8 @@ int cw_frame_is_entry(PyFrameObject *frame);
  * while they run) and instruction byte offsets, innermost first, without
  * making frame objects where CPython allows (frames_internal.c). */
 int cw_current_code_frames(PyCodeObject **codes, int *lastis, int max);
+/* The same with each frame's globals (borrowed). */
+int cw_current_code_frames_globals(PyCodeObject **codes, int *lastis, PyObject **globals, int max);
 /* The same from a running frame outward (its callers). */
 int cw_code_frames_from(PyFrameObject *frame, PyCodeObject **codes, int *lastis, int max);
 /* Local i of a running frame, a new reference; NULL (no error) if unbound. */
@@ -235,6 +239,8 @@ cw_thread *cw_logical_running(void);
  * frame object, or NULL: here), knowing what inherited (a HandOff, or NULL)
  * or its creator knows; its tid, 0 when not started or without memory. */
 unsigned long cw_logical_spawn(const char *name, PyObject *inherited, PyObject *frame);
+/* The same, made where the stack created_at says. */
+unsigned long cw_logical_spawn_at(const char *name, PyObject *inherited, cw_stack_id created_at);
 /* What t knows now, for a later thread to receive (owned; NULL: no memory). */
 cw_vc *cw_logical_hand_off(cw_thread *t);
 /* Run as tid (0: this OS thread) from now on, receiving given (may be

@@ -74,7 +74,8 @@ PyObject *cw_frame_local(PyFrameObject *frame, int i)
 }
 
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
-static int code_frames_from(_PyInterpreterFrame *f, PyCodeObject **codes, int *lastis, int max)
+static int code_frames_from(_PyInterpreterFrame *f, PyCodeObject **codes, int *lastis,
+                            PyObject **globals, int max)
 {
     int n = 0;
     for (; f != NULL && n < max; f = f->previous) {
@@ -91,30 +92,43 @@ static int code_frames_from(_PyInterpreterFrame *f, PyCodeObject **codes, int *l
 #else
         codes[n] = f->f_code;
 #endif
+        if (globals != NULL)
+            globals[n] = f->f_globals;
         int lasti = _PyInterpreterFrame_LASTI(f);
         lastis[n++] = lasti < 0 ? -1 : lasti * (int)sizeof(_Py_CODEUNIT);
     }
     return n;
 }
 
-int cw_current_code_frames(PyCodeObject **codes, int *lastis, int max)
+static _PyInterpreterFrame *current_frame(void)
 {
     PyThreadState *ts = PyThreadState_Get();
 #if PY_VERSION_HEX >= 0x030D0000
-    return code_frames_from(ts->current_frame, codes, lastis, max);
+    return ts->current_frame;
 #else
-    return code_frames_from(ts->cframe->current_frame, codes, lastis, max);
+    return ts->cframe->current_frame;
 #endif
+}
+
+int cw_current_code_frames(PyCodeObject **codes, int *lastis, int max)
+{
+    return code_frames_from(current_frame(), codes, lastis, NULL, max);
+}
+
+int cw_current_code_frames_globals(PyCodeObject **codes, int *lastis, PyObject **globals, int max)
+{
+    return code_frames_from(current_frame(), codes, lastis, globals, max);
 }
 
 int cw_code_frames_from(PyFrameObject *frame, PyCodeObject **codes, int *lastis, int max)
 {
     /* A running frame's interpreter frame links to its callers' (a finished
      * one's to nothing): no frame object is made for them. */
-    return code_frames_from(frame ? frame->f_frame : NULL, codes, lastis, max);
+    return code_frames_from(frame ? frame->f_frame : NULL, codes, lastis, NULL, max);
 }
 #else
-static int code_frames_from(PyFrameObject *f, PyCodeObject **codes, int *lastis, int max)
+static int code_frames_from(PyFrameObject *f, PyCodeObject **codes, int *lastis,
+                            PyObject **globals, int max)
 {
     /* 3.9, 3.10: every frame is an object already; 3.14+: unchecked, the
      * public API (which makes frame objects). */
@@ -123,6 +137,10 @@ static int code_frames_from(PyFrameObject *f, PyCodeObject **codes, int *lastis,
     while (f != NULL && n < max) {
         PyCodeObject *code = cw_frame_code(f);
         codes[n] = code;
+        if (globals != NULL) {
+            globals[n] = cw_frame_globals(f);
+            Py_XDECREF(globals[n]); /* alive while its frame runs */
+        }
         lastis[n++] = cw_frame_lasti(f);
         Py_DECREF(code); /* alive while its frame runs */
         PyFrameObject *back = PyFrame_GetBack(f);
@@ -135,11 +153,16 @@ static int code_frames_from(PyFrameObject *f, PyCodeObject **codes, int *lastis,
 
 int cw_current_code_frames(PyCodeObject **codes, int *lastis, int max)
 {
-    return code_frames_from(PyEval_GetFrame(), codes, lastis, max);
+    return code_frames_from(PyEval_GetFrame(), codes, lastis, NULL, max);
+}
+
+int cw_current_code_frames_globals(PyCodeObject **codes, int *lastis, PyObject **globals, int max)
+{
+    return code_frames_from(PyEval_GetFrame(), codes, lastis, globals, max);
 }
 
 int cw_code_frames_from(PyFrameObject *frame, PyCodeObject **codes, int *lastis, int max)
 {
-    return code_frames_from(frame, codes, lastis, max);
+    return code_frames_from(frame, codes, lastis, NULL, max);
 }
 #endif

@@ -128,14 +128,21 @@ static PyObject *py_receive(PyObject *self, PyObject *h)
  * `inherited` knew (a HandOff), or what the creator knows now. */
 unsigned long cw_logical_spawn(const char *name, PyObject *inherited, PyObject *frame)
 {
-    cw_thread *creator = cw_logical_running();
-    if (creator == NULL)
+    if (cw_logical_running() == NULL)
         return 0;
     cw_tls_state.busy++;
     cw_stack_id created_at = frame != NULL && PyFrame_Check(frame)
                                  ? cw_capture_stack_of((PyFrameObject *)frame)
                                  : cw_capture_stack();
     cw_tls_state.busy--;
+    return cw_logical_spawn_at(name, inherited, created_at);
+}
+
+unsigned long cw_logical_spawn_at(const char *name, PyObject *inherited, cw_stack_id created_at)
+{
+    cw_thread *creator = cw_logical_running();
+    if (creator == NULL)
+        return 0;
     cw_vc *clock = NULL;
     if (inherited != NULL && Py_IS_TYPE(inherited, &HandOff_Type))
         clock = cw_vc_ref(((HandOff *)inherited)->clock);

@@ -230,11 +230,9 @@ static uint32_t walk_python_marked(PyFrameObject *frame, cw_frame *out, int8_t *
 
 /* The same without marks, reading the frames as the interpreter keeps them
  * (walking with PyFrame_GetBack makes a frame object for every caller). */
-static uint32_t walk_python(PyFrameObject *frame, cw_frame *out, uint32_t max)
+static uint32_t keep_code_frames(PyCodeObject *const *codes, const int *lastis, int n,
+                                 cw_frame *out, uint32_t max)
 {
-    PyCodeObject *codes[MAX_CAPTURE];
-    int lastis[MAX_CAPTURE];
-    int n = cw_code_frames_from(frame, codes, lastis, MAX_CAPTURE);
     uint32_t kept = 0;
     for (int i = 0; i < n && kept < max; i++) {
         if (!cw_code_is_ours(codes[i])) /* kept alive by code_refs from here on */
@@ -242,6 +240,14 @@ static uint32_t walk_python(PyFrameObject *frame, cw_frame *out, uint32_t max)
                                      0, 0, 0};
     }
     return kept;
+}
+
+static uint32_t walk_python(PyFrameObject *frame, cw_frame *out, uint32_t max)
+{
+    PyCodeObject *codes[MAX_CAPTURE];
+    int lastis[MAX_CAPTURE];
+    int n = cw_code_frames_from(frame, codes, lastis, MAX_CAPTURE);
+    return keep_code_frames(codes, lastis, n, out, max);
 }
 
 /* Native frames with the Python frames placed where they ran: each frame of
@@ -299,6 +305,45 @@ static cw_stack_id capture_from(PyFrameObject *frame)
 cw_stack_id cw_capture_stack_of(PyFrameObject *frame)
 {
     return capture(frame, 0); /* another thread's: its native frames are not ours to unwind */
+}
+
+/* The last stack made from running frames, by the frames it was made of:
+ * tasks are made in batches from one line. A code object named by a depot
+ * entry lives as long as the depot (code_refs), and the generation moves on
+ * with a new depot, so equal addresses are the same code. Guarded by the
+ * GIL; without it, one per thread. */
+static struct {
+    uintptr_t generation;
+    int n;
+    PyCodeObject *codes[MAX_CAPTURE];
+    int lastis[MAX_CAPTURE];
+    cw_stack_id id;
+} last_made;
+
+cw_stack_id cw_stack_of_code_frames(PyCodeObject *const *codes, const int *lastis, int n)
+{
+    if (n > MAX_CAPTURE)
+        n = MAX_CAPTURE; /* what keep_code_frames would read at most */
+    if (last_made.id != 0 && last_made.generation == class_generation && last_made.n == n &&
+        memcmp(last_made.codes, codes, (size_t)n * sizeof(*codes)) == 0 &&
+        memcmp(last_made.lastis, lastis, (size_t)n * sizeof(*lastis)) == 0)
+        return last_made.id;
+    cw_saved_error saved;
+    cw_error_save(&saved);
+    cw_tls_state.busy++;
+    cw_frame frames[MAX_CAPTURE];
+    uint32_t max = (uint32_t)cw_options.max_frames;
+    if (max > MAX_CAPTURE)
+        max = MAX_CAPTURE;
+    cw_stack_id id = intern(frames, keep_code_frames(codes, lastis, n, frames, max));
+    cw_tls_state.busy--;
+    cw_error_restore(&saved);
+    last_made.id = id;
+    last_made.generation = class_generation;
+    last_made.n = n;
+    memcpy(last_made.codes, codes, (size_t)n * sizeof(*codes));
+    memcpy(last_made.lastis, lastis, (size_t)n * sizeof(*lastis));
+    return id;
 }
 
 static cw_stack_id capture(PyFrameObject *frame, int native)

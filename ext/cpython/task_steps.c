@@ -77,11 +77,20 @@ static cw_hashtable sites;   /* task_site * (by file and line) -> itself */
  * line table costs more than the rest of a task's birth. Direct-mapped; an
  * entry holds its code so the address keeps naming it. */
 #define LINE_CACHE 64
+#define BIRTH_FRAMES 512 /* a task's creation stack and the library frames above it */
 static struct line_cached {
     PyObject *code; /* Owned, or NULL */
     int lasti;
     task_site *site;
 } line_cache[LINE_CACHE];
+/* Whether a code object met lately runs a library's module (its globals'
+ * __name__ answered by library_answers, which never changes an answer):
+ * a birth asks for every frame out of asyncio. Direct-mapped, as above. */
+#define LIBRARY_CACHE 64
+static struct library_cached {
+    PyObject *code; /* Owned, or NULL */
+    int library;
+} library_cache[LIBRARY_CACHE];
 static int tables_ready;
 static PyObject *task_types; /* a tuple of the Task classes */
 /* Python's side (_tasks.py, _task_pools.py, _pools.py): */
@@ -149,38 +158,37 @@ static task_site *site_at(PyObject *file, int line)
     return site;
 }
 
+/* The site of the instruction at byte offset lasti of code (borrowed). */
+static task_site *site_of_code(PyCodeObject *code, int lasti)
+{
+    struct line_cached *c =
+        &line_cache[cw_hash_word((uint64_t)(uintptr_t)code ^ (uint64_t)lasti) % LINE_CACHE];
+    if (c->code == (PyObject *)code && c->lasti == lasti)
+        return c->site;
+    task_site *site = site_at(code->co_filename, PyCode_Addr2Line(code, lasti));
+    if (site != NULL) {
+        Py_INCREF(code);
+        Py_XSETREF(c->code, (PyObject *)code);
+        c->lasti = lasti;
+        c->site = site;
+    }
+    return site;
+}
+
 /* The site of a frame (NULL: "?", line 0). */
 static task_site *site_of_frame(PyObject *frame)
 {
     if (frame == NULL || !PyFrame_Check(frame))
         return site_at(str_unknown, 0);
     PyCodeObject *code = cw_frame_code((PyFrameObject *)frame);
-    int lasti = cw_frame_lasti((PyFrameObject *)frame);
-    struct line_cached *c =
-        &line_cache[cw_hash_word((uint64_t)(uintptr_t)code ^ (uint64_t)lasti) % LINE_CACHE];
-    task_site *site;
-    if (c->code == (PyObject *)code && c->lasti == lasti) {
-        site = c->site;
-        Py_DECREF(code);
-    } else {
-        site = site_at(code->co_filename, PyFrame_GetLineNumber((PyFrameObject *)frame));
-        if (site != NULL) {
-            Py_XSETREF(c->code, (PyObject *)code); /* takes the reference */
-            c->lasti = lasti;
-            c->site = site;
-        } else {
-            Py_DECREF(code);
-        }
-    }
+    task_site *site = site_of_code(code, cw_frame_lasti((PyFrameObject *)frame));
+    Py_DECREF(code);
     return site;
 }
 
-/* Is this frame the pools', the event loop's, a hub's or cachewatch's, not
- * the program's? Decided by its module's name (_pools.py's rule and its
- * table of answers: Python is asked once a name). */
-static int library_frame(PyFrameObject *f)
+/* Is code run with these globals (borrowed) a library's (asyncio's, ...)? */
+static int library_globals(PyObject *globals)
 {
-    PyObject *globals = cw_frame_globals(f);
     PyObject *name = globals ? PyDict_GetItemWithError(globals, str_name) : NULL;
     int library = 0;
     if (name != NULL && PyUnicode_Check(name)) {
@@ -195,21 +203,20 @@ static int library_frame(PyFrameObject *f)
         Py_XDECREF(answer);
     }
     PyErr_Clear();
-    Py_XDECREF(globals);
     return library;
 }
 
-/* The innermost frame of the program's own (new reference), or NULL. */
-static PyObject *program_frame(void)
+/* The same for a running frame's code and globals (borrowed). */
+static int library_code(PyCodeObject *code, PyObject *globals)
 {
-    PyFrameObject *f = PyEval_GetFrame();
-    Py_XINCREF(f);
-    while (f != NULL && library_frame(f)) {
-        PyFrameObject *back = PyFrame_GetBack(f);
-        Py_DECREF(f);
-        f = back;
-    }
-    return (PyObject *)f;
+    struct library_cached *c = &library_cache[cw_hash_word((uintptr_t)code) % LIBRARY_CACHE];
+    if (c->code == (PyObject *)code)
+        return c->library;
+    int library = library_globals(globals);
+    Py_INCREF(code);
+    Py_XSETREF(c->code, (PyObject *)code);
+    c->library = library;
+    return library;
 }
 
 /* "Task-3 (handle)": its name and its coroutine's, as _tasks.py names it. */
@@ -360,15 +367,24 @@ static void born(PyObject *task)
     }
     if (!births_quiet())
         call_quietly(spawn_hooks, PyTuple_New(0));
-    PyObject *frame = program_frame();
+    /* Made where the program's own innermost frame is, read from the
+     * running frames as the interpreter keeps them: walking out of the
+     * library with PyFrame_GetBack would make a frame object for each. */
+    PyCodeObject *codes[BIRTH_FRAMES];
+    int lastis[BIRTH_FRAMES];
+    PyObject *globals[BIRTH_FRAMES];
+    int n = cw_current_code_frames_globals(codes, lastis, globals, BIRTH_FRAMES);
+    int k = 0;
+    while (k < n && library_code(codes[k], globals[k]))
+        k++;
     PyObject *name = task_name(task);
     const char *text = name != NULL ? PyUnicode_AsUTF8(name) : NULL;
     PyErr_Clear();
-    unsigned long tid = cw_logical_spawn(text ? text : "Task", NULL, frame);
+    cw_stack_id made_at = cw_stack_of_code_frames(codes + k, lastis + k, n - k);
+    unsigned long tid = cw_logical_spawn_at(text ? text : "Task", NULL, made_at);
     if (tid)
-        adopt(task, tid, site_of_frame(frame));
+        adopt(task, tid, k < n ? site_of_code(codes[k], lastis[k]) : site_at(str_unknown, 0));
     Py_XDECREF(name);
-    Py_XDECREF(frame);
 }
 
 /* Its first step: in flight from now until it waits for a lock or ends (a
@@ -567,6 +583,8 @@ static void clear_tables(void)
     cw_ht_fini(&sites);
     for (int i = 0; i < LINE_CACHE; i++) /* its sites are gone */
         Py_CLEAR(line_cache[i].code);
+    for (int i = 0; i < LIBRARY_CACHE; i++)
+        Py_CLEAR(library_cache[i].code);
     Py_CLEAR(eager_frame);
     eager_tid = 0;
     memset(gone, 0, sizeof(gone));

@@ -55,6 +55,38 @@ def test_a_task_is_created_where_the_program_created_it(tmp_path):
     created = [a["thread_created_at"] for a in findings[0]["accesses"]]
     lines = {f["line"] for stack in created for f in stack if f["file"].endswith("prog.py")}
     assert 12 in lines, created  # the gather in main()
+    # it starts there: asyncio's own frames above it (gather, create_task,
+    # call_soon) are how, not where
+    assert all(stack[0]["file"].endswith("prog.py") and stack[0]["line"] == 12
+               for stack in created), created
+
+
+TWO_SITES = """
+    import asyncio
+    CACHE = {"hits": 0}
+
+    async def hit():
+        n = CACHE["hits"]
+        await asyncio.sleep(0)
+        CACHE["hits"] = n + 1
+
+    async def main():
+        first = asyncio.create_task(hit())
+        second = asyncio.create_task(hit())
+        await first
+        await second
+
+    if __name__ == "__main__":
+        asyncio.run(main())
+"""
+
+
+def test_tasks_made_on_two_lines_are_each_created_on_its_own(tmp_path):
+    # (the stacks of births are remembered by the frames they were made of)
+    proc, findings = judge(tmp_path, TWO_SITES)
+    assert [f["category"] for f in findings] == ["check-then-act"], proc.stderr
+    created = [a["thread_created_at"][0] for a in findings[0]["accesses"]]
+    assert sorted(f["line"] for f in created) == [11, 12], created
 
 
 JOINS = """
