@@ -297,6 +297,27 @@ static cw_stack_id intern(cw_frame *frames, uint32_t n)
 
 static cw_stack_id capture(PyFrameObject *frame, int native);
 
+/* The stack from frame outward (native frames too when asked), or of the
+ * running frames read already (codes, lastis: n of them) when codes is set. */
+static cw_stack_id capture_of(PyFrameObject *frame, int native, PyCodeObject *const *codes,
+                              const int *lastis, int n)
+{
+    cw_saved_error saved;
+    cw_error_save(&saved);
+    cw_tls_state.busy++;
+    cw_frame frames[MAX_CAPTURE];
+    uint32_t max = (uint32_t)cw_options.max_frames;
+    if (max > MAX_CAPTURE)
+        max = MAX_CAPTURE;
+    uint32_t kept = codes   ? keep_code_frames(codes, lastis, n, frames, max)
+                    : native ? walk_mixed(frame, frames, max)
+                             : walk_python(frame, frames, max);
+    cw_stack_id id = intern(frames, kept);
+    cw_tls_state.busy--;
+    cw_error_restore(&saved);
+    return id;
+}
+
 static cw_stack_id capture_from(PyFrameObject *frame)
 {
     return capture(frame, cw_options.native_stacks && cw_unwind_available());
@@ -328,16 +349,7 @@ cw_stack_id cw_stack_of_code_frames(PyCodeObject *const *codes, const int *lasti
         memcmp(last_made.codes, codes, (size_t)n * sizeof(*codes)) == 0 &&
         memcmp(last_made.lastis, lastis, (size_t)n * sizeof(*lastis)) == 0)
         return last_made.id;
-    cw_saved_error saved;
-    cw_error_save(&saved);
-    cw_tls_state.busy++;
-    cw_frame frames[MAX_CAPTURE];
-    uint32_t max = (uint32_t)cw_options.max_frames;
-    if (max > MAX_CAPTURE)
-        max = MAX_CAPTURE;
-    cw_stack_id id = intern(frames, keep_code_frames(codes, lastis, n, frames, max));
-    cw_tls_state.busy--;
-    cw_error_restore(&saved);
+    cw_stack_id id = capture_of(NULL, 0, codes, lastis, n);
     last_made.id = id;
     last_made.generation = class_generation;
     last_made.n = n;
@@ -348,18 +360,7 @@ cw_stack_id cw_stack_of_code_frames(PyCodeObject *const *codes, const int *lasti
 
 static cw_stack_id capture(PyFrameObject *frame, int native)
 {
-    cw_saved_error saved;
-    cw_error_save(&saved);
-    cw_tls_state.busy++;
-    cw_frame frames[MAX_CAPTURE];
-    uint32_t max = (uint32_t)cw_options.max_frames;
-    if (max > MAX_CAPTURE)
-        max = MAX_CAPTURE;
-    uint32_t n = native ? walk_mixed(frame, frames, max) : walk_python(frame, frames, max);
-    cw_stack_id id = intern(frames, n);
-    cw_tls_state.busy--;
-    cw_error_restore(&saved);
-    return id;
+    return capture_of(frame, native, NULL, NULL, 0);
 }
 
 int cw_stack_omit_under(PyObject *dirs)
