@@ -242,13 +242,6 @@ static uint32_t keep_code_frames(PyCodeObject *const *codes, const int *lastis, 
     return kept;
 }
 
-static uint32_t walk_python(PyFrameObject *frame, cw_frame *out, uint32_t max)
-{
-    PyCodeObject *codes[MAX_CAPTURE];
-    int lastis[MAX_CAPTURE];
-    int n = cw_code_frames_from(frame, codes, lastis, MAX_CAPTURE);
-    return keep_code_frames(codes, lastis, n, out, max);
-}
 
 /* Native frames with the Python frames placed where they ran: each frame of
  * the evaluation loop stands for the Python frames of its run (up to the
@@ -297,8 +290,8 @@ static cw_stack_id intern(cw_frame *frames, uint32_t n)
 
 static cw_stack_id capture(PyFrameObject *frame, int native);
 
-/* The stack from frame outward (native frames too when asked), or of the
- * running frames read already (codes, lastis: n of them) when codes is set. */
+/* The stack from frame outward with its native frames (native), or of the
+ * running Python frames read already (codes, lastis: n of them). */
 static cw_stack_id capture_of(PyFrameObject *frame, int native, PyCodeObject *const *codes,
                               const int *lastis, int n)
 {
@@ -309,9 +302,8 @@ static cw_stack_id capture_of(PyFrameObject *frame, int native, PyCodeObject *co
     uint32_t max = (uint32_t)cw_options.max_frames;
     if (max > MAX_CAPTURE)
         max = MAX_CAPTURE;
-    uint32_t kept = codes   ? keep_code_frames(codes, lastis, n, frames, max)
-                    : native ? walk_mixed(frame, frames, max)
-                             : walk_python(frame, frames, max);
+    uint32_t kept = native ? walk_mixed(frame, frames, max)
+                           : keep_code_frames(codes, lastis, n, frames, max);
     cw_stack_id id = intern(frames, kept);
     cw_tls_state.busy--;
     cw_error_restore(&saved);
@@ -328,39 +320,62 @@ cw_stack_id cw_capture_stack_of(PyFrameObject *frame)
     return capture(frame, 0); /* another thread's: its native frames are not ours to unwind */
 }
 
-/* The last stack made from running frames, by the frames it was made of:
- * tasks are made in batches from one line. A code object named by a depot
- * entry lives as long as the depot (code_refs), and the generation moves on
- * with a new depot, so equal addresses are the same code. Guarded by the
- * GIL; without it, one per thread. */
-static struct {
+/* Stacks made from running frames lately, by the frames they were made of:
+ * an access in a coroutine (whose callers change between resumptions, so no
+ * thread caches its stack) or a task's birth is made again and again from
+ * the same frames. A code object named by a depot entry lives as long as
+ * the depot (code_refs), one left out is ours (alive), one past the frames
+ * kept does not change the stack, and the generation moves on with a new
+ * depot or other omitted dirs: equal addresses make the same stack.
+ * Direct-mapped; guarded by the GIL (without it, per thread). */
+#define MADE_CACHE 16
+#define MADE_FRAMES 64 /* deeper stacks are made each time */
+static struct made {
     uintptr_t generation;
     int n;
-    PyCodeObject *codes[MAX_CAPTURE];
-    int lastis[MAX_CAPTURE];
+    PyCodeObject *codes[MADE_FRAMES];
+    int lastis[MADE_FRAMES];
     cw_stack_id id;
-} last_made;
+} made_cache[MADE_CACHE];
 
-cw_stack_id cw_stack_of_code_frames(PyCodeObject *const *codes, const int *lastis, int n)
+static cw_stack_id stack_of_frames(PyCodeObject *const *codes, const int *lastis, int n)
 {
     if (n > MAX_CAPTURE)
         n = MAX_CAPTURE; /* what keep_code_frames would read at most */
-    if (last_made.id != 0 && last_made.generation == class_generation && last_made.n == n &&
-        memcmp(last_made.codes, codes, (size_t)n * sizeof(*codes)) == 0 &&
-        memcmp(last_made.lastis, lastis, (size_t)n * sizeof(*lastis)) == 0)
-        return last_made.id;
+    if (n > MADE_FRAMES)
+        return capture_of(NULL, 0, codes, lastis, n);
+    uint64_t h = (uint64_t)n;
+    for (int i = 0; i < n; i++)
+        h = cw_hash_word(h ^ (uintptr_t)codes[i] ^ ((uint64_t)(uint32_t)lastis[i] << 48));
+    struct made *m = &made_cache[h % MADE_CACHE];
+    if (m->id != 0 && m->generation == class_generation && m->n == n &&
+        memcmp(m->codes, codes, (size_t)n * sizeof(*codes)) == 0 &&
+        memcmp(m->lastis, lastis, (size_t)n * sizeof(*lastis)) == 0)
+        return m->id;
     cw_stack_id id = capture_of(NULL, 0, codes, lastis, n);
-    last_made.id = id;
-    last_made.generation = class_generation;
-    last_made.n = n;
-    memcpy(last_made.codes, codes, (size_t)n * sizeof(*codes));
-    memcpy(last_made.lastis, lastis, (size_t)n * sizeof(*lastis));
+    if (id != 0) {
+        m->id = id;
+        m->generation = class_generation;
+        m->n = n;
+        memcpy(m->codes, codes, (size_t)n * sizeof(*codes));
+        memcpy(m->lastis, lastis, (size_t)n * sizeof(*lastis));
+    }
     return id;
+}
+
+cw_stack_id cw_stack_of_code_frames(PyCodeObject *const *codes, const int *lastis, int n)
+{
+    return stack_of_frames(codes, lastis, n);
 }
 
 static cw_stack_id capture(PyFrameObject *frame, int native)
 {
-    return capture_of(frame, native, NULL, NULL, 0);
+    if (native)
+        return capture_of(frame, 1, NULL, NULL, 0);
+    PyCodeObject *codes[MAX_CAPTURE];
+    int lastis[MAX_CAPTURE];
+    int n = cw_code_frames_from(frame, codes, lastis, MAX_CAPTURE);
+    return stack_of_frames(codes, lastis, n);
 }
 
 int cw_stack_omit_under(PyObject *dirs)
