@@ -24,6 +24,7 @@
  * PyMutex. */
 #include "binding.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "hashtable.h"
@@ -186,7 +187,10 @@ static task_site *site_of_frame(PyObject *frame)
     return site;
 }
 
-/* Is code run with these globals (borrowed) a library's (asyncio's, ...)? */
+/* Is code run with these globals (borrowed) a library's: the pools', the
+ * event loop's, a hub's or cachewatch's, not the program's? Decided by its
+ * module's name (_pools.py's rule and its table of answers: Python is asked
+ * once a name). */
 static int library_globals(PyObject *globals)
 {
     PyObject *name = globals ? PyDict_GetItemWithError(globals, str_name) : NULL;
@@ -219,24 +223,30 @@ static int library_code(PyCodeObject *code, PyObject *globals)
     return library;
 }
 
-/* "Task-3 (handle)": its name and its coroutine's, as _tasks.py names it. */
-static PyObject *task_name(PyObject *task)
+/* "Task-3 (handle)": its name and its coroutine's, as _tasks.py names it,
+ * written into out (an engine thread's name: no str is made for it). */
+static void task_name(PyObject *task, char *out, size_t size)
 {
     PyObject *name = PyObject_CallMethodNoArgs(task, str_get_name);
     PyObject *coro = PyObject_CallMethodNoArgs(task, str_get_coro);
     PyObject *qualname = coro != NULL ? PyObject_GetAttr(coro, str_qualname) : NULL;
     PyErr_Clear();
-    PyObject *text;
-    if (name == NULL)
-        text = PyUnicode_FromString("Task");
-    else if (qualname != NULL && PyUnicode_Check(qualname))
-        text = PyUnicode_FromFormat("%S (%U)", name, qualname);
+    PyObject *text = name != NULL && !PyUnicode_Check(name) ? PyObject_Str(name) : NULL;
+    const char *n = text != NULL ? PyUnicode_AsUTF8(text)
+                    : name != NULL ? PyUnicode_AsUTF8(name) : NULL;
+    const char *q = qualname != NULL && PyUnicode_Check(qualname) ? PyUnicode_AsUTF8(qualname)
+                                                                  : NULL;
+    PyErr_Clear();
+    if (n == NULL)
+        snprintf(out, size, "Task");
+    else if (q != NULL)
+        snprintf(out, size, "%s (%s)", n, q);
     else
-        text = PyObject_Str(name);
+        snprintf(out, size, "%s", n);
+    Py_XDECREF(text);
     Py_XDECREF(name);
     Py_XDECREF(coro);
     Py_XDECREF(qualname);
-    return text;
 }
 
 /* The task whose step or wake-up this Handle's callback is, or NULL (a new
@@ -377,14 +387,12 @@ static void born(PyObject *task)
     int k = 0;
     while (k < n && library_code(codes[k], globals[k]))
         k++;
-    PyObject *name = task_name(task);
-    const char *text = name != NULL ? PyUnicode_AsUTF8(name) : NULL;
-    PyErr_Clear();
+    char name[CW_NAME_MAX];
+    task_name(task, name, sizeof(name));
     cw_stack_id made_at = cw_stack_of_code_frames(codes + k, lastis + k, n - k);
-    unsigned long tid = cw_logical_spawn_at(text ? text : "Task", NULL, made_at);
+    unsigned long tid = cw_logical_spawn_at(name, NULL, made_at);
     if (tid)
         adopt(task, tid, k < n ? site_of_code(codes[k], lastis[k]) : site_at(str_unknown, 0));
-    Py_XDECREF(name);
 }
 
 /* Its first step: in flight from now until it waits for a lock or ends (a
