@@ -1,6 +1,6 @@
 """Check-then-act on one key by two threads, each time ordered by a
 hand-off: a queue, an Event, a Condition (the waiter finding the predicate
-already true), a Barrier, Future.result(), executor submit, and start/join.
+already true, entering it with `with` or with acquire()), a Barrier, Future.result(), executor submit, and start/join.
 Without the hand-off each phase would be a race (see dict_check_then_set)."""
 # CACHEWATCH-ARGS: --watch __main__:STATE
 # EXPECT: none
@@ -61,6 +61,32 @@ def via_condition():
     t.join()
 
 
+def via_condition_acquire():
+    # The same, the waiter spelling the lock out: a Condition binds its lock's
+    # own acquire, so it is the lock that must carry the notifies.
+    cond = threading.Condition()
+    flags = {"ready": False}
+
+    def waiter():
+        time.sleep(0.02)
+        cond.acquire()
+        try:
+            while not flags["ready"]:
+                cond.wait()
+        finally:
+            cond.release()
+        refill("condition-acquire")
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    fill("condition-acquire")
+    cond.acquire()
+    flags["ready"] = True
+    cond.notify_all()
+    cond.release()
+    t.join()
+
+
 def via_barrier():
     barrier = threading.Barrier(2)
 
@@ -97,6 +123,7 @@ def main():
         via_queue()
         via_event()
         via_condition()
+        via_condition_acquire()
         via_barrier()
         via_future_and_submit(pool)
         via_join()

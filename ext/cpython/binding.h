@@ -190,6 +190,9 @@ int cw_record_access(cw_thread *t, cw_access *a, PyFrameObject *frame);
  * made a record for that key (see to it that obj's death is noticed). */
 uintptr_t cw_sync_key(PyObject *obj);
 void cw_sync_key_new(PyObject *obj, uintptr_t key);
+/* The tag of a Condition anchored on its lock (_hooks.ANCHORS): its
+ * notifies are received by every later acquire of the lock. */
+#define CW_TAG_MONITOR 3
 void cw_drop_cookie(void *cookie);
 int cw_sync_objects_init(PyObject *module);
 int cw_dealloc_hooks_install(void);

@@ -521,5 +521,5 @@ int cw_sync_hooks_init(PyObject *module)
     for (int i = 0; i < HOOK_KIND_COUNT; i++)
         if (PyModule_AddIntConstant(module, names[i], i) < 0)
             return -1;
-    return 0;
+    return PyModule_AddIntConstant(module, "TAG_MONITOR", CW_TAG_MONITOR);
 }

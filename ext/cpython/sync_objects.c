@@ -71,7 +71,7 @@ void cw_drop_cookie(void *cookie)
 
 /* ---- C types whose deaths we see ----------------------------------------- */
 
-#define MAX_TAG 2 /* objects are 16-byte aligned: tags up to 15 would fit */
+#define MAX_TAG CW_TAG_MONITOR /* objects are 16-byte aligned: tags up to 15 would fit */
 
 typedef struct wrapped_type {
     const char *module, *name;

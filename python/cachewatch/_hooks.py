@@ -105,9 +105,12 @@ EVENTLET_METHOD_HOOKS = [
 # (module, class, attribute path, tag): the engine sees that lock die, so
 # these need no weakref death notice each (a Future's costs more than the
 # Future). Objects anchored on one lock need different tags: a Thread's end
-# is not its _started Event's set().
+# is not its _started Event's set(). A Condition's tag is the monitor's: its
+# notify() runs with its lock held, so every later acquire of that lock
+# receives it, whether through `with cond`, cond.acquire() (the lock's own
+# bound method) or the lock itself.
 ANCHORS = [
-    ("threading", "Condition", ("_lock",), 1),
+    ("threading", "Condition", ("_lock",), _c.TAG_MONITOR),
     ("threading", "Event", ("_cond", "_lock"), 1),
     ("threading", "Semaphore", ("_cond", "_lock"), 1),
     ("threading", "Thread", ("_started", "_cond", "_lock"), 2),
