@@ -191,7 +191,8 @@ int cw_record_access(cw_thread *t, cw_access *a, PyFrameObject *frame);
 uintptr_t cw_sync_key(PyObject *obj);
 void cw_sync_key_new(PyObject *obj, uintptr_t key);
 /* The tag of a Condition anchored on its lock (_hooks.ANCHORS): its
- * notifies are received by every later acquire of the lock. */
+ * hand-offs go through the lock's own record, so every later acquire of the
+ * lock, however spelt, receives its notifies (hooks_sync.c). */
 #define CW_TAG_MONITOR 3
 void cw_drop_cookie(void *cookie);
 int cw_sync_objects_init(PyObject *module);

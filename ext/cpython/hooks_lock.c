@@ -91,10 +91,6 @@ void cw_lock_acquired(PyObject *lock, uintptr_t key, cw_lock_kind kind, bool is_
                 const cw_held *held = cw_thread_find_held(t, key);
                 cw_check_status(cw_note_event(t, CW_EVENT_ACQUIRE, key, held ? held->id : 0, 0),
                                 CW_HISTORY_FAILED);
-                /* A Condition's notifies, published while this lock was
-                 * held: whoever takes it afterwards, however it is spelt
-                 * (cond.acquire() is the lock's own method), comes after. */
-                cw_check_status(cw_sync_consume(t, key | CW_TAG_MONITOR), "no memory consuming");
             }
             if (fresh) {
                 /* Its role: where it is first acquired. */

@@ -60,6 +60,13 @@ static PyObject *call_orig(CwHook *h, PyObject *self, PyObject *const *args, Py_
  * only by hand-offs made after the first of them, so none made before
  * watching began can order any. (Locks still count as held: a lockset is
  * what is held at the access, whenever it was taken.) */
+/* The record a hand-off on key goes through: a Condition's is its lock's
+ * own (CW_TAG_MONITOR), whose clock every acquire of the lock joins. */
+static uintptr_t record_of(uintptr_t key)
+{
+    return (key & 15) == CW_TAG_MONITOR ? key & ~(uintptr_t)15 : key;
+}
+
 static void publish(PyObject *obj, cw_str_id label)
 {
     if (!cw_shadow_any_watched())
@@ -69,9 +76,9 @@ static void publish(PyObject *obj, cw_str_id label)
     if (t != NULL) {
         bool is_new = false;
         uintptr_t key = cw_sync_key(obj);
-        if (cw_check_status(cw_sync_publish(t, key, &is_new), "no memory publishing") == 0) {
+        if (cw_check_status(cw_sync_publish(t, record_of(key), &is_new), "no memory publishing") == 0) {
             if (is_new)
-                cw_sync_key_new(obj, key);
+                cw_sync_key_new(obj, key); /* tagged: the lock's death is seen */
             cw_check_status(cw_note_event(t, CW_EVENT_PUBLISH, key, 0, label), CW_HISTORY_FAILED);
         }
     }
@@ -86,7 +93,7 @@ static void consume(PyObject *obj, cw_str_id label)
     cw_thread *t = cw_current_thread();
     if (t != NULL) {
         uintptr_t key = cw_sync_key(obj);
-        if (cw_check_status(cw_sync_consume(t, key), "no memory consuming") == 0)
+        if (cw_check_status(cw_sync_consume(t, record_of(key)), "no memory consuming") == 0)
             cw_check_status(cw_note_event(t, CW_EVENT_CONSUME, key, 0, label), CW_HISTORY_FAILED);
     }
     cw_tls_state.busy--;

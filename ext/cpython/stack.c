@@ -228,8 +228,8 @@ static uint32_t walk_python_marked(PyFrameObject *frame, cw_frame *out, int8_t *
     return n;
 }
 
-/* The same without marks, reading the frames as the interpreter keeps them
- * (walking with PyFrame_GetBack makes a frame object for every caller). */
+/* The frames of running code already read (cw_code_frames_from: as the
+ * interpreter keeps them, with no frame object made), ours left out. */
 static uint32_t keep_code_frames(PyCodeObject *const *codes, const int *lastis, int n,
                                  cw_frame *out, uint32_t max)
 {
@@ -241,7 +241,6 @@ static uint32_t keep_code_frames(PyCodeObject *const *codes, const int *lastis, 
     }
     return kept;
 }
-
 
 /* Native frames with the Python frames placed where they ran: each frame of
  * the evaluation loop stands for the Python frames of its run (up to the
@@ -338,7 +337,7 @@ static struct made {
     cw_stack_id id;
 } made_cache[MADE_CACHE];
 
-static cw_stack_id stack_of_frames(PyCodeObject *const *codes, const int *lastis, int n)
+cw_stack_id cw_stack_of_code_frames(PyCodeObject *const *codes, const int *lastis, int n)
 {
     if (n > MAX_CAPTURE)
         n = MAX_CAPTURE; /* what keep_code_frames would read at most */
@@ -363,11 +362,6 @@ static cw_stack_id stack_of_frames(PyCodeObject *const *codes, const int *lastis
     return id;
 }
 
-cw_stack_id cw_stack_of_code_frames(PyCodeObject *const *codes, const int *lastis, int n)
-{
-    return stack_of_frames(codes, lastis, n);
-}
-
 static cw_stack_id capture(PyFrameObject *frame, int native)
 {
     if (native)
@@ -375,7 +369,7 @@ static cw_stack_id capture(PyFrameObject *frame, int native)
     PyCodeObject *codes[MAX_CAPTURE];
     int lastis[MAX_CAPTURE];
     int n = cw_code_frames_from(frame, codes, lastis, MAX_CAPTURE);
-    return stack_of_frames(codes, lastis, n);
+    return cw_stack_of_code_frames(codes, lastis, n);
 }
 
 int cw_stack_omit_under(PyObject *dirs)

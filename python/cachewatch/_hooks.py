@@ -30,12 +30,15 @@ TRANSPARENT = _c.HOOK_TRANSPARENT
 # methods are opaque too, but the done-callbacks that set_result, set_exception
 # and cancel run are the user's code: _invoke_callbacks is transparent, and
 # add_done_callback (which may call its callback at once) is not opaque.
+# A Condition on a C lock hands off through the lock's own record (ANCHORS),
+# so any acquire of the lock receives its notifies (Condition.acquire is
+# never looked up: __init__ binds the lock's); its __enter__ row serves a
+# Condition on a Python-level lock (eventlet's green one).
 METHOD_HOOKS = [
     ("threading", "Event", "set", PUBLISH, True),
     ("threading", "Event", "wait", CONSUME_IF_TRUE, True),
     ("threading", "Event", "is_set", CONSUME_IF_TRUE, True),
     ("threading", "Condition", "__enter__", CONSUME, False),
-    ("threading", "Condition", "acquire", CONSUME_IF_TRUE, False),
     ("threading", "Condition", "notify", PUBLISH, True),
     ("threading", "Condition", "notify_all", PUBLISH, True),
     ("threading", "Condition", "wait", CONSUME, True),
@@ -106,9 +109,10 @@ EVENTLET_METHOD_HOOKS = [
 # these need no weakref death notice each (a Future's costs more than the
 # Future). Objects anchored on one lock need different tags: a Thread's end
 # is not its _started Event's set(). A Condition's tag is the monitor's: its
-# notify() runs with its lock held, so every later acquire of that lock
-# receives it, whether through `with cond`, cond.acquire() (the lock's own
-# bound method) or the lock itself.
+# notify() runs with its lock held, so its hand-offs go through the lock's
+# own record and every later acquire of that lock receives them, whether
+# through `with cond`, cond.acquire() (the lock's own bound method) or the
+# lock itself.
 ANCHORS = [
     ("threading", "Condition", ("_lock",), _c.TAG_MONITOR),
     ("threading", "Event", ("_cond", "_lock"), 1),
